@@ -1,0 +1,63 @@
+"""The exception tree of the syndication core.
+
+    FeedError                      anything the core refuses or fails at
+    ├── FetchError                 fetching an upstream URL
+    │   ├── BlockedAddress         the private-address guard refused a host
+    │   ├── BodyTooLarge           the body (after decompression) is over the cap
+    │   ├── FetchTimeout           connect or whole-body time-out
+    │   ├── TooManyRedirects
+    │   └── HTTPStatusError        an error status (4xx/5xx) came back
+    ├── ParseError                 the bytes are not a feed we can read
+    └── RenderError                data that cannot be serialized
+
+Every message names its stage and its subject, e.g.
+``fetch https://example.com/feed: body over 5 MiB``. The application maps these
+to HTTP answers and source health in one place.
+"""
+
+from __future__ import annotations
+
+
+class FeedError(Exception):
+    """Base of every error raised by the ``feeds`` package."""
+
+    stage = "feed"
+
+    def __init__(self, subject: str, problem: str) -> None:
+        self.subject = subject
+        self.problem = problem
+        super().__init__(f"{self.stage} {subject}: {problem}")
+
+
+class FetchError(FeedError):
+    stage = "fetch"
+
+
+class BlockedAddress(FetchError):
+    pass
+
+
+class BodyTooLarge(FetchError):
+    pass
+
+
+class FetchTimeout(FetchError):
+    pass
+
+
+class TooManyRedirects(FetchError):
+    pass
+
+
+class HTTPStatusError(FetchError):
+    def __init__(self, subject: str, status: int, problem: str | None = None) -> None:
+        self.status = status
+        super().__init__(subject, problem or f"HTTP {status}")
+
+
+class ParseError(FeedError):
+    stage = "parse"
+
+
+class RenderError(FeedError):
+    stage = "render"

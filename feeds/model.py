@@ -1,0 +1,143 @@
+"""Feeds as typed, immutable data: what we publish and what we read upstream.
+
+Publishing side: a :class:`Feed` of :class:`Entry` items, each with its
+:class:`Author` byline, :class:`Category` and :class:`Attribution` to an
+original source. The application builds these from rows; ``feeds.render``
+serializes them (RSS 2.0, Atom 1.0, JSON Feed 1.1).
+
+Reading side: ``feeds.parse`` turns upstream bytes into an
+:class:`UpstreamFeed` of :class:`UpstreamEntry` items, whose fields may be
+missing because upstream feeds are what they are.
+
+:class:`Validators` carries an HTTP response's ETag and Last-Modified, both for
+conditional GETs we make upstream and for the ones we answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """A person in a byline. Never carries an e-mail address."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A category of an entry: our section (term = slug, label = name)."""
+
+    term: str
+    label: str | None = None
+    scheme: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The original source an entry reports on or was republished from.
+
+    ``feed_id``/``title``/``link``/``updated`` become Atom's ``<source>``
+    (RFC 4287 §4.2.11); ``feed_url`` becomes RSS's ``<source url>``.
+    """
+
+    title: str
+    link: str | None
+    feed_url: str
+    feed_id: str
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a feed, all URLs absolute, all times timezone-aware (UTC)."""
+
+    id: str  # permanent: never changes when the article is edited
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    authors: tuple[Author, ...] = ()
+    categories: tuple[Category, ...] = ()
+    summary: str | None = None  # plain text
+    content_html: str | None = None  # sanitized HTML, absolute URLs
+    source: Attribution | None = None
+    original_url: str | None = None  # Atom rel="via", JSON external_url
+    comments_url: str | None = None  # the page's comment section (RSS <comments>)
+    comments_feed_url: str | None = None  # wfw:commentRss, Atom rel="replies"
+    comment_count: int | None = None  # slash:comments, thr:count
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """RFC 5005 §3 paged-feed links of one page (absolute URLs or None)."""
+
+    first: str | None = None
+    previous: str | None = None
+    next: str | None = None
+    last: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One page of one feed in one format (self_url and paging are per format)."""
+
+    id: str  # stable feed id (Atom <id>)
+    title: str
+    description: str
+    link: str  # the HTML page of the scope
+    self_url: str  # this document's own URL
+    updated: datetime  # the newest change in the scope
+    entries: tuple[Entry, ...] = ()
+    paging: Paging = field(default_factory=Paging)
+    language: str = "en"
+    icon: str | None = None
+    generator: str = "feedserver"
+    # The other formats of the same page, for rel="alternate" links.
+    alternates: tuple[tuple[str, str], ...] = ()  # (media type, URL)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A serialized feed: the bytes and their media type."""
+
+    body: bytes
+    media_type: str  # with charset, e.g. "application/atom+xml; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """HTTP validators (RFC 9110 §8.8): an ETag as sent (quotes included)."""
+
+    etag: str | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEntry:
+    """One entry as read from an upstream feed; fields may be missing."""
+
+    id: str | None
+    link: str | None
+    title: str | None
+    summary_html: str | None
+    content_html: str | None
+    authors: tuple[Author, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFeed:
+    """An upstream feed as parsed: its identity and its entries."""
+
+    title: str | None
+    link: str | None  # its home page
+    id: str | None
+    updated: datetime | None
+    entries: tuple[UpstreamEntry, ...] = ()
+    format: str = ""  # e.g. "rss20", "atom10", "json11"
