@@ -1,0 +1,89 @@
+"""Every setting in one place: typed, defaulted, documented (see README).
+
+Values come from ``FEEDSERVER_*`` environment variables through Flask's
+``from_prefixed_env`` (which parses JSON-looking values, so ``20`` is an int),
+then from an optional ``feedserver.cfg`` in the instance folder, then from the
+mapping given to ``create_app`` (tests).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FEEDSERVER"
+
+# name: (default, type, meaning). The README's configuration table mirrors this.
+SETTINGS: dict[str, tuple[Any, type, str]] = {
+    "DATABASE_URL": (None, str, "SQLAlchemy URL; default sqlite:///<instance>/feedserver.db"),
+    "SECRET_KEY": (None, str, "sessions and CSRF; generated once into the instance folder"),
+    "BASE_URL": ("", str, "absolute URL prefix for feeds; empty: taken from the request"),
+    "SITE_TITLE": ("The Lantern Ledger", str, "site name in pages and feeds"),
+    "SITE_TAGLINE": ("Independent reporting, sourced and signed", str, "site tagline"),
+    "FEED_ITEMS": (20, int, "items per feed page"),
+    "PAGE_ITEMS": (10, int, "articles per HTML listing page"),
+    "FEED_MAX_AGE": (300, int, "Cache-Control max-age of feeds, seconds"),
+    "UPSTREAM_ALLOWLIST": (
+        "",
+        str,
+        "host, host:port or CIDR entries exempt from the private-address guard",
+    ),
+    "POLL_INTERVAL": (900, int, "default seconds between polls of one upstream"),
+    "RUN_POLLER": (False, bool, "run the poller inside the web process"),
+    "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
+}
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    if value is None:
+        return None
+    if kind is bool:
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+    if kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config {ENV_PREFIX}_{name}: not a whole number: {value!r}") from None
+    return str(value)
+
+
+def instance_path_from_env() -> Path:
+    """Return the instance folder: FEEDSERVER_INSTANCE_PATH or ./instance."""
+    return Path(os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH", "instance")).resolve()
+
+
+def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
+    """Fill app.config with every setting, typed and defaulted."""
+    for name, (default, _, _) in SETTINGS.items():
+        app.config.setdefault(name, default)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    app.config.from_pyfile("feedserver.cfg", silent=True)
+    if overrides:
+        app.config.update(overrides)
+    for name, (_, kind, _) in SETTINGS.items():
+        app.config[name] = _coerce(name, app.config.get(name), kind)
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'feedserver.db'}"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+    app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+
+
+def _instance_secret(instance: Path) -> str:
+    """Read the generated secret key, creating it (mode 0600) on first use."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,254 @@
+"""Per-scope versions: the validators of every feed, kept in the same transaction.
+
+A feed's bytes depend only on its scope's rows, so each scope (``site``,
+``section:<id>``, ``author:<id>``, ``source:<id>``, ``comments:<article id>``)
+has a row with a version counter, the time of its newest change and its item
+count (for RFC 5005 ``last`` links without a COUNT over a million rows). The
+``global`` row changes when a section, author or source is renamed — names
+appear in many feeds — and is read together with the scope's row.
+
+A session hook bumps exactly the scopes a flush touches, whichever code path
+(API, admin, poller) made the change. Bulk SQL that bypasses the ORM must call
+:func:`recount_scopes` afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, String, event, func, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .base import Base, utcnow
+from .comments import Comment
+from .content import Article, ArticleAuthor, Author, Section, Source
+
+GLOBAL = "global"
+SITE = "site"
+
+# Columns whose change alters what feeds show.
+ARTICLE_FEED_COLUMNS = (
+    "slug", "title", "summary", "body_html", "section_id", "source_id",
+    "original_url", "published_at", "updated_at", "comments_open", "comment_count",
+)  # fmt: skip
+NAMED_COLUMNS = {
+    Section: ("slug", "name", "description"),
+    Author: ("slug", "name", "bio", "url"),
+    Source: ("slug", "name", "home_url", "feed_url", "upstream_id", "upstream_title"),
+}
+ARTICLE_CONTENT_COLUMNS = ("title", "summary", "body_html", "original_url", "section_id")
+
+
+class ScopeVersion(Base):
+    """The version, newest change and item count of one feed scope."""
+
+    __tablename__ = "scope_versions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def section_key(section_id: int | None) -> str | None:
+    return f"section:{section_id}" if section_id is not None else None
+
+
+def source_key(source_id: int | None) -> str | None:
+    return f"source:{source_id}" if source_id is not None else None
+
+
+def author_key(author_id: int | None) -> str | None:
+    return f"author:{author_id}" if author_id is not None else None
+
+
+def comments_key(article_id: int) -> str:
+    return f"comments:{article_id}"
+
+
+def _old_new(obj: Any, attr: str) -> tuple[Any, Any]:
+    """Return (value before this flush, value now) of one attribute."""
+    hist = inspect(obj).attrs[attr].history
+    now = getattr(obj, attr)
+    old = hist.deleted[0] if hist.deleted else now
+    return old, now
+
+
+def _changed(obj: Any, attrs: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[a].history.has_changes() for a in attrs)
+
+
+class _Changes:
+    """Scope bumps and count deltas gathered from one flush."""
+
+    def __init__(self) -> None:
+        self.bumped: set[str] = set()
+        self.delta: Counter[str] = Counter()
+        self.authors: set[int] = set()  # recounted exactly, not by delta
+
+    def bump(self, key: str | None, delta: int = 0) -> None:
+        if key is None:
+            return
+        self.bumped.add(key)
+        if delta:
+            self.delta[key] += delta
+
+    def article(self, art: Article, delta: int = 0) -> None:
+        self.bump(SITE, delta)
+        self.bump(section_key(art.section_id), delta)
+        self.bump(source_key(art.source_id), delta)
+        self.authors.update(link.author_id for link in art.bylines)
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Keep derived columns in step before the rows are written."""
+    now = utcnow()
+    # Bylines removed in this flush vanish from the session's view by
+    # after_flush (orphans, cascades), so note their authors now.
+    touched: set[int] = session.info.setdefault("feedserver_authors", set())
+    for obj in session.deleted:
+        if isinstance(obj, Article):
+            touched.update(link.author_id for link in obj.bylines)
+        elif isinstance(obj, ArticleAuthor):
+            touched.add(obj.author_id)
+    for obj in session.dirty:
+        if isinstance(obj, Article):
+            hist = inspect(obj).attrs.bylines.history
+            touched.update(link.author_id for link in hist.deleted if link.author_id)
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Article):
+            if obj in session.dirty and session.is_modified(obj):
+                if _changed(obj, ARTICLE_CONTENT_COLUMNS) and not _changed(obj, ("updated_at",)):
+                    obj.updated_at = now
+                if _changed(obj, ("published_at",)):
+                    for link in obj.bylines:
+                        link.published_at = obj.published_at
+        elif isinstance(obj, ArticleAuthor):
+            if obj.published_at is None and obj.article is not None:
+                obj.published_at = obj.article.published_at
+        elif isinstance(obj, Source) and obj in session.dirty:
+            if _changed(obj, NAMED_COLUMNS[Source]) and not _changed(obj, ("updated_at",)):
+                obj.updated_at = now
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    """Bump the versions of exactly the scopes this flush changed."""
+    changes = _Changes()
+    changes.authors.update(session.info.pop("feedserver_authors", ()))
+    comment_delta: Counter[int] = Counter()
+    for obj in session.new:
+        if isinstance(obj, Article):
+            changes.article(obj, +1)
+        elif isinstance(obj, ArticleAuthor):
+            changes.authors.add(obj.author_id)
+        elif isinstance(obj, Comment) and obj.status == "approved":
+            comment_delta[obj.article_id] += 1
+    for obj in session.deleted:
+        if isinstance(obj, Article):
+            old = {a: _old_new(obj, a)[0] for a in ("section_id", "source_id")}
+            changes.bump(SITE, -1)
+            changes.bump(section_key(old["section_id"]), -1)
+            changes.bump(source_key(old["source_id"]), -1)
+        elif isinstance(obj, Comment):
+            if _old_new(obj, "status")[0] == "approved":
+                comment_delta[obj.article_id] -= 1
+        elif isinstance(obj, Section | Author | Source):
+            changes.bump(GLOBAL)
+    for obj in session.dirty:
+        if not session.is_modified(obj):
+            continue
+        if isinstance(obj, Article) and obj not in session.deleted:
+            if not _changed(obj, ARTICLE_FEED_COLUMNS) and not _changed(obj, ("bylines",)):
+                continue
+            for attr in ("section_id", "source_id"):
+                old, new = _old_new(obj, attr)
+                key = section_key if attr == "section_id" else source_key
+                if old != new:
+                    changes.bump(key(old), -1)
+                    changes.bump(key(new), +1)
+            changes.article(obj)
+        elif isinstance(obj, Comment):
+            old, new = _old_new(obj, "status")
+            if old != new:
+                comment_delta[obj.article_id] += (new == "approved") - (old == "approved")
+            elif new == "approved" and _changed(obj, ("body", "author_name", "author_url")):
+                changes.bump(comments_key(obj.article_id))
+        elif type(obj) in NAMED_COLUMNS and _changed(obj, NAMED_COLUMNS[type(obj)]):
+            changes.bump(GLOBAL)
+    for article_id, delta in comment_delta.items():
+        changes.bump(comments_key(article_id), delta)
+        if delta:
+            session.execute(
+                update(Article)
+                .where(Article.id == article_id)
+                .values(comment_count=Article.comment_count + delta)
+                .execution_options(synchronize_session=False)
+            )
+            article = session.get(Article, article_id)
+            if article is not None:
+                changes.article(article)
+                session.expire(article, ["comment_count"])
+    if changes.bumped or changes.authors:
+        _apply(session, changes)
+
+
+def _apply(session: Session, changes: _Changes) -> None:
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    exact: dict[str, Any] = {
+        f"author:{ident}": select(func.count())
+        .select_from(ArticleAuthor)
+        .where(ArticleAuthor.author_id == ident)
+        .scalar_subquery()
+        for ident in changes.authors
+    }
+    # Sorted, so concurrent transactions lock rows in one order (no deadlock).
+    for key in sorted(changes.bumped | exact.keys()):
+        if key in exact:
+            first: Any = exact[key]
+            count: Any = exact[key]
+        else:
+            delta = changes.delta.get(key, 0)
+            first, count = max(delta, 0), ScopeVersion.item_count + delta
+        stmt = insert(ScopeVersion).values(key=key, version=1, changed_at=now, item_count=first)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[ScopeVersion.key],
+            set_={"version": ScopeVersion.version + 1, "changed_at": now, "item_count": count},
+        )
+        session.execute(stmt, execution_options={"synchronize_session": False})
+
+
+def install_hooks() -> None:
+    """Register the flush hooks on every Session (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "after_flush", _after_flush)
+
+
+def recount_scopes(session: Session) -> None:
+    """Rebuild every scope row from the articles (after bulk loads)."""
+    now = utcnow()
+    counts: dict[str, int] = {SITE: session.scalar(select(func.count(Article.id))) or 0}
+    for column, key in ((Article.section_id, section_key), (Article.source_id, source_key)):
+        for ident, n in session.execute(
+            select(column, func.count()).where(column.is_not(None)).group_by(column)
+        ):
+            counts[key(ident)] = n  # type: ignore[index]
+    for ident, n in session.execute(
+        select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
+    ):
+        counts[f"author:{ident}"] = n
+    existing = {sv.key: sv for sv in session.scalars(select(ScopeVersion))}
+    for key, sv in existing.items():
+        if key.startswith("comments:") or key == GLOBAL:
+            continue
+        sv.item_count = counts.pop(key, 0)
+        sv.version += 1
+        sv.changed_at = now
+    for key, n in counts.items():
+        session.add(ScopeVersion(key=key, version=1, changed_at=now, item_count=n))
