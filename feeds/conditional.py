@@ -1,0 +1,103 @@
+"""Answering conditional requests and negotiating compression (RFC 9110).
+
+Pure functions over header values, shared by every feed response:
+- RFC 9110 §13.1.2 If-None-Match (weak comparison), §13.1.3 If-Modified-Since
+  (only when there is no If-None-Match), §13.2.2 precedence;
+- RFC 9110 §12.5.3 Accept-Encoding with q-values;
+- RFC 9110 §8.8.3: a strong ETag names one representation, so the gzip and br
+  bodies get their own tag (``"abc-gzip"``) and a 304 matches any of them.
+"""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+import brotli
+
+ENCODINGS = ("br", "gzip")
+_SUFFIX = {"br": "-br", "gzip": "-gzip", "identity": ""}
+
+
+def http_date(moment: datetime) -> str:
+    """Format an IMF-fixdate (``Tue, 24 Nov 2026 10:00:00 GMT``)."""
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """Parse an HTTP-date; None when absent or malformed."""
+    if not value or len(value) > 64:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def variant_etag(etag: str, encoding: str) -> str:
+    """The strong ETag of one content-coding of a representation."""
+    return f'"{etag.strip(chr(34))}{_SUFFIX[encoding]}"'
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    for suffix in ("-gzip", "-br"):
+        if tag.endswith(suffix):
+            return tag[: -len(suffix)]
+    return tag
+
+
+def not_modified(
+    etag: str,
+    last_modified: datetime,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+) -> bool:
+    """True when the client's copy is current and a 304 is the answer."""
+    if if_none_match is not None:
+        if if_none_match.strip() == "*":
+            return True
+        wanted = _opaque(etag)
+        return any(_opaque(t) == wanted for t in if_none_match[:8192].split(",") if t.strip())
+    since = parse_http_date(if_modified_since)
+    if since is None:
+        return False
+    return last_modified.astimezone(UTC).replace(microsecond=0) <= since
+
+
+def choose_encoding(accept_encoding: str | None) -> str:
+    """Pick br, gzip or identity from an Accept-Encoding header."""
+    if not accept_encoding:
+        return "identity"
+    qualities: dict[str, float] = {}
+    for part in accept_encoding[:1024].lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        qualities[name.strip()] = q
+    star = qualities.get("*", 0.0)
+    for encoding in ENCODINGS:
+        if qualities.get(encoding, star) > 0:
+            return encoding
+    return "identity"
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    """Compress a body for one content-coding (deterministic output)."""
+    if encoding == "br":
+        return bytes(brotli.compress(body, quality=5))
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=6, mtime=0)
+    return body

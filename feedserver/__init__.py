@@ -1,0 +1,48 @@
+"""feedserver: a syndication feed server for a news site.
+
+``create_app`` builds the Flask application; ``feeds`` (a sibling package) is
+the syndication core it publishes and aggregates with.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from .config import instance_path_from_env, load_settings
+from .paths import resource_dir
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the application: settings, database, blueprints, error pages."""
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path_from_env()),
+        instance_relative_config=True,
+        template_folder=str(resource_dir("templates")),
+    )
+    load_settings(app, config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from . import admin, api, cli, comments, db, errors, security, site, syndication
+
+    db.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    syndication.init_app(app)
+    site.init_app(app)
+    comments.init_app(app)
+    api.init_app(app)
+    admin.init_app(app)
+    cli.init_app(app)
+    if app.config["RUN_POLLER"]:
+        from . import poller
+
+        poller.start_in_process(app)
+    return app

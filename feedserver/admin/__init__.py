@@ -1,0 +1,9 @@
+"""Placeholder: the admin blueprint is registered here."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the admin routes."""

@@ -1,0 +1,9 @@
+"""Placeholder: reader comments are registered here."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the comment routes."""

@@ -1,0 +1,143 @@
+"""The application's exception tree and its one mapping to HTTP answers.
+
+    AppError            (400) something the client sent is wrong
+    ├── BadRequest      (400) malformed input
+    ├── Unauthorized    (401) no or bad credentials
+    ├── Forbidden       (403)
+    ├── NotFound        (404)
+    ├── Conflict        (409) e.g. a slug already taken
+    ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
+    ├── Unprocessable   (422) well-formed but not acceptable (e.g. not a feed)
+    └── TooManyRequests (429)
+
+Under /api/ every error is JSON ``{"error": {"code": …, "message": …}}``;
+elsewhere an HTML page (templates/errors/). Werkzeug's own HTTP errors (an
+unknown URL, a wrong method, an oversized body) get the same treatment, and an
+unexpected exception is logged and answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unprocessable(AppError):
+    status, code = 422, "unprocessable"
+
+
+class TooManyRequests(AppError):
+    status, code = 429, "too_many_requests"
+
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    431: "request_header_fields_too_large",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    """Answer an error as JSON under /api/, as an HTML page elsewhere."""
+    if wants_json():
+        body: dict[str, Any] = {"code": code, "message": message}
+        body.update(extra)
+        response = jsonify(error=body)
+    else:
+        html = render_template("errors/error.html", status=status, code=code, message=message)
+        response = Response(html, mimetype="text/html")
+    response.status_code = status
+    if status == 401 and wants_json():
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feedserver"'
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Map every error to the one response shape."""
+
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        response = error_response(exc.status, exc.code, exc.message, **exc.details)
+        if isinstance(exc, TooManyRequests) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if 300 <= status < 400:  # a routing redirect, e.g. a missing trailing slash
+            return exc.get_response()
+        code = HTTP_CODES.get(status, "error")
+        message = exc.description or exc.name
+        if status == 404:
+            message = f"Nothing here: {request.path}"
+        response = error_response(status, code, message)
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side.")

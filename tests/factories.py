@@ -1,0 +1,77 @@
+"""Factories for rows: sensible defaults, unique slugs, override anything."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feedserver.models import Article, Author, Comment, Section, Source
+
+_seq = itertools.count(1)
+BASE_TIME = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_section(session: Session, **kw: Any) -> Section:
+    n = next(_seq)
+    kw.setdefault("slug", f"section-{n}")
+    kw.setdefault("name", f"Section {n}")
+    section = Section(**kw)
+    session.add(section)
+    session.flush()
+    return section
+
+
+def make_author(session: Session, **kw: Any) -> Author:
+    n = next(_seq)
+    kw.setdefault("slug", f"author-{n}")
+    kw.setdefault("name", f"Author {n}")
+    kw.setdefault("bio", f"Author {n} covers things for the tests.")
+    author = Author(**kw)
+    session.add(author)
+    session.flush()
+    return author
+
+
+def make_source(session: Session, **kw: Any) -> Source:
+    n = next(_seq)
+    kw.setdefault("slug", f"source-{n}")
+    kw.setdefault("name", f"Source {n}")
+    kw.setdefault("home_url", f"https://source{n}.example.org/")
+    source = Source(**kw)
+    session.add(source)
+    session.flush()
+    return source
+
+
+def make_article(
+    session: Session, *, authors: list[Author] | None = None, **kw: Any
+) -> Article:
+    n = next(_seq)
+    kw.setdefault("slug", f"article-{n}")
+    kw.setdefault("title", f"Article number {n}")
+    kw.setdefault("summary", f"Summary of article {n}.")
+    kw.setdefault("body_html", f"<p>Body of article {n}.</p>")
+    if "section" not in kw and "section_id" not in kw:
+        kw["section"] = make_section(session)
+    kw.setdefault("published_at", BASE_TIME + timedelta(minutes=n, microseconds=n))
+    kw.setdefault("updated_at", kw["published_at"])
+    article = Article(**kw)
+    session.add(article)
+    article.set_authors(authors if authors is not None else [make_author(session)])
+    session.flush()
+    return article
+
+
+def make_comment(session: Session, article: Article, **kw: Any) -> Comment:
+    n = next(_seq)
+    kw.setdefault("author_name", f"Reader {n}")
+    kw.setdefault("author_email", f"reader{n}@example.net")
+    kw.setdefault("body", f"Comment {n} on the article.")
+    kw.setdefault("status", "approved")
+    comment = Comment(article=article, **kw)
+    session.add(comment)
+    session.flush()
+    return comment

@@ -1,0 +1,167 @@
+"""Feed endpoints over HTTP: scopes, formats, validators, 304, compression."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import brotli
+import feedparser
+import pytest
+
+from tests.factories import make_article, make_author, make_section, make_source
+
+def parse(response):
+    """Parse a feed as a reader would: feedparser for XML, JSON Feed by its spec.
+
+    feedparser 6 reads no JSON Feed, so that format is checked against the
+    spec's required fields and mapped to the same shape.
+    """
+    if "json" not in response.headers["Content-Type"]:
+        return feedparser.parse(response.data)
+    doc = json.loads(response.data)
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    assert isinstance(doc["title"], str) and isinstance(doc["items"], list)
+    for item in doc["items"]:
+        assert isinstance(item["id"], str)
+        assert "content_html" in item or "content_text" in item
+    return feedparser.FeedParserDict(
+        bozo=0,
+        feed=doc,
+        entries=[feedparser.FeedParserDict(link=i["url"], **i) for i in doc["items"]],
+    )
+
+
+FORMATS = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+}
+
+
+@pytest.fixture
+def world(db):
+    with db.session() as s:
+        world = make_section(s, slug="world", name="World")
+        ada = make_author(s, slug="ada", name="Ada Lovelace")
+        bo = make_author(s, slug="bo", name="Bo Chen")
+        wire = make_source(s, slug="wire", name="The Wire Service")
+        make_article(s, slug="one", section=world, authors=[ada])
+        make_article(s, slug="two", section=world, authors=[ada, bo], source=wire,
+                     original_url="https://wire.example.org/story/2")
+    return {"section": "world", "author": "ada", "source": "wire"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_site_feed_lists_articles_newest_first(client, world, fmt):
+    response = client.get(f"/feed.{fmt}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == FORMATS[fmt]
+    parsed = parse(response)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert [e.link.rsplit("/", 1)[1] for e in parsed.entries] == ["two", "one"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind", ["sections", "authors", "sources"])
+def test_scope_feeds(client, world, kind, fmt):
+    slug = world[kind.removesuffix("s")]
+    response = client.get(f"/{kind}/{slug}/feed.{fmt}")
+    assert response.status_code == 200
+    parsed = parse(response)
+    assert not parsed.bozo
+    expected = {"sections": 2, "authors": 2, "sources": 1}[kind]
+    assert len(parsed.entries) == expected
+
+
+@pytest.mark.parametrize("path", ["/sections/nope/feed.rss", "/authors/nope/feed.atom",
+                                  "/sources/nope/feed.json"])
+def test_unknown_slug_is_404(client, world, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"nope" in response.data
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", "99999999999", "%00", "１"])
+def test_bad_page_is_400(client, world, page):
+    response = client.get(f"/feed.atom?page={page}")
+    assert response.status_code == 400
+    assert b"page must be" in response.data
+
+
+def test_page_past_the_end_is_404(client, world):
+    assert client.get("/feed.atom?page=2").status_code == 404
+
+
+def test_etag_and_304(client, world):
+    first = client.get("/sections/world/feed.atom")
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert first.headers["Cache-Control"].startswith("public, max-age=")
+    assert first.headers["Vary"] == "Accept-Encoding"
+    again = client.get("/sections/world/feed.atom", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    since = client.get("/sections/world/feed.atom", headers={"If-Modified-Since": last_modified})
+    assert since.status_code == 304
+    other = client.get("/sections/world/feed.atom", headers={"If-None-Match": '"other"'})
+    assert other.status_code == 200 and other.data == first.data
+
+
+def test_head_matches_get(client, world):
+    get = client.get("/feed.rss")
+    head = client.head("/feed.rss")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["ETag"] == get.headers["ETag"]
+    assert head.headers["Content-Length"] == str(len(get.data))
+
+
+def test_compression_gzip_and_br(client, world):
+    plain = client.get("/feed.json").data
+    gz = client.get("/feed.json", headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(gz.data) == plain
+    br = client.get("/feed.json", headers={"Accept-Encoding": "gzip, br"})
+    assert br.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(br.data) == plain
+    assert len({gz.headers["ETag"], br.headers["ETag"]}) == 2
+    # Any variant's tag revalidates any other.
+    again = client.get("/feed.json", headers={"If-None-Match": gz.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_editing_an_article_changes_exactly_its_scopes(client, db, world):
+    with db.session() as s:
+        other = make_section(s, slug="science", name="Science")
+        make_article(s, slug="three", section=other)
+    paths = ["/feed.atom", "/sections/world/feed.atom", "/sections/science/feed.atom",
+             "/authors/ada/feed.atom", "/authors/bo/feed.atom", "/sources/wire/feed.atom"]
+    before = {p: client.get(p).headers["ETag"] for p in paths}
+    from sqlalchemy import select
+
+    from feedserver.models import Article
+
+    with db.session() as s:
+        s.scalar(select(Article).where(Article.slug == "one")).title = "One, revised"
+    after = {p: client.get(p).headers["ETag"] for p in paths}
+    changed = {p for p in paths if before[p] != after[p]}
+    assert changed == {"/feed.atom", "/sections/world/feed.atom", "/authors/ada/feed.atom"}
+    assert b"One, revised" in client.get("/authors/ada/feed.atom").data
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/feed/", "/feed.rss"),
+        ("/feed", "/feed.rss"),
+        ("/feed/atom/", "/feed.atom"),
+        ("/category/world/feed/", "/sections/world/feed.rss"),
+        ("/category/world/feed/atom/", "/sections/world/feed.atom"),
+        ("/author/ada/feed/", "/authors/ada/feed.rss"),
+        ("/author/ada/feed/atom/", "/authors/ada/feed.atom"),
+    ],
+)
+def test_wordpress_paths_redirect(client, old, new):
+    response = client.get(old)
+    assert response.status_code == 301
+    assert response.headers["Location"].endswith(new)
