@@ -1,0 +1,75 @@
+"""JSON Feed 1.1, written by hand: https://www.jsonfeed.org/version/1.1/
+
+Paging is ``next_url`` only (the spec has no first/previous/last). The
+upstream attribution goes into ``_source``: keys starting with an underscore
+are the spec's extension mechanism ("Extensions" section), and readers that do
+not know one ignore it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from feeds.model import Entry, Feed
+from feeds.render.values import clean_text, rfc3339
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _item(entry: Entry) -> dict[str, Any]:
+    # Key order is fixed by construction, so the output is byte-stable.
+    item: dict[str, Any] = {"id": clean_text(entry.id), "url": clean_text(entry.link)}
+    if entry.original_url:
+        item["external_url"] = clean_text(entry.original_url)
+    title = clean_text(entry.title).strip()
+    if title:
+        item["title"] = title
+    if entry.summary:
+        item["summary"] = clean_text(entry.summary)
+    if entry.content_html:
+        item["content_html"] = clean_text(entry.content_html)
+    else:
+        # The spec wants content_html or content_text in every item.
+        item["content_text"] = clean_text(entry.summary or "")
+    item["date_published"] = rfc3339(entry.published)
+    item["date_modified"] = rfc3339(entry.updated)
+    authors = []
+    for author in entry.authors:
+        person = {"name": clean_text(author.name)}
+        if author.url:
+            person["url"] = clean_text(author.url)
+        authors.append(person)
+    if authors:
+        item["authors"] = authors
+    tags = [clean_text(c.label or c.term) for c in entry.categories]
+    if tags:
+        item["tags"] = tags
+    if entry.source is not None:
+        source = {"title": clean_text(entry.source.title)}
+        if entry.source.link:
+            source["home_page_url"] = clean_text(entry.source.link)
+        source["feed_url"] = clean_text(entry.source.feed_url)
+        item["_source"] = source
+    return item
+
+
+def render_json_bytes(feed: Feed) -> bytes:
+    """Serialize ``feed`` as a JSON Feed 1.1 document in UTF-8."""
+    document: dict[str, Any] = {
+        "version": VERSION,
+        "title": clean_text(feed.title),
+        "home_page_url": clean_text(feed.link),
+        "feed_url": clean_text(feed.self_url),
+        "description": clean_text(feed.description),
+    }
+    if feed.icon:
+        document["icon"] = clean_text(feed.icon)
+    if feed.paging.next:
+        document["next_url"] = clean_text(feed.paging.next)
+    document["language"] = clean_text(feed.language)
+    document["items"] = [_item(entry) for entry in feed.entries]
+    # ensure_ascii=False keeps non-ASCII text readable and compact; clean_text
+    # has removed the lone surrogates that would make encode() fail.
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")

@@ -1,0 +1,69 @@
+"""How model values become feed values: clean text, UTC instants, bylines.
+
+Shared by the XML (RSS, Atom) and JSON Feed renderers so that the three
+formats of one page say the same thing.
+
+Times: the model promises timezone-aware UTC datetimes, but a naive datetime
+is *treated as UTC* rather than rejected. SQLite hands back naive values even
+for ``DateTime(timezone=True)`` columns, the application stores UTC, and a
+feed that fails to render over a missing tzinfo helps nobody. Aware values in
+other zones are converted, so every format prints UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from feeds.model import Author
+
+# XML 1.0 §2.2 Char excludes C0 controls other than TAB/LF/CR, the surrogate
+# block and U+FFFE/U+FFFF. In a Python str every surrogate is a lone one
+# (a valid pair would have been decoded to one astral code point), and lone
+# surrogates cannot be encoded as UTF-8 either, so the same set is dropped for
+# JSON: a title then reads the same in all three formats.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: str) -> str:
+    """Drop the characters XML 1.0 cannot carry; keep everything else."""
+    return _NOT_XML_CHAR.sub("", value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC, reading a naive datetime as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """Format an instant as RFC 3339 in UTC, microseconds only when present."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def byline(authors: Iterable[Author]) -> str:
+    """Join author names the way a byline reads: "A", "A and B", "A, B and C"."""
+    names = [name for name in (clean_text(a.name).strip() for a in authors) if name]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def distinct_instants(values: Iterable[datetime]) -> list[datetime]:
+    """Return the instants in UTC, nudging repeats 1 µs earlier until unique.
+
+    Atom readers and the W3C validator treat two entries with the same
+    ``updated`` as one entry seen twice. Entries come newest first, so a repeat
+    moves backwards and the order of the feed is kept.
+    """
+    seen: set[datetime] = set()
+    result: list[datetime] = []
+    for value in values:
+        instant = as_utc(value)
+        while instant in seen:
+            instant -= timedelta(microseconds=1)
+        seen.add(instant)
+        result.append(instant)
+    return result
