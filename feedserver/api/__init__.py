@@ -1,9 +1,28 @@
-"""Placeholder: the api blueprint is registered here."""
+"""The JSON API under /api/, authenticated with ``Authorization: Bearer <token>``.
+
+Each resource module registers its routes on :data:`bp` and describes them in
+``OPENAPI_PATHS`` (and ``OPENAPI_SCHEMAS``), merged into /api/openapi.json.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+# Resource modules, in the order their paths appear in the OpenAPI document.
+RESOURCES = ("articles", "taxonomy", "sources", "comments")
 
 
 def init_app(app: Flask) -> None:
-    """Register the api routes."""
+    """Register the API blueprint (exempt from CSRF: it takes no cookies)."""
+    from importlib import import_module
+
+    from ..security import csrf
+    from . import openapi
+
+    for name in RESOURCES:
+        import_module(f"{__name__}.{name}")
+    openapi.register()
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,3 @@
+"""Placeholder: the comments endpoints are registered here."""
+
+OPENAPI_PATHS: dict[str, object] = {}

@@ -1,0 +1,75 @@
+"""The OpenAPI 3.1 document at /api/openapi.json, merged from the resource modules."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from . import RESOURCES, bp
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """Describe error responses that share the JSON error shape."""
+    names = {
+        400: "Malformed request", 401: "Missing or invalid token", 403: "Forbidden",
+        404: "Not found", 409: "Conflict", 413: "Body too large", 415: "Not JSON",
+        422: "Invalid field values", 429: "Too many requests",
+    }  # fmt: skip
+    return {
+        str(s): {
+            "description": names.get(s, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for s in statuses
+    }
+
+
+def build_document() -> dict[str, Any]:
+    """Assemble the document from every resource module's OPENAPI_* tables."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    for name in RESOURCES:
+        module = import_module(f"{__package__}.{name}")
+        for path, operations in getattr(module, "OPENAPI_PATHS", {}).items():
+            paths.setdefault(path, {}).update(operations)
+        schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "feedserver API",
+            "version": "1",
+            "description": "Manage articles, sections, authors, upstream sources and comments.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+        "paths": paths,
+    }
+
+
+def register() -> None:
+    """Serve the document (public: it describes, it grants nothing)."""
+    document = build_document()
+
+    @bp.get("/openapi.json")
+    def openapi_json() -> ResponseReturnValue:
+        """Serve the OpenAPI document."""
+        return jsonify(document)

@@ -1,0 +1,3 @@
+"""Placeholder: the sources endpoints are registered here."""
+
+OPENAPI_PATHS: dict[str, object] = {}

@@ -1,0 +1,3 @@
+"""Placeholder: the taxonomy endpoints are registered here."""
+
+OPENAPI_PATHS: dict[str, object] = {}
