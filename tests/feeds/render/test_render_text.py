@@ -1,0 +1,151 @@
+"""Hostile text, time zones and the value helpers, across all three formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import feedparser
+import pytest
+from lxml import etree
+
+from feeds.model import Author, Feed, Rendered
+from feeds.render import render_atom, render_json, render_rss
+from feeds.render.values import as_utc, byline, clean_text, distinct_instants, rfc3339
+
+RENDERERS: dict[str, Callable[[Feed], Rendered]] = {
+    "rss": render_rss,
+    "atom": render_atom,
+    "json": render_json,
+}
+
+# Everything XML 1.0 cannot carry, plus the C1 controls it discourages.
+FORBIDDEN = "\x00\x01\x08\x0b\x0c\x0e\x1f\x7f\x85\x9f\ufffe\uffff\ud800\udfff"
+KEPT = "Tom & Jerry <b>bold</b> ]]> 'quoted' \"double\" Zoë 東京 🎆 \t tab"
+HOSTILE = KEPT[:10] + FORBIDDEN + KEPT[10:]
+
+
+@pytest.fixture
+def hostile(feed: Feed) -> Feed:
+    entry = replace(
+        feed.entries[0],
+        title=HOSTILE,
+        summary=HOSTILE,
+        content_html=f"<p>{HOSTILE.replace('&', '&amp;')}</p><pre>x ]]&gt; y ]]> z</pre>",
+        authors=(Author(HOSTILE, "https://ledger.example.com/authors/x"), Author("Bo")),
+    )
+    return replace(feed, title=HOSTILE, description=HOSTILE, entries=(entry,))
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_hostile_text_stays_well_formed_and_intact_in_xml(hostile: Feed, fmt: str) -> None:
+    body = RENDERERS[fmt](hostile).body
+    text = body.decode("utf-8")
+    assert not set(FORBIDDEN) & set(text)
+    tree = etree.fromstring(body)  # raises if not well-formed
+    title = tree.findtext("channel/title" if fmt == "rss" else "{http://www.w3.org/2005/Atom}title")
+    assert title == KEPT
+    parsed = feedparser.parse(body)
+    assert parsed.bozo == 0
+    assert parsed.feed.title == KEPT
+    assert parsed.entries[0].title == KEPT
+
+
+def test_hostile_text_survives_rss_title_and_byline(hostile: Feed) -> None:
+    item = etree.fromstring(render_rss(hostile).body).find("channel/item")
+    assert item.findtext("title") == KEPT
+    creator = item.findtext("{http://purl.org/dc/elements/1.1/}creator")
+    assert creator == f"{KEPT} and Bo"
+
+
+def test_hostile_text_survives_atom_content(hostile: Feed) -> None:
+    atom = "{http://www.w3.org/2005/Atom}"
+    entry = etree.fromstring(render_atom(hostile).body).find(f"{atom}entry")
+    assert entry.findtext(f"{atom}title") == KEPT
+    content = entry.findtext(f"{atom}content")
+    assert content == f"<p>{KEPT.replace('&', '&amp;')}</p><pre>x ]]&gt; y ]]> z</pre>"
+
+
+def test_hostile_text_in_json_encodes_as_utf8(hostile: Feed) -> None:
+    body = render_json(hostile).body
+    doc = json.loads(body.decode("utf-8"))  # lone surrogates would fail encode() already
+    item = doc["items"][0]
+    assert doc["title"] == item["title"] == item["summary"] == KEPT
+    assert item["authors"][0]["name"] == KEPT
+
+
+def test_naive_datetimes_are_read_as_utc(feed: Feed) -> None:
+    naive = replace(
+        feed,
+        updated=feed.updated.replace(tzinfo=None),
+        entries=tuple(
+            replace(
+                e,
+                published=e.published.replace(tzinfo=None),
+                updated=e.updated.replace(tzinfo=None),
+            )
+            for e in feed.entries
+        ),
+    )
+    for render in RENDERERS.values():
+        assert render(naive).body == render(feed).body
+
+
+def test_other_zones_are_converted_to_utc(feed: Feed) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    shifted = replace(
+        feed,
+        updated=feed.updated.astimezone(plus_two),
+        entries=tuple(
+            replace(
+                e,
+                published=e.published.astimezone(plus_two),
+                updated=e.updated.astimezone(plus_two),
+            )
+            for e in feed.entries
+        ),
+    )
+    for render in RENDERERS.values():
+        assert render(shifted).body == render(feed).body
+
+
+def test_output_does_not_depend_on_the_clock(feed: Feed) -> None:
+    now_year = str(datetime.now(UTC).year).encode()
+    for render in RENDERERS.values():
+        # The sample is dated 2024; "now" would leak a later year in.
+        assert now_year == b"2024" or now_year not in render(feed).body
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ([], ""),
+        (["Ada Lovelace"], "Ada Lovelace"),
+        (["Ada Lovelace", "Bo Chen"], "Ada Lovelace and Bo Chen"),
+        (["A", "B", "C"], "A, B and C"),
+        (["A", " ", "C"], "A and C"),
+    ],
+)
+def test_byline(names: list[str], expected: str) -> None:
+    assert byline(Author(n) for n in names) == expected
+
+
+def test_clean_text_drops_only_what_xml_cannot_carry() -> None:
+    assert clean_text(HOSTILE) == KEPT
+    assert clean_text("line\nbreak\r\ttab \ufffd") == "line\nbreak\r\ttab \ufffd"
+
+
+def test_times() -> None:
+    aware = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone(timedelta(hours=-5)))
+    assert as_utc(aware) == datetime(2024, 1, 2, 8, 4, 5, 678000, tzinfo=UTC)
+    assert as_utc(datetime(2024, 1, 2, 3, 4, 5)).tzinfo is UTC
+    assert rfc3339(aware) == "2024-01-02T08:04:05.678000Z"
+    assert rfc3339(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2024-01-02T03:04:05Z"
+
+
+def test_distinct_instants_keeps_unique_values_and_order() -> None:
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    us = timedelta(microseconds=1)
+    assert distinct_instants([t, t, t - us, t - 5 * us]) == [t, t - us, t - 2 * us, t - 5 * us]
