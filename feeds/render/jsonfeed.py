@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from feeds.model import Entry, Feed
-from feeds.render.values import clean_text, rfc3339
+from feeds.render.values import clean_text, named, rfc3339
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -35,10 +35,10 @@ def _item(entry: Entry) -> dict[str, Any]:
     item["date_published"] = rfc3339(entry.published)
     item["date_modified"] = rfc3339(entry.updated)
     authors = []
-    for author in entry.authors:
-        person = {"name": clean_text(author.name)}
+    for author in named(entry.authors):
+        person = {"name": author.name}
         if author.url:
-            person["url"] = clean_text(author.url)
+            person["url"] = author.url
         authors.append(person)
     if authors:
         item["authors"] = authors

@@ -43,9 +43,24 @@ def rfc3339(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+def named(authors: Iterable[Author]) -> list[Author]:
+    """The authors with clean names, leaving out those whose name is blank.
+
+    Atom and JSON Feed need a name (or URL) for a person; a blank one would
+    make an entry look signed when it is not.
+    """
+    result = []
+    for author in authors:
+        name = clean_text(author.name).strip()
+        if name:
+            url = clean_text(author.url) if author.url else None
+            result.append(Author(name, url or None))
+    return result
+
+
 def byline(authors: Iterable[Author]) -> str:
     """Join author names the way a byline reads: "A", "A and B", "A, B and C"."""
-    names = [name for name in (clean_text(a.name).strip() for a in authors) if name]
+    names = [author.name for author in named(authors)]
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]

@@ -30,7 +30,7 @@ from lxml import etree
 
 from feeds.errors import RenderError
 from feeds.model import Entry, Feed
-from feeds.render.values import as_utc, byline, clean_text, distinct_instants
+from feeds.render.values import as_utc, byline, clean_text, distinct_instants, named
 
 Format = Literal["rss", "atom"]
 
@@ -209,7 +209,7 @@ def _generator(feed: Feed, fmt: Format) -> Any:
     fg.updated(as_utc(feed.updated))
     if feed.icon and fmt == "atom":
         fg.icon(clean_text(feed.icon))
-    if fmt == "atom" and not all(entry.authors for entry in feed.entries):
+    if fmt == "atom" and not all(named(entry.authors) for entry in feed.entries):
         # RFC 4287 §4.1.1: a feed must name an author unless every entry does.
         fg.author(name=title, uri=clean_text(feed.link))
     return fg
@@ -228,10 +228,10 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
     fe.link(href=clean_text(entry.link), rel="alternate", type="text/html")
     fe.published(as_utc(entry.published))
     fe.updated(as_utc(updated_at or entry.updated))
-    for author in entry.authors:
-        person = {"name": clean_text(author.name)}
+    for author in named(entry.authors):
+        person = {"name": author.name}
         if author.url:
-            person["uri"] = clean_text(author.url)
+            person["uri"] = author.url
         fe.author(person)
     for category in entry.categories:
         cat = {"term": clean_text(category.term)}

@@ -186,3 +186,10 @@ def test_feedparser_reads_it_cleanly(feed: Feed) -> None:
         "href": "https://ledger.example.com/sections/world/feed.atom?page=7",
         "type": "text/html",  # feedparser's default, not ours
     }
+
+
+def test_blank_author_names_do_not_count_as_a_byline(feed: Feed) -> None:
+    entry = replace(feed.entries[0], authors=(Author(" \x00 "), Author("")))
+    doc = root(replace(feed, entries=(entry,)))
+    assert doc.find("a:entry/a:author", NS) is None
+    assert doc.findtext("a:author/a:name", namespaces=NS) == "World — The Daily Ledger"

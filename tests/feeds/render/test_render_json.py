@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from feeds.model import Feed, Paging
+from feeds.model import Author, Feed, Paging
 from feeds.render import JSON_TYPE, render_json
 
 
@@ -102,3 +102,8 @@ def test_non_ascii_is_written_as_utf8_not_escapes(feed: Feed) -> None:
     body = render_json(feed).body
     assert "東京".encode() in body and "🎆".encode() in body
     assert b"\\u" not in body
+
+
+def test_blank_author_names_are_left_out(feed: Feed) -> None:
+    entry = replace(feed.entries[0], authors=(Author(" "), Author("Bo Chen", "")))
+    assert document(replace(feed, entries=(entry,)))["items"][0]["authors"] == [{"name": "Bo Chen"}]
