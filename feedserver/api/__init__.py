@@ -19,10 +19,8 @@ def init_app(app: Flask) -> None:
     from importlib import import_module
 
     from ..security import csrf
-    from . import openapi
 
-    for name in RESOURCES:
+    for name in (*RESOURCES, "openapi"):
         import_module(f"{__name__}.{name}")
-    openapi.register()
     csrf.exempt(bp)
     app.register_blueprint(bp)

@@ -65,11 +65,13 @@ def build_document() -> dict[str, Any]:
     }
 
 
-def register() -> None:
-    """Serve the document (public: it describes, it grants nothing)."""
-    document = build_document()
+_document: dict[str, Any] | None = None
 
-    @bp.get("/openapi.json")
-    def openapi_json() -> ResponseReturnValue:
-        """Serve the OpenAPI document."""
-        return jsonify(document)
+
+@bp.get("/openapi.json")
+def openapi_json() -> ResponseReturnValue:
+    """Serve the OpenAPI document (public: it describes, it grants nothing)."""
+    global _document
+    if _document is None:
+        _document = build_document()
+    return jsonify(_document)
