@@ -18,16 +18,18 @@ from datetime import UTC, datetime, timedelta
 
 from feeds.model import Author
 
-# XML 1.0 §2.2 Char excludes C0 controls other than TAB/LF/CR, the surrogate
-# block and U+FFFE/U+FFFF. In a Python str every surrogate is a lone one
-# (a valid pair would have been decoded to one astral code point), and lone
-# surrogates cannot be encoded as UTF-8 either, so the same set is dropped for
-# JSON: a title then reads the same in all three formats.
+# XML 1.0 §2.2 (https://www.w3.org/TR/xml/#charsets) excludes C0 controls
+# other than TAB/LF/CR, the surrogate block and U+FFFE/U+FFFF. In a Python str
+# every surrogate is a lone one (a valid pair decodes to one astral code
+# point), and lone surrogates cannot be encoded as UTF-8 either, so the same
+# set is dropped for JSON: a title then reads the same in all three formats.
+# The C1 controls U+007F-U+009F, which §2.2 discourages, go too: in real text
+# they are mis-decoded Windows-1252, and the W3C validator flags them as such.
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean_text(value: str) -> str:
-    """Drop the characters XML 1.0 cannot carry; keep everything else."""
+    """Drop the characters XML 1.0 cannot carry (or discourages); keep the rest."""
     return _NOT_XML_CHAR.sub("", value)
 
 
@@ -39,7 +41,10 @@ def as_utc(value: datetime) -> datetime:
 
 
 def rfc3339(value: datetime) -> str:
-    """Format an instant as RFC 3339 in UTC, microseconds only when present."""
+    """Format an instant as RFC 3339 (https://www.rfc-editor.org/rfc/rfc3339) in UTC.
+
+    Microseconds appear only when present, as Python's isoformat() does.
+    """
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 

@@ -57,10 +57,10 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
 def _extra_feed_links(feed: Feed) -> list[tuple[str, str, str | None]]:
     """(rel, href, type) of the feed links feedgen does not write itself."""
     links: list[tuple[str, str, str | None]] = []
-    seen_types: set[str] = set()
+    # Atom forbids two rel="alternate" links with the same type (RFC 4287
+    # §4.1.1); the HTML page is one already, and the document is rel="self".
+    seen_types = {"text/html"}
     for media_type, url in feed.alternates:
-        # Atom forbids two rel="alternate" links with the same type (RFC 4287
-        # §4.1.1), and the document itself is already rel="self".
         if url == feed.self_url or media_type in seen_types:
             continue
         seen_types.add(media_type)

@@ -61,7 +61,14 @@ def test_feed_links(page: Callable[[str], Feed]) -> None:
 
 def test_alternate_types_stay_unique(feed: Feed) -> None:
     # RFC 4287 §4.1.1: no two alternates with the same type and hreflang.
-    doubled = replace(feed, alternates=(("application/rss+xml", "https://x.test/a.rss"),) * 2)
+    doubled = replace(
+        feed,
+        alternates=(
+            ("application/rss+xml", "https://x.test/a.rss"),
+            ("application/rss+xml", "https://x.test/b.rss"),
+            ("text/html", "https://x.test/page"),
+        ),
+    )
     types = [t for rel, _, t in links(root(doubled)) if rel == "alternate"]
     assert types == ["text/html", "application/rss+xml"]
 
