@@ -11,15 +11,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from feeds.errors import RenderError
 from feeds.model import Entry, Feed
 from feeds.render.values import clean_text, named, rfc3339
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def _item(entry: Entry) -> dict[str, Any]:
+def _item(feed: Feed, entry: Entry) -> dict[str, Any]:
+    entry_id = clean_text(entry.id).strip()
+    if not entry_id:
+        raise RenderError(feed.self_url, f"json: entry {entry.link} has no id")
     # Key order is fixed by construction, so the output is byte-stable.
-    item: dict[str, Any] = {"id": clean_text(entry.id), "url": clean_text(entry.link)}
+    item: dict[str, Any] = {"id": entry_id, "url": clean_text(entry.link)}
     if entry.original_url:
         item["external_url"] = clean_text(entry.original_url)
     title = clean_text(entry.title).strip()
@@ -68,7 +72,7 @@ def render_json_bytes(feed: Feed) -> bytes:
     if feed.paging.next:
         document["next_url"] = clean_text(feed.paging.next)
     document["language"] = clean_text(feed.language)
-    document["items"] = [_item(entry) for entry in feed.entries]
+    document["items"] = [_item(feed, entry) for entry in feed.entries]
     # ensure_ascii=False keeps non-ASCII text readable and compact; clean_text
     # has removed the lone surrogates that would make encode() fail.
     text = json.dumps(document, ensure_ascii=False, indent=2)

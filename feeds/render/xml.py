@@ -221,8 +221,11 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
         fe.fs_rss.entry = entry
     else:
         fe.fs_atom.entry = entry
+    entry_id = clean_text(entry.id).strip()
+    if not entry_id:
+        raise ValueError(f"entry {entry.link} has no id")
     # Sets the RSS guid with isPermaLink="false": our ids are URNs.
-    fe.id(clean_text(entry.id))
+    fe.id(entry_id)
     fe.title(clean_text(entry.title).strip() or UNTITLED)
     # Also the RSS <link>; in Atom, the entry extension completes it.
     fe.link(href=clean_text(entry.link), rel="alternate", type="text/html")

@@ -11,6 +11,7 @@ import feedparser
 import pytest
 from lxml import etree
 
+from feeds.errors import RenderError
 from feeds.model import Author, Feed, Rendered
 from feeds.render import render_atom, render_json, render_rss
 from feeds.render.values import as_utc, byline, clean_text, distinct_instants, rfc3339
@@ -149,3 +150,13 @@ def test_distinct_instants_keeps_unique_values_and_order() -> None:
     t = datetime(2024, 1, 1, tzinfo=UTC)
     us = timedelta(microseconds=1)
     assert distinct_instants([t, t, t - us, t - 5 * us]) == [t, t - us, t - 2 * us, t - 5 * us]
+
+
+@pytest.mark.parametrize("fmt", RENDERERS)
+def test_an_entry_without_id_is_a_render_error(feed: Feed, fmt: str) -> None:
+    broken = replace(feed, entries=(replace(feed.entries[0], id=" "),))
+    with pytest.raises(RenderError) as caught:
+        RENDERERS[fmt](broken)
+    message = str(caught.value)
+    assert message.startswith(f"render {feed.self_url}: {fmt}: ")
+    assert "tidal-power-plant-opens has no id" in message
