@@ -191,7 +191,7 @@ def attribution(source: Source, base: str) -> fm.Attribution:
     )
 
 
-def article_entry(article: Article, base: str) -> fm.Entry:
+def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
     """Describe one article as a feed entry (absolute URLs, no e-mail addresses)."""
     link = base + urls.article(article.slug)
     section = article.section
@@ -214,7 +214,8 @@ def article_entry(article: Article, base: str) -> fm.Entry:
         source=attribution(article.source, base) if article.source else None,
         original_url=article.original_url,
         comments_url=link + "#comments",
-        comments_feed_url=base + urls.comments_feed(article.slug, "atom"),
+        # Each format links the comment feed in its own format (JSON has none).
+        comments_feed_url=base + urls.comments_feed(article.slug, "rss" if fmt == "rss" else "atom"),
         comment_count=article.comment_count,
     )
 
@@ -241,7 +242,7 @@ def build_feed(
         link=base + urls.scope_page(scope.kind, scope.slug),
         self_url=urls.with_page(feed_url, page),
         updated=state.last_change,
-        entries=tuple(article_entry(a, base) for a in articles),
+        entries=tuple(article_entry(a, base, fmt) for a in articles),
         paging=fm.Paging(
             first=feed_url,
             previous=urls.with_page(feed_url, page - 1) if page > 1 else None,
