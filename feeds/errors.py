@@ -17,6 +17,8 @@ to HTTP answers and source health in one place.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class FeedError(Exception):
     """Base of every error raised by the ``feeds`` package."""
@@ -50,8 +52,18 @@ class TooManyRedirects(FetchError):
 
 
 class HTTPStatusError(FetchError):
-    def __init__(self, subject: str, status: int, problem: str | None = None) -> None:
+    def __init__(
+        self,
+        subject: str,
+        status: int,
+        problem: str | None = None,
+        *,
+        retry_after: datetime | None = None,
+    ) -> None:
         self.status = status
+        # When the server asked us to come back (Retry-After on 429/503,
+        # RFC 9110 §10.2.3), as an absolute time; ``feeds.schedule`` uses it.
+        self.retry_after = retry_after
         super().__init__(subject, problem or f"HTTP {status}")
 
 

@@ -1,0 +1,170 @@
+"""Polling etiquette: when to fetch an upstream feed next.
+
+Pure functions of their arguments (a clock reading and an optional random
+source go in, a time comes out), so the poller's behaviour is table-testable.
+
+Inputs and the specs behind them:
+
+- the configured interval (``FEEDSERVER_POLL_INTERVAL`` or a per-source one);
+- ``Cache-Control: max-age`` minus ``Age`` (RFC 9111 §5.2.2.1, §5.1, §4.2.3),
+  else ``Expires`` (RFC 9111 §5.3): a floor — we don't come back before the
+  server says the response goes stale — clamped so a silly value cannot park a
+  source for weeks;
+- ``Retry-After`` on 429/503, seconds or an HTTP-date (RFC 9110 §10.2.3):
+  never fetch earlier than it asks (up to a cap);
+- RSS ``<ttl>`` in minutes (https://www.rssboard.org/rss-specification#ltttlgtSubelementOfLtchannelgt):
+  a floor like max-age;
+- consecutive errors: exponential back-off, interval × 2^errors, capped.
+
+Jitter (±10 % by default) spreads sources that were added together.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHints:
+    """What an upstream response said about its own freshness and our next visit."""
+
+    max_age: timedelta | None = None  # Cache-Control max-age minus Age
+    expires: datetime | None = None  # Expires, only when there was no max-age
+    retry_after: datetime | None = None  # Retry-After, made absolute
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """The bounds the scheduler works within."""
+
+    min_delay: timedelta = timedelta(minutes=1)  # never sooner than this
+    max_cache_delay: timedelta = timedelta(hours=12)  # cap on max-age/Expires/ttl floors
+    max_backoff: timedelta = timedelta(days=1)  # cap on error back-off
+    max_retry_after: timedelta = timedelta(days=1)  # cap on a server's Retry-After
+    jitter: float = 0.1  # ± fraction of the delay
+
+
+DEFAULT_POLICY = PollPolicy()
+
+
+class RandomSource(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """Parse an HTTP-date (RFC 9110 §5.6.7, all three legacy forms) as aware UTC."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # "-0000" or the asctime form: UTC by definition
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    """Parse Retry-After (delay-seconds or HTTP-date) into an absolute time."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        try:
+            return now + timedelta(seconds=int(value))
+        except OverflowError:
+            return now + timedelta(days=365)
+    return parse_http_date(value)
+
+
+def parse_max_age(cache_control: str | None) -> int | None:
+    """Return Cache-Control's max-age in seconds, or None (also for no-store/no-cache)."""
+    if not cache_control:
+        return None
+    max_age: int | None = None
+    for directive in cache_control.split(","):
+        name, _, arg = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-store", "no-cache"):
+            return None  # must revalidate every time: no hint beyond our interval
+        if name == "max-age":
+            arg = arg.strip().strip('"')
+            if arg.isdigit():
+                max_age = int(arg)
+    return max_age
+
+
+def cache_hints(
+    *,
+    cache_control: str | None,
+    expires: str | None,
+    age: str | None,
+    retry_after: str | None,
+    now: datetime,
+    date: str | None = None,
+) -> CacheHints:
+    """Build :class:`CacheHints` from raw response header values."""
+    max_age_s = parse_max_age(cache_control)
+    max_age = None
+    expires_at = None
+    if max_age_s is not None:
+        age_s = int(age) if age and age.strip().isdigit() else 0
+        max_age = timedelta(seconds=max(0, min(max_age_s - age_s, 10**8)))
+    elif expires is not None:
+        # An invalid Expires ("0", "-1") means already expired (RFC 9111 §5.3).
+        expires_at = parse_http_date(expires) or now
+        served = parse_http_date(date)
+        if served is not None:  # judge freshness by the server's clock, not ours
+            expires_at = now + (expires_at - served)
+    return CacheHints(
+        max_age=max_age,
+        expires=expires_at,
+        retry_after=parse_retry_after(retry_after, now),
+    )
+
+
+def next_fetch(
+    now: datetime,
+    *,
+    interval: timedelta,
+    hints: CacheHints | None = None,
+    ttl: timedelta | None = None,
+    errors: int = 0,
+    retry_after: datetime | None = None,
+    policy: PollPolicy = DEFAULT_POLICY,
+    rng: RandomSource | None = None,
+) -> datetime:
+    """Decide when to fetch a source next.
+
+    ``errors`` counts consecutive failed fetches including this one (0 after a
+    success). ``retry_after`` (e.g. from :class:`feeds.errors.HTTPStatusError`)
+    overrides ``hints.retry_after``. ``rng`` makes the jitter deterministic.
+    """
+    delay = max(interval, policy.min_delay)
+    if errors > 0:
+        # 2**errors overflows timedelta long before the cap; stop doubling early.
+        factor = 2 ** min(errors, 32)
+        delay = min(delay * factor, max(policy.max_backoff, delay))
+    else:
+        floor = timedelta(0)
+        if hints is not None:
+            if hints.max_age is not None:
+                floor = hints.max_age
+            elif hints.expires is not None:
+                floor = hints.expires - now
+        if ttl is not None:
+            floor = max(floor, ttl)
+        delay = max(delay, min(floor, policy.max_cache_delay))
+
+    spread = (rng or random).uniform(-policy.jitter, policy.jitter)
+    delay = delay * (1.0 + spread)
+
+    asked = retry_after or (hints.retry_after if hints is not None else None)
+    if asked is not None:
+        wait = min(asked - now, policy.max_retry_after)
+        delay = max(delay, wait)
+    return now + max(delay, policy.min_delay)
