@@ -1,0 +1,142 @@
+"""feeds.sanitize against a hostile corpus, judged structurally."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from feeds.sanitize import ATTRIBUTES, TAGS, clean_html, safe_url, to_text
+
+CORPUS = Path(__file__).parents[1] / "data" / "upstream" / "xss-vectors.txt"
+VECTORS = [
+    line for line in CORPUS.read_text().splitlines() if line.strip() and not line.startswith("#")
+]
+BASE = "https://news.example.org/2024/05/story.html"
+URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
+
+
+class Inventory(HTMLParser):
+    """Every tag and attribute of a fragment, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str | None, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, None, None))
+        self.found += [(tag, name, value) for name, value in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def inventory(html: str) -> Inventory:
+    parser = Inventory()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_hostile_html_leaves_only_allowlisted_markup(vector: str) -> None:
+    cleaned = clean_html(vector, BASE)
+    allowed_everywhere = ATTRIBUTES["*"]
+    for tag, attribute, value in inventory(cleaned).found:
+        assert tag in TAGS, cleaned
+        if attribute is None:
+            continue
+        if tag == "a" and attribute == "rel":
+            assert value == "noopener noreferrer nofollow"
+            continue
+        assert attribute in ATTRIBUTES.get(tag, set()) | allowed_everywhere, cleaned
+        if attribute in URL_ATTRIBUTES:
+            assert value is not None
+            assert value.startswith(("https://", "http://", "mailto:")), cleaned
+    # Text may mention anything (it is escaped); markup may not.
+    lowered = cleaned.lower()
+    for word in ("<script", "<style", "<iframe", "<svg", "<math", "<meta", "<object", "<form"):
+        assert word not in lowered, cleaned
+
+
+def test_text_and_safe_structure_survive() -> None:
+    html = (
+        '<h2>Title</h2><p class="x">Some <b>bold</b> and <a href="../other.html" '
+        'title="t">a link</a>.</p><ul><li>one</li></ul><img src="/img/a.png" alt="A">'
+        '<blockquote cite="/source">q</blockquote><table><tr><td colspan="2">c</td></tr></table>'
+    )
+    assert clean_html(html, BASE) == (
+        '<h2>Title</h2><p>Some <b>bold</b> and <a href="https://news.example.org/2024/other.html"'
+        ' title="t" rel="noopener noreferrer nofollow">a link</a>.</p><ul><li>one</li></ul>'
+        '<img src="https://news.example.org/img/a.png" alt="A">'
+        '<blockquote cite="https://news.example.org/source">q</blockquote>'
+        '<table><tbody><tr><td colspan="2">c</td></tr></tbody></table>'
+    )
+
+
+def test_srcset_is_dropped_and_src_kept() -> None:
+    assert (
+        clean_html('<img src="a.png" srcset="a2.png 2x" sizes="10px">', BASE)
+        == '<img src="https://news.example.org/2024/05/a.png">'
+    )
+
+
+def test_fragment_links_point_into_the_original_page() -> None:
+    cleaned = clean_html('<a href="#fn1">1</a>', BASE)
+    assert 'href="https://news.example.org/2024/05/story.html#fn1"' in cleaned
+
+
+def test_without_a_base_relative_links_stay_relative() -> None:
+    assert 'href="page.html"' in clean_html('<a href="page.html">p</a>')
+    assert "href" not in clean_html('<a href="javascript:alert(1)">p</a>')
+
+
+def test_empty_and_plain_text() -> None:
+    assert clean_html("") == ""
+    assert clean_html("just text & more") == "just text &amp; more"
+
+
+@pytest.mark.parametrize(
+    ("value", "base", "expected"),
+    [
+        ("/a", "https://x.example/b/c", "https://x.example/a"),
+        ("https://y.example/", None, "https://y.example/"),
+        ("JAVASCRIPT:alert(1)", "https://x.example/", None),
+        ("java\tscript:alert(1)", "https://x.example/", None),
+        ("data:text/html,hi", None, None),
+        ("mailto:a@example.com", None, None),  # only links may be mailto
+        ("http://", None, None),
+        ("", "https://x.example/", None),
+        ("http://[::1", None, None),
+    ],
+)
+def test_safe_url(value: str, base: str | None, expected: str | None) -> None:
+    assert safe_url(value, base) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>AT&amp;T&nbsp;wins</p><p>Next<br>line</p>", "AT&T wins Next line"),
+        ("Plain  title\n with   spaces", "Plain title with spaces"),
+        ("<script>alert(1)</script><style>p{}</style>Only this", "Only this"),
+        ("Ben &amp; Jerry&#39;s &lt;b&gt;", "Ben & Jerry's <b>"),
+        ("<b>bold</b><i>italic</i>", "bolditalic"),
+        ("", ""),
+        (None, ""),
+        ("<p>unclosed <b>tags", "unclosed tags"),
+        ("a < b and c > d", "a < b and c > d"),
+    ],
+)
+def test_to_text(html: str | None, expected: str) -> None:
+    assert to_text(html) == expected
+
+
+def test_to_text_is_bounded_at_a_word() -> None:
+    text = to_text("lorem ipsum " * 500, max_length=100)
+    assert len(text) <= 100
+    assert text.endswith("ipsum…") or text.endswith("lorem…")
+    assert to_text("x" * 300, max_length=10) == "x" * 9 + "…"
+    assert to_text("short", max_length=10) == "short"
