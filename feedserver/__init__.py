@@ -30,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from . import admin, api, cli, comments, db, errors, security, site, syndication
+    from . import admin, api, cli, comments, db, errors, fastfeeds, security, site, syndication
 
     db.init_app(app)
     errors.init_app(app)
@@ -41,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
+    fastfeeds.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
     if app.config["RUN_POLLER"]:
         from . import poller
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -20,6 +19,7 @@ from feeds.render import render_atom, render_json, render_rss
 
 from . import publishing, urls
 from .db import db_session
+from .fastfeeds import ENVIRON_KEY, FeedMeta
 from .feedcache import CachedFeed, FeedCache
 from .publishing import Scope, ScopeState
 
@@ -73,6 +73,10 @@ def respond_feed(
     )
     etag = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
     last_modified = state.last_change
+    # What this answer is made from, for the fast path to keep it (fastfeeds.py).
+    request.environ[ENVIRON_KEY] = FeedMeta(
+        key, (state.version, state.global_version), etag, last_modified
+    )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": variant_etag(etag, encoding),
@@ -169,7 +173,10 @@ def wp_site_atom() -> BaseResponse:
 
 
 @bp.get("/<any(category, author):wp_kind>/<slug>/feed/", strict_slashes=False)
-@bp.get("/<any(category, author):wp_kind>/<slug>/feed/<any(atom, rss2, rss):wp_fmt>/", strict_slashes=False)
+@bp.get(
+    "/<any(category, author):wp_kind>/<slug>/feed/<any(atom, rss2, rss):wp_fmt>/",
+    strict_slashes=False,
+)
 def wp_scope_feed(wp_kind: str, slug: str, wp_fmt: str = "rss2") -> BaseResponse:
     """Redirect WordPress's category and author feed URLs."""
     kind = "section" if wp_kind == "category" else "author"
