@@ -32,6 +32,12 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     ),
     "POLL_INTERVAL": (900, int, "default seconds between polls of one upstream"),
     "RUN_POLLER": (False, bool, "run the poller inside the web process"),
+    "FETCH_TIMEOUT": (20, int, "seconds one upstream fetch may take in all (connect, read, body)"),
+    "FETCH_MAX_BYTES": (5 * 1024 * 1024, int, "largest upstream feed body, after decompression"),
+    "POLL_CONCURRENCY": (16, int, "upstream sources one poller process refreshes at once"),
+    "POLL_PER_HOST": (4, int, "concurrent requests one poller process makes to one upstream host"),
+    "POLL_PARSE_PROCESSES": (1, int, "extra processes that parse feeds for the poller; 0: parse in threads"),
+    "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
 }
 
