@@ -129,6 +129,9 @@ class UpstreamEntry:
     categories: tuple[str, ...] = ()
     published: datetime | None = None
     updated: datetime | None = None
+    # Where relative URLs in summary/content point (xml:base, the entry's or
+    # the feed's URL): the base for feeds.sanitize.clean_html.
+    base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +144,4 @@ class UpstreamFeed:
     updated: datetime | None
     entries: tuple[UpstreamEntry, ...] = ()
     format: str = ""  # e.g. "rss20", "atom10", "json11"
+    ttl_minutes: int | None = None  # RSS <ttl>: a hint for feeds.schedule

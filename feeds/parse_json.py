@@ -1,0 +1,141 @@
+"""Read JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/) by hand.
+
+The top level must be an object with a JSON Feed ``version`` URL and an
+``items`` array, or it is a :class:`~feeds.errors.ParseError`. Below that we
+are lenient the way readers must be: a field of the wrong type counts as
+missing, an item that is not an object is skipped.
+
+Mapping: ``id`` (string, or number as published by some generators) → id;
+``url`` (else ``external_url``) → link; ``title``; ``content_html``, else
+``content_text`` escaped → content; ``summary`` (plain text in JSON Feed) →
+escaped summary; ``date_published``/``date_modified`` (RFC 3339);
+``authors`` (1.1) or ``author`` (1.0), else the feed's; ``tags``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from feeds.errors import ParseError
+from feeds.model import Author, UpstreamEntry, UpstreamFeed
+from feeds.sanitize import safe_url, to_text
+
+VERSIONS = {
+    "https://jsonfeed.org/version/1": "json10",
+    "https://jsonfeed.org/version/1.1": "json11",
+}
+
+
+def looks_like_json(body: bytes, content_type: str | None) -> bool:
+    """Whether to read ``body`` as JSON: said so, or it starts like an object."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media.endswith(("/json", "+json")):
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:
+    """Parse a JSON Feed document fetched from ``url``."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(url, f"invalid JSON ({str(exc)[:200]})") from None
+    if not isinstance(document, dict):
+        raise ParseError(url, "JSON, but not a JSON Feed (the top level is not an object)")
+    version = _str(document.get("version"))
+    fmt = VERSIONS.get((version or "").replace("http://", "https://", 1).rstrip("/"))
+    if fmt is None:
+        if version and version.startswith(("https://jsonfeed.org/", "http://jsonfeed.org/")):
+            fmt = "json11"  # a future 1.x: read what we know
+        else:
+            raise ParseError(url, "JSON, but not a JSON Feed (no jsonfeed.org version)")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError(url, "JSON Feed without an items array")
+
+    feed_url = safe_url(_str(document.get("feed_url")) or "", url) or url
+    feed_authors = _authors(document, feed_url)
+    entries = tuple(_item(item, feed_url, feed_authors) for item in items if isinstance(item, dict))
+    times = [t for e in entries if (t := e.updated or e.published) is not None]
+    return UpstreamFeed(
+        title=_plain(document.get("title")),
+        link=safe_url(_str(document.get("home_page_url")) or "", feed_url),
+        id=feed_url,  # JSON Feed has no feed id; its URL is the stable name
+        updated=max(times, default=None),
+        entries=entries,
+        format=fmt,
+    )
+
+
+def _item(item: dict[str, Any], base: str, feed_authors: tuple[Author, ...]) -> UpstreamEntry:
+    raw_id = item.get("id")
+    if isinstance(raw_id, bool):
+        raw_id = None
+    item_id = str(raw_id).strip() if isinstance(raw_id, str | int | float) else None
+    link = safe_url(_str(item.get("url")) or "", base)
+    external = safe_url(_str(item.get("external_url")) or "", base)
+    content = _str(item.get("content_html"))
+    if content is None and (text := _str(item.get("content_text"))):
+        content = html.escape(text).replace("\n", "<br>")
+    summary = _str(item.get("summary"))
+    tags: list[str] = []
+    for tag in item.get("tags") or []:
+        if isinstance(tag, str) and (term := to_text(tag, 200)) and term not in tags:
+            tags.append(term)
+    published = _date(item.get("date_published"))
+    return UpstreamEntry(
+        id=item_id or None,
+        link=link or external,
+        title=_plain(item.get("title")),
+        summary_html=html.escape(summary) if summary and summary.strip() else None,
+        content_html=content if content and content.strip() else None,
+        authors=_authors(item, base) or feed_authors,
+        categories=tuple(tags),
+        published=published,
+        updated=_date(item.get("date_modified")) or None,
+        base_url=link or base,
+    )
+
+
+def _authors(holder: dict[str, Any], base: str) -> tuple[Author, ...]:
+    raw = holder.get("authors")
+    if not isinstance(raw, list):
+        single = holder.get("author")  # JSON Feed 1.0
+        raw = [single] if isinstance(single, dict) else []
+    authors: list[Author] = []
+    for person in raw:
+        if not isinstance(person, dict):
+            continue
+        name = to_text(_str(person.get("name")) or "", 200)
+        if name and all(a.name != name for a in authors):
+            authors.append(Author(name, safe_url(_str(person.get("url")) or "", base)))
+    return tuple(authors)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _plain(value: Any) -> str | None:
+    # JSON Feed titles are plain text; still collapse whitespace and bound them.
+    text = " ".join(value.split())[:1000] if isinstance(value, str) else ""
+    return text or None
+
+
+def _date(value: Any) -> datetime | None:
+    """Read an RFC 3339 date-time; None if absent or not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1:] in ("z", "Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:  # RFC 3339 requires an offset; assume UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
