@@ -1,9 +1,126 @@
-"""Placeholder: the admin blueprint is registered here."""
+"""The web admin under /admin/: sign-in, dashboard, sources, articles, taxonomy, comments, tokens.
+
+Every view of the blueprint requires a signed-in user: one ``before_request``
+guard refuses anonymous requests for every endpoint except the sign-in page,
+so a view added later cannot forget its decorator. Forms carry CSRF tokens
+(Flask-WTF's app-wide CSRFProtect, see feedserver.security).
+
+The session cookie is HttpOnly and SameSite=Lax; set
+``FEEDSERVER_SESSION_COOKIE_SECURE=true`` when the site is served over HTTPS
+(behind a TLS-terminating proxy too) so that the browser never sends it in clear.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import hashlib
+from importlib import import_module
+from typing import Any
+
+from flask import Blueprint, Flask, Response, flash, redirect, request, url_for
+from flask_login import LoginManager, UserMixin, current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..db import db_session
+from ..errors import NotFound
+from ..models import User
+from ..validation import MAX_ID
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+login_manager = LoginManager()
+
+# The view modules, each registering its routes on ``bp``.
+MODULES = ("auth", "dashboard", "taxonomy", "articles", "sources", "comments", "tokens")
+# The only endpoints an anonymous visitor may reach.
+PUBLIC_ENDPOINTS = frozenset({"admin.login"})
+
+
+class SignedInUser(UserMixin):
+    """The signed-in admin as Flask-Login sees it: an id and a name, no secrets."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.name = user.name
+        self._session_id = session_id(user)
+
+    def get_id(self) -> str:
+        return self._session_id
+
+
+def session_id(user: User) -> str:
+    """Return the id kept in the session cookie: the user id and a fingerprint of the hash.
+
+    The fingerprint makes every session of a user void once the password changes.
+    """
+    fingerprint = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    return f"{user.id}.{fingerprint}"
+
+
+@login_manager.user_loader
+def _load_user(value: str) -> SignedInUser | None:
+    ident, _, fingerprint = value.partition(".")
+    if not ident.isdigit() or len(ident) > 10:
+        return None
+    user = db_session().get(User, int(ident))
+    if user is None or session_id(user) != value or not fingerprint:
+        return None
+    return SignedInUser(user)
+
+
+def get_row(model: type[Any], ident: int) -> Any:
+    """Return the row with this id, or answer 404 (also for ids no column can hold)."""
+    row = db_session().get(model, ident) if 0 < ident <= MAX_ID else None
+    if row is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {ident}.")
+    return row
+
+
+@bp.before_request
+def _require_sign_in() -> BaseResponse | None:
+    """Send anonymous visitors of any admin endpoint to the sign-in page."""
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if request.method == "GET":
+        flash("Please sign in to open that page.", "info")
+        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("admin.login"))
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Keep admin pages out of shared and browser caches."""
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Cookie")
+    return response
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin routes."""
+    """Register the admin routes and Flask-Login."""
+    for name in MODULES:
+        import_module(f"{__name__}.{name}")
+    # Flask's defaults already hold these keys (SameSite None), so setdefault
+    # would change nothing: fill them in unless a setting chose otherwise.
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    app.config["REMEMBER_COOKIE_SAMESITE"] = app.config["SESSION_COOKIE_SAMESITE"]
+    app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
+    login_manager.init_app(app)
+    login_manager.login_view = "admin.login"
+    login_manager.session_protection = "strong"
+    app.register_blueprint(bp)
+    app.add_template_global(_admin_nav, "admin_nav")
+
+
+def _admin_nav() -> list[tuple[str, str, str]]:
+    """Return (endpoint prefix, label, url) of the admin's main sections."""
+    items: list[tuple[str, str, Any]] = [
+        ("admin.dashboard", "Dashboard", url_for("admin.dashboard")),
+        ("admin.article", "Articles", url_for("admin.articles")),
+        ("admin.source", "Sources", url_for("admin.sources")),
+        ("admin.section", "Sections", url_for("admin.sections")),
+        ("admin.author", "Authors", url_for("admin.authors")),
+        ("admin.comment", "Comments", url_for("admin.comments")),
+        ("admin.token", "Tokens", url_for("admin.tokens")),
+    ]
+    return items

@@ -1,0 +1,211 @@
+"""Articles: a searchable, filterable list with paging; create, edit, preview, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from .. import editing, urls
+from ..db import db_session
+from ..errors import Conflict, Unprocessable
+from ..models import Article, ArticleAuthor, Author, Section, Source
+from ..syndication import base_url
+from . import bp, get_row
+from .forms import NONE_CHOICE, ArticleForm, ConfirmForm, attach_errors, render_form, utc_from_local
+from .paging import page_count, page_number
+
+PER_PAGE = 25
+MAX_QUERY = 200
+AUTHOR_SLOTS = 3  # empty byline slots offered beyond the article's authors
+
+View = str | tuple[str, int] | Response
+
+
+def _like(text: str) -> str:
+    """Escape LIKE's wildcards so a search for "100%" means just that."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+
+
+@bp.get("/articles/")
+def articles() -> str:
+    """List articles, newest first, by a search text, section, author or source."""
+    session = db_session()
+    q = request.args.get("q", "").strip()[:MAX_QUERY]
+    filters = {name: _int_arg(name) for name in ("section", "author", "source")}
+    query = select(Article)
+    if q:
+        pattern = _like(q.lower())
+        query = query.where(
+            or_(
+                func.lower(Article.title).like(pattern, escape="\\"),
+                func.lower(Article.summary).like(pattern, escape="\\"),
+                func.lower(Article.slug).like(pattern, escape="\\"),
+            )
+        )
+    if filters["section"]:
+        query = query.where(Article.section_id == filters["section"])
+    if filters["source"]:
+        query = query.where(Article.source_id == filters["source"])
+    if filters["author"]:
+        query = query.where(
+            Article.id.in_(
+                select(ArticleAuthor.article_id).where(ArticleAuthor.author_id == filters["author"])
+            )
+        )
+    page = page_number()
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.options(
+            selectinload(Article.section),
+            selectinload(Article.source),
+            selectinload(Article.bylines),
+        )
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    args: dict[str, Any] = {"q": q} if q else {}
+    args.update({k: v for k, v in filters.items() if v})
+    return render_template(
+        "admin/articles.html",
+        rows=rows,
+        q=q,
+        filters=filters,
+        args=args,
+        page=page,
+        pages=page_count(total, PER_PAGE),
+        total=total,
+        choices=_choices(),
+        delete_form=ConfirmForm(),
+    )
+
+
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """Return the (value, label) options of the section, author and source fields."""
+    session = db_session()
+    options: dict[str, list[tuple[str, str]]] = {}
+    for name, model in (("section", Section), ("author", Author), ("source", Source)):
+        rows = session.execute(
+            select(model.id, model.name).order_by(func.lower(model.name), model.id)
+        )
+        options[name] = [(str(ident), label) for ident, label in rows]
+    return options
+
+
+def _prepare(form: ArticleForm, article: Article | None) -> None:
+    """Fill the select options and give the byline enough slots."""
+    choices = _choices()
+    form.section.choices = [("", "— choose a section —"), *choices["section"]]
+    form.source.choices = [NONE_CHOICE, *choices["source"]]
+    wanted = len(article.bylines) + AUTHOR_SLOTS if article else AUTHOR_SLOTS
+    while len(form.authors) < wanted:
+        form.authors.append_entry()
+    for entry in form.authors:
+        entry.choices = [NONE_CHOICE, *choices["author"]]
+
+
+def _load(form: ArticleForm, article: Article) -> None:
+    """Put an article's values into a fresh form (a GET of the edit page)."""
+    form.title.data = article.title
+    form.slug.data = article.slug
+    form.summary.data = article.summary
+    form.body_html.data = article.body_html
+    form.section.data = str(article.section_id or "")
+    form.source.data = str(article.source_id or "")
+    form.original_url.data = article.original_url
+    form.published_at.data = article.published_at.replace(tzinfo=None, microsecond=0)
+    form.comments_open.data = article.comments_open
+    for entry, byline in zip(form.authors, article.bylines, strict=False):
+        entry.data = str(byline.author_id)
+
+
+def _data(form: ArticleForm, article: Article | None) -> dict[str, Any]:
+    """Turn the form into the fields editing.py takes."""
+    authors = [e.data for e in form.authors if e.data]
+    data: dict[str, Any] = {
+        "title": form.title.data,
+        "summary": form.summary.data or "",
+        "body_html": form.body_html.data or "",
+        "section": form.section.data or None,
+        "authors": list(dict.fromkeys(authors)),  # a repeated pick counts once
+        "source": form.source.data or None,
+        "original_url": form.original_url.data or None,
+        "comments_open": bool(form.comments_open.data),
+    }
+    if form.slug.data:
+        data["slug"] = form.slug.data
+    published = utc_from_local(form.published_at.data)
+    # The form shows whole seconds: an unchanged time must not lose its microseconds.
+    unchanged = article is not None and published == article.published_at.replace(microsecond=0)
+    if published is not None and not unchanged:
+        data["published_at"] = published
+    return data
+
+
+def _edit(article: Article | None) -> View:
+    session = db_session()
+    form = ArticleForm()
+    _prepare(form, article)
+    if request.method == "GET" and article is not None:
+        _load(form, article)
+    preview = None
+    if form.validate_on_submit():
+        if form.preview.data:
+            # Show what the body becomes on save, without saving anything.
+            slug = form.slug.data or (article.slug if article else "preview")
+            preview = editing.sanitize_body(
+                form.body_html.data or "", base_url() + urls.article(slug)
+            )
+        else:
+            try:
+                with editing.saving(session):
+                    if article is None:
+                        article = editing.create_article(
+                            session, _data(form, None), site_url=base_url()
+                        )
+                        verb = "published"
+                    else:
+                        editing.update_article(
+                            session, article, _data(form, article), site_url=base_url()
+                        )
+                        verb = "saved"
+            except (Unprocessable, Conflict) as exc:
+                attach_errors(form, exc.message, exc.details.get("fields"))
+            else:
+                flash(f"The article “{article.title}” was {verb}.", "success")
+                return redirect(url_for("admin.article_edit", ident=article.id))
+    return render_form("admin/article_form.html", form, article=article, preview=preview)
+
+
+@bp.route("/articles/new", methods=["GET", "POST"])
+def article_new() -> View:
+    """Write a new article."""
+    return _edit(None)
+
+
+@bp.route("/articles/<int:ident>/edit", methods=["GET", "POST"])
+def article_edit(ident: int) -> View:
+    """Edit an article, preview its body, or go on to delete it."""
+    return _edit(get_row(Article, ident))
+
+
+@bp.post("/articles/<int:ident>/delete")
+def article_delete(ident: int) -> Response:
+    """Delete an article with its comments."""
+    session = db_session()
+    article = get_row(Article, ident)
+    title = article.title
+    with editing.saving(session):
+        editing.delete_article(session, article)
+    flash(f"The article “{title}” was deleted.", "success")
+    return redirect(url_for("admin.articles"))

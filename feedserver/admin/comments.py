@@ -1,0 +1,89 @@
+"""Comment moderation: comments by status, approve, mark as spam, reject, delete.
+
+Status changes go through the ORM so the session hook keeps each article's
+comment count and its comment feed's validators in step.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response
+
+from ..db import db_session
+from ..errors import BadRequest
+from ..models import COMMENT_STATUSES, Comment
+from . import bp, get_row
+from .forms import ConfirmForm
+from .paging import page_count, page_number
+
+PER_PAGE = 25
+ACTIONS = {
+    "approved": "approved",
+    "pending": "sent back to moderation",
+    "spam": "marked as spam",
+    "rejected": "rejected",
+}
+
+
+def _status_arg() -> str:
+    status = request.args.get("status", "pending")
+    return status if status in COMMENT_STATUSES else "pending"
+
+
+@bp.get("/comments/")
+def comments() -> str:
+    """List comments of one status, newest first."""
+    session = db_session()
+    status = _status_arg()
+    page = page_number()
+    total = session.scalar(select(func.count(Comment.id)).where(Comment.status == status)) or 0
+    rows = session.scalars(
+        select(Comment)
+        .options(joinedload(Comment.article))
+        .where(Comment.status == status)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    counts = dict(
+        session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all()
+    )
+    return render_template(
+        "admin/comments.html",
+        rows=rows,
+        status=status,
+        statuses=COMMENT_STATUSES,
+        counts=counts,
+        page=page,
+        pages=page_count(total, PER_PAGE),
+        total=total,
+        form=ConfirmForm(),
+    )
+
+
+@bp.post("/comments/<int:ident>/status")
+def comment_status(ident: int) -> Response:
+    """Change one comment's status."""
+    comment = get_row(Comment, ident)
+    new = request.form.get("status", "")
+    if new not in ACTIONS:
+        raise BadRequest(f"A comment's status is one of {', '.join(ACTIONS)}.")
+    back = request.form.get("back", comment.status)
+    comment.status = new
+    db_session().commit()
+    flash(f"The comment by “{comment.author_name}” was {ACTIONS[new]}.", "success")
+    return redirect(url_for("admin.comments", status=back if back in ACTIONS else "pending"))
+
+
+@bp.post("/comments/<int:ident>/delete")
+def comment_delete(ident: int) -> Response:
+    """Delete one comment for good."""
+    session = db_session()
+    comment = get_row(Comment, ident)
+    back, name = comment.status, comment.author_name
+    session.delete(comment)
+    session.commit()
+    flash(f"The comment by “{name}” was deleted.", "success")
+    return redirect(url_for("admin.comments", status=back))

@@ -1,0 +1,248 @@
+"""The admin's forms: field limits that match the columns, and the helpers views share.
+
+Every limit here is checked server-side (the browser's ``maxlength`` is only a
+hint), so hostile or oversized input comes back as the same form with a
+message and a 422, never a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import render_template
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    FieldList,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from ..editing import (
+    BIO_MAX,
+    BODY_MAX,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    URL_MAX,
+)
+from ..models.content import SLUG_LENGTH
+from ..slugs import is_valid_slug
+
+NONE_CHOICE = ("", "— none —")
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+STRIP = [_strip]
+
+
+def _no_control_chars(_form: Any, field: Any) -> None:
+    """Refuse NUL and other C0 controls (PostgreSQL refuses NUL, feeds refuse the rest)."""
+    data = field.data
+    if isinstance(data, str) and any(ord(c) < 32 and c not in "\t\n\r" for c in data):
+        raise ValidationError("Remove the control characters from this field.")
+
+
+def _slug(_form: Any, field: Any) -> None:
+    if field.data and not is_valid_slug(field.data):
+        raise ValidationError(
+            "A slug is lowercase letters and digits in hyphen-separated runs, e.g. world-news."
+        )
+
+
+def _web_url(_form: Any, field: Any) -> None:
+    if field.data and urlsplit(field.data).scheme not in ("http", "https"):
+        raise ValidationError("Give an http:// or https:// address.")
+
+
+def text(label: str, max_length: int, *, required: bool = False, **kw: Any) -> StringField:
+    """A one-line text field stripped of outer space and limited in length."""
+    checks: list[Any] = [DataRequired()] if required else [Optional()]
+    checks += [Length(max=max_length), _no_control_chars]
+    render_kw = {"maxlength": max_length, **kw.pop("render_kw", {})}
+    return StringField(label, checks, filters=STRIP, render_kw=render_kw, **kw)
+
+
+def area(label: str, max_length: int, **kw: Any) -> TextAreaField:
+    """A multi-line text field limited in length."""
+    return TextAreaField(label, [Optional(), Length(max=max_length), _no_control_chars], **kw)
+
+
+def url_field(label: str, *, required: bool = False) -> StringField:
+    """An http(s) URL field."""
+    checks: list[Any] = [DataRequired()] if required else [Optional()]
+    checks += [
+        Length(max=URL_MAX),
+        URL(require_tld=False, message="Give a full web address."),
+        _web_url,
+    ]
+    return StringField(
+        label, checks, filters=STRIP, render_kw={"maxlength": URL_MAX, "type": "url"}
+    )
+
+
+def slug_field() -> StringField:
+    """An optional slug; blank means "make one from the name"."""
+    return StringField(
+        "Slug",
+        [Optional(), Length(max=SLUG_LENGTH), _slug],
+        filters=STRIP,
+        render_kw={"maxlength": SLUG_LENGTH},
+        description="The name in URLs. Leave blank to make one from the name.",
+    )
+
+
+class LoginForm(FlaskForm):
+    name = text("Name", 150, required=True, render_kw={"autocomplete": "username"})
+    password = PasswordField(
+        "Password",
+        [DataRequired(), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField("Sign in")
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form for actions that are one button: delete, refresh, revoke, sign out."""
+
+
+class SectionForm(FlaskForm):
+    name = text("Name", NAME_MAX, required=True)
+    slug = slug_field()
+    description = area("Description", DESCRIPTION_MAX)
+    submit = SubmitField("Save section")
+
+
+class AuthorForm(FlaskForm):
+    name = text("Name", NAME_MAX, required=True)
+    slug = slug_field()
+    url = url_field("Web page")
+    bio = area("Bio", BIO_MAX, description="Shown in the author box under each article.")
+    submit = SubmitField("Save author")
+
+
+class ArticleForm(FlaskForm):
+    title = text("Title", TITLE_MAX, required=True)
+    slug = slug_field()
+    summary = area("Summary", SUMMARY_MAX, description="Plain text, a sentence or two.")
+    body_html = area(
+        "Body (HTML)",
+        BODY_MAX,
+        description="HTML; scripts, styles and unsafe attributes are removed on save.",
+    )
+    section = SelectField("Section", [DataRequired(message="Choose a section.")], choices=[])
+    authors = FieldList(SelectField("Author", choices=[], validate_choice=True), min_entries=3)
+    source = SelectField("Original source", choices=[])
+    original_url = url_field("Original URL")
+    published_at = DateTimeLocalField(
+        "Publish time (UTC)",
+        [Optional()],
+        format=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"],
+        description="In UTC. Leave blank for now.",
+        render_kw={"step": "1"},
+    )
+    comments_open = BooleanField("Comments open", default=True)
+    preview = SubmitField("Preview")
+    submit = SubmitField("Save article")
+
+    def validate_authors(self, field: FieldList) -> None:
+        if not any(entry.data for entry in field):
+            raise ValidationError("Choose at least one author.")
+
+
+class SourceAddForm(FlaskForm):
+    url = url_field("Feed or web page address", required=True)
+    section = SelectField("Section", choices=[])
+    submit = SubmitField("Add source")
+
+
+class SourceEditForm(FlaskForm):
+    name = text("Name", NAME_MAX, required=True)
+    section = SelectField("Section", choices=[])
+    poll_interval = IntegerField(
+        "Poll interval (seconds)",
+        [Optional(), NumberRange(min=60, max=7 * 86400)],
+        description="Blank: the site's default.",
+    )
+    enabled = BooleanField("Enabled (polled)")
+    submit = SubmitField("Save source")
+
+
+# An aggregated article without its source would misattribute the work
+# (feedserver.sources), so keeping the articles means keeping the source, disabled.
+ARTICLE_FATES = [
+    ("disable", "Keep the source and its articles, but stop polling it (disable it)"),
+    ("delete", "Delete the source and all its articles"),
+]
+
+
+class SourceDeleteForm(FlaskForm):
+    articles = RadioField(
+        "What should happen to its articles?",
+        [InputRequired(message="Choose what happens to its articles.")],
+        choices=ARTICLE_FATES,
+    )
+    submit = SubmitField("Go ahead")
+
+
+class OpmlImportForm(FlaskForm):
+    file = FileField("OPML file", [DataRequired(message="Choose an OPML file.")])
+    section = SelectField("Section", choices=[], description="For outlines that name no category.")
+    submit = SubmitField("Import")
+
+
+class TokenForm(FlaskForm):
+    label = text("Label", 150, required=True, description="What the token is for, e.g. 'CMS sync'.")
+    submit = SubmitField("Create token")
+
+
+def utc_from_local(value: datetime | None) -> datetime | None:
+    """Read a datetime-local value as UTC (the form says so)."""
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def render_form(template: str, form: FlaskForm, **context: Any) -> tuple[str, int]:
+    """Render a page with its form; 422 when the form was submitted with errors."""
+    status = 422 if form.errors else 200
+    return render_template(template, form=form, **context), status
+
+
+def attach_errors(form: FlaskForm, message: str, fields: dict[str, Any] | None) -> None:
+    """Put an editing error's per-field messages on the form's fields."""
+    placed = False
+    for name, detail in (fields or {}).items():
+        field = getattr(form, str(name), None)
+        if field is None or not hasattr(field, "errors"):
+            continue
+        # editing.py gives reasons as fragments ("is required"); a bare code
+        # ("taken") is better told by the whole message.
+        if isinstance(detail, str) and " " in detail:
+            text_ = f"{field.label.text} {detail}."
+        else:
+            text_ = message
+        field.errors = [*list(field.errors or []), text_]
+        placed = True
+    if not placed:
+        form.form_errors.append(message)
