@@ -1,0 +1,280 @@
+"""/api/sources: add by feed or page URL, refusals with nothing stored, edit, refresh, OPML."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from feedserver.models import Article, Author, Source
+from tests.factories import make_section
+from tests.feedserver.aggregation_support import Item, make_token, numbered, rss
+
+RSS = "application/rss+xml"
+
+
+@pytest.fixture(autouse=True)
+def upstream(httpserver, app_config):
+    # autouse: runs before ``app`` is built from app_config.
+    app_config["UPSTREAM_ALLOWLIST"] = f"127.0.0.1:{httpserver.port}"
+    app_config["FETCH_TIMEOUT"] = 3
+    app_config["BASE_URL"] = "https://news.example"
+    return httpserver
+
+
+@pytest.fixture
+def auth(db):
+    return make_token(db)
+
+
+@pytest.fixture
+def world(db):
+    with db.session() as s:
+        make_section(s, slug="world", name="World")
+
+
+def counts(db) -> tuple[int, int, int]:
+    with db.session() as s:
+        return tuple(
+            s.scalar(select(func.count()).select_from(m)) for m in (Source, Article, Author)
+        )  # type: ignore[return-value]
+
+
+def test_add_by_feed_url_fetches_and_stores(client, db, upstream, auth, world):
+    items = numbered(3)
+    items[0].author = "Jo Writer"
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items, title="Upstream Daily"), content_type=RSS, headers={"ETag": '"e1"'}
+    )
+    url = upstream.url_for("/feed.xml")
+    r = client.post("/api/sources", json={"url": url, "section": "world"}, headers=auth)
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert body["name"] == "Upstream Daily" and body["slug"] == "upstream-daily"
+    assert body["url"] == "https://news.example/sources/upstream-daily"
+    assert body["feed_url"] == url and body["home_url"] == "https://upstream.example/"
+    assert body["section"]["slug"] == "world" and body["enabled"] is True
+    assert body["last_status"] == 200 and body["error_count"] == 0 and body["last_error"] is None
+    assert body["etag"] == '"e1"' and body["article_count"] == 3
+    assert body["last_fetch_at"].endswith("Z") and body["next_fetch_at"].endswith("Z")
+    assert r.headers["Location"].endswith(f"/api/sources/{body['id']}")
+    # Its entries are in the site, section, author and source feeds, attributed.
+    feed = client.get("/sections/world/feed.atom").get_data(as_text=True)
+    assert "Story 0" in feed and "<source>" in feed and "Upstream Daily" in feed
+    assert 'rel="via" href="https://upstream.example/story/0"' in feed
+    assert "Story 2" in client.get("/feed.rss").get_data(as_text=True)
+    assert "Story 1" in client.get("/sources/upstream-daily/feed.json").get_data(as_text=True)
+    with db.session() as s:
+        jo = s.scalar(select(Author).where(Author.name == "Jo Writer"))
+    assert "Story 0" in client.get(f"/authors/{jo.slug}/feed.rss").get_data(as_text=True)
+    # Again: 409, nothing more stored.
+    before = counts(db)
+    again = client.post("/api/sources", json={"url": url}, headers=auth)
+    assert again.status_code == 409 and again.json["error"]["code"] == "source_exists"
+    assert counts(db) == before
+
+
+def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
+    page = (
+        "<!doctype html><html><head><title>Blog</title>"
+        '<link rel="alternate" type="application/rss+xml" title="Posts" href="/posts.xml">'
+        "</head><body>Hello</body></html>"
+    )
+    upstream.expect_request("/blog/").respond_with_data(page, content_type="text/html")
+    upstream.expect_request("/posts.xml").respond_with_data(
+        rss(numbered(2), title="The Blog"), content_type=RSS
+    )
+    r = client.post("/api/sources", json={"url": upstream.url_for("/blog/")}, headers=auth)
+    assert r.status_code == 201, r.json
+    assert r.json["feed_url"] == upstream.url_for("/posts.xml")
+    assert r.json["name"] == "The Blog" and r.json["article_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("http://10.0.0.1/feed", 422),
+        ("http://169.254.169.254/latest/meta-data/", 422),
+        ("http://127.0.0.1:1/feed", 422),
+        ("ftp://example.com/feed", 400),
+        ("not a url", 400),
+        ("", 400),
+        (42, 400),
+    ],
+)
+def test_refused_urls_store_nothing(client, db, auth, url, status, upstream):
+    r = client.post("/api/sources", json={"url": url}, headers=auth)
+    assert r.status_code == status, r.json
+    assert r.json["error"]["message"]
+    assert counts(db)[:2] == (0, 0)
+    assert len(upstream.log) == 0  # nothing reached even the allowed server
+
+
+def test_non_feeds_and_unreachable_store_nothing(client, db, upstream, auth):
+    upstream.expect_request("/page").respond_with_data(
+        "<html><head><title>No feed</title></head><body>x</body></html>", content_type="text/html"
+    )
+    upstream.expect_request("/missing").respond_with_data("gone", status=404)
+    upstream.expect_request("/text").respond_with_data("just text", content_type="text/plain")
+    for path, code in (
+        ("/page", "not_a_feed"),
+        ("/missing", "unreachable"),
+        ("/text", "not_a_feed"),
+    ):
+        r = client.post("/api/sources", json={"url": upstream.url_for(path)}, headers=auth)
+        assert r.status_code == 422 and r.json["error"]["code"] == code, r.json
+        assert upstream.url_for(path) in r.json["error"]["message"]
+    assert counts(db) == (0, 0, 0)
+
+
+def test_api_errors(client, db, upstream, auth):
+    assert client.get("/api/sources").status_code == 401
+    assert client.get("/api/sources").headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.post("/api/sources", data="url=x", headers=auth).status_code == 415
+    r = client.post("/api/sources", data="{", headers=auth, content_type="application/json")
+    assert r.status_code == 400
+    assert client.post("/api/sources", json={}, headers=auth).status_code == 400
+    assert (
+        client.post("/api/sources", json={"url": "x", "bogus": 1}, headers=auth).status_code == 400
+    )
+    assert client.get("/api/sources/999", headers=auth).status_code == 404
+    assert client.get("/api/sources/99999999999999", headers=auth).status_code == 404
+    assert client.post("/api/sources/999/refresh", headers=auth).status_code == 404
+    assert client.get("/api/sources?page=0", headers=auth).status_code == 400
+    r = client.post(
+        "/api/sources", json={"url": upstream.url_for("/f"), "section": "nope"}, headers=auth
+    )
+    assert r.status_code == 422 and counts(db)[0] == 0
+
+
+def test_list_patch_refresh_delete(client, db, upstream, auth, world):
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(2)), content_type=RSS)
+    sid = client.post(
+        "/api/sources", json={"url": upstream.url_for("/feed.xml")}, headers=auth
+    ).json["id"]
+    listing = client.get("/api/sources", headers=auth).json
+    assert listing["total"] == 1 and listing["items"][0]["id"] == sid
+
+    r = client.patch(
+        f"/api/sources/{sid}",
+        json={"name": "Renamed", "section": "world", "poll_interval": 3600, "enabled": False},
+        headers=auth,
+    )
+    assert r.status_code == 200, r.json
+    assert (r.json["name"], r.json["section"]["slug"], r.json["poll_interval"], r.json["enabled"]) == (
+        "Renamed", "world", 3600, False,
+    )  # fmt: skip
+    for bad in (
+        {"poll_interval": 5},
+        {"enabled": "yes"},
+        {"name": ""},
+        {"section": "nope"},
+        {"what": 1},
+    ):
+        assert client.patch(f"/api/sources/{sid}", json=bad, headers=auth).status_code == 422
+
+    upstream.clear()
+    upstream.expect_request("/feed.xml").respond_with_data("oops", status=500)
+    r = client.post(f"/api/sources/{sid}/refresh", headers=auth)
+    assert r.status_code == 200
+    assert r.json["last_status"] == 500 and r.json["error_count"] == 1
+    assert r.json["last_error"].startswith(f"fetch {upstream.url_for('/feed.xml')}")
+
+    assert client.delete(f"/api/sources/{sid}", headers=auth).status_code == 204
+    assert counts(db) == (0, 0, 0)
+    assert client.get(f"/api/sources/{sid}", headers=auth).status_code == 404
+
+
+OPML = b"""<?xml version="1.0"?>
+<opml version="2.0"><head><title>Subs</title></head><body>
+<outline text="World"><outline text="One" type="rss" xmlUrl="https://one.example/feed" htmlUrl="https://one.example/"/></outline>
+<outline text="Two" type="rss" xmlUrl="https://two.example/rss" category="/News/World"/>
+<outline text="Dup" type="rss" xmlUrl="https://two.example/rss"/>
+<outline text="Private" type="rss" xmlUrl="http://10.1.2.3/feed"/>
+<outline text="Nowhere" type="rss" xmlUrl="https://three.example/rss" category="Sport"/>
+</body></opml>"""
+
+
+def test_opml_import_export_round_trip(client, db, auth, world, upstream):
+    r = client.post("/api/sources/import", data=OPML, headers=auth, content_type="text/x-opml")
+    assert r.status_code == 200, r.json
+    assert [s["feed_url"] for s in r.json["added"]] == [
+        "https://one.example/feed",
+        "https://two.example/rss",
+    ]
+    assert all(s["section"]["slug"] == "world" for s in r.json["added"])
+    assert {x["url"] for x in r.json["refused"]} == {
+        "http://10.1.2.3/feed",
+        "https://three.example/rss",
+    }
+    assert len(upstream.log) == 0  # imported sources are fetched by the poller, not here
+
+    exported = client.get("/api/sources/export", headers=auth)
+    assert exported.status_code == 200 and exported.mimetype == "text/x-opml"
+    assert b"https://one.example/feed" in exported.data
+
+    client.delete(f"/api/sources/{r.json['added'][0]['id']}", headers=auth)
+    client.delete(f"/api/sources/{r.json['added'][1]['id']}", headers=auth)
+    again = client.post(
+        "/api/sources/import", data=exported.data, headers=auth, content_type="application/xml"
+    )
+    assert len(again.json["added"]) == 2 and all(
+        s["section"]["slug"] == "world" for s in again.json["added"]
+    )
+    dup = client.post(
+        "/api/sources/import?section=world",
+        data=exported.data,
+        headers=auth,
+        content_type="text/xml",
+    )
+    assert dup.json["added"] == [] and len(dup.json["skipped"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"", 400),
+        (b"<opml><body><outline", 400),
+        (b"<html><body/></html>", 422),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<opml><body><outline xmlUrl="https://a.example/&x;"/></body></opml>',
+            422,
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+            b'<opml><body><outline text="&b;" xmlUrl="https://a.example/"/></body></opml>',
+            422,
+        ),
+    ],
+)
+def test_bad_opml_stores_nothing(client, db, auth, body, status):
+    r = client.post("/api/sources/import", data=body, headers=auth, content_type="text/x-opml")
+    assert r.status_code == status, r.json
+    assert counts(db)[0] == 0
+
+
+def test_opml_import_needs_an_opml_type(client, auth):
+    r = client.post("/api/sources/import", data=OPML, headers=auth, content_type="application/json")
+    assert r.status_code == 415
+
+
+def test_openapi_describes_every_source_path(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    for path, methods in {
+        "/api/sources": {"get", "post"},
+        "/api/sources/{id}": {"get", "patch", "delete"},
+        "/api/sources/{id}/refresh": {"post"},
+        "/api/sources/import": {"post"},
+        "/api/sources/export": {"get"},
+    }.items():
+        assert methods <= set(paths[path]), path
+
+
+def test_missing_title_feed_is_named_after_its_host(client, upstream, auth):
+    upstream.expect_request("/f.xml").respond_with_data(
+        rss([Item(guid="1")], title=""), content_type=RSS
+    )
+    r = client.post(
+        "/api/sources", json={"url": upstream.url_for("/f.xml"), "name": "  "}, headers=auth
+    )
+    assert r.status_code == 201 and r.json["name"] in ("localhost", "127.0.0.1")
