@@ -14,6 +14,7 @@ It also enforces the fetch's total deadline on every socket wait.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -25,7 +26,7 @@ import httpcore
 import httpx
 
 from feeds.errors import BlockedAddress
-from feeds.guard import Allowlist, Resolver, resolve_checked, system_resolver
+from feeds.guard import Allowlist, Resolver, numeric_host, resolve_checked, system_resolver
 
 # The monotonic deadline of the fetch running in this thread (or task), set by
 # feeds.fetch. Every socket wait is clamped to it, so a server that drips one
@@ -71,6 +72,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="feeds-dns")
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, check every address, connect only to a checked one."""
 
@@ -87,7 +91,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = resolve_checked(host, port, self._allowlist, self._resolver)
+        addresses = self._resolve(host, port, _clamp(timeout, httpcore.ConnectTimeout))
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -104,6 +108,22 @@ class GuardedBackend(httpcore.NetworkBackend):
             return _DeadlineStream(stream)
         assert failure is not None
         raise failure
+
+    def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        """Resolve and check within the connect time-out.
+
+        getaddrinfo() has no time-out of its own (glibc may wait 10 s and
+        more), so the lookup runs on a small pool and we stop waiting for it;
+        a stuck lookup then occupies one pool thread until the resolver gives up.
+        """
+        if numeric_host(host) is not None:  # nothing to look up
+            return resolve_checked(host, port, self._allowlist, self._resolver)
+        future = _LOOKUPS.submit(resolve_checked, host, port, self._allowlist, self._resolver)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise httpcore.ConnectTimeout(f"DNS lookup of {host} timed out") from None
 
     def connect_unix_socket(
         self,
