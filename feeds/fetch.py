@@ -38,13 +38,10 @@ Exceptions (all :class:`~feeds.errors.FetchError`)::
 
 from __future__ import annotations
 
-import importlib
 import ssl
 import threading
 import time
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -53,6 +50,7 @@ from typing import Any
 import httpx
 
 from feeds import transport
+from feeds.decompress import ACCEPT_ENCODING, decoder_for
 from feeds.errors import (
     BlockedAddress,
     BodyTooLarge,
@@ -75,20 +73,6 @@ ACCEPT = (
 MIB = 1024 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
-_STEP = 64 * 1024  # most decoded bytes produced per decompression step
-
-
-def _load_brotli() -> Any:
-    try:
-        module = importlib.import_module("brotli")
-        module.Decompressor().process(b"", output_buffer_limit=1)  # Brotli >= 1.2
-    except (ImportError, AttributeError, TypeError):
-        return None
-    return module
-
-
-_brotli = _load_brotli()
-ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +205,7 @@ class Fetcher:
                 if response.status_code not in REDIRECTS:
                     result = self._finish(url, current, response, validators)
                     if permanent is not None:
-                        result = _with_permanent(result, permanent)
+                        result = replace(result, permanent_redirect_url=permanent)
                     return result
                 target = _redirect_target(url, current, response)
             finally:
@@ -294,7 +278,7 @@ class Fetcher:
             if len(response.content) > cap:
                 raise BodyTooLarge(url, f"body over {_size(cap)}")
             return response.content
-        decoder = _decoder(url, coding)
+        decoder = decoder_for(url, coding)
         body = bytearray()
         until = transport.deadline.get()
         for raw in response.iter_raw():
@@ -332,83 +316,6 @@ def _redirect_target(url: str, current: httpx.URL, response: httpx.Response) -> 
         return current.join(location).copy_with(fragment=None)
     except httpx.InvalidURL as exc:
         raise FetchError(url, f"bad redirect Location {location!r} ({exc})") from None
-
-
-def _with_permanent(result: FetchResult, permanent: str) -> FetchResult:
-    return FetchResult(
-        url=result.url,
-        final_url=result.final_url,
-        status=result.status,
-        body=result.body,
-        content_type=result.content_type,
-        validators=result.validators,
-        cache=result.cache,
-        permanent_redirect_url=permanent,
-        not_modified=result.not_modified,
-        gone=result.gone,
-        fetched_at=result.fetched_at,
-    )
-
-
-def _decoder(url: str, coding: str) -> Any:
-    """Return ``feed(chunk) -> iterator of decoded pieces``; ``feed(b"")`` flushes."""
-    if coding in ("", "identity"):
-
-        def identity(chunk: bytes) -> Iterator[bytes]:
-            yield chunk
-
-        return identity
-    if coding in ("gzip", "x-gzip", "deflate"):
-        return _ZlibDecoder(url, coding).feed
-    if coding == "br" and _brotli is not None:
-        return _BrotliDecoder(url).feed
-    raise FetchError(url, f"unsupported Content-Encoding {coding!r}")
-
-
-class _ZlibDecoder:
-    """gzip/deflate in steps of at most ``_STEP`` output bytes (bomb-safe)."""
-
-    def __init__(self, url: str, coding: str) -> None:
-        self._url = url
-        self._coding = coding
-        # "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send raw.
-        wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
-        self._zlib = zlib.decompressobj(wbits)
-        self._started = False
-
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
-        try:
-            if not chunk:
-                yield self._zlib.flush()
-                return
-            if not self._started and self._coding == "deflate":
-                self._started = True
-                try:
-                    yield self._zlib.decompress(chunk, _STEP)
-                except zlib.error:
-                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                    yield self._zlib.decompress(chunk, _STEP)
-            else:
-                yield self._zlib.decompress(chunk, _STEP)
-            while self._zlib.unconsumed_tail:
-                yield self._zlib.decompress(self._zlib.unconsumed_tail, _STEP)
-        except zlib.error as exc:
-            raise FetchError(self._url, f"corrupt {self._coding} body ({exc})") from None
-
-
-class _BrotliDecoder:
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._brotli = _brotli.Decompressor()
-
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
-        try:
-            if chunk:
-                yield self._brotli.process(chunk, output_buffer_limit=_STEP)
-            while not self._brotli.can_accept_more_data():
-                yield self._brotli.process(b"", output_buffer_limit=_STEP)
-        except _brotli.error as exc:
-            raise FetchError(self._url, f"corrupt br body ({exc})") from None
 
 
 def _size(n: int) -> str:
