@@ -25,16 +25,19 @@ from pytest_httpserver import HTTPServer as MockServer
 from werkzeug import Request, Response
 
 from feeds import decompress
+from feeds.discover import discover_feeds
 from feeds.errors import (
     BlockedAddress,
     BodyTooLarge,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
+    ParseError,
     TooManyRedirects,
 )
 from feeds.fetch import Fetcher
 from feeds.model import Validators
+from feeds.parse import parse_feed
 from tests.feeds.upstream_servers import RawServer, head
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -139,6 +142,18 @@ def test_one_fetcher_serves_many_threads(server: MockServer, fetcher: Fetcher) -
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: fetcher.fetch(url(server, "/feed")), range(32)))
     assert all(r.body == RSS for r in results)
+
+
+def test_wrong_content_is_fetched_then_refused_by_parse_and_discovered(
+    server: MockServer, fetcher: Fetcher
+) -> None:
+    page = b'<!DOCTYPE html><html><head><link rel="alternate" type="application/atom+xml" href="/a.xml"></head></html>'
+    server.expect_request("/").respond_with_data(page, content_type="text/html; charset=utf-8")
+    result = fetcher.fetch(url(server, "/"))
+    assert result.body == page and result.content_type == "text/html; charset=utf-8"
+    with pytest.raises(ParseError, match="an HTML page, not a feed"):
+        parse_feed(page, result.final_url, result.content_type)
+    assert discover_feeds(page, result.final_url, result.content_type) == [url(server, "/a.xml")]
 
 
 # --- statuses ------------------------------------------------------------------
