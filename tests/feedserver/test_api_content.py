@@ -1,0 +1,345 @@
+"""The content API's success paths: articles, sections, authors, and what feeds show."""
+
+from __future__ import annotations
+
+import feedparser
+import pytest
+from sqlalchemy import select
+
+from feedserver.models import ApiToken
+from tests.feedserver.api_support import article_payload, authorized, make_newsroom
+
+BASE = "http://localhost"
+
+
+@pytest.fixture
+def api(client, db):
+    return authorized(client, db)
+
+
+@pytest.fixture
+def newsroom(db):
+    return make_newsroom(db)
+
+
+def make(api, **overrides):
+    response = api.post("/api/articles", json=article_payload(**overrides))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+# --- articles ------------------------------------------------------------------------
+
+
+def test_create_article_answers_the_whole_object(api, newsroom):
+    response = api.post(
+        "/api/articles",
+        json=article_payload(
+            title="Ünïcode & the Moon!",
+            authors=["bo", newsroom["ada"]],  # a slug and an id, in byline order
+            source=newsroom["wire"],
+            original_url="https://wire.example.org/moon",
+            published_at="2026-03-01T12:30:00.250+02:00",
+            comments_open=False,
+            body_html='<p onclick="x()">Hi <a href="/more">more</a><script>evil()</script></p>',
+        ),
+    )
+    assert response.status_code == 201
+    body = response.json
+    assert response.headers["Location"] == f"{BASE}/api/articles/{body['id']}"
+    assert body["slug"] == "unicode-and-the-moon"
+    assert body["url"] == f"{BASE}/articles/unicode-and-the-moon"
+    assert body["feed_id"] == f"urn:uuid:{body['uid']}"
+    assert body["title"] == "Ünïcode & the Moon!"
+    assert body["section"] == {
+        "id": newsroom["world"], "slug": "world", "name": "World", "url": f"{BASE}/sections/world",
+    }  # fmt: skip
+    assert [a["slug"] for a in body["authors"]] == ["bo", "ada"]
+    assert body["authors"][0]["url"] == f"{BASE}/authors/bo"
+    assert body["source"]["slug"] == "wire" and body["source"]["url"] == f"{BASE}/sources/wire"
+    assert body["original_url"] == "https://wire.example.org/moon"
+    assert body["published_at"] == "2026-03-01T10:30:00.250000Z"
+    assert body["updated_at"] == body["published_at"]
+    assert body["comments_open"] is False and body["comment_count"] == 0
+    # Sanitized with the one allowlist: no handler, no script, links made absolute.
+    assert "onclick" not in body["body_html"] and "script" not in body["body_html"]
+    assert f'href="{BASE}/articles/unicode-and-the-moon/more"' not in body["body_html"]
+    assert 'href="http://localhost/more"' in body["body_html"]
+    assert api.get(f"/api/articles/{body['id']}").json == body
+
+
+def test_defaults_and_generated_unique_slugs(api, newsroom):
+    first = make(api, title="Same title", summary=None)
+    second = make(api, title="Same title")
+    third = make(api, title="!!!")
+    assert (first["slug"], second["slug"], third["slug"]) == (
+        "same-title",
+        "same-title-2",
+        "article",
+    )
+    assert first["summary"] == "" and first["source"] is None and first["original_url"] is None
+    assert first["comments_open"] is True
+    assert first["published_at"].endswith("Z")
+
+
+def test_list_is_paginated_newest_first_with_totals(api, newsroom):
+    for day in range(1, 6):
+        make(api, title=f"Day {day}", published_at=f"2026-03-0{day}T08:00:00Z")
+    page = api.get("/api/articles?per_page=2").json
+    assert page["total"] == 5 and page["pages"] == 3 and page["page"] == 1
+    assert [a["title"] for a in page["items"]] == ["Day 5", "Day 4"]
+    last = api.get("/api/articles?per_page=2&page=3").json
+    assert [a["title"] for a in last["items"]] == ["Day 1"]
+    beyond = api.get("/api/articles?per_page=2&page=4").json
+    assert beyond["items"] == [] and beyond["total"] == 5
+
+
+@pytest.mark.parametrize("by", ["slug", "id"])
+def test_list_filters_by_section_author_source(api, newsroom, by):
+    make(api, title="World one", authors=["ada", "bo"])
+    make(api, title="Science one", section="science", authors=["bo"], source="wire")
+    make(api, title="World two", authors=["cy"])
+
+    def titles(**query):
+        ref = {k: (v if by == "slug" else newsroom[v]) for k, v in query.items()}
+        qs = "&".join(f"{k}={v}" for k, v in ref.items())
+        listing = api.get(f"/api/articles?{qs}").json
+        assert listing["total"] == len(listing["items"])
+        return sorted(a["title"] for a in listing["items"])
+
+    assert titles(section="world") == ["World one", "World two"]
+    assert titles(author="bo") == ["Science one", "World one"]
+    assert titles(source="wire") == ["Science one"]
+    assert titles(section="world", author="bo") == ["World one"]
+
+
+def test_patch_changes_only_the_given_fields(api, newsroom):
+    article = make(api, authors=["ada", "bo"], original_url="https://example.org/a")
+    response = api.patch(f"/api/articles/{article['id']}", json={"summary": "New summary."})
+    assert response.status_code == 200
+    changed = response.json
+    assert changed["summary"] == "New summary."
+    for field in ("title", "slug", "body_html", "section", "authors", "original_url", "uid"):
+        assert changed[field] == article[field], field
+    assert changed["updated_at"] > article["updated_at"]  # what readers see changed
+
+
+def test_patch_keeps_the_slug_and_the_feed_id_when_the_title_changes(api, newsroom):
+    article = make(api)
+    changed = api.patch(f"/api/articles/{article['id']}", json={"title": "A new headline"}).json
+    assert changed["title"] == "A new headline"
+    assert changed["slug"] == article["slug"] and changed["uid"] == article["uid"]
+    assert changed["updated_at"] > article["updated_at"]
+    moved = api.patch(f"/api/articles/{article['id']}", json={"slug": "new-headline"}).json
+    assert moved["url"] == f"{BASE}/articles/new-headline" and moved["uid"] == article["uid"]
+
+
+def test_coauthor_order_survives_create_and_patch(api, newsroom):
+    article = make(api, authors=["cy", "ada", "bo"])
+    assert [a["slug"] for a in article["authors"]] == ["cy", "ada", "bo"]
+    path = f"/api/articles/{article['id']}"
+    reordered = api.patch(path, json={"authors": ["bo", "cy", "ada"]}).json
+    assert [a["slug"] for a in reordered["authors"]] == ["bo", "cy", "ada"]
+    assert [a["slug"] for a in api.get(path).json["authors"]] == ["bo", "cy", "ada"]
+    shrunk = api.patch(path, json={"authors": [newsroom["ada"]]}).json
+    assert [a["slug"] for a in shrunk["authors"]] == ["ada"]
+    # The feeds show the byline in the same order.
+    api.patch(path, json={"authors": ["bo", "ada"]})
+    entry = feedparser.parse(api.client.get("/feed.atom").data).entries[0]
+    assert [a["name"] for a in entry.authors] == ["Bo Chen", "Ada Lovelace"]
+
+
+def test_patch_nulls_and_published_at(api, newsroom):
+    article = make(api, source="wire", original_url="https://example.org/x")
+    path = f"/api/articles/{article['id']}"
+    changed = api.patch(
+        path,
+        json={"source": None, "original_url": None, "section": None,
+              "published_at": "2026-01-02T03:04:05Z", "comments_open": False},
+    ).json  # fmt: skip
+    assert changed["source"] is None and changed["original_url"] is None
+    assert changed["section"] is None
+    assert changed["published_at"] == "2026-01-02T03:04:05Z"
+    assert changed["comments_open"] is False
+
+
+def _section_feed(client, slug):
+    response = client.get(f"/sections/{slug}/feed.atom")
+    assert response.status_code == 200
+    return response.headers["ETag"], [e.title for e in feedparser.parse(response.data).entries]
+
+
+def test_patch_section_moves_the_article_between_section_feeds(api, newsroom):
+    article = make(api, title="Moving story")
+    make(api, title="Staying story", section="science")
+    world_etag, world = _section_feed(api.client, "world")
+    science_etag, science = _section_feed(api.client, "science")
+    assert world == ["Moving story"] and science == ["Staying story"]
+
+    response = api.patch(f"/api/articles/{article['id']}", json={"section": "science"})
+    assert response.json["section"]["slug"] == "science"
+
+    new_world_etag, world = _section_feed(api.client, "world")
+    new_science_etag, science = _section_feed(api.client, "science")
+    assert world == [] and sorted(science) == ["Moving story", "Staying story"]
+    assert new_world_etag != world_etag and new_science_etag != science_etag
+    # A client holding the old validator gets the new feed, not a 304.
+    again = api.client.get("/sections/world/feed.atom", headers={"If-None-Match": world_etag})
+    assert again.status_code == 200
+
+
+def test_delete_article_removes_it_from_every_feed(api, newsroom):
+    article = make(api, title="Doomed story", authors=["bo"], source="wire")
+    keep = make(api, title="Kept story")
+    for path in ("/feed.atom", "/sections/world/feed.atom", "/authors/bo/feed.atom",
+                 "/sources/wire/feed.atom"):  # fmt: skip
+        assert "Doomed story" in api.client.get(path).get_data(as_text=True)
+    response = api.delete(f"/api/articles/{article['id']}")
+    assert response.status_code == 204 and response.data == b""
+    assert api.get(f"/api/articles/{article['id']}").status_code == 404
+    for path in ("/feed.atom", "/sections/world/feed.atom", "/authors/bo/feed.atom",
+                 "/sources/wire/feed.atom", "/feed.rss", "/feed.json"):  # fmt: skip
+        assert "Doomed story" not in api.client.get(path).get_data(as_text=True), path
+    assert api.get("/api/articles").json["total"] == 1
+    assert api.get(f"/api/articles/{keep['id']}").status_code == 200
+
+
+# --- sections and authors ---------------------------------------------------------------
+
+
+def test_section_lifecycle(api):
+    created = api.post("/api/sections", json={"name": "Arts & Culture", "description": "Shows."})
+    assert created.status_code == 201
+    section = created.json
+    assert section["slug"] == "arts-and-culture"
+    assert section["url"] == f"{BASE}/sections/arts-and-culture"
+    assert section["feeds"]["atom"] == f"{BASE}/sections/arts-and-culture/feed.atom"
+    assert section["description"] == "Shows." and section["created_at"].endswith("Z")
+    assert created.headers["Location"] == f"{BASE}/api/sections/{section['id']}"
+    path = f"/api/sections/{section['id']}"
+    assert api.get(path).json == section
+
+    changed = api.patch(path, json={"name": "Arts", "slug": "arts"}).json
+    assert (changed["name"], changed["slug"], changed["description"]) == ("Arts", "arts", "Shows.")
+    assert api.client.get("/sections/arts/feed.atom").status_code == 200
+
+    listing = api.get("/api/sections").json
+    assert listing["total"] == 1 and listing["items"][0]["slug"] == "arts"
+    assert api.delete(path).status_code == 204
+    assert api.get(path).status_code == 404
+    assert api.get("/api/sections").json["total"] == 0
+
+
+def test_sections_list_by_name_with_totals(api):
+    for name in ("Zoology", "Arts", "Music"):
+        api.post("/api/sections", json={"name": name})
+    page = api.get("/api/sections?per_page=2").json
+    assert [s["name"] for s in page["items"]] == ["Arts", "Music"]
+    assert page["total"] == 3 and page["pages"] == 2
+
+
+def test_author_lifecycle(api):
+    created = api.post(
+        "/api/authors",
+        json={
+            "name": "Zoë Ångström",
+            "bio": "Writes\nabout light.",
+            "homepage": "https://zoe.example",
+        },
+    )
+    assert created.status_code == 201
+    author = created.json
+    assert author["slug"] == "zoe-angstrom"
+    assert author["url"] == f"{BASE}/authors/zoe-angstrom"
+    assert author["homepage"] == "https://zoe.example"
+    assert author["bio"] == "Writes\nabout light." and author["source"] is None
+    path = f"/api/authors/{author['id']}"
+    changed = api.patch(path, json={"homepage": None, "bio": ""}).json
+    assert (
+        changed["homepage"] is None and changed["bio"] == "" and changed["name"] == "Zoë Ångström"
+    )
+    assert api.get("/api/authors").json["total"] == 1
+    assert api.delete(path).status_code == 204
+    assert api.get(path).status_code == 404
+
+
+def test_renaming_an_author_changes_the_feeds(api, newsroom):
+    make(api, authors=["ada"])
+    etag = api.client.get("/feed.atom").headers["ETag"]
+    api.patch(f"/api/authors/{newsroom['ada']}", json={"name": "Augusta Ada King"})
+    response = api.client.get("/feed.atom", headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert "Augusta Ada King" in response.get_data(as_text=True)
+
+
+def test_a_used_section_or_author_cannot_be_deleted(api, newsroom):
+    article = make(api, authors=["ada", "bo"])
+    response = api.delete(f"/api/sections/{newsroom['world']}")
+    assert response.status_code == 409
+    assert "still has 1 article" in response.json["error"]["message"]
+    response = api.delete(f"/api/authors/{newsroom['bo']}")
+    assert response.status_code == 409
+    assert "byline of 1 article" in response.json["error"]["message"]
+    assert api.get(f"/api/sections/{newsroom['world']}").status_code == 200
+    # Once the article is gone, both can go.
+    api.delete(f"/api/articles/{article['id']}")
+    assert api.delete(f"/api/sections/{newsroom['world']}").status_code == 204
+    assert api.delete(f"/api/authors/{newsroom['bo']}").status_code == 204
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer fs_not-a-real-token", "Bearer é"],
+)
+def test_every_endpoint_wants_a_valid_token(client, newsroom, header):
+    headers = {"Authorization": header} if header is not None else {}
+    for method, path in [
+        ("get", "/api/articles"), ("post", "/api/articles"), ("get", "/api/articles/1"),
+        ("patch", "/api/articles/1"), ("delete", "/api/articles/1"),
+        ("get", "/api/sections"), ("post", "/api/sections"), ("patch", "/api/sections/1"),
+        ("delete", "/api/sections/1"), ("get", "/api/authors"), ("post", "/api/authors"),
+        ("get", "/api/authors/1"), ("delete", "/api/authors/1"),
+    ]:  # fmt: skip
+        response = getattr(client, method)(path, headers=headers, json={"name": "x"})
+        assert response.status_code == 401, (method, path)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.json["error"]["code"] in ("unauthorized", "invalid_token")
+
+
+def test_a_revoked_token_is_refused_and_use_is_recorded(api, db):
+    assert api.get("/api/sections").status_code == 200
+    with db.session() as s:
+        row = s.scalar(select(ApiToken))
+        assert row.last_used_at is not None
+        row.revoked_at = row.last_used_at
+    response = api.get("/api/sections")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+def test_openapi_document_is_valid_and_describes_every_content_route(client, app):
+    validator = pytest.importorskip("openapi_spec_validator")
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    document = response.json
+    assert document["openapi"].startswith("3.1")
+    validator.validate(document)
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(("/api/articles", "/api/sections", "/api/authors")):
+            continue
+        path = rule.rule.replace("<int:ident>", "{id}")
+        assert path in document["paths"], path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = document["paths"][path][method.lower()]
+            assert operation["responses"], (path, method)
+            if method != "GET" or "{id}" in path:
+                assert any(code in operation["responses"] for code in ("404", "422")), (
+                    path,
+                    method,
+                )
