@@ -375,53 +375,71 @@ def upsert_entries(
     todo = {i.key for i in incoming if i.key not in known or known[i.key][1] != i.hash}
     if not todo:
         return 0, 0
-    authors = _Authors(session, source)
-    slugs = _Slugs(session, source.id, careful)
-    fallback_base = source.home_url or source.feed_url
-    added = updated = 0
-    # Feeds list newest first: an undated entry further down gets an earlier
-    # first-seen instant, so the feed order survives and no two are equal.
-    for position, item in enumerate(incoming):
-        if item.key not in todo:
-            continue
-        entry = item.entry
-        link = safe_url(entry.link) if entry.link else None
-        base = entry.base_url or link or fallback_base
-        body = clean_html(entry.content_html or entry.summary_html or "", base)
-        summary = to_text(entry.summary_html or entry.content_html, SUMMARY_LENGTH)
-        title = to_text(entry.title, TITLE_LENGTH) or to_text(summary, 80) or "Untitled"
-        seen = now - timedelta(microseconds=position)
-        if item.key in known:
-            article = session.get(Article, known[item.key][0])
-            assert article is not None
-            if entry.published is not None:
-                article.published_at = _instant(entry.published, now, item.key, source.id)
-            article.updated_at = (
-                _instant(entry.updated, now, item.key, source.id) if entry.updated else seen
+    work = [i for i in incoming if i.key in todo]
+    titles = {i.key: _title(i.entry) for i in work}
+    with session.no_autoflush:  # one flush at commit, not one per lookup
+        authors = _Authors(session, source, [i.entry for i in work])
+        slugs = _Slugs(
+            session, source.id, careful, [titles[i.key] for i in work if i.key not in known]
+        )
+        edited = {
+            a.id: a
+            for a in session.scalars(
+                select(Article).where(
+                    Article.id.in_([known[i.key][0] for i in work if i.key in known])
+                )
             )
-            updated += 1
-        else:
-            published = _instant(entry.published or entry.updated, now, item.key, source.id)
-            published = published or seen
-            article = Article(
-                slug=slugs.new(title, item.key),
-                source_id=source.id,
-                upstream_key=item.key,
-                published_at=published,
-                updated_at=_instant(entry.updated, now, item.key, source.id) or published,
-                created_at=now,
-            )
-            session.add(article)
-            added += 1
-        article.title = title
-        article.summary = summary
-        article.body_html = body
-        article.original_url = link[:2000] if link else None
-        article.section_id = source.section_id
-        article.content_hash = item.hash
-        article.updated_at = max(article.updated_at, article.published_at)
-        article.set_authors(authors.find(entry))
+        }
+        added = updated = 0
+        fallback_base = source.home_url or source.feed_url
+        # Feeds list newest first: an undated entry further down gets an earlier
+        # first-seen instant, so the feed order survives and no two are equal.
+        for position, item in enumerate(incoming):
+            if item.key not in todo:
+                continue
+            entry = item.entry
+            link = safe_url(entry.link) if entry.link else None
+            seen = now - timedelta(microseconds=position)
+            if item.key in known:
+                article = edited[known[item.key][0]]
+                if entry.published is not None:
+                    article.published_at = _instant(entry.published, now, item.key, source.id)
+                article.updated_at = (
+                    _instant(entry.updated, now, item.key, source.id) if entry.updated else seen
+                )
+                updated += 1
+            else:
+                published = _instant(entry.published or entry.updated, now, item.key, source.id)
+                published = published or seen
+                article = Article(
+                    slug=slugs.new(titles[item.key], item.key),
+                    source_id=source.id,
+                    upstream_key=item.key,
+                    published_at=published,
+                    updated_at=_instant(entry.updated, now, item.key, source.id) or published,
+                    created_at=now,
+                )
+                session.add(article)
+                added += 1
+            article.title = titles[item.key]
+            article.summary = to_text(entry.summary_html or entry.content_html, SUMMARY_LENGTH)
+            base = entry.base_url or link or fallback_base
+            article.body_html = clean_html(entry.content_html or entry.summary_html or "", base)
+            article.original_url = link[:2000] if link else None
+            article.section_id = source.section_id
+            article.content_hash = item.hash
+            article.updated_at = max(article.updated_at, article.published_at)
+            article.set_authors(authors.find(entry))
     return added, updated
+
+
+def _title(entry: UpstreamEntry) -> str:
+    """Plain-text title; without one, the start of the summary, else "Untitled"."""
+    return (
+        to_text(entry.title, TITLE_LENGTH)
+        or to_text(entry.summary_html or entry.content_html, 80)
+        or "Untitled"
+    )
 
 
 def _instant(moment: datetime | None, now: datetime, key: str, source_id: int) -> Any:
@@ -439,12 +457,17 @@ def _instant(moment: datetime | None, now: datetime, key: str, source_id: int) -
 
 
 class _Authors:
-    """The upstream authors of one source, found or created by name."""
+    """The upstream authors of one source, found (one query) or created by name."""
 
-    def __init__(self, session: Session, source: Source) -> None:
+    def __init__(self, session: Session, source: Source, entries: list[UpstreamEntry]) -> None:
         self.session = session
         self.source = source
+        names = {to_text(p.name, 200) for e in entries for p in e.authors} - {""}
         self.cache: dict[str, Author] = {}
+        if names:
+            query = select(Author).where(Author.source_id == source.id, Author.name.in_(names))
+            self.cache = {a.name: a for a in session.scalars(query)}
+        self.slugs: set[str] = set()
 
     def find(self, entry: UpstreamEntry) -> list[Author]:
         found: list[Author] = []
@@ -457,32 +480,30 @@ class _Authors:
     def _one(self, name: str, url: str | None) -> Author:
         author = self.cache.get(name)
         if author is None:
-            author = self.session.scalar(
-                select(Author).where(Author.source_id == self.source.id, Author.name == name)
-            )
-        if author is None:
-            slug = _free_slug(self.session, Author, f"{name} {self.source.slug}")
+            slug = _free_slug(self.session, Author, f"{name} {self.source.slug}", self.slugs)
             safe = safe_url(url) if url else None
             author = Author(slug=slug, name=name, source_id=self.source.id, url=safe, bio="")
             self.session.add(author)
-            self.session.flush()
-        self.cache[name] = author
+            self.cache[name] = author
         return author
 
 
 class _Slugs:
     """Article slugs: the title's, or the title's with a stable suffix when taken."""
 
-    def __init__(self, session: Session, source_id: int, careful: bool) -> None:
+    def __init__(self, session: Session, source_id: int, careful: bool, titles: list[str]) -> None:
         self.session = session
         self.source_id = source_id
         self.careful = careful
         self.used: set[str] = set()
+        bases = {slugify(t, max_length=100, fallback="article") for t in titles}
+        # One query for every plain slug this batch may want.
+        self.taken = set(session.scalars(select(Article.slug).where(Article.slug.in_(bases))))
 
     def new(self, title: str, key: str) -> str:
         base = slugify(title, max_length=100, fallback="article")
         slug = base
-        if self.careful or slug in self.used or self._taken(slug):
+        if self.careful or slug in self.used or slug in self.taken:
             digest = hashlib.blake2b(f"{self.source_id}:{key}".encode(), digest_size=5)
             slug = f"{base}-{digest.hexdigest()}"
             n = 2
@@ -496,9 +517,10 @@ class _Slugs:
         return self.session.scalar(select(Article.id).where(Article.slug == slug)) is not None
 
 
-def _free_slug(session: Session, model: Any, text: str) -> str:
+def _free_slug(session: Session, model: Any, text: str, used: set[str]) -> str:
     base = slugify(text, max_length=100, fallback="author")
     slug, n = base, 2
-    while session.scalar(select(model.id).where(model.slug == slug)) is not None:
+    while slug in used or session.scalar(select(model.id).where(model.slug == slug)) is not None:
         slug, n = f"{base}-{n}", n + 1
+    used.add(slug)
     return slug
