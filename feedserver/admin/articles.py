@@ -15,7 +15,15 @@ from ..errors import Conflict, Unprocessable
 from ..models import Article, ArticleAuthor, Author, Section, Source
 from ..syndication import base_url
 from . import bp, get_row
-from .forms import NONE_CHOICE, ArticleForm, ConfirmForm, attach_errors, render_form, utc_from_local
+from .forms import (
+    NONE_CHOICE,
+    ArticleForm,
+    ConfirmForm,
+    attach_errors,
+    options,
+    render_form,
+    utc_from_local,
+)
 from .paging import page_count, page_number
 
 PER_PAGE = 25
@@ -105,13 +113,13 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
 def _prepare(form: ArticleForm, article: Article | None) -> None:
     """Fill the select options and give the byline enough slots."""
     choices = _choices()
-    form.section.choices = [("", "— choose a section —"), *choices["section"]]
-    form.source.choices = [NONE_CHOICE, *choices["source"]]
+    form.section.choices = options([("", "— choose a section —"), *choices["section"]])
+    form.source.choices = options([NONE_CHOICE, *choices["source"]])
     wanted = len(article.bylines) + AUTHOR_SLOTS if article else AUTHOR_SLOTS
     while len(form.authors) < wanted:
         form.authors.append_entry()
     for entry in form.authors:
-        entry.choices = [NONE_CHOICE, *choices["author"]]
+        entry.choices = options([NONE_CHOICE, *choices["author"]])
 
 
 def _load(form: ArticleForm, article: Article) -> None:

@@ -48,7 +48,19 @@ from ..editing import (
 from ..models.content import SLUG_LENGTH
 from ..slugs import is_valid_slug
 
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
 NONE_CHOICE = ("", "— none —")
+
+
+def options(pairs: list[tuple[str, str]]) -> list[Any]:
+    """Turn (value, label) pairs into the choices this WTForms version prefers."""
+    if SelectChoice is None:
+        return list(pairs)
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def _strip(value: Any) -> Any:
@@ -152,9 +164,11 @@ class ArticleForm(FlaskForm):
         BODY_MAX,
         description="HTML; scripts, styles and unsafe attributes are removed on save.",
     )
-    section = SelectField("Section", [DataRequired(message="Choose a section.")], choices=[])
-    authors = FieldList(SelectField("Author", choices=[], validate_choice=True), min_entries=3)
-    source = SelectField("Original source", choices=[])
+    section = SelectField(
+        "Section", [DataRequired(message="Choose a section.")], choices=[], default=""
+    )
+    authors = FieldList(SelectField("Author", choices=[], default=""), min_entries=3)
+    source = SelectField("Original source", choices=[], default="")
     original_url = url_field("Original URL")
     published_at = DateTimeLocalField(
         "Publish time (UTC)",
@@ -174,13 +188,13 @@ class ArticleForm(FlaskForm):
 
 class SourceAddForm(FlaskForm):
     url = url_field("Feed or web page address", required=True)
-    section = SelectField("Section", choices=[])
+    section = SelectField("Section", choices=[], default="")
     submit = SubmitField("Add source")
 
 
 class SourceEditForm(FlaskForm):
     name = text("Name", NAME_MAX, required=True)
-    section = SelectField("Section", choices=[])
+    section = SelectField("Section", choices=[], default="")
     poll_interval = IntegerField(
         "Poll interval (seconds)",
         [Optional(), NumberRange(min=60, max=7 * 86400)],
@@ -202,14 +216,16 @@ class SourceDeleteForm(FlaskForm):
     articles = RadioField(
         "What should happen to its articles?",
         [InputRequired(message="Choose what happens to its articles.")],
-        choices=ARTICLE_FATES,
+        choices=options(ARTICLE_FATES),
     )
     submit = SubmitField("Go ahead")
 
 
 class OpmlImportForm(FlaskForm):
     file = FileField("OPML file", [DataRequired(message="Choose an OPML file.")])
-    section = SelectField("Section", choices=[], description="For outlines that name no category.")
+    section = SelectField(
+        "Section", choices=[], default="", description="For outlines that name no category."
+    )
     submit = SubmitField("Import")
 
 

@@ -23,6 +23,7 @@ from .forms import (
     SourceDeleteForm,
     SourceEditForm,
     attach_errors,
+    options,
     render_form,
 )
 from .health import HEALTH_LABELS, health_expression, source_health
@@ -35,10 +36,10 @@ MAX_OPML_BYTES = 1024 * 1024  # the request cap; an OPML of 5,000 feeds fits
 View = str | tuple[str, int] | Response
 
 
-def section_choices(blank: str = NONE_CHOICE[1]) -> list[tuple[str, str]]:
+def section_choices(blank: str = NONE_CHOICE[1]) -> list[Any]:
     """Return the (id, name) options of a section field."""
     rows = db_session().execute(select(Section.id, Section.name).order_by(func.lower(Section.name)))
-    return [("", blank), *((str(ident), name) for ident, name in rows)]
+    return options([("", blank), *((str(ident), name) for ident, name in rows)])
 
 
 def _settings() -> PollSettings:

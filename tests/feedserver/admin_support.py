@@ -35,18 +35,45 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture(autouse=True)
-def _forget_failures() -> Iterator[None]:
+@pytest.fixture(autouse=True, name="forget_failures")
+def forget_failures_fixture() -> Iterator[None]:
     """Start every test with no remembered sign-in failures."""
     auth.reset_failures()
     yield
     auth.reset_failures()
 
 
-@pytest.fixture
-def admin(client: Any, db: Any) -> Any:
+@pytest.fixture(name="admin")
+def admin_fixture(client: Any, db: Any) -> Any:
     """A test client signed in as an admin."""
     make_user(db)
     response = sign_in(client)
     assert response.status_code == 302, response.text
     return client
+
+
+def rss_feed(title: str, items: list[tuple[str, str]], base: str = "https://up.example") -> bytes:
+    """A small RSS 2.0 feed: (guid, title) per item."""
+    entries = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><title>{name}</title>"
+        f"<link>{base}/{guid}</link><description>About {name}.</description>"
+        f"<pubDate>Mon, 02 Mar 2026 0{n % 10}:00:00 GMT</pubDate></item>"
+        for n, (guid, name) in enumerate(items)
+    )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>{title}</title><link>{base}/</link><description>Upstream news</description>"
+        f"{entries}</channel></rss>"
+    ).encode()
+
+
+def opml_document(*urls: str, category: str | None = None) -> bytes:
+    """An OPML 2.0 subscription list of these feed URLs."""
+    cat = f' category="{category}"' if category else ""
+    outlines = "".join(
+        f'<outline type="rss" text="Feed {n}" xmlUrl="{url}"{cat}/>' for n, url in enumerate(urls)
+    )
+    return (
+        '<?xml version="1.0"?><opml version="2.0"><head><title>Subs</title></head>'
+        f"<body>{outlines}</body></opml>"
+    ).encode()

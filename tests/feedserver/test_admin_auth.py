@@ -12,9 +12,9 @@ from tests.factories import make_section
 from tests.feedserver.admin_support import (
     PASSWORD,
     USER,
-    _forget_failures,  # noqa: F401 - an autouse fixture
-    admin,  # noqa: F401 - a fixture
+    admin_fixture,  # noqa: F401 - the signed-in client fixture
     csrf_token,
+    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
     sign_in,
 )

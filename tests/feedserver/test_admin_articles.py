@@ -1,0 +1,156 @@
+"""Articles in the admin: a searchable list with paging, create with a byline, edit, preview, delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from feedserver.models import Article
+from tests.factories import make_article, make_author, make_section, make_source
+from tests.feedserver.admin_support import (
+    admin_fixture,  # noqa: F401 - the signed-in client fixture
+    forget_failures_fixture,  # noqa: F401 - autouse
+)
+
+
+def _arrange(db):
+    with db.session() as s:
+        section = make_section(s, name="World")
+        ada = make_author(s, name="Ada Lovelace")
+        bo = make_author(s, name="Bo Chen")
+        source = make_source(s, name="Wire")
+        return section.id, ada.id, bo.id, source.id
+
+
+def _form(section, authors, **kw):
+    data = {
+        "title": "Moon base opens",
+        "summary": "A short summary.",
+        "body_html": "<p>Hello <b>moon</b></p>",
+        "section": str(section),
+        "original_url": "",
+        "source": "",
+        "published_at": "",
+        "comments_open": "y",
+        "submit": "Save article",
+    }
+    for n, author in enumerate(authors):
+        data[f"authors-{n}"] = str(author)
+    data.update(kw)
+    return data
+
+
+def test_create_with_byline_in_order_and_sanitized_body(admin, db):
+    section, ada, bo, source = _arrange(db)
+    data = _form(
+        section,
+        [bo, ada],
+        body_html='<p onclick="x()">Hi</p><script>alert(1)</script><a href="javascript:x">l</a>',
+        source=str(source),
+        original_url="https://wire.example/story",
+        published_at="2026-03-01T09:30:15",
+    )
+    response = admin.post("/admin/articles/new", data=data)
+    assert response.status_code == 302, response.text
+    with db.session() as s:
+        article = s.scalar(select(Article).where(Article.slug == "moon-base-opens"))
+        assert [a.name for a in article.authors] == ["Bo Chen", "Ada Lovelace"]
+        assert "<script" not in article.body_html
+        assert "onclick" not in article.body_html
+        assert "javascript:" not in article.body_html
+        assert article.source_id == source
+        assert article.original_url == "https://wire.example/story"
+        assert article.published_at == datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
+        ident = article.id
+    page = admin.get(response.headers["Location"]).text
+    assert "was published" in page
+    assert "Moon base opens" in page
+    # The public feed has it with the byline in order.
+    feed = admin.get("/feed.rss").text
+    assert "Moon base opens" in feed
+    assert "Bo Chen and Ada Lovelace" in feed
+    assert ident
+
+
+def test_edit_keeps_time_and_changes_fields(admin, db):
+    section, ada, bo, _ = _arrange(db)
+    with db.session() as s:
+        published = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+        article = make_article(
+            s, section_id=section, authors=[make_author(s)], published_at=published
+        )
+        ident = article.id
+    form = admin.get(f"/admin/articles/{ident}/edit").text
+    assert 'value="2026-01-02T03:04:05"' in form
+    response = admin.post(
+        f"/admin/articles/{ident}/edit",
+        data=_form(section, [ada], title="A new title", published_at="2026-01-02T03:04:05"),
+    )
+    assert response.status_code == 302
+    with db.session() as s:
+        article = s.get(Article, ident)
+        assert article.title == "A new title"
+        assert article.published_at == published  # microseconds kept: the time was not changed
+        assert [a.id for a in article.authors] == [ada]
+
+
+def test_preview_shows_the_sanitized_body_without_saving(admin, db):
+    section, ada, _, _ = _arrange(db)
+    data = _form(section, [ada], body_html="<p>Preview me</p><script>alert(1)</script>")
+    data.pop("submit")
+    data["preview"] = "Preview"
+    response = admin.post("/admin/articles/new", data=data)
+    assert response.status_code == 200
+    assert "Preview — not saved yet" in response.text
+    assert "<p>Preview me</p>" in response.text
+    assert "<script>alert(1)</script>" not in response.text
+    with db.session() as s:
+        assert s.scalar(select(Article)) is None
+
+
+def test_errors_reshow_the_input(admin, db):
+    section, _, _, _ = _arrange(db)
+    response = admin.post(
+        "/admin/articles/new",
+        data=_form(section, [], title="<b>Bold</b> & brave", original_url="ftp://x"),
+    )
+    assert response.status_code == 422
+    assert "Choose at least one author." in response.text
+    assert "http:// or https://" in response.text or "full web address" in response.text
+    assert 'value="&lt;b&gt;Bold&lt;/b&gt; &amp; brave"' in response.text
+
+
+def test_list_search_filter_and_paging(admin, db):
+    with db.session() as s:
+        world = make_section(s, name="World")
+        other = make_section(s, name="Other")
+        writer = make_author(s, name="Writer")
+        for n in range(30):
+            make_article(s, title=f"Daily story {n}", section=world, authors=[writer])
+        make_article(s, title="100% sure_thing", section=other)
+    page = admin.get("/admin/articles/").text
+    assert "31 articles" in page
+    assert "Page 1 of 2" in page
+    assert "Page 2 of 2" in admin.get("/admin/articles/?page=2").text
+    found = admin.get("/admin/articles/", query_string={"q": "100%"}).text
+    assert "1 article match" in found and "100% sure_thing" in found
+    none = admin.get("/admin/articles/", query_string={"q": "1%0"}).text
+    assert "No article matches." in none
+    by_section = admin.get("/admin/articles/", query_string={"section": other.id}).text
+    assert "1 article match" in by_section
+    by_author = admin.get("/admin/articles/", query_string={"author": writer.id}).text
+    assert "30 articles match" in by_author
+    assert admin.get("/admin/articles/?page=abc").status_code == 400
+    assert admin.get("/admin/articles/?page=0").status_code == 400
+    assert admin.get("/admin/articles/?section=xyz").status_code == 200
+
+
+def test_delete(admin, db):
+    with db.session() as s:
+        ident = make_article(s, title="Doomed").id
+    response = admin.post(f"/admin/articles/{ident}/delete", follow_redirects=True)
+    assert "The article “Doomed” was deleted." in response.text
+    with db.session() as s:
+        assert s.get(Article, ident) is None
+    assert admin.post(f"/admin/articles/{ident}/delete").status_code == 404
