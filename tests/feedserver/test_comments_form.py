@@ -225,6 +225,9 @@ def test_csrf_is_enforced_when_enabled(app, db, story):
     assert response.status_code == 400
     assert comments(db) == []
     token = csrf_token(page(client))
+    too_big = post_comment(client, csrf_token=token, comment="x" * (2 * 1024 * 1024))
+    assert too_big.status_code == 413 and "413" in too_big.get_data(as_text=True)
+    assert comments(db) == []
     assert post_comment(client, csrf_token=token).status_code == 303
     assert len(comments(db)) == 1
 
@@ -295,6 +298,15 @@ def test_approved_comments_are_threaded_on_the_page(client, db, thread):
     body = page(client)
     assert "First!" not in body
     assert "Answer" in body and '<ol class="comment-replies">' not in body  # stands alone now
+
+
+def test_only_web_addresses_become_name_links(client, db, story):
+    with db.session() as s:
+        from feedserver.models import Article
+
+        make_comment(s, s.get(Article, story), author_name="Sly", author_url="javascript:alert(1)")
+    body = page(client)
+    assert "Sly" in body and "javascript:" not in body
 
 
 def test_body_paragraphs_links_and_website(client, db, story):
