@@ -122,7 +122,7 @@ users_group = AppGroup("users", help="Manage admin users.")
 def _read_password(from_stdin: bool) -> str:
     """Read a new password from one line of stdin, or prompt twice for it."""
     if from_stdin:
-        line = click.get_text_stream("stdin").readline()
+        line = sys.stdin.readline()
         password = line.removesuffix("\n").removesuffix("\r")
         if not password:
             raise click.UsageError("--password-stdin: no password on standard input.")
