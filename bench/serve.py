@@ -42,7 +42,7 @@ FEEDS = {
 }
 SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
     # name: (command, extra environment); {port} and {workers} are filled in.
-    "gunicorn sync, Flask only": (
+    "gunicorn sync (Flask only)": (
         [str(BIN / "gunicorn"), "-k", "sync", "-w", "{workers}", "-b", "127.0.0.1:{port}",
          "wsgi:app"],
         {"FEEDSERVER_FAST_FEEDS": "false"},
