@@ -95,6 +95,20 @@ def test_ids_are_permanent(client, db, story):
     assert client.get("/articles/story/comments.atom").status_code == 404
 
 
+def test_editing_the_article_title_refreshes_its_comment_feed(client, db, story):
+    path = "/articles/story/comments.atom"
+    first = client.get(path)
+    assert client.get(path).data == first.data  # kept, whichever layer keeps it
+    with db.session() as s:
+        from feedserver.models import Article
+
+        s.get(Article, story["id"]).title = "A retitled story"
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200
+    assert again.headers["ETag"] != first.headers["ETag"]
+    assert "Comments on “A retitled story”" in again.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "path",
     [
