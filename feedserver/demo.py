@@ -1,4 +1,4 @@
-"""Demo content: sections, staff, sources and a dozen articles, so a fresh site has news.
+"""Demo content: sections, staff, sources, a dozen articles and a few comments.
 
 ``feedserver demo`` and ``make run`` call :func:`load_demo` on an empty
 database. Everything is invented (see feedserver.demo_articles); hosts are
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .demo_articles import ARTICLES
-from .models import Article, Author, Section, Source, utcnow
+from .demo_articles import ARTICLES, COMMENTS
+from .models import Article, Author, Comment, Section, Source, utcnow
 
 SECTIONS: dict[str, dict[str, str]] = {
     "city": {
@@ -171,6 +171,7 @@ def load_demo(session: Session, now: datetime | None = None) -> bool:
     # Whole hours keep the dates tidy; distinct microseconds keep every
     # published/updated instant unique (feed validators warn on ties).
     anchor = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    articles: dict[str, Article] = {}
     for index, item in enumerate(ARTICLES):
         published = anchor - item.age + timedelta(microseconds=104_729 + 7_919 * index)
         updated = published + item.edited_after if item.edited_after else published
@@ -187,5 +188,28 @@ def load_demo(session: Session, now: datetime | None = None) -> bool:
         )
         session.add(article)
         article.set_authors([authors[slug] for slug in item.authors])
+        articles[item.slug] = article
+    _add_comments(session, articles)
     session.flush()
     return True
+
+
+def _add_comments(session: Session, articles: dict[str, Article]) -> None:
+    """Add the demo's approved reader comments (the flush hook counts them)."""
+    added: list[Comment] = []
+    for index, item in enumerate(COMMENTS):
+        article = articles[item.article]
+        posted = article.published_at + item.after + timedelta(microseconds=31_337 + 613 * index)
+        comment = Comment(
+            article=article,
+            parent=added[item.reply_to] if item.reply_to is not None else None,
+            author_name=item.name,
+            author_email=item.email,
+            author_url=item.url,
+            body=item.body,
+            status="approved",
+            created_at=posted,
+            updated_at=posted,
+        )
+        session.add(comment)
+        added.append(comment)

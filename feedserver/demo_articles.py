@@ -216,3 +216,50 @@ ARTICLES: tuple[DemoArticle, ...] = (
 """,
     ),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoComment:
+    """One approved reader comment; ``reply_to`` is the index of its parent in COMMENTS."""
+
+    article: str
+    name: str
+    email: str  # never shown; comments simply require one
+    body: str
+    after: timedelta  # how long after the article it was posted
+    url: str | None = None
+    reply_to: int | None = None
+
+
+COMMENTS: tuple[DemoComment, ...] = (
+    DemoComment(
+        article="tram-line-4-extension-opens-in-eastmoor",
+        name="Jonas Feld",
+        email="jonas.feld@mail.example",
+        body="Rode it this morning from Canal Yard: twenty-two minutes door to door to the hospital, against forty-plus on the 17.\n\nThe Eastmoor Library stop badly needs a shelter, though. It was raining sideways.",
+        after=timedelta(hours=5, minutes=12),
+    ),
+    DemoComment(
+        article="tram-line-4-extension-opens-in-eastmoor",
+        name="Patrick O'Donnell",
+        email="pod@mail.example",
+        body="Why does the last tram still leave at ten to midnight when the council is trialling night buses? Join them up!",
+        after=timedelta(hours=9, minutes=40),
+    ),
+    DemoComment(
+        article="tram-line-4-extension-opens-in-eastmoor",
+        name="Maren Solberg",
+        email="maren@ledger.example",
+        body="Good question. We have asked the council whether the tram timetable will be reviewed alongside the night-bus trial, and will report what they say.",
+        after=timedelta(days=1, hours=1, minutes=5),
+        reply_to=1,
+    ),
+    DemoComment(
+        article="why-the-river-smelled-of-chocolate",
+        name="Hélène Voss",
+        email="helene@mail.example",
+        url="https://helene-voss.example/",
+        body="Can confirm. My dog spent the whole afternoon at the window with her nose in the air. 🐕",
+        after=timedelta(hours=3, minutes=27),
+    ),
+)

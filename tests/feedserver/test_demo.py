@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from feeds.sanitize import ATTRIBUTES, GLOBAL_ATTRIBUTES, TAGS, clean_html
 from feedserver.demo import AUTHORS, SECTIONS, SOURCES, load_demo
-from feedserver.demo_articles import ARTICLES
+from feedserver.demo_articles import ARTICLES, COMMENTS
 from feedserver.models import Article, Author, Section, Source
 from tests.factories import make_article, make_section
+
+TRAM = "tram-line-4-extension-opens-in-eastmoor"
 
 
 class Markup(HTMLParser):
@@ -173,3 +175,27 @@ def test_demo_pages_render(client, demo):
         assert len(doc.xpath('//*[@class="author-box"]')) == len(item.authors)
     for path in ("/sections/city", "/authors/maren-solberg", "/sources/northgate"):
         assert client.get(path).status_code == 200
+
+
+def test_demo_comments_show_without_their_emails(client, demo):
+    with demo.session() as s:
+        tram = s.scalar(select(Article).where(Article.slug == TRAM))
+        assert tram.comment_count == 3
+    html = client.get(f"/articles/{TRAM}").get_data(as_text=True)
+    doc = lxml.html.fromstring(html)
+    comments = " ".join(doc.xpath('//*[@id="comments"]')[0].text_content().split())
+    assert "Jonas Feld" in comments and "sideways" in comments
+    assert "We have asked the council" in comments  # the reply
+    for item in COMMENTS:
+        assert item.email not in html
+        assert item.email.split("@")[0] + "@" not in html
+    listing = lxml.html.fromstring(client.get("/").data)
+    assert listing.xpath(f'//a[@class="comment-count" and @href="/articles/{TRAM}#comments"]')
+
+
+def test_demo_comment_feeds_parse(client, demo):
+    for fmt in ("rss", "atom"):
+        parsed = feedparser.parse(client.get(f"/articles/{TRAM}/comments.{fmt}").data)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert len(parsed.entries) == 3
+        assert not any("@mail.example" in str(e) for e in parsed.entries)
