@@ -195,11 +195,11 @@ def article(slug: str) -> str:
     base = base_url()
     feed_links = []
     if item.section is not None:
-        feed_links += scope_feed_links(
-            publishing.find_scope(
-                session, "section", item.section.slug, current_app.config["SITE_TITLE"]
-            )
+        # The section is loaded with the article; its feed links need no query.
+        section_scope = Scope(
+            "section", "", item.section.id, item.section.slug, item.section.name, ""
         )
+        feed_links += scope_feed_links(section_scope)
     feed_links += comment_feed_links(item)
     original = item.original_url or (item.source.home_url if item.source else None)
     updated = max(item.updated_at, item.published_at)

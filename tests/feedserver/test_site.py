@@ -286,3 +286,14 @@ def test_empty_site_has_a_front_page(client):
     assert "Nothing has been published here yet." in text(doc)
     assert not doc.xpath('//link[@rel="next"]') and not doc.xpath('//nav[@class="pager"]')
     get_page(client, "/?page=2", status=404)
+
+
+def test_article_without_section_or_authors_still_renders(client, db):
+    with db.session() as s:
+        make_article(s, slug="bare", title="A bare notice", section=None, authors=[])
+    doc = get_page(client, "/articles/bare")
+    assert text(one(doc, "//h1")) == "A bare notice"
+    assert not doc.xpath('//*[@class="byline"] | //*[@class="kicker"] | //*[@class="author-box"]')
+    assert "http://localhost/articles/bare/comments.atom" in feed_links(doc)
+    teaser = one(get_page(client, "/"), '//article[.//a[@href="/articles/bare"]]')
+    assert "By" not in text(teaser)
