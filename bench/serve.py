@@ -127,7 +127,7 @@ def fetch(
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
 
@@ -294,7 +294,7 @@ def run(
             for label, path in FEEDS.items():
                 status, headers, body = fetch(port, path)
                 assert status == 200, (path, status)
-                etags[label] = headers["ETag"]
+                etags[label] = headers["etag"]
                 if index == 0:  # the same bytes, for nginx
                     target = static / path.lstrip("/")
                     target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -328,7 +328,7 @@ def run(
         _, headers, _ = fetch(port + 1, FEEDS["section RSS"])
         nginx_loads["304 (If-None-Match)"] = wrk(
             f"http://127.0.0.1:{port + 1}{FEEDS['section RSS']}", duration,
-            {"If-None-Match": headers["ETag"]},
+            {"If-None-Match": headers["etag"]},
         )  # fmt: skip
     finally:
         nginx.stop()
