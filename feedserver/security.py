@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -14,12 +17,32 @@ CSP = (
 )
 
 
+class PublicAwareSessionInterface(SecureCookieSessionInterface):
+    """The cookie session, minus ``Vary: Cookie`` on public, cacheable responses.
+
+    Extensions such as Flask-Login look at the session after every request,
+    which makes Flask add ``Vary: Cookie`` everywhere — and a shared cache
+    would then keep one copy of a feed per reader. A response marked
+    ``Cache-Control: public`` is the same for everyone, so it does not vary.
+    """
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        super().save_session(app, session, response)
+        if response.cache_control.public and not session.modified and "Cookie" in response.vary:
+            kept = [v for v in response.vary if v.lower() != "cookie"]
+            if kept:
+                response.headers["Vary"] = ", ".join(kept)
+            else:
+                del response.headers["Vary"]
+
+
 def init_app(app: Flask) -> None:
     """Turn on CSRF for forms (the Bearer-token API is exempt) and set headers."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     csrf.init_app(app)
+    app.session_interface = PublicAwareSessionInterface()
 
     @app.after_request
     def _headers(response: Response) -> Response:
