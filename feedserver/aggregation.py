@@ -422,7 +422,7 @@ def upsert_entries(
                 session.add(article)
                 added += 1
             article.title = titles[item.key]
-            article.summary = to_text(entry.summary_html or entry.content_html, SUMMARY_LENGTH)
+            article.summary = _summary(entry.summary_html or entry.content_html)
             base = entry.base_url or link or fallback_base
             article.body_html = clean_html(entry.content_html or entry.summary_html or "", base)
             article.original_url = link[:2000] if link else None
@@ -433,11 +433,20 @@ def upsert_entries(
     return added, updated
 
 
+def _summary(html: str | None) -> str:
+    """Plain-text summary from the start of the HTML (to_text is costly on long bodies)."""
+    if html and len(html) > SUMMARY_LENGTH * 4:
+        # Cut after a tag boundary so no half tag becomes text.
+        end = html.rfind(">", 0, SUMMARY_LENGTH * 4)
+        html = html[: end + 1] if end > 0 else html[: SUMMARY_LENGTH * 4]
+    return to_text(html, SUMMARY_LENGTH)
+
+
 def _title(entry: UpstreamEntry) -> str:
     """Plain-text title; without one, the start of the summary, else "Untitled"."""
     return (
         to_text(entry.title, TITLE_LENGTH)
-        or to_text(entry.summary_html or entry.content_html, 80)
+        or to_text(_summary(entry.summary_html or entry.content_html), 80)
         or "Untitled"
     )
 

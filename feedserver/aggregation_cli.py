@@ -5,8 +5,11 @@ Registered by :mod:`feedserver.cli` through :func:`register`.
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -15,10 +18,22 @@ from sqlalchemy import select
 
 from . import poller, sources
 from .aggregation import Outcome, PollSettings
-from .cli import clean_errors
 from .db import get_db
 from .errors import NotFound
 from .models import Source, utcnow
+
+
+def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """feedserver.cli.clean_errors, looked up at call time (cli imports this module)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .cli import clean_errors as clean
+
+        return clean(command)(*args, **kwargs)
+
+    return wrapper
+
 
 sources_group = AppGroup("sources", help="Manage upstream sources (feeds we aggregate).")
 

@@ -1,0 +1,205 @@
+"""Poll benchmark: our poller against a naive sequential script, same upstreams, one run.
+
+    python bench/poll.py [--feeds 1000] [--entries 20] [--parse-processes 1]
+
+Writes N RSS feeds (about 35 kB each) to a temporary directory, serves them from
+nginx on 127.0.0.1 (which answers If-None-Match/If-Modified-Since itself), and
+measures, for `feedserver`'s poller (SQLite) and for bench/naive_poll.py
+(requests + feedparser + sqlite3): the first poll, a steady-state poll where
+every upstream answers 304, entries stored per second, CPU time (the process
+and its children) and peak memory (largest resident set among them). Each
+measured run is its own process, so the figures are that run's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_CONF = """
+worker_processes 2;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    types {{ application/rss+xml xml; }}
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+        etag on;
+    }}
+}}
+"""
+PARAGRAPH = (
+    "<p>The council met on Tuesday to discuss the <a href=\"/city/budget\">budget</a> for the "
+    "coming year, with <em>several</em> members asking for more detail on transport, housing "
+    "and the library service before any vote is taken.</p>"
+)
+
+
+def write_feeds(www: Path, feeds: int, entries: int) -> list[str]:
+    """Write the upstream feeds; return their paths."""
+    www.mkdir(parents=True)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    paths = []
+    for f in range(feeds):
+        items = []
+        for e in range(entries):
+            when = format_datetime(base - timedelta(hours=f + e * 7), usegmt=True)
+            body = escape(PARAGRAPH * 5 + f"<p>Feed {f}, entry {e}.</p>")
+            items.append(
+                f"<item><title>Feed {f} story {e}: council budget &amp; more</title>"
+                f"<link>https://upstream{f}.example/stories/{e}</link>"
+                f'<guid isPermaLink="false">upstream{f}-story-{e}</guid>'
+                f"<pubDate>{when}</pubDate><dc:creator>Reporter {e % 7}</dc:creator>"
+                f"<description>{body}</description></item>"
+            )
+        doc = (
+            '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+            f"<title>Upstream {f}</title><link>https://upstream{f}.example/</link>"
+            f"<description>Bench feed {f}</description>{''.join(items)}</channel></rss>"
+        )
+        (www / f"feed{f}.xml").write_text(doc)
+        paths.append(f"/feed{f}.xml")
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measured(args: list[str]) -> dict[str, float]:
+    """Run one measured child (this script with --child …) and return its figures."""
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def child(kind: str, db_path: str, urls_file: str, port: int, parse_processes: int) -> None:
+    """One measured poll, in its own process; print its figures as JSON."""
+    started = time.perf_counter()
+    if kind == "naive":
+        sys.path.insert(0, str(ROOT / "bench"))
+        import naive_poll
+
+        naive_poll.main(db_path, urls_file)
+        import sqlite3
+
+        stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM entries").fetchone()[0]
+    else:
+        from sqlalchemy import func, select
+
+        from feedserver.aggregation import PollSettings
+        from feedserver.db import Database
+        from feedserver.models import Article
+        from feedserver.poller import poll_once
+
+        db = Database.from_url(f"sqlite:///{db_path}")
+        settings = PollSettings(
+            allowlist=f"127.0.0.1:{port}", concurrency=16, per_host=8, parse_processes=parse_processes
+        )
+        poll_once(db, settings)
+        with db.session() as session:
+            stored = session.scalar(select(func.count(Article.id)))
+    wall = time.perf_counter() - started
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024, "stored": stored}))
+
+
+def prepare_ours(db_path: str, urls: list[str]) -> None:
+    """Create the database and one source per upstream (not measured)."""
+    from feedserver.db import Database
+    from feedserver.migrate import upgrade
+    from feedserver.models import Source
+
+    db = Database.from_url(f"sqlite:///{db_path}")
+    upgrade(db.engine)
+    with db.session() as session:
+        for i, url in enumerate(urls):
+            session.add(Source(slug=f"upstream-{i}", name=f"Upstream {i}", feed_url=url))
+    db.engine.dispose()
+
+
+def make_due(db_path: str) -> None:
+    from sqlalchemy import update
+
+    from feedserver.db import Database
+    from feedserver.models import Source
+
+    db = Database.from_url(f"sqlite:///{db_path}")
+    with db.session() as session:
+        session.execute(update(Source).values(next_fetch_at=None))
+    db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=20)
+    parser.add_argument("--parse-processes", type=int, default=1)
+    parser.add_argument("--child", choices=["ours", "naive"])
+    parser.add_argument("--db")
+    parser.add_argument("--urls")
+    parser.add_argument("--port", type=int, default=0)
+    opts = parser.parse_args()
+    if opts.child:
+        child(opts.child, opts.db, opts.urls, opts.port, opts.parse_processes)
+        return
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    tmp = Path(tempfile.mkdtemp(prefix="feedserver-pollbench-"))
+    tmp.chmod(0o755)  # nginx's workers may run as another user
+    port = free_port()
+    try:
+        paths = write_feeds(tmp / "www", opts.feeds, opts.entries)
+        size = sum(p.stat().st_size for p in (tmp / "www").iterdir()) / len(paths)
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        server = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf")], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        urls = [f"http://127.0.0.1:{port}{p}" for p in paths]
+        urls_file = tmp / "urls.txt"
+        urls_file.write_text("\n".join(urls))
+        print(f"{len(urls)} feeds × {opts.entries} entries, {size / 1024:.0f} kB each, nginx on 127.0.0.1:{port}")
+        ours_db, naive_db = str(tmp / "ours.db"), str(tmp / "naive.db")
+        prepare_ours(ours_db, urls)
+        common = ["--urls", str(urls_file), "--port", str(port), "--parse-processes", str(opts.parse_processes)]
+        results = {}
+        results["feedserver first"] = measured(["--child", "ours", "--db", ours_db, *common])
+        make_due(ours_db)
+        results["feedserver steady (304)"] = measured(["--child", "ours", "--db", ours_db, *common])
+        results["naive first"] = measured(["--child", "naive", "--db", naive_db, *common])
+        results["naive steady (304)"] = measured(["--child", "naive", "--db", naive_db, *common])
+        print(f"{'run':26} {'wall s':>8} {'cpu s':>8} {'entries/s':>10} {'peak MB':>8} {'stored':>7}")
+        for name, r in results.items():
+            rate = r["stored"] / r["wall"] if "first" in name else 0
+            print(f"{name:26} {r['wall']:8.2f} {r['cpu']:8.2f} {rate:10.0f} {r['rss_mb']:8.0f} {r['stored']:7}")
+        server.terminate()
+        server.wait(10)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

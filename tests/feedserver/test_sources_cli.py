@@ -1,0 +1,115 @@
+"""The sources, poll and worker commands."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from feedserver.models import Article, Source
+from tests.factories import make_section
+from tests.feedserver.aggregation_support import numbered, rss
+
+RSS = "application/rss+xml"
+
+
+@pytest.fixture(autouse=True)
+def upstream(httpserver, app_config):
+    app_config["UPSTREAM_ALLOWLIST"] = f"127.0.0.1:{httpserver.port}"
+    return httpserver
+
+
+def count(db, model) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_add_list_export_import_remove(runner, db, upstream, tmp_path):
+    with db.session() as s:
+        make_section(s, slug="world", name="World")
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(numbered(3), title="Wire"), content_type=RSS
+    )
+    url = upstream.url_for("/feed.xml")
+    result = runner.invoke(args=["sources", "add", url, "--section", "world"])
+    assert result.exit_code == 0, result.output
+    assert "Added source 1 'wire'" in result.output and "3 entries" in result.output
+
+    result = runner.invoke(args=["sources", "list"])
+    assert result.exit_code == 0 and url in result.output and "articles=3" in result.output
+
+    again = runner.invoke(args=["sources", "add", url])
+    assert again.exit_code == 1 and "already the feed of source 1" in again.output
+    refused = runner.invoke(args=["sources", "add", "http://169.254.169.254/"])
+    assert refused.exit_code == 1 and "link-local" in refused.output.lower()
+
+    exported = runner.invoke(args=["sources", "export"])
+    assert exported.exit_code == 0 and url in exported.output
+    opml = tmp_path / "subs.opml"
+    opml.write_text(exported.output)
+
+    result = runner.invoke(args=["sources", "remove", "1", "--yes"])
+    assert result.exit_code == 0 and "3 articles" in result.output
+    assert count(db, Source) == 0 and count(db, Article) == 0
+    assert runner.invoke(args=["sources", "remove", "1", "--yes"]).exit_code == 1
+
+    result = runner.invoke(args=["sources", "import", str(opml)])
+    assert result.exit_code == 0 and "1 added, 0 skipped, 0 refused" in result.output
+    with db.session() as s:
+        assert s.scalar(select(Source.section_id)) is not None
+
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<opml><body>")
+    result = runner.invoke(args=["sources", "import", str(bad)])
+    assert result.exit_code == 1 and "malformed" in result.output
+
+
+def test_poll_once_with_progress(runner, db, upstream):
+    for i in range(3):
+        upstream.expect_request(f"/f{i}.xml").respond_with_data(
+            rss(numbered(2, prefix=f"feed{i}")), content_type=RSS
+        )
+    upstream.expect_request("/broken.xml").respond_with_data("no", status=500)
+    with db.session() as s:
+        for i in range(3):
+            s.add(Source(slug=f"s{i}", name=f"S{i}", feed_url=upstream.url_for(f"/f{i}.xml")))
+        s.add(Source(slug="broken", name="Broken", feed_url=upstream.url_for("/broken.xml")))
+    result = runner.invoke(args=["poll", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "4 sources polled: 6 new entries" in result.output and "1 errors" in result.output
+    assert "HTTP 500" in result.output
+    assert count(db, Article) == 6
+    result = runner.invoke(args=["poll", "--once"])
+    assert "0 sources polled" in result.output
+
+
+def test_worker_stops_on_sigterm(database_url, tmp_path, upstream):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(
+        os.environ,
+        FEEDSERVER_DATABASE_URL=database_url,
+        FEEDSERVER_INSTANCE_PATH=str(tmp_path),
+        FEEDSERVER_SECRET_KEY="x",
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "feedserver.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert "Polling until stopped" in line, line
+        time.sleep(0.5)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(15) == 0
+        assert "poller stopped" in child.stdout.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
