@@ -171,6 +171,9 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                     changes.bump(key(old), -1)
                     changes.bump(key(new), +1)
             changes.article(obj)
+            # The comment feed shows the article's title and links its slug.
+            if _changed(obj, ("title", "slug")):
+                changes.bump(comments_key(obj.id))
         elif isinstance(obj, Comment):
             old, new = _old_new(obj, "status")
             if old != new:
