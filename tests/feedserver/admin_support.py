@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from feedserver import accounts
 from feedserver.admin import auth
@@ -35,9 +36,17 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @pytest.fixture(autouse=True, name="forget_failures")
-def forget_failures_fixture() -> Iterator[None]:
-    """Start every test with no remembered sign-in failures."""
+def forget_failures_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Start every test with no remembered sign-in failures, and hash passwords cheaply.
+
+    argon2's real cost is the point in production and a few seconds per
+    hundred tests here; the verification logic is the same.
+    """
+    monkeypatch.setattr(accounts, "hasher", FAST_HASHER)
     auth.reset_failures()
     yield
     auth.reset_failures()
