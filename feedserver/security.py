@@ -39,8 +39,11 @@ class PublicAwareSessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     """Turn on CSRF for forms (the Bearer-token API is exempt) and set headers."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults hold these keys already (SameSite None), so setdefault
+    # would do nothing: fill them in unless a setting chose otherwise.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     csrf.init_app(app)
     app.session_interface = PublicAwareSessionInterface()
 
