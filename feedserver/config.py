@@ -36,7 +36,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "FETCH_MAX_BYTES": (5 * 1024 * 1024, int, "largest upstream feed body, after decompression"),
     "POLL_CONCURRENCY": (16, int, "upstream sources one poller process refreshes at once"),
     "POLL_PER_HOST": (4, int, "concurrent requests one poller process makes to one upstream host"),
-    "POLL_PARSE_PROCESSES": (1, int, "extra processes that parse feeds for the poller; 0: parse in threads"),
+    "POLL_PARSE_PROCESSES": (
+        1,
+        int,
+        "extra processes that parse feeds for the poller; 0: parse in threads",
+    ),
     "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
 }

@@ -215,7 +215,8 @@ def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
         original_url=article.original_url,
         comments_url=link + "#comments",
         # Each format links the comment feed in its own format (JSON has none).
-        comments_feed_url=base + urls.comments_feed(article.slug, "rss" if fmt == "rss" else "atom"),
+        comments_feed_url=base
+        + urls.comments_feed(article.slug, "rss" if fmt == "rss" else "atom"),
         comment_count=article.comment_count,
     )
 

@@ -46,9 +46,7 @@ def make_source(session: Session, **kw: Any) -> Source:
     return source
 
 
-def make_article(
-    session: Session, *, authors: list[Author] | None = None, **kw: Any
-) -> Article:
+def make_article(session: Session, *, authors: list[Author] | None = None, **kw: Any) -> Article:
     n = next(_seq)
     kw.setdefault("slug", f"article-{n}")
     kw.setdefault("title", f"Article number {n}")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import db_session
-from ..errors import BadRequest, NotFound, Unauthorized, UnsupportedMediaType, Unprocessable
+from ..errors import BadRequest, NotFound, Unauthorized, Unprocessable, UnsupportedMediaType
 from ..models import ApiToken, User, utcnow
 from ..syndication import base_url
 
@@ -33,9 +33,7 @@ def token_required(view: F) -> F:
         if len(token) > 200 or not token.isascii():
             raise Unauthorized("That API token is not valid.", code="invalid_token")
         session = db_session()
-        row = session.scalar(
-            select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token))
-        )
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token)))
         if row is None or row.revoked_at is not None:
             raise Unauthorized("That API token is not valid or was revoked.", code="invalid_token")
         now = utcnow()
@@ -76,7 +74,9 @@ def page_args() -> tuple[int, int]:
     return values[0], values[1]
 
 
-def paginated(session: Session, query: Any, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def paginated(
+    session: Session, query: Any, render: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
     """Run a select() one page at a time and wrap the rows with the totals."""
     page, per_page = page_args()
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -117,16 +117,23 @@ def parse_rfc3339(field: str, value: Any) -> datetime:
 
 def resolve_ref(session: Session, model: Any, ref: Any, field: str) -> Any:
     """Find a section/author/source by id (int or digit string) or slug; 422 if none."""
-    if isinstance(ref, bool) or not isinstance(ref, int | str) or (isinstance(ref, str) and not ref):
+    if (
+        isinstance(ref, bool)
+        or not isinstance(ref, int | str)
+        or (isinstance(ref, str) and not ref)
+    ):
         raise Unprocessable(f"{field} must be an id or a slug.", fields={field: "invalid"})
     obj = None
-    if isinstance(ref, int) or ref.isdigit():
-        if int(ref) < 2**31:
-            obj = session.get(model, int(ref))
+    numeric = isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10)
+    if numeric and 0 < int(ref) < 2**31:
+        obj = session.get(model, int(ref))
     if obj is None and isinstance(ref, str) and len(ref) <= 200:
         obj = session.scalar(select(model).where(model.slug == ref))
     if obj is None:
-        raise Unprocessable(f"{field}: no such {model.__name__.lower()}: {str(ref)[:80]!r}.", fields={field: "unknown"})
+        raise Unprocessable(
+            f"{field}: no such {model.__name__.lower()}: {str(ref)[:80]!r}.",
+            fields={field: "unknown"},
+        )
     return obj
 
 

@@ -127,12 +127,15 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
                 if _changed(obj, ("published_at",)):
                     for link in obj.bylines:
                         link.published_at = obj.published_at
-        elif isinstance(obj, ArticleAuthor):
-            if obj.published_at is None and obj.article is not None:
-                obj.published_at = obj.article.published_at
-        elif isinstance(obj, Source) and obj in session.dirty:
-            if _changed(obj, NAMED_COLUMNS[Source]) and not _changed(obj, ("updated_at",)):
-                obj.updated_at = now
+        elif isinstance(obj, ArticleAuthor) and obj.published_at is None and obj.article:
+            obj.published_at = obj.article.published_at
+        elif (
+            isinstance(obj, Source)
+            and obj in session.dirty
+            and _changed(obj, NAMED_COLUMNS[Source])
+            and not _changed(obj, ("updated_at",))
+        ):
+            obj.updated_at = now
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:

@@ -27,9 +27,7 @@ def _imports(path: Path) -> set[str]:
 def test_no_module_of_feeds_imports_the_web_or_the_database():
     modules = sorted(PACKAGE.rglob("*.py"))
     assert len(modules) > 3
-    offenders = {
-        str(m.relative_to(PACKAGE)): sorted(_imports(m) & set(FORBIDDEN)) for m in modules
-    }
+    offenders = {str(m.relative_to(PACKAGE)): sorted(_imports(m) & set(FORBIDDEN)) for m in modules}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

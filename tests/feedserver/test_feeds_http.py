@@ -11,6 +11,7 @@ import pytest
 
 from tests.factories import make_article, make_author, make_section, make_source
 
+
 def parse(response):
     """Parse a feed as a reader would: feedparser for XML, JSON Feed by its spec.
 
@@ -47,8 +48,14 @@ def world(db):
         bo = make_author(s, slug="bo", name="Bo Chen")
         wire = make_source(s, slug="wire", name="The Wire Service")
         make_article(s, slug="one", section=world, authors=[ada])
-        make_article(s, slug="two", section=world, authors=[ada, bo], source=wire,
-                     original_url="https://wire.example.org/story/2")
+        make_article(
+            s,
+            slug="two",
+            section=world,
+            authors=[ada, bo],
+            source=wire,
+            original_url="https://wire.example.org/story/2",
+        )
     return {"section": "world", "author": "ada", "source": "wire"}
 
 
@@ -74,8 +81,9 @@ def test_scope_feeds(client, world, kind, fmt):
     assert len(parsed.entries) == expected
 
 
-@pytest.mark.parametrize("path", ["/sections/nope/feed.rss", "/authors/nope/feed.atom",
-                                  "/sources/nope/feed.json"])
+@pytest.mark.parametrize(
+    "path", ["/sections/nope/feed.rss", "/authors/nope/feed.atom", "/sources/nope/feed.json"]
+)
 def test_unknown_slug_is_404(client, world, path):
     response = client.get(path)
     assert response.status_code == 404
@@ -134,8 +142,14 @@ def test_editing_an_article_changes_exactly_its_scopes(client, db, world):
     with db.session() as s:
         other = make_section(s, slug="science", name="Science")
         make_article(s, slug="three", section=other)
-    paths = ["/feed.atom", "/sections/world/feed.atom", "/sections/science/feed.atom",
-             "/authors/ada/feed.atom", "/authors/bo/feed.atom", "/sources/wire/feed.atom"]
+    paths = [
+        "/feed.atom",
+        "/sections/world/feed.atom",
+        "/sections/science/feed.atom",
+        "/authors/ada/feed.atom",
+        "/authors/bo/feed.atom",
+        "/sources/wire/feed.atom",
+    ]
     before = {p: client.get(p).headers["ETag"] for p in paths}
     from sqlalchemy import select
 

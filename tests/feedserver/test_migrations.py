@@ -20,8 +20,11 @@ def test_every_feed_index_exists(db):
 
     inspector = inspect(db.engine)
     names = {ix["name"] for ix in inspector.get_indexes("articles")}
-    assert {"ix_articles_published", "ix_articles_section_published",
-            "ix_articles_source_published"} <= names
+    assert {
+        "ix_articles_published",
+        "ix_articles_section_published",
+        "ix_articles_source_published",
+    } <= names
     assert "ix_article_authors_feed" in {
         ix["name"] for ix in inspector.get_indexes("article_authors")
     }
