@@ -38,12 +38,20 @@ def _serve_table(run: dict[str, Any]) -> list[str]:
                 f"{load['p99_ms']:.2f} | {load['bytes_per_response']:,.0f} | {ratio} | "
                 f"{load['errors']} |"
             )
-    lines += ["", "| server | cold render after publish, median / max ms | worker RSS MB |",
-              "| --- | ---: | --- |"]  # fmt: skip
+    lines += ["", "| server | cold render after publish, median / max ms "
+              "| publish → fresh answer, median / max ms | worker RSS MB |",
+              "| --- | ---: | ---: | --- |"]  # fmt: skip
     for server in run["servers"]:
         cold = server["cold_ms"]
         rss = ", ".join(f"{m:.0f}" for m in server["worker_rss_mb"])
-        lines.append(f"| {server['name']} | {cold['median']:.1f} / {cold['max']:.1f} | {rss} |")
+        lag = (
+            f"{cold['publish_to_fresh_median']:.1f} / {cold['publish_to_fresh_max']:.1f}"
+            if "publish_to_fresh_median" in cold
+            else "—"
+        )
+        lines.append(
+            f"| {server['name']} | {cold['median']:.1f} / {cold['max']:.1f} | {lag} | {rss} |"
+        )
     best = max(run["servers"], key=lambda s: s["loads"]["section RSS"]["rps"])
     hit, not_mod = best["loads"]["section RSS"], best["loads"]["304 (If-None-Match)"]
     lines += [
