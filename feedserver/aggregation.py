@@ -1,17 +1,23 @@
-"""Refresh one upstream source: fetch → parse → sanitize → upsert, then schedule.
+"""Refresh one upstream source: fetch → parse → store, then schedule; and its health.
 
 The pipeline (``feeds`` does the syndication work, this module the storing):
 
 1. :func:`fetch` — a conditional GET with the stored validators, outside any
    database transaction (it may take seconds);
-2. :func:`parse` — bytes → :class:`feeds.model.UpstreamFeed`, plus each
-   entry's de-duplication key and content hash. A plain function of bytes so
-   the poller can run it in another process;
+2. :func:`~feedserver.upstream_entries.parse` — bytes → entries with their
+   de-duplication keys and content hashes; a plain function of bytes, so the
+   poller can run it (and :func:`~feedserver.upstream_entries.prepare`, the
+   sanitizing of new or changed entries) in another process;
 3. :func:`store` — one transaction per source: only new or changed entries
-   are sanitized and written (unchanged ones are not touched, so our feeds'
-   validators don't churn), and the source's health and next fetch time are
-   written in the same transaction. A crash anywhere leaves the source as it
-   was, with its lease: the next poll does the whole refresh again.
+   are written (:mod:`feedserver.upstream_store`: new ones in bulk, changed
+   ones through the ORM; unchanged ones are not touched, so our feeds'
+   validators don't churn), and the source's health and next fetch time in
+   the same transaction. A crash anywhere leaves the source as it was, with
+   its lease: the next poll does the whole refresh again.
+
+A 304 (nothing changed upstream, no move) only updates health columns, which
+no feed shows: :func:`store_unchanged` writes many of them in one
+transaction with one executemany, and the poller batches them.
 
 Errors become health, never exceptions out of :func:`refresh`: the message
 names the stage and the subject (``fetch https://…: HTTP 500``).
@@ -19,35 +25,66 @@ names the stage and the subject (``fetch https://…: HTTP 500``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError, HTTPStatusError
 from feeds.fetch import MIB, Fetcher, FetchResult
-from feeds.model import UpstreamEntry, UpstreamFeed, Validators
-from feeds.parse import entry_key as upstream_key
-from feeds.parse import parse_feed
-from feeds.sanitize import clean_html, safe_url, to_text
+from feeds.model import UpstreamFeed, Validators
+from feeds.sanitize import safe_url
 from feeds.schedule import next_fetch, parse_http_date
 
 from .db import Database
-from .models import Article, Author, Source
-from .slugs import slugify
+from .models import Source
+from .upstream_entries import (
+    KEY_LENGTH,
+    SUMMARY_LENGTH,
+    TITLE_LENGTH,
+    Incoming,
+    Parsed,
+    Prepared,
+    clip,
+    content_hash,
+    entry_key,
+    parse,
+)
+from .upstream_store import known_entries, to_write, upsert_entries
+
+__all__ = [
+    "KEY_LENGTH",
+    "SUMMARY_LENGTH",
+    "TITLE_LENGTH",
+    "Incoming",
+    "Outcome",
+    "Parsed",
+    "PollSettings",
+    "SourceJob",
+    "StoreError",
+    "content_hash",
+    "entry_key",
+    "feed_title",
+    "fetch",
+    "parse",
+    "record_failure",
+    "refresh",
+    "store",
+    "store_unchanged",
+    "unchanged",
+    "upsert_entries",
+]
 
 log = logging.getLogger(__name__)
 
-KEY_LENGTH = 512  # Article.upstream_key
-TITLE_LENGTH = 500  # Article.title
-SUMMARY_LENGTH = 600  # plain-text summary kept from upstream
+Parser = Callable[[bytes, str, str | None], Parsed]
+Preparer = Callable[[list[tuple[int, Incoming]], str | None], list[Prepared]]
 
 
 class StoreError(FeedError):
@@ -107,31 +144,19 @@ class SourceJob:
     feed_url: str
     etag: str | None = None
     last_modified: str | None = None
+    poll_interval: int | None = None
+    home_url: str | None = None
 
     @classmethod
     def of(cls, source: Source) -> SourceJob:
-        return cls(source.id, source.feed_url or "", source.etag, source.last_modified)
+        return cls(
+            source.id, source.feed_url or "", source.etag, source.last_modified,
+            source.poll_interval, source.home_url,
+        )  # fmt: skip
 
     @property
     def validators(self) -> Validators:
         return Validators(etag=self.etag, last_modified=parse_http_date(self.last_modified))
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One upstream entry with its de-duplication key and content hash."""
-
-    key: str
-    hash: str
-    entry: UpstreamEntry
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A parsed upstream feed and its entries, de-duplicated, in feed order."""
-
-    feed: UpstreamFeed
-    entries: tuple[Incoming, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,38 +175,10 @@ def fetch(fetcher: Fetcher, job: SourceJob) -> FetchResult:
     return fetcher.fetch(job.feed_url, job.validators)
 
 
-def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
-    """Parse feed bytes and key its entries (pure: runs in a parse process too)."""
-    feed = parse_feed(body, url, content_type)
-    seen: set[str] = set()
-    entries = []
-    for entry in feed.entries:
-        digest = content_hash(entry)
-        key = entry_key(entry, digest)
-        if key not in seen:  # a feed that repeats an entry: the first one wins
-            seen.add(key)
-            entries.append(Incoming(key, digest, entry))
-    return Parsed(feed, tuple(entries))
-
-
-def content_hash(entry: UpstreamEntry) -> str:
-    """Hash what we store of an entry, as upstream sent it (before sanitizing)."""
-    fields = [
-        entry.id, entry.link, entry.title, entry.summary_html, entry.content_html,
-        [(a.name, a.url) for a in entry.authors],
-        entry.published.isoformat() if entry.published else None,
-        entry.updated.isoformat() if entry.updated else None,
-    ]  # fmt: skip
-    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.blake2b(raw, digest_size=32).hexdigest()
-
-
-def entry_key(entry: UpstreamEntry, digest: str) -> str:
-    """De-duplicate by entry id, else link, else a hash of its text (feeds.parse)."""
-    key = upstream_key(entry).strip() or "hash:" + digest
-    if len(key) > KEY_LENGTH:
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
+def unchanged(job: SourceJob, result: FetchResult) -> bool:
+    """A 304 that moved nowhere: only health to write (:func:`store_unchanged`)."""
+    moved = result.permanent_redirect_url
+    return result.not_modified and (not moved or moved == job.feed_url)
 
 
 def refresh(
@@ -190,26 +187,68 @@ def refresh(
     fetcher: Fetcher,
     settings: PollSettings,
     *,
-    parser: Callable[[bytes, str, str | None], Parsed] = parse,
+    parser: Parser = parse,
+    preparer: Preparer | None = None,
     lock: Any = None,
 ) -> Outcome:
     """Refresh one source and record its health; never raises for upstream trouble."""
     try:
         result = fetch(fetcher, job)
-        parsed = None
+    except FeedError as exc:
+        return store_failure(db, job, exc, settings, lock)
+    if unchanged(job, result):
+        return store_unchanged(db, [(job, result)], settings, lock)[0]
+    return complete(db, job, result, settings, parser=parser, preparer=preparer, lock=lock)
+
+
+def complete(
+    db: Database,
+    job: SourceJob,
+    result: FetchResult,
+    settings: PollSettings,
+    *,
+    parser: Parser = parse,
+    preparer: Preparer | None = None,
+    lock: Any = None,
+) -> Outcome:
+    """Parse and store a fetched result (not a plain 304); never raises for upstream trouble.
+
+    With a ``preparer`` (the poller's parse process) the new or changed
+    entries are prepared before the write transaction, outside its lock.
+    """
+    parsed = None
+    prepared: dict[str, Prepared] | None = None
+    base = None
+    try:
         if result.body is not None:
             parsed = parser(result.body, result.final_url, result.content_type)
     except FeedError as exc:
-        return _store_failure(db, job.id, exc, settings, lock)
+        return store_failure(db, job, exc, settings, lock)
     try:
-        return _locked(lock, lambda: _store_once(db, job.id, result, parsed, settings))
+        if parsed is not None and parsed.entries and preparer is not None:
+            prepared, base = _prepare_ahead(db, job, parsed, preparer)
+        return _locked(
+            lock, lambda: _store_once(db, job.id, result, parsed, settings, prepared, base)
+        )
     except Exception as exc:  # a bug or a database problem: still record it
         log.exception("store failed source_id=%s", job.id)
         problem = StoreError(job.feed_url, f"{type(exc).__name__}: {exc}"[:500])
-        return _store_failure(db, job.id, problem, settings, lock)
+        return store_failure(db, job, problem, settings, lock)
 
 
-def _locked(lock: Any, work: Callable[[], Outcome]) -> Outcome:
+def _prepare_ahead(
+    db: Database, job: SourceJob, parsed: Parsed, preparer: Preparer
+) -> tuple[dict[str, Prepared], str | None]:
+    """Prepare the entries that look new or changed now (a read, no write lock)."""
+    home = safe_url(parsed.feed.link) if parsed.feed.link else None
+    base = home[:2000] if home else (job.home_url or job.feed_url)
+    with db.session() as session:
+        known = known_entries(session, job.id, [i.key for i in parsed.entries])
+    todo = to_write(parsed, known)
+    return ({row.key: row for row in preparer(todo, base)} if todo else {}), base
+
+
+def _locked(lock: Any, work: Callable[[], Any]) -> Any:
     if lock is None:
         return work()
     with lock:
@@ -222,6 +261,8 @@ def _store_once(
     result: FetchResult,
     parsed: Parsed | None,
     settings: PollSettings,
+    prepared: Mapping[str, Prepared] | None = None,
+    base: str | None = None,
 ) -> Outcome:
     """Store the result; on a slug race with another worker, retry with suffixed slugs."""
     for attempt in (1, 2):
@@ -230,7 +271,10 @@ def _store_once(
                 source = session.get(Source, source_id)
                 if source is None:  # removed while we were fetching
                     return Outcome(source_id, result.status)
-                return store(session, source, result, parsed, settings, careful=attempt > 1)
+                return store(
+                    session, source, result, parsed, settings,
+                    careful=attempt > 1, prepared=prepared, prepared_base=base,
+                )  # fmt: skip
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -246,13 +290,18 @@ def store(
     settings: PollSettings,
     *,
     careful: bool = False,
+    prepared: Mapping[str, Prepared] | None = None,
+    prepared_base: str | None = None,
 ) -> Outcome:
     """Write a successful fetch into the session: entries, identity and health."""
     now = result.fetched_at
     added = updated = 0
     if parsed is not None:
         _update_identity(source, parsed.feed)
-        added, updated = upsert_entries(session, source, parsed, now, careful=careful)
+        added, updated = upsert_entries(
+            session, source, parsed, now,
+            careful=careful, prepared=prepared, prepared_base=prepared_base,
+        )  # fmt: skip
     if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
         _move(session, source, result.permanent_redirect_url)
     source.last_fetch_at = now
@@ -284,18 +333,75 @@ def store(
     return Outcome(source.id, result.status, added, updated)
 
 
-def _store_failure(
-    db: Database, source_id: int, exc: FeedError, settings: PollSettings, lock: Any
+def store_failure(
+    db: Database, job: SourceJob, exc: FeedError, settings: PollSettings, lock: Any = None
 ) -> Outcome:
+    """Record a failed refresh in its own transaction."""
+
     def work() -> Outcome:
         with db.session() as session:
-            source = session.get(Source, source_id)
+            source = session.get(Source, job.id)
             if source is None:
-                return Outcome(source_id, error=str(exc))
+                return Outcome(job.id, error=str(exc))
             record_failure(source, exc, settings)
-            return Outcome(source_id, source.last_status, error=source.last_error)
+            return Outcome(job.id, source.last_status, error=source.last_error)
 
-    return _locked(lock, work)
+    return _locked(lock, work)  # type: ignore[no-any-return]
+
+
+_UNCHANGED = (
+    update(Source.__table__)  # type: ignore[arg-type]
+    .where(Source.__table__.c.id == bindparam("source_id"))
+    .values(
+        last_fetch_at=bindparam("fetched_at"),
+        last_success_at=bindparam("fetched_at"),
+        last_status=bindparam("status"),
+        etag=bindparam("new_etag"),
+        last_modified=bindparam("new_last_modified"),
+        error_count=0,
+        last_error=None,
+        next_fetch_at=bindparam("next_at"),
+    )
+)
+
+
+def store_unchanged(
+    db: Database,
+    items: Sequence[tuple[SourceJob, FetchResult]],
+    settings: PollSettings,
+    lock: Any = None,
+) -> list[Outcome]:
+    """Record many 304s (see :func:`unchanged`): one transaction, one executemany.
+
+    Only health and schedule columns change, and no feed shows them, so no
+    scope is bumped (the flush hook would bump none either). A source removed
+    meanwhile simply matches no row.
+    """
+    if not items:
+        return []
+    rows = []
+    for job, result in items:
+        now = result.fetched_at
+        modified = result.validators.last_modified
+        interval = timedelta(seconds=job.poll_interval or settings.poll_interval)
+        rows.append(
+            {
+                "source_id": job.id,
+                "fetched_at": now,
+                "status": result.status,
+                "new_etag": (result.validators.etag or "")[:500] or None,
+                "new_last_modified": _http_date(modified) if modified else None,
+                "next_at": next_fetch(now, interval=interval, hints=result.cache),
+            }
+        )
+
+    def work() -> None:
+        with db.session() as session:
+            session.execute(_UNCHANGED, rows, execution_options={"synchronize_session": False})
+
+    _locked(lock, work)
+    log.info("not modified: %d sources", len(items))
+    return [Outcome(job.id, result.status) for job, result in items]
 
 
 def record_failure(source: Source, exc: FeedError, settings: PollSettings) -> None:
@@ -322,8 +428,6 @@ def _interval(source: Source, settings: PollSettings) -> timedelta:
 
 
 def _http_date(moment: datetime) -> str:
-    from email.utils import format_datetime
-
     return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
@@ -338,13 +442,13 @@ def _move(session: Session, source: Source, url: str) -> None:
 
 
 def feed_title(feed: UpstreamFeed) -> str:
-    """The upstream feed's title as plain text ("" when it has none)."""
-    return to_text(feed.title, 200)
+    """The upstream feed's title ("" when it has none): plain text already, so only clipped."""
+    return clip(feed.title, 200)
 
 
 def _update_identity(source: Source, feed: UpstreamFeed) -> None:
     """Keep the upstream feed's id/title/link (for Atom <source>) in step."""
-    title = to_text(feed.title, 500) or None
+    title = clip(feed.title, 500) or None
     if title and source.upstream_title != title:
         source.upstream_title = title
     if feed.id and source.upstream_id != feed.id[:2000]:
@@ -354,182 +458,3 @@ def _update_identity(source: Source, feed: UpstreamFeed) -> None:
         source.home_url = home[:2000]
     if feed.updated is not None:
         source.upstream_updated = min(feed.updated, datetime.now(UTC))
-
-
-def upsert_entries(
-    session: Session, source: Source, parsed: Parsed, now: datetime, *, careful: bool = False
-) -> tuple[int, int]:
-    """Insert new entries and update changed ones; return (added, updated)."""
-    incoming = parsed.entries
-    if not incoming:
-        return 0, 0
-    known: dict[str, tuple[int, str | None]] = {}
-    keys = [i.key for i in incoming]
-    for start in range(0, len(keys), 500):
-        rows = session.execute(
-            select(Article.upstream_key, Article.id, Article.content_hash).where(
-                Article.source_id == source.id, Article.upstream_key.in_(keys[start : start + 500])
-            )
-        )
-        known.update({key: (ident, digest) for key, ident, digest in rows})
-    todo = {i.key for i in incoming if i.key not in known or known[i.key][1] != i.hash}
-    if not todo:
-        return 0, 0
-    work = [i for i in incoming if i.key in todo]
-    titles = {i.key: _title(i.entry) for i in work}
-    with session.no_autoflush:  # one flush at commit, not one per lookup
-        authors = _Authors(session, source, [i.entry for i in work])
-        slugs = _Slugs(
-            session, source.id, careful, [titles[i.key] for i in work if i.key not in known]
-        )
-        edited = {
-            a.id: a
-            for a in session.scalars(
-                select(Article).where(
-                    Article.id.in_([known[i.key][0] for i in work if i.key in known])
-                )
-            )
-        }
-        added = updated = 0
-        fallback_base = source.home_url or source.feed_url
-        # Feeds list newest first: an undated entry further down gets an earlier
-        # first-seen instant, so the feed order survives and no two are equal.
-        for position, item in enumerate(incoming):
-            if item.key not in todo:
-                continue
-            entry = item.entry
-            link = safe_url(entry.link) if entry.link else None
-            seen = now - timedelta(microseconds=position)
-            if item.key in known:
-                article = edited[known[item.key][0]]
-                if entry.published is not None:
-                    article.published_at = _instant(entry.published, now, item.key, source.id)
-                article.updated_at = (
-                    _instant(entry.updated, now, item.key, source.id) if entry.updated else seen
-                )
-                updated += 1
-            else:
-                published = _instant(entry.published or entry.updated, now, item.key, source.id)
-                published = published or seen
-                article = Article(
-                    slug=slugs.new(titles[item.key], item.key),
-                    source_id=source.id,
-                    upstream_key=item.key,
-                    published_at=published,
-                    updated_at=_instant(entry.updated, now, item.key, source.id) or published,
-                    created_at=now,
-                )
-                session.add(article)
-                added += 1
-            article.title = titles[item.key]
-            article.summary = _summary(entry.summary_html or entry.content_html)
-            base = entry.base_url or link or fallback_base
-            article.body_html = clean_html(entry.content_html or entry.summary_html or "", base)
-            article.original_url = link[:2000] if link else None
-            article.section_id = source.section_id
-            article.content_hash = item.hash
-            article.updated_at = max(article.updated_at, article.published_at)
-            article.set_authors(authors.find(entry))
-    return added, updated
-
-
-def _summary(html: str | None) -> str:
-    """Plain-text summary from the start of the HTML (to_text is costly on long bodies)."""
-    if html and len(html) > SUMMARY_LENGTH * 4:
-        # Cut after a tag boundary so no half tag becomes text.
-        end = html.rfind(">", 0, SUMMARY_LENGTH * 4)
-        html = html[: end + 1] if end > 0 else html[: SUMMARY_LENGTH * 4]
-    return to_text(html, SUMMARY_LENGTH)
-
-
-def _title(entry: UpstreamEntry) -> str:
-    """Plain-text title; without one, the start of the summary, else "Untitled"."""
-    return (
-        to_text(entry.title, TITLE_LENGTH)
-        or to_text(_summary(entry.summary_html or entry.content_html), 80)
-        or "Untitled"
-    )
-
-
-def _instant(moment: datetime | None, now: datetime, key: str, source_id: int) -> Any:
-    """A stored instant: future clamped to now; whole seconds get a stable sub-second part."""
-    if moment is None:
-        return None
-    moment = min(moment.astimezone(UTC), now)
-    if moment.microsecond == 0 and moment != now:
-        # Upstream dates have second precision; two entries of one second
-        # would share an Atom <updated>. A stable fraction keeps them apart.
-        digest = hashlib.blake2b(f"{source_id}:{key}".encode(), digest_size=4).digest()
-        moment = moment.replace(microsecond=1 + int.from_bytes(digest, "big") % 999_998)
-        moment = min(moment, now)
-    return moment
-
-
-class _Authors:
-    """The upstream authors of one source, found (one query) or created by name."""
-
-    def __init__(self, session: Session, source: Source, entries: list[UpstreamEntry]) -> None:
-        self.session = session
-        self.source = source
-        names = {to_text(p.name, 200) for e in entries for p in e.authors} - {""}
-        self.cache: dict[str, Author] = {}
-        if names:
-            query = select(Author).where(Author.source_id == source.id, Author.name.in_(names))
-            self.cache = {a.name: a for a in session.scalars(query)}
-        self.slugs: set[str] = set()
-
-    def find(self, entry: UpstreamEntry) -> list[Author]:
-        found: list[Author] = []
-        for person in entry.authors:
-            name = to_text(person.name, 200)
-            if name and all(a.name != name for a in found):
-                found.append(self._one(name, person.url))
-        return found
-
-    def _one(self, name: str, url: str | None) -> Author:
-        author = self.cache.get(name)
-        if author is None:
-            slug = _free_slug(self.session, Author, f"{name} {self.source.slug}", self.slugs)
-            safe = safe_url(url) if url else None
-            author = Author(slug=slug, name=name, source_id=self.source.id, url=safe, bio="")
-            self.session.add(author)
-            self.cache[name] = author
-        return author
-
-
-class _Slugs:
-    """Article slugs: the title's, or the title's with a stable suffix when taken."""
-
-    def __init__(self, session: Session, source_id: int, careful: bool, titles: list[str]) -> None:
-        self.session = session
-        self.source_id = source_id
-        self.careful = careful
-        self.used: set[str] = set()
-        bases = {slugify(t, max_length=100, fallback="article") for t in titles}
-        # One query for every plain slug this batch may want.
-        self.taken = set(session.scalars(select(Article.slug).where(Article.slug.in_(bases))))
-
-    def new(self, title: str, key: str) -> str:
-        base = slugify(title, max_length=100, fallback="article")
-        slug = base
-        if self.careful or slug in self.used or slug in self.taken:
-            digest = hashlib.blake2b(f"{self.source_id}:{key}".encode(), digest_size=5)
-            slug = f"{base}-{digest.hexdigest()}"
-            n = 2
-            while slug in self.used or self._taken(slug):
-                slug = f"{base}-{digest.hexdigest()}-{n}"
-                n += 1
-        self.used.add(slug)
-        return slug
-
-    def _taken(self, slug: str) -> bool:
-        return self.session.scalar(select(Article.id).where(Article.slug == slug)) is not None
-
-
-def _free_slug(session: Session, model: Any, text: str, used: set[str]) -> str:
-    base = slugify(text, max_length=100, fallback="author")
-    slug, n = base, 2
-    while slug in used or session.scalar(select(model.id).where(model.slug == slug)) is not None:
-        slug, n = f"{base}-{n}", n + 1
-    used.add(slug)
-    return slug

@@ -37,20 +37,28 @@ from concurrent.futures import (
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from sqlalchemy import func, or_, select, update
 
-from . import aggregation
-from .aggregation import Outcome, Parsed, PollSettings, SourceJob
+from feeds.errors import FeedError
+
+from . import aggregation, upstream_entries
+from .aggregation import Outcome, PollSettings, SourceJob
 from .db import Database, get_db
 from .models import Source, utcnow
+from .upstream_entries import Incoming, Parsed, Prepared
+
+if TYPE_CHECKING:
+    from feeds.fetch import FetchResult
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "feedserver.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
+PREPARE_IN_PROCESS = 4  # fewer new or changed entries are prepared in the thread
+UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
 IDLE_WAIT = 10.0  # longest sleep of an idle worker, seconds (new sources wait at most this)
 _SQLITE_LOCK = threading.Lock()
 
@@ -111,7 +119,14 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
         update(Source)
         .where(Source.id.in_(due.scalar_subquery()))
         .values(next_fetch_at=now + timedelta(seconds=lease))
-        .returning(Source.id, Source.feed_url, Source.etag, Source.last_modified)
+        .returning(
+            Source.id,
+            Source.feed_url,
+            Source.etag,
+            Source.last_modified,
+            Source.poll_interval,
+            Source.home_url,
+        )  # fmt: skip
         .execution_options(synchronize_session=False)
     )
     lock = sqlite_lock(db)
@@ -124,6 +139,14 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
         if lock is not None:
             lock.release()
     return sorted((SourceJob(*row) for row in rows), key=lambda job: job.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A 304 fetched by a thread, its health written later in a batch."""
+
+    job: SourceJob
+    result: FetchResult
 
 
 class Poller:
@@ -157,14 +180,48 @@ class Poller:
 
     def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
         if self.parsers is None or len(body) < PARSE_IN_PROCESS_BYTES:
-            return aggregation.parse(body, url, content_type)
-        return self.parsers.submit(aggregation.parse, body, url, content_type).result()
+            return upstream_entries.parse(body, url, content_type)
+        return self.parsers.submit(upstream_entries.parse, body, url, content_type).result()
+
+    def _prepare(self, items: list[tuple[int, Incoming]], base: str | None) -> list[Prepared]:
+        if self.parsers is None or len(items) < PREPARE_IN_PROCESS:
+            return upstream_entries.prepare(items, base)
+        return self.parsers.submit(upstream_entries.prepare, items, base).result()
 
     def refresh(self, job: SourceJob) -> Outcome:
         """Refresh one claimed source (in the calling thread)."""
-        return aggregation.refresh(
-            self.db, job, self.fetcher, self.settings, parser=self._parse, lock=sqlite_lock(self.db)
-        )
+        outcome = self.fetch_or_refresh(job)
+        if isinstance(outcome, Unchanged):
+            return aggregation.store_unchanged(
+                self.db, [(outcome.job, outcome.result)], self.settings, sqlite_lock(self.db)
+            )[0]
+        return outcome
+
+    def fetch_or_refresh(self, job: SourceJob) -> Outcome | Unchanged:
+        """Fetch; a plain 304 comes back for a batched write, anything else is stored."""
+        try:
+            result = aggregation.fetch(self.fetcher, job)
+        except FeedError as exc:
+            return aggregation.store_failure(self.db, job, exc, self.settings, sqlite_lock(self.db))
+        if aggregation.unchanged(job, result):
+            return Unchanged(job, result)
+        return aggregation.complete(
+            self.db, job, result, self.settings,
+            parser=self._parse,
+            preparer=self._prepare if self.parsers is not None else None,
+            lock=sqlite_lock(self.db),
+        )  # fmt: skip
+
+    def _write_unchanged(self, batch: list[Unchanged]) -> list[Outcome]:
+        items = [(u.job, u.result) for u in batch]
+        try:
+            return aggregation.store_unchanged(self.db, items, self.settings, sqlite_lock(self.db))
+        except Exception:  # the sources stay leased; the next pass after the lease retries
+            log.exception("writing %d not-modified sources failed", len(items))
+            return [
+                Outcome(job.id, result.status, error="store: database error")
+                for job, result in items
+            ]
 
     def poll_due(
         self,
@@ -173,25 +230,43 @@ class Poller:
         progress: Callable[[Outcome], None] | None = None,
         stop: threading.Event | None = None,
     ) -> PollStats:
-        """Refresh every source due at ``cutoff`` once; stop claiming when ``stop`` is set."""
+        """Refresh every source due at ``cutoff`` once; stop claiming when ``stop`` is set.
+
+        Sources are claimed in batches of up to four per thread, topped up when
+        fewer than two per thread remain, so no thread idles and claims stay few.
+        """
         cutoff = cutoff or utcnow()
         stats = PollStats()
-        window = self.settings.concurrency * 2  # claimed ahead so no thread idles
-        running: set[Future[Outcome]] = set()
+        window = self.settings.concurrency * 4
+        refill = self.settings.concurrency * 2
+        running: set[Future[Outcome | Unchanged]] = set()
+        quiet: list[Unchanged] = []
         exhausted = False
+
+        def record(outcome: Outcome) -> None:
+            stats.add(outcome)
+            if progress is not None:
+                progress(outcome)
+
         while True:
-            while not exhausted and len(running) < window and not (stop and stop.is_set()):
-                jobs = claim(self.db, window - len(running), self.settings.lease, cutoff)
-                exhausted = len(jobs) < window - len(running)
-                running.update(self.threads.submit(self.refresh, job) for job in jobs)
+            if not exhausted and len(running) < refill and not (stop and stop.is_set()):
+                want = window - len(running)
+                jobs = claim(self.db, want, self.settings.lease, cutoff)
+                exhausted = len(jobs) < want
+                running.update(self.threads.submit(self.fetch_or_refresh, job) for job in jobs)
+            if len(quiet) >= UNCHANGED_BATCH or (quiet and not running):
+                for outcome in self._write_unchanged(quiet):
+                    record(outcome)
+                quiet = []
             if not running:
                 return stats
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                outcome = future.result()
-                stats.add(outcome)
-                if progress is not None:
-                    progress(outcome)
+                result = future.result()
+                if isinstance(result, Unchanged):
+                    quiet.append(result)
+                else:
+                    record(result)
 
 
 def poll_once(

@@ -9,12 +9,14 @@ appear in many feeds — and is read together with the scope's row.
 
 A session hook bumps exactly the scopes a flush touches, whichever code path
 (API, admin, poller) made the change. Bulk SQL that bypasses the ORM must call
-:func:`recount_scopes` afterwards.
+:func:`bump_scopes` with the scopes it changed (in the same transaction), or
+:func:`recount_scopes` after a bulk load.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -258,3 +260,21 @@ def recount_scopes(session: Session) -> None:
         sv.changed_at = now
     for key, n in counts.items():
         session.add(ScopeVersion(key=key, version=1, changed_at=now, item_count=n))
+
+
+def bump_scopes(
+    session: Session, items: Mapping[str | None, int], authors: Iterable[int] = ()
+) -> None:
+    """Bump scopes as the flush hook would, for writes that bypass the ORM.
+
+    ``items`` maps each scope key (None is ignored) to the change in its item
+    count (0: the scope changed, its count did not); each author in
+    ``authors`` is bumped and recounted exactly. Call it in the transaction
+    that made the change (bulk inserts of articles and bylines, say).
+    """
+    changes = _Changes()
+    for key, delta in items.items():
+        changes.bump(key, delta)
+    changes.authors.update(authors)
+    if changes.bumped or changes.authors:
+        _apply(session, changes)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug import Response
 
-from feedserver import aggregation
+from feedserver import upstream_store
 from feedserver.models import Source
 from feedserver.poller import Worker, claim, poll_once, start_in_process, stop_in_process
 from tests.factories import make_source
@@ -167,22 +167,22 @@ def test_a_failure_mid_store_leaves_nothing_and_the_next_poll_completes(
 ):
     httpserver.expect_request("/feed").respond_with_data(rss(numbered(5)), content_type=RSS)
     sid = add(db, httpserver.url_for("/feed"))
-    real = aggregation._Authors.find
+    real = upstream_store._instant
     calls = {"n": 0}
 
-    def crash_on_the_fourth(self, entry):
+    def crash_on_the_fourth(*args):
         calls["n"] += 1
         if calls["n"] == 4:
             raise RuntimeError("disk on fire")
-        return real(self, entry)
+        return real(*args)
 
-    monkeypatch.setattr(aggregation._Authors, "find", crash_on_the_fourth)
+    monkeypatch.setattr(upstream_store, "_instant", crash_on_the_fourth)
     stats = poll(db, httpserver)
     assert stats.errors == 1 and articles_of(db, sid) == []
     source = source_row(db, sid)
     assert source.last_error.startswith("store ") and "disk on fire" in source.last_error
     assert source.etag is None and source.error_count == 1
-    monkeypatch.setattr(aggregation._Authors, "find", real)
+    monkeypatch.setattr(upstream_store, "_instant", real)
     due_again(db, sid)
     assert poll(db, httpserver).added == 5
     assert len(articles_of(db, sid)) == 5
