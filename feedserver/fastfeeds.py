@@ -21,13 +21,14 @@ and machines:
   (a few microseconds) changes whenever any other connection — in this or
   another process — committed, and then the in-process copy is dropped.
 - PostgreSQL: a listener thread per process does ``LISTEN`` on
-  ``feedserver_scope_versions``; every statement that writes
-  ``scope_versions`` through SQLAlchemy also sends ``NOTIFY`` in the same
-  transaction (NOTIFY is transactional: delivered on commit, never on
-  rollback), on every web machine's and poller's engine, because the hook is
-  registered on the Engine class by importing this module. While the
-  listener is not connected (start-up, a lost connection) nothing is cached:
-  each request reads the two rows with one primary-key lookup.
+  ``feedserver_scope_versions``; a statement-level trigger on
+  ``scope_versions`` sends ``NOTIFY`` in the transaction of every write to it
+  (NOTIFY is transactional: delivered on commit, never on rollback), whoever
+  writes — a web machine, a poller, a CLI command, bulk SQL. The listener
+  creates the trigger if it is missing (see TRIGGER_SQL; a migration may own
+  it instead). While the listener is not connected, or the trigger cannot be
+  had, nothing is cached: each request reads the two rows with one
+  primary-key lookup.
 
 See RFC 9110 §13 (conditional requests) and RFC 9111 (caching).
 """
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,18 @@ log = logging.getLogger(__name__)
 
 ENVIRON_KEY = "feedserver.fastfeed"  # set by syndication.respond_feed
 CHANNEL = "feedserver_scope_versions"
+TRIGGER = "feedserver_scope_versions_notify"
+TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS {TRIGGER} ON scope_versions;
+CREATE TRIGGER {TRIGGER}
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON scope_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}();
+"""
 GLOBAL = "global"
 EMPTY: list[bytes] = []
 
@@ -248,6 +261,7 @@ def _listen(ref: weakref.ref[PostgresVersions], conninfo: str) -> None:
         del tracker
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
+                ensure_trigger(conn)
                 conn.execute(f"LISTEN {CHANNEL}")
                 tracker = ref()
                 if tracker is None:
@@ -282,16 +296,23 @@ def _listen(ref: weakref.ref[PostgresVersions], conninfo: str) -> None:
 _TRACKERS: weakref.WeakSet[PostgresVersions] = weakref.WeakSet()
 
 
-def _notify_on_scope_write(
-    conn: Any, cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
-) -> None:
-    """Send NOTIFY in the transaction of every write to scope_versions (PostgreSQL)."""
-    if conn.dialect.name != "postgresql" or "scope_versions" not in statement:
+def ensure_trigger(conn: Any) -> None:
+    """Create the NOTIFY trigger on scope_versions unless it is there (one worker at a time)."""
+    exists = conn.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = 'scope_versions'::regclass",
+        (TRIGGER,),
+    ).fetchone()
+    if exists:
         return
-    if statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE"):
-        return
-    with cursor.connection.cursor() as notify:
-        notify.execute(f"NOTIFY {CHANNEL}")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TRIGGER,))
+        again = conn.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = 'scope_versions'::regclass",
+            (TRIGGER,),
+        ).fetchone()
+        if not again:
+            conn.execute(TRIGGER_SQL)
+            log.info("created trigger %s on scope_versions", TRIGGER)
 
 
 def _invalidate_local(_session: Session) -> None:
@@ -301,9 +322,8 @@ def _invalidate_local(_session: Session) -> None:
 
 
 def install_hooks() -> None:
-    """Register the NOTIFY hook on every Engine (idempotent)."""
-    if not event.contains(Engine, "after_cursor_execute", _notify_on_scope_write):
-        event.listen(Engine, "after_cursor_execute", _notify_on_scope_write)
+    """Drop this process's copies on its own commits (idempotent)."""
+    if not event.contains(Session, "after_commit", _invalidate_local):
         event.listen(Session, "after_commit", _invalidate_local)
 
 

@@ -262,6 +262,18 @@ server.serve_forever()
 """
 
 
+WRITER = """
+import sys
+from sqlalchemy import select
+from feedserver.db import Database
+from feedserver.models import Article
+db = Database.from_url(sys.argv[1])
+with db.session() as s:
+    s.scalar(select(Article).where(Article.slug == "three")).title = "By a plain script"
+assert "feedserver.fastfeeds" not in sys.modules
+"""
+
+
 def _get(port, path, **headers):
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     try:
@@ -338,6 +350,14 @@ def test_changes_reach_every_process(servers, db, world):
     for port in servers:
         assert _until(lambda port=port: _get(port, "/sections/science/feed.rss")[0] == 404)
         assert _get(port, "/sections/sciences/feed.rss")[0] == 200
+
+    # A writer that never imported the fast path (a poller, a CLI command, a
+    # script) must reach the servers too: the NOTIFY comes from a trigger.
+    subprocess.run([sys.executable, "-c", WRITER, db.engine.url.render_as_string(False)],
+                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    for port in servers:
+        path = "/authors/bo/feed.json"
+        assert _until(lambda port=port, path=path: b"By a plain script" in _get(port, path)[2])
 
     with db.session() as s:  # a rolled-back change changes nothing
         s.scalar(select(Article).where(Article.slug == "three")).title = "Never"
