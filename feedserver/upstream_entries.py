@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.model import UpstreamEntry, UpstreamFeed
-from feeds.parse import entry_key as upstream_key
-from feeds.parse import parse_feed
 from feeds.sanitize import clean_html, safe_url, to_text
 
 KEY_LENGTH = 512  # Article.upstream_key
@@ -69,6 +67,10 @@ class Prepared:
 
 def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
     """Parse feed bytes and key its entries (pure: runs in a parse process too)."""
+    # Imported here: feedparser is a sixth of a poller's start-up, and a
+    # steady-state poll (every upstream answers 304) never parses.
+    from feeds.parse import parse_feed
+
     feed = parse_feed(body, url, content_type)
     seen: set[str] = set()
     entries = []
@@ -95,6 +97,8 @@ def content_hash(entry: UpstreamEntry) -> str:
 
 def entry_key(entry: UpstreamEntry, digest: str) -> str:
     """De-duplicate by entry id, else link, else a hash of its text (feeds.parse)."""
+    from feeds.parse import entry_key as upstream_key
+
     key = upstream_key(entry).strip() or "hash:" + digest
     if len(key) > KEY_LENGTH:
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()

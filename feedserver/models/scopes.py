@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, event, func, inspect, select, update
+from sqlalchemy import Integer, String, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -271,10 +271,67 @@ def bump_scopes(
     count (0: the scope changed, its count did not); each author in
     ``authors`` is bumped and recounted exactly. Call it in the transaction
     that made the change (bulk inserts of articles and bylines, say).
+
+    Two executemany statements (authors, then the other keys), each in key
+    order, so rows are locked in the hook's order (no deadlock between them).
     """
-    changes = _Changes()
-    for key, delta in items.items():
-        changes.bump(key, delta)
-    changes.authors.update(authors)
-    if changes.bumped or changes.authors:
+    deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
+    keys = sorted((f"author:{ident}", ident) for ident in set(authors))
+    if not deltas and not keys:
+        return
+    if keys and deltas and deltas[0][0] <= keys[-1][0]:  # not two ordered groups
+        changes = _Changes()
+        for key, delta in deltas:
+            changes.bump(key, delta)
+        changes.authors.update(ident for _, ident in keys)
         _apply(session, changes)
+        return
+    now = utcnow()
+    by_author, by_delta = _bump_statements(session.get_bind().dialect.name)
+    if keys:
+        session.execute(by_author, [{"key": k, "author_id": i, "now": now} for k, i in keys])
+    if deltas:
+        session.execute(
+            by_delta,
+            [{"key": k, "first": max(d, 0), "delta": d, "now": now} for k, d in deltas],
+        )
+
+
+_BUMP_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _bump_statements(dialect: str) -> tuple[Any, Any]:
+    """The two executemany upserts of :func:`bump_scopes`, built once per dialect."""
+    if dialect not in _BUMP_STATEMENTS:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        count = (
+            select(func.count())
+            .select_from(ArticleAuthor)
+            .where(ArticleAuthor.author_id == bindparam("author_id"))
+            .scalar_subquery()
+        )
+        now = bindparam("now", type_=ScopeVersion.changed_at.type)
+        by_author = insert(ScopeVersion).values(
+            key=bindparam("key"), version=1, changed_at=now, item_count=count
+        )
+        by_author = by_author.on_conflict_do_update(
+            index_elements=[ScopeVersion.key],
+            set_={
+                "version": ScopeVersion.version + 1,
+                "changed_at": by_author.excluded.changed_at,
+                "item_count": by_author.excluded.item_count,
+            },
+        )
+        by_delta = insert(ScopeVersion).values(
+            key=bindparam("key"), version=1, changed_at=now, item_count=bindparam("first")
+        )
+        by_delta = by_delta.on_conflict_do_update(
+            index_elements=[ScopeVersion.key],
+            set_={
+                "version": ScopeVersion.version + 1,
+                "changed_at": by_delta.excluded.changed_at,
+                "item_count": ScopeVersion.item_count + bindparam("delta", type_=Integer),
+            },
+        )
+        _BUMP_STATEMENTS[dialect] = (by_author, by_delta)
+    return _BUMP_STATEMENTS[dialect]

@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from feedserver.models import Author, ScopeVersion
+from feedserver.models import Article, ArticleAuthor, Author, ScopeVersion, Source
 from feedserver.poller import poll_once
 from tests.factories import make_author, make_section, make_source
 from tests.feedserver.aggregation_support import (
@@ -246,3 +246,158 @@ def test_titles_repeat_slugs_stay_unique(db, upstream):
     poll(db, upstream)
     slugs = [a.slug for a in articles_of(db, sid)]
     assert slugs[0] == "breaking-news" and len(set(slugs)) == 3
+
+
+def test_plain_text_titles_keep_what_looks_like_a_tag(db, upstream):
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Feed &lt;i&gt; x</title>'
+        "<id>urn:x:feed</id><updated>2026-01-01T00:00:00Z</updated>"
+        '<entry><title type="text">x &lt;b&gt; y</title><id>urn:x:1</id>'
+        "<updated>2026-01-01T00:00:00Z</updated>"
+        '<content type="html">&lt;p&gt;Body&lt;/p&gt;</content></entry>'
+        '<entry><title type="html">&lt;b&gt;Bold&lt;/b&gt; html</title><id>urn:x:2</id>'
+        "<updated>2026-01-01T00:00:00Z</updated></entry></feed>"
+    )
+    upstream.expect_request("/feed.xml").respond_with_data(
+        atom, content_type="application/atom+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    poll(db, upstream)
+    arts = {a.upstream_key: a for a in articles_of(db, sid)}
+    assert arts["urn:x:1"].title == "x <b> y"
+    assert arts["urn:x:2"].title == "Bold html"
+    assert source_row(db, sid).upstream_title == "Feed <i> x"
+
+
+def scope_rows(db) -> dict[str, tuple[int, int]]:
+    with db.session() as s:
+        return {sv.key: (sv.version, sv.item_count) for sv in s.scalars(select(ScopeVersion))}
+
+
+def true_counts(db) -> dict[str, int]:
+    """Item counts computed from the rows (what the scope rows must say)."""
+    with db.session() as s:
+        counts = {"site": s.scalar(select(func.count(Article.id)))}
+        for column, prefix in ((Article.section_id, "section"), (Article.source_id, "source")):
+            for ident, n in s.execute(select(column, func.count()).group_by(column)):
+                if ident is not None:
+                    counts[f"{prefix}:{ident}"] = n
+        for ident, n in s.execute(
+            select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
+        ):
+            counts[f"author:{ident}"] = n
+    return counts
+
+
+def etags(client, paths):
+    return {p: client.get(p).headers["ETag"] for p in paths}
+
+
+def test_bulk_insert_bumps_exactly_the_affected_feeds(db, upstream, client):
+    with db.session() as s:
+        science = make_section(s, slug="science", name="Science")
+        staff = make_author(s, name="Staff Writer", slug="staff-writer")
+        quiet = make_source(s, feed_url=None, section=science, slug="quiet").id
+        staff_id = staff.id
+    items = numbered(4)
+    for i, item in enumerate(items):
+        item.author = f"Reporter {i % 2}"
+    # The first poll sets the source's upstream title, which every feed shows
+    # (the global scope); the second one only adds entries.
+    upstream.expect_ordered_request("/feed.xml").respond_with_data(
+        rss(items[2:]), content_type="application/rss+xml"
+    )
+    upstream.expect_ordered_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    assert poll(db, upstream).added == 2
+    with db.session() as s:
+        source = s.get(Source, sid)
+        slug, source.next_fetch_at = source.slug, None
+    paths = [
+        "/feed.atom", "/sections/world/feed.atom", f"/sources/{slug}/feed.atom",
+        "/sections/science/feed.atom", "/sources/quiet/feed.atom",
+        "/authors/staff-writer/feed.atom",
+    ]  # fmt: skip
+    before_tags, before = etags(client, paths), scope_rows(db)
+    stats = poll(db, upstream)
+    assert (stats.added, stats.errors) == (2, 0)
+    after_tags, after = etags(client, paths), scope_rows(db)
+    with db.session() as s:
+        section = s.get(Source, sid).section_id
+        reporters = {a.name: a.id for a in s.scalars(select(Author).where(Author.source_id == sid))}
+    assert set(reporters) == {"Reporter 0", "Reporter 1"}
+    changed = {k for k in after if after[k][0] != before.get(k, (0, 0))[0]}
+    assert changed == {
+        "site", f"section:{section}", f"source:{sid}",
+        *(f"author:{ident}" for ident in reporters.values()),
+    }  # fmt: skip
+    assert f"source:{quiet}" not in changed and f"author:{staff_id}" not in changed
+    # Counts are right: each scope row says what a COUNT over the rows says.
+    truth = true_counts(db)
+    assert {k: after[k][1] for k in truth} == truth
+    assert truth[f"source:{sid}"] == 4 and truth[f"author:{reporters['Reporter 0']}"] == 2
+    for path in paths[:3]:
+        assert after_tags[path] != before_tags[path], path
+    assert {p: after_tags[p] for p in paths[3:]} == {p: before_tags[p] for p in paths[3:]}
+    body = client.get(f"/sources/{slug}/feed.atom").get_data(as_text=True)
+    assert body.count("<entry>") == 4 and "Reporter 1" in body
+
+
+def test_repoll_of_the_same_body_is_idempotent(db, upstream, client):
+    items = numbered(3)
+    items[0].author = "Jane Doe"
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    poll(db, upstream)
+    slug = source_row(db, sid).slug
+    before, tag, arts = (
+        scope_rows(db),
+        client.get(f"/sources/{slug}/feed.atom"),
+        articles_of(db, sid),
+    )
+    for _ in range(2):  # no validators: a full 200 each time
+        with db.session() as s:
+            s.get(Source, sid).next_fetch_at = None
+        stats = poll(db, upstream)
+        assert (stats.added, stats.updated, stats.errors, stats.not_modified) == (0, 0, 0, 0)
+    assert scope_rows(db) == before
+    assert client.get(f"/sources/{slug}/feed.atom").headers["ETag"] == tag.headers["ETag"]
+    again = articles_of(db, sid)
+    assert [(a.id, a.slug, a.updated_at) for a in again] == [
+        (a.id, a.slug, a.updated_at) for a in arts
+    ]
+    with db.session() as s:
+        assert s.scalar(select(func.count(Author.id)).where(Author.source_id == sid)) == 1
+        assert s.scalar(select(func.count()).select_from(ArticleAuthor)) == 1
+
+
+def test_new_and_edited_entries_in_one_poll(db, upstream):
+    items = numbered(2)
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    poll(db, upstream)
+    items[0].title = "Story 0, corrected"
+    items[0].author = "New Person"
+    items = [Item(guid="story-9", title="Story 9", author="New Person"), *items]
+    upstream.clear()
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    with db.session() as s:
+        s.get(Source, sid).next_fetch_at = None
+    stats = poll(db, upstream)
+    assert (stats.added, stats.updated) == (1, 1)
+    arts = {a.upstream_key: a for a in articles_of(db, sid)}
+    assert arts["story-0"].title == "Story 0, corrected" and arts["story-9"].title == "Story 9"
+    truth = true_counts(db)
+    assert {k: v[1] for k, v in scope_rows(db).items() if k in truth} == truth
+    with db.session() as s:
+        (person,) = s.scalars(select(Author).where(Author.name == "New Person"))
+        assert truth[f"author:{person.id}"] == 2

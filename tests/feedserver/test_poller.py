@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug import Response
 
-from feedserver import upstream_store
+from feedserver import aggregation, upstream_store
 from feedserver.models import Source
 from feedserver.poller import Worker, claim, poll_once, start_in_process, stop_in_process
 from tests.factories import make_source
@@ -219,3 +219,98 @@ def test_in_process_poller_starts_once(app, monkeypatch):
     app.debug = True  # under the reloader's watcher process: no poller there
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
     assert start_in_process(app) is None
+
+
+def test_a_crash_after_the_bulk_insert_stores_nothing_half_way(db, httpserver, monkeypatch):
+    from sqlalchemy import func, select
+
+    from feedserver.models import Article, ArticleAuthor, Author, ScopeVersion
+
+    items = numbered(5)
+    for item in items:
+        item.author = "Jo Bloggs"
+    httpserver.expect_request("/feed").respond_with_data(rss(items), content_type=RSS)
+    sid = add(db, httpserver.url_for("/feed"))
+
+    def snapshot():
+        with db.session() as s:
+            return (
+                s.scalar(select(func.count(Article.id))),
+                s.scalar(select(func.count(Author.id))),
+                s.scalar(select(func.count()).select_from(ArticleAuthor)),
+                {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))},
+            )
+
+    before = snapshot()
+    real = upstream_store.bump_scopes
+
+    def crash(*args, **kw):  # the articles and bylines are written by now
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(upstream_store, "bump_scopes", crash)
+    stats = poll(db, httpserver)
+    assert stats.errors == 1 and stats.added == 0
+    assert snapshot() == before
+    source = source_row(db, sid)
+    assert "power cut" in source.last_error and source.etag is None
+    monkeypatch.setattr(upstream_store, "bump_scopes", real)
+    due_again(db, sid)
+    assert poll(db, httpserver).added == 5
+    articles, authors, bylines, _ = snapshot()
+    assert (articles, authors, bylines) == (5, before[1] + 1, 5)
+
+
+def test_304s_are_written_in_one_batch_and_bump_no_scope(db, httpserver):
+    from sqlalchemy import select
+
+    from feedserver.models import ScopeVersion
+
+    for i in range(6):
+        httpserver.expect_request(f"/f{i}", headers={"If-None-Match": f'"e{i}"'}).respond_with_data(
+            "", status=304, headers={"ETag": f'"e{i}"', "Cache-Control": "max-age=7200"}
+        )
+        httpserver.expect_request(f"/f{i}").respond_with_data(
+            rss(numbered(2, prefix=f"s{i}")), content_type=RSS, headers={"ETag": f'"e{i}"'}
+        )
+    ids = [add(db, httpserver.url_for(f"/f{i}")) for i in range(6)]
+    with db.session() as s:
+        s.get(Source, ids[0]).poll_interval = 4 * 3600
+    assert poll(db, httpserver).added == 12
+    with db.session() as s:
+        versions = {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))}
+        for ident in ids:
+            source = s.get(Source, ident)
+            source.next_fetch_at, source.error_count, source.last_error = None, 3, "old trouble"
+    started = datetime.now(UTC)
+    stats = poll(db, httpserver)
+    assert (stats.sources, stats.not_modified, stats.added, stats.errors) == (6, 6, 0, 0)
+    with db.session() as s:
+        assert {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))} == versions
+    for i, ident in enumerate(ids):
+        source = source_row(db, ident)
+        assert source.last_status == 304 and source.etag == f'"e{i}"'
+        assert source.error_count == 0 and source.last_error is None
+        assert source.last_fetch_at >= started and source.last_success_at == source.last_fetch_at
+        floor = 4 * 3600 if i == 0 else 7200  # the source's own interval, else max-age
+        assert source.next_fetch_at >= started + timedelta(seconds=floor * 0.89)
+
+
+def test_unchanged_sources_removed_mid_poll_are_skipped(db, httpserver):
+    from feeds.fetch import FetchResult
+    from feeds.model import Validators
+    from feeds.schedule import CacheHints
+
+    sid = add(db, "https://example.com/feed")
+    job = aggregation.SourceJob(sid, "https://example.com/feed")
+    gone = aggregation.SourceJob(sid + 1000, "https://example.com/gone")
+    now = datetime.now(UTC)
+    result = FetchResult(
+        url=job.feed_url, final_url=job.feed_url, status=304, body=None,
+        validators=Validators(etag='"x"'), not_modified=True, content_type=None,
+        cache=CacheHints(), fetched_at=now,
+    )  # fmt: skip
+    settings = settings_for(1)
+    outcomes = aggregation.store_unchanged(db, [(job, result), (gone, result)], settings)
+    assert [o.source_id for o in outcomes] == [sid, sid + 1000]
+    source = source_row(db, sid)
+    assert source.etag == '"x"' and source.last_status == 304
