@@ -52,7 +52,10 @@ def json_body() -> dict[str, Any]:
         raise UnsupportedMediaType(
             f"Send a JSON object with 'Content-Type: application/json', not {request.mimetype or 'nothing'!r}."
         )
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the JSON decoder can follow
+        data = None
     if data is None:
         raise BadRequest("The request body is not valid JSON.", code="malformed_json")
     if not isinstance(data, dict):

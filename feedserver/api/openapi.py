@@ -17,7 +17,15 @@ ERROR_SCHEMA = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "description": "with 422: what is wrong with each named field",
+                    "additionalProperties": {"type": "string"},
+                },
+            },
         }
     },
 }
