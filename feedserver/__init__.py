@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import instance_path_from_env, load_settings
 from .paths import resource_dir
@@ -42,6 +43,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     cli.init_app(app)
     fastfeeds.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
+    if app.config["TRUSTED_PROXIES"]:
+        # Outermost, so the fast path and Flask both see the client's address and scheme.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if app.config["RUN_POLLER"]:
         from . import poller
 

@@ -43,6 +43,8 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     ),
     "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
+    "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
+    "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
 }
 
 

@@ -1,0 +1,79 @@
+"""Settings: typed from the environment, defaulted, and the proxy setting applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedserver import create_app
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path / "instance"))
+
+    def build(**env):
+        for key, value in env.items():
+            monkeypatch.setenv(f"FEEDSERVER_{key}", value)
+        return create_app({"TESTING": True})
+
+    return build
+
+
+def test_defaults_and_generated_secret(make_app, tmp_path):
+    app = make_app()
+    assert app.config["FEED_ITEMS"] == 20
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'feedserver.db'}"
+    secret = (tmp_path / "instance" / "secret_key").read_text().strip()
+    assert app.config["SECRET_KEY"] == secret and len(secret) == 64
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+    assert make_app().config["SECRET_KEY"] == secret  # generated once
+
+
+def test_environment_values_are_typed(make_app):
+    app = make_app(
+        FEED_ITEMS="7",
+        RUN_POLLER="false",
+        SITE_TITLE="Harbour Post",
+        BASE_URL="https://news.example/",
+    )
+    assert app.config["FEED_ITEMS"] == 7
+    assert app.config["RUN_POLLER"] is False
+    assert app.config["SITE_TITLE"] == "Harbour Post"
+    assert app.config["BASE_URL"] == "https://news.example"
+
+
+def test_a_bad_number_is_a_clear_error(make_app):
+    with pytest.raises(ValueError, match="FEEDSERVER_FEED_ITEMS"):
+        make_app(FEED_ITEMS='"many"')
+
+
+def test_trusted_proxy_gives_the_client_address_and_scheme(make_app):
+    app = make_app(TRUSTED_PROXIES="1")
+    seen = {}
+
+    @app.get("/_whoami")
+    def whoami():
+        from flask import request
+
+        seen.update(addr=request.remote_addr, scheme=request.scheme)
+        return "ok"
+
+    app.test_client().get(
+        "/_whoami", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    )
+    assert seen == {"addr": "203.0.113.9", "scheme": "https"}
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app):
+    app = make_app()
+    seen = {}
+
+    @app.get("/_whoami")
+    def whoami():
+        from flask import request
+
+        seen.update(addr=request.remote_addr)
+        return "ok"
+
+    app.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert seen == {"addr": "127.0.0.1"}
