@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
 from .paths import resource_dir
+
+# Alembic announces each of its plugins at INFO; only the migrations matter.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def alembic_config(engine: Engine) -> Config:
