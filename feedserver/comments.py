@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,10 +30,9 @@ from . import urls
 from .comment_text import body_html, check_submission, content_hash, ip_hash
 from .db import db_session
 from .errors import BadRequest, Forbidden, NotFound, TooManyRequests
-from .fastfeeds import ENVIRON_KEY as FAST_PATH_KEY
 from .models import Article, Comment, utcnow
 from .models.scopes import comments_key
-from .publishing import ScopeState, parse_page, scope_state
+from .publishing import parse_page, scope_state
 from .syndication import base_url, respond_feed
 
 bp = Blueprint("comments", __name__)
@@ -283,26 +281,6 @@ def comment_id(article: Article, comment: Comment) -> str:
     return f"urn:uuid:{uuid.uuid5(_namespace(article), f'comment/{comment.id}')}"
 
 
-def _feed_state(state: ScopeState, article: Article) -> ScopeState:
-    """Fold the article's own title and slug into the comment feed's validators.
-
-    The comment feed shows the article's title and links to its slug, which
-    change outside the ``comments:`` scope; the site-wide ``global`` row says
-    nothing about them. They take its place, so an edit changes the ETag and
-    the cache key without invalidating every article's comment feed. (Were an
-    article's title and slug edits to bump its ``comments:`` scope in the flush
-    hook, this fold and the fast-path opt-out below could go.)
-    """
-    revision = zlib.crc32(f"{article.uid}\x00{article.slug}\x00{article.title}".encode())
-    return ScopeState(
-        version=state.version,
-        changed_at=state.changed_at,
-        item_count=state.item_count,
-        global_version=revision,
-        global_changed_at=article.updated_at,
-    )
-
-
 def _comment_entry(article: Article, comment: Comment, link: str) -> fm.Entry:
     parent = comment.parent
     title = (
@@ -330,7 +308,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
     session = db_session()
     article = _article_or_404(session, slug)
     key = comments_key(article.id)
-    state = _feed_state(scope_state(session, key), article)
+    state = scope_state(session, key)
     per_page: int = config["FEED_ITEMS"]
     pages = state.pages(per_page)
     if page > pages:
@@ -370,12 +348,9 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
             ),
         )
 
-    response = respond_feed(key, state, fmt, page, build)
-    # fastfeeds keeps an answer by the scope's and the global row's versions
-    # alone; this one also depends on the article's title and slug (see
-    # _feed_state), so it must not be kept there.
-    request.environ.pop(FAST_PATH_KEY, None)
-    return response
+    # The hook bumps comments:<id> when the article's title or slug changes,
+    # so this scope's version covers everything the feed shows.
+    return respond_feed(key, state, fmt, page, build)
 
 
 def init_app(app: Flask) -> None:
