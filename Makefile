@@ -37,8 +37,13 @@ typecheck: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# Benchmarks → bench/results/<date>.md. Needs wrk and nginx (installed here when
+# root); knobs: BENCH_SIZES, BENCH_PG, BENCH_DURATION, BENCH_SERVERS (bench/run.py).
 bench: $(VENV)/.installed-test
-	bash bench/run.sh
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
