@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -28,3 +29,26 @@ def test_every_feed_index_exists(db):
     assert "ix_article_authors_feed" in {
         ix["name"] for ix in inspector.get_indexes("article_authors")
     }
+
+
+def test_postgresql_scope_versions_notify_listeners(db, db_backend):
+    """The migration installs the trigger the web workers' feed caches listen to."""
+    if db_backend != "postgresql":
+        pytest.skip("SQLite workers watch PRAGMA data_version instead")
+    from sqlalchemy import text
+
+    from feedserver.fastfeeds import CHANNEL, TRIGGER
+
+    with db.engine.connect() as conn:
+        names = (
+            conn.execute(
+                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'scope_versions'::regclass")
+            )
+            .scalars()
+            .all()
+        )
+        source = conn.execute(
+            text("SELECT prosrc FROM pg_proc WHERE proname = :n"), {"n": TRIGGER}
+        ).scalar_one()
+    assert TRIGGER in names
+    assert CHANNEL in source
