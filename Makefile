@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+JOBS   ?= 2
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -35,7 +36,7 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(JOBS) $(PYTEST_ARGS)
 
 # Benchmarks → bench/results/<date>.md. Needs wrk and nginx (installed here when
 # root); knobs: BENCH_SIZES, BENCH_PG, BENCH_DURATION, BENCH_SERVERS (bench/run.py).
