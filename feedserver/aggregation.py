@@ -50,13 +50,12 @@ from .upstream_entries import (
     TITLE_LENGTH,
     Incoming,
     Parsed,
-    Prepared,
     clip,
     content_hash,
     entry_key,
     parse,
 )
-from .upstream_store import known_entries, to_write, upsert_entries
+from .upstream_store import upsert_entries
 
 __all__ = [
     "KEY_LENGTH",
@@ -84,7 +83,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Parser = Callable[[bytes, str, str | None], Parsed]
-Preparer = Callable[[list[tuple[int, Incoming]], str | None], list[Prepared]]
 
 
 class StoreError(FeedError):
@@ -188,7 +186,6 @@ def refresh(
     settings: PollSettings,
     *,
     parser: Parser = parse,
-    preparer: Preparer | None = None,
     lock: Any = None,
 ) -> Outcome:
     """Refresh one source and record its health; never raises for upstream trouble."""
@@ -198,7 +195,7 @@ def refresh(
         return store_failure(db, job, exc, settings, lock)
     if unchanged(job, result):
         return store_unchanged(db, [(job, result)], settings, lock)[0]
-    return complete(db, job, result, settings, parser=parser, preparer=preparer, lock=lock)
+    return complete(db, job, result, settings, parser=parser, lock=lock)
 
 
 def complete(
@@ -208,44 +205,22 @@ def complete(
     settings: PollSettings,
     *,
     parser: Parser = parse,
-    preparer: Preparer | None = None,
     lock: Any = None,
 ) -> Outcome:
-    """Parse and store a fetched result (not a plain 304); never raises for upstream trouble.
-
-    With a ``preparer`` (the poller's parse process) the new or changed
-    entries are prepared before the write transaction, outside its lock.
-    """
+    """Parse and store a fetched result (not a plain 304); never raises for upstream trouble."""
     parsed = None
-    prepared: dict[str, Prepared] | None = None
-    base = None
     try:
         if result.body is not None:
             parsed = parser(result.body, result.final_url, result.content_type)
     except FeedError as exc:
         return store_failure(db, job, exc, settings, lock)
     try:
-        if parsed is not None and parsed.entries and preparer is not None:
-            prepared, base = _prepare_ahead(db, job, parsed, preparer)
-        return _locked(
-            lock, lambda: _store_once(db, job.id, result, parsed, settings, prepared, base)
-        )
+        outcome: Outcome = _locked(lock, lambda: _store_once(db, job.id, result, parsed, settings))
+        return outcome
     except Exception as exc:  # a bug or a database problem: still record it
         log.exception("store failed source_id=%s", job.id)
         problem = StoreError(job.feed_url, f"{type(exc).__name__}: {exc}"[:500])
         return store_failure(db, job, problem, settings, lock)
-
-
-def _prepare_ahead(
-    db: Database, job: SourceJob, parsed: Parsed, preparer: Preparer
-) -> tuple[dict[str, Prepared], str | None]:
-    """Prepare the entries that look new or changed now (a read, no write lock)."""
-    home = safe_url(parsed.feed.link) if parsed.feed.link else None
-    base = home[:2000] if home else (job.home_url or job.feed_url)
-    with db.session() as session:
-        known = known_entries(session, job.id, [i.key for i in parsed.entries])
-    todo = to_write(parsed, known)
-    return ({row.key: row for row in preparer(todo, base)} if todo else {}), base
 
 
 def _locked(lock: Any, work: Callable[[], Any]) -> Any:
@@ -261,8 +236,6 @@ def _store_once(
     result: FetchResult,
     parsed: Parsed | None,
     settings: PollSettings,
-    prepared: Mapping[str, Prepared] | None = None,
-    base: str | None = None,
 ) -> Outcome:
     """Store the result; on a slug race with another worker, retry with suffixed slugs."""
     for attempt in (1, 2):
@@ -271,10 +244,7 @@ def _store_once(
                 source = session.get(Source, source_id)
                 if source is None:  # removed while we were fetching
                     return Outcome(source_id, result.status)
-                return store(
-                    session, source, result, parsed, settings,
-                    careful=attempt > 1, prepared=prepared, prepared_base=base,
-                )  # fmt: skip
+                return store(session, source, result, parsed, settings, careful=attempt > 1)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -290,18 +260,13 @@ def store(
     settings: PollSettings,
     *,
     careful: bool = False,
-    prepared: Mapping[str, Prepared] | None = None,
-    prepared_base: str | None = None,
 ) -> Outcome:
     """Write a successful fetch into the session: entries, identity and health."""
     now = result.fetched_at
     added = updated = 0
     if parsed is not None:
         _update_identity(source, parsed.feed)
-        added, updated = upsert_entries(
-            session, source, parsed, now,
-            careful=careful, prepared=prepared, prepared_base=prepared_base,
-        )  # fmt: skip
+        added, updated = upsert_entries(session, source, parsed, now, careful=careful)
     if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
         _move(session, source, result.permanent_redirect_url)
     source.last_fetch_at = now

@@ -37,7 +37,7 @@ from concurrent.futures import (
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import func, or_, select, update
@@ -48,7 +48,7 @@ from . import aggregation, upstream_entries
 from .aggregation import Outcome, PollSettings, SourceJob
 from .db import Database, get_db
 from .models import Source, utcnow
-from .upstream_entries import Incoming, Parsed, Prepared
+from .upstream_entries import Parsed
 
 if TYPE_CHECKING:
     from feeds.fetch import FetchResult
@@ -57,10 +57,10 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "feedserver.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
-PREPARE_IN_PROCESS = 4  # fewer new or changed entries are prepared in the thread
 UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
 IDLE_WAIT = 10.0  # longest sleep of an idle worker, seconds (new sources wait at most this)
 _SQLITE_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 def sqlite_lock(db: Database) -> threading.Lock | None:
@@ -138,7 +138,8 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
     finally:
         if lock is not None:
             lock.release()
-    return sorted((SourceJob(*row) for row in rows), key=lambda job: job.id)
+    jobs = [SourceJob(row[0], row[1] or "", *row[2:]) for row in rows]
+    return sorted(jobs, key=lambda job: job.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,9 @@ class Poller:
             # spawn: forking a process that runs threads and holds sockets is unsafe.
             context = multiprocessing.get_context("spawn")
             self.parsers = ProcessPoolExecutor(processes, mp_context=context)
+        self._inflight = 0
+        self._inflight_limit = processes * 2  # one running and one queued per process
+        self._inflight_lock = threading.Lock()
 
     def __enter__(self) -> Poller:
         return self
@@ -178,15 +182,32 @@ class Poller:
             self.parsers.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
 
-    def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
-        if self.parsers is None or len(body) < PARSE_IN_PROCESS_BYTES:
-            return upstream_entries.parse(body, url, content_type)
-        return self.parsers.submit(upstream_entries.parse, body, url, content_type).result()
+    def _offload(self, work: Callable[..., T], *args: Any) -> T:
+        """Run CPU work in a parse process if one is free, else here (self-balancing).
 
-    def _prepare(self, items: list[tuple[int, Incoming]], base: str | None) -> list[Prepared]:
-        if self.parsers is None or len(items) < PREPARE_IN_PROCESS:
-            return upstream_entries.prepare(items, base)
-        return self.parsers.submit(upstream_entries.prepare, items, base).result()
+        Both cores stay busy: when the processes already have work queued,
+        the calling thread does this piece itself instead of waiting.
+        """
+        if self.parsers is None:
+            return work(*args)
+        with self._inflight_lock:
+            if self._inflight >= self._inflight_limit:
+                offload = False
+            else:
+                offload = True
+                self._inflight += 1
+        if not offload:
+            return work(*args)
+        try:
+            return self.parsers.submit(work, *args).result()
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
+
+    def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
+        if len(body) < PARSE_IN_PROCESS_BYTES:
+            return upstream_entries.parse(body, url, content_type)
+        return self._offload(upstream_entries.parse, body, url, content_type)
 
     def refresh(self, job: SourceJob) -> Outcome:
         """Refresh one claimed source (in the calling thread)."""
@@ -208,7 +229,6 @@ class Poller:
         return aggregation.complete(
             self.db, job, result, self.settings,
             parser=self._parse,
-            preparer=self._prepare if self.parsers is not None else None,
             lock=sqlite_lock(self.db),
         )  # fmt: skip
 
