@@ -166,7 +166,7 @@ def _entry(item: Any, url: str) -> UpstreamEntry:
         title=_text(item.get("title"), item.get("title_detail")),
         summary_html=summary_html,
         content_html=content_html,
-        authors=_authors(item.get("authors")),
+        authors=_authors(item.get("authors"), item.get("author")),
         categories=tuple(tags),
         published=_time(_own(item, "published_parsed")),
         updated=_time(_own(item, "updated_parsed")),
@@ -187,12 +187,36 @@ def _base(declared: str | None, link: str | None, url: str) -> str:
     return link or url
 
 
-def _authors(raw: Any) -> tuple[Author, ...]:
+# RSS 2.0 <author> is "email (Name)"; many feeds write "Name <email>".
+_EMAIL_THEN_NAME = re.compile(r"\s*[^\s()<>]+@[^\s()<>]+\s*\((?P<name>[^()]*)\)\s*")
+_NAME_THEN_EMAIL = re.compile(r"\s*(?P<name>[^<>]*?)\s*<\s*[^\s<>]+@[^\s<>]+\s*>\s*")
+_EMAIL = re.compile(r"[^\s()<>]+@[^\s()<>]+")
+
+
+def _name_from_byline(raw: str) -> str:
+    """The person's name in an RSS author string, never the e-mail address.
+
+    feedparser's own split only knows top-level domains of two to four
+    letters, so ``desk@wire.example (Lena Hart)`` would come out as a name of
+    ``ple (Lena Hart``; the byline is read here instead.
+    """
+    for pattern in (_EMAIL_THEN_NAME, _NAME_THEN_EMAIL):
+        match = pattern.fullmatch(raw)
+        if match:
+            return match["name"]
+    return _EMAIL.sub("", raw)
+
+
+def _authors(raw: Any, byline: Any = None) -> tuple[Author, ...]:
+    people = [p for p in raw or [] if isinstance(p, dict)]
+    if isinstance(byline, str) and "@" in byline and len(people) <= 1:
+        # One RSS <author> element: read "email (Name)" ourselves.
+        href = people[0].get("href") if people else None
+        people = [{"name": _name_from_byline(byline), "href": href}]
     authors: list[Author] = []
-    for person in raw or []:
-        if not isinstance(person, dict):
-            continue
-        name = to_text(person.get("name") or "", 200)
+    for person in people:
+        # An address never becomes part of a published name.
+        name = to_text(_EMAIL.sub("", person.get("name") or ""), 200).strip(" ,;()")
         if name and all(a.name != name for a in authors):
             authors.append(Author(name, safe_url(person.get("href") or "")))
     return tuple(authors)
