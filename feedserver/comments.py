@@ -32,7 +32,7 @@ from .db import db_session
 from .errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from .models import Article, Comment, utcnow
 from .models.scopes import comments_key
-from .publishing import parse_page, scope_state
+from .publishing import paging_links, parse_page, scope_state
 from .syndication import base_url, respond_feed
 
 bp = Blueprint("comments", __name__)
@@ -335,12 +335,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
             self_url=urls.with_page(feed_url, page),
             updated=state.last_change,
             entries=tuple(_comment_entry(article, c, link) for c in comments),
-            paging=fm.Paging(
-                first=feed_url,
-                previous=urls.with_page(feed_url, page - 1) if page > 1 else None,
-                next=urls.with_page(feed_url, page + 1) if page < pages else None,
-                last=urls.with_page(feed_url, pages),
-            ),
+            paging=paging_links(feed_url, page, pages),
             alternates=tuple(
                 (urls.MEDIA_TYPES[other], base + urls.comments_feed(article.slug, other))
                 for other in ("atom", "rss")

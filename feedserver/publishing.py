@@ -221,6 +221,16 @@ def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
     )
 
 
+def paging_links(feed_url: str, page: int, pages: int) -> fm.Paging:
+    """RFC 5005 §3 links of page ``page`` of ``pages``."""
+    return fm.Paging(
+        first=feed_url,
+        previous=urls.with_page(feed_url, page - 1) if page > 1 else None,
+        next=urls.with_page(feed_url, page + 1) if page < pages else None,
+        last=urls.with_page(feed_url, pages),
+    )
+
+
 def build_feed(
     scope: Scope,
     state: ScopeState,
@@ -244,12 +254,7 @@ def build_feed(
         self_url=urls.with_page(feed_url, page),
         updated=state.last_change,
         entries=tuple(article_entry(a, base, fmt) for a in articles),
-        paging=fm.Paging(
-            first=feed_url,
-            previous=urls.with_page(feed_url, page - 1) if page > 1 else None,
-            next=urls.with_page(feed_url, page + 1) if page < pages else None,
-            last=urls.with_page(feed_url, pages),
-        ),
+        paging=paging_links(feed_url, page, pages),
         alternates=tuple(
             (urls.MEDIA_TYPES[other], base + urls.scope_feed(scope.kind, scope.slug, other))
             for other in ("atom", "rss", "json")
