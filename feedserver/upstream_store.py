@@ -63,7 +63,7 @@ def known_entries(session: Session, source_id: int, keys: list[str]) -> dict[str
     """{upstream key: (article id, content hash)} of the keys this source already has."""
     known: dict[str, tuple[int, Any]] = {}
     for start in range(0, len(keys), CHUNK):
-        rows = session.execute(
+        rows = session.connection().execute(
             _KNOWN, {"source_id": source_id, "keys": keys[start : start + CHUNK]}
         )
         known.update({key: (ident, digest) for key, ident, digest in rows})
@@ -100,6 +100,7 @@ def upsert_entries(
     edited = [r for r in rows if r.key in known]
     if edited:
         _update(session, source, edited, known, authors, now)
+        session.flush()  # the Core statements below see these rows (byline counts)
     if fresh:
         _insert(session, source, fresh, authors, now, careful)
     return len(fresh), len(edited)
@@ -134,7 +135,8 @@ def _insert(
                 "created_at": now,
             }
         )
-    ids = list(session.execute(_INSERT_ARTICLES, values).scalars())
+    conn = session.connection()  # Core: no ORM bookkeeping, no autoflush
+    ids = list(conn.execute(_INSERT_ARTICLES, values).scalars())
     bylines = [
         {
             "article_id": ident,
@@ -146,7 +148,7 @@ def _insert(
         for position, (name, _url) in enumerate(row.authors)
     ]
     if bylines:
-        session.execute(_INSERT_BYLINES, bylines)
+        conn.execute(_INSERT_BYLINES, bylines)
     n = len(rows)
     bump_scopes(
         session,
@@ -228,7 +230,8 @@ class _Authors:
         self.ids: dict[str, int] = {}
         if not urls:
             return
-        found = session.execute(_AUTHORS_BY_NAME, {"source_id": source.id, "names": list(urls)})
+        conn = session.connection()
+        found = conn.execute(_AUTHORS_BY_NAME, {"source_id": source.id, "names": list(urls)})
         self.ids = {name: ident for name, ident in found}
         new = [name for name in urls if name not in self.ids]
         if new:
@@ -237,7 +240,7 @@ class _Authors:
                 {"slug": slug, "name": name, "source_id": source.id, "url": urls[name], "bio": ""}
                 for name, slug in zip(new, slugs, strict=True)
             ]
-            ids = session.execute(_INSERT_AUTHORS, values).scalars()
+            ids = conn.execute(_INSERT_AUTHORS, values).scalars()
             self.ids.update(zip(new, ids, strict=True))
 
     def objects(self, names: set[str]) -> dict[str, Author]:
@@ -259,7 +262,8 @@ class _Slugs:
         self.used: set[str] = set()
         bases = {slugify(t, max_length=100, fallback="article") for t in titles}
         # One query for every plain slug this batch may want.
-        self.taken = set(session.scalars(_SLUGS_TAKEN, {"slugs": list(bases)}))
+        taken = session.connection().execute(_SLUGS_TAKEN, {"slugs": list(bases)}).scalars()
+        self.taken = set(taken)
 
     def new(self, title: str, key: str) -> str:
         base = slugify(title, max_length=100, fallback="article")
