@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
         response = Response(html, mimetype="text/html")
     response.status_code = status
     if status == 401 and wants_json():
-        response.headers["WWW-Authenticate"] = 'Bearer realm="feedserver"'
+        # RFC 6750 §3: say why a token that was sent is refused.
+        challenge = 'Bearer realm="feedserver"'
+        if code == "invalid_token":
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
     return response
 
 
@@ -131,6 +135,9 @@ def init_app(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 404:
             message = f"Nothing here: {request.path}"
+        elif status == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+            message = f"The request body is larger than the {limit:,} bytes this server accepts."
         response = error_response(status, code, message)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:

@@ -332,3 +332,21 @@ def test_hostile_query_strings_never_get_a_500(api, newsroom):
                   "section=ada&section=world", "per_page=%ef%bf%bd", "section=" + "a" * 5000):  # fmt: skip
         response = api.get(f"/api/articles?{query}")
         assert response.status_code < 500, query
+
+
+def test_refused_token_says_why_and_oversized_body_names_the_limit(client, app, api):
+    """RFC 6750 §3 error="invalid_token"; a 413 says how large a body may be."""
+    refused = client.get("/api/articles", headers={"Authorization": "Bearer fs_not-a-token"})
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="feedserver", error="invalid_token"'
+    missing = client.get("/api/articles")
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="feedserver"'
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    big = api.post(
+        "/api/articles",
+        data=b"{" + b" " * (limit + 10) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert big.status_code == 413
+    assert big.json["error"]["code"] == "payload_too_large"
+    assert f"{limit:,} bytes" in big.json["error"]["message"]
