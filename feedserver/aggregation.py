@@ -44,41 +44,10 @@ from feeds.schedule import next_fetch, parse_http_date
 
 from .db import Database
 from .models import Source
-from .upstream_entries import (
-    KEY_LENGTH,
-    SUMMARY_LENGTH,
-    TITLE_LENGTH,
-    Incoming,
-    Parsed,
-    clip,
-    content_hash,
-    entry_key,
-    parse,
-)
+from .upstream_entries import Parsed as Parsed  # re-exported: sources.py parses with these
+from .upstream_entries import clip
+from .upstream_entries import parse as parse
 from .upstream_store import upsert_entries
-
-__all__ = [
-    "KEY_LENGTH",
-    "SUMMARY_LENGTH",
-    "TITLE_LENGTH",
-    "Incoming",
-    "Outcome",
-    "Parsed",
-    "PollSettings",
-    "SourceJob",
-    "StoreError",
-    "content_hash",
-    "entry_key",
-    "feed_title",
-    "fetch",
-    "parse",
-    "record_failure",
-    "refresh",
-    "store",
-    "store_unchanged",
-    "unchanged",
-    "upsert_entries",
-]
 
 log = logging.getLogger(__name__)
 
