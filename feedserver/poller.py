@@ -24,15 +24,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import (
-    FIRST_COMPLETED,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
-    wait,
 )
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -259,7 +258,10 @@ class Poller:
         stats = PollStats()
         window = self.settings.concurrency * 4
         refill = self.settings.concurrency * 2
-        running: set[Future[Outcome | Unchanged]] = set()
+        # Finished refreshes arrive on a queue (concurrent.futures.wait would
+        # hook into every pending future on each call).
+        finished: queue.SimpleQueue[Future[Outcome | Unchanged]] = queue.SimpleQueue()
+        running = 0
         quiet: list[Unchanged] = []
         exhausted = False
 
@@ -269,18 +271,27 @@ class Poller:
                 progress(outcome)
 
         while True:
-            if not exhausted and len(running) < refill and not (stop and stop.is_set()):
-                want = window - len(running)
+            if not exhausted and running < refill and not (stop and stop.is_set()):
+                want = window - running
                 jobs = claim(self.db, want, self.settings.lease, cutoff)
                 exhausted = len(jobs) < want
-                running.update(self.threads.submit(self.fetch_or_refresh, job) for job in jobs)
+                for job in jobs:
+                    future = self.threads.submit(self.fetch_or_refresh, job)
+                    future.add_done_callback(finished.put)
+                running += len(jobs)
             if len(quiet) >= UNCHANGED_BATCH or (quiet and not running):
                 for outcome in self._write_unchanged(quiet):
                     record(outcome)
                 quiet = []
             if not running:
                 return stats
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+            done = [finished.get()]
+            while True:  # take every refresh that finished meanwhile
+                try:
+                    done.append(finished.get_nowait())
+                except queue.Empty:
+                    break
+            running -= len(done)
             for future in done:
                 result = future.result()
                 if isinstance(result, Unchanged):
