@@ -11,9 +11,13 @@ worker refreshes it from scratch (the refresh is one transaction).
 
 Within a process, a thread pool refreshes ``POLL_CONCURRENCY`` sources at once
 through one shared :class:`feeds.fetch.Fetcher` (one connection pool, its own
-per-host limit ``POLL_PER_HOST``). Parsing is CPU work the GIL serializes, so
-``POLL_PARSE_PROCESSES`` extra processes can parse while the threads fetch and
-store.
+per-host limit ``POLL_PER_HOST``). Sources are claimed four per thread at a
+time and topped up at two, so claims stay few. Parsing is CPU work the GIL
+serializes, so ``POLL_PARSE_PROCESSES`` extra processes parse while the
+threads fetch and store — when one is free; otherwise the thread parses
+itself, so both cores stay busy. A plain 304 (the steady state) does no work
+beyond its conditional GET: its health is written with up to
+``UNCHANGED_BATCH`` others in one transaction (one executemany).
 
 SQLite allows one writer: run one poller (the in-process one under ``make
 run``, or one ``feedserver worker``); its writes are serialized by a lock.

@@ -314,3 +314,17 @@ def test_unchanged_sources_removed_mid_poll_are_skipped(db, httpserver):
     assert [o.source_id for o in outcomes] == [sid, sid + 1000]
     source = source_row(db, sid)
     assert source.etag == '"x"' and source.last_status == 304
+
+
+def test_a_parse_process_parses_big_feeds(db, httpserver):
+    items = numbered(30)
+    for item in items:
+        item.description = "<p>" + "A long paragraph of upstream text. " * 20 + "</p>"
+    body = rss(items)
+    assert len(body) > 4096  # small bodies are parsed in the thread
+    for i in range(6):
+        httpserver.expect_request(f"/big{i}").respond_with_data(body, content_type=RSS)
+    ids = [add(db, httpserver.url_for(f"/big{i}")) for i in range(6)]
+    stats = poll(db, httpserver, parse_processes=1)
+    assert (stats.sources, stats.added, stats.errors) == (6, 180, 0)
+    assert all(len(articles_of(db, ident)) == 30 for ident in ids)
