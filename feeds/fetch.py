@@ -208,6 +208,7 @@ class Fetcher:
                         result = replace(result, permanent_redirect_url=permanent)
                     return result
                 target = _redirect_target(url, current, response)
+                _drain(response)
             finally:
                 response.close()
             if hops == self.max_redirects:
@@ -254,8 +255,10 @@ class Fetcher:
                 etag=seen.etag or sent.etag,
                 last_modified=seen.last_modified or sent.last_modified,
             )
+            _drain(response)
             return FetchResult(body=None, validators=kept, not_modified=True, **common)
         if status == 410:
+            _drain(response)
             return FetchResult(body=None, validators=seen, gone=True, **common)
         if 200 <= status < 300:
             body = self._read_body(url, response)
@@ -293,6 +296,29 @@ class Fetcher:
             if len(body) > cap:
                 raise BodyTooLarge(url, f"body over {_size(cap)}")
         return bytes(body)
+
+
+DRAIN_LIMIT = 64 * 1024
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read a small body we do not need, so the pooled connection can be reused.
+
+    Closing a response whose body was not read makes httpcore drop the
+    connection; for the 304s that are most of a steady-state poll that would
+    mean a new TCP (and TLS) connection per feed. A body larger than
+    DRAIN_LIMIT is not worth waiting for: the connection is dropped instead.
+    """
+    if response.is_stream_consumed:
+        return
+    seen = 0
+    try:
+        for raw in response.iter_raw():
+            seen += len(raw)
+            if seen > DRAIN_LIMIT:
+                return
+    except httpx.HTTPError:
+        return
 
 
 def _conditional_headers(validators: Validators) -> dict[str, str]:

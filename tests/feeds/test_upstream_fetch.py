@@ -510,3 +510,27 @@ def test_tls_verifies_the_url_host_name_on_the_pinned_address(tls_files: Path) -
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_304s_keep_the_connection_for_the_next_fetch():
+    """A steady-state poll is mostly 304s: they must not cost a new connection each."""
+    connections: list[int] = []
+    not_modified = head("304 Not Modified", {"ETag": '"v1"'})
+
+    def handler(sock, _first_head):
+        connections.append(1)
+        sock.sendall(not_modified)
+        pending = b""
+        while True:  # keep answering on the same connection
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            pending += chunk
+            while b"\r\n\r\n" in pending:
+                _, pending = pending.split(b"\r\n\r\n", 1)
+                sock.sendall(not_modified)
+
+    with RawServer(handler) as raw, Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher:
+        results = [fetcher.fetch(raw.url("/feed"), Validators(etag='"v1"')) for _ in range(3)]
+    assert all(r.not_modified and r.status == 304 for r in results)
+    assert len(connections) == 1
