@@ -7,19 +7,22 @@ the syndication core it publishes and aggregates with.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING, Any
 
 from .config import instance_path_from_env, load_settings
 from .paths import resource_dir
+
+if TYPE_CHECKING:  # importing the package (the poller does) must not load Flask
+    from flask import Flask
 
 __version__ = "0.1.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the application: settings, database, blueprints, error pages."""
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     app = Flask(
         __name__,
         instance_path=str(instance_path_from_env()),

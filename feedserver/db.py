@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the poller and CLI use Database without importing Flask
+    from flask import Flask
 
 EXTENSION = "feedserver.db"
 
@@ -66,17 +68,23 @@ def init_app(app: Flask) -> None:
 
 def get_db(app: Flask | None = None) -> Database:
     """Return the app's Database."""
+    from flask import current_app
+
     return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
 def db_session() -> Session:
     """Return the session of the current request (or app context)."""
+    from flask import g
+
     if "db_session" not in g:
         g.db_session = get_db().sessions()
     return g.db_session  # type: ignore[no-any-return]
 
 
 def _close_session(_exc: BaseException | None) -> None:
+    from flask import g
+
     session = g.pop("db_session", None)
     if session is not None:
         session.close()

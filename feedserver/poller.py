@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask
 from sqlalchemy import func, or_, select, update
 
 from feeds.errors import FeedError
@@ -52,6 +51,9 @@ from .aggregation import Outcome, PollSettings, SourceJob
 from .db import Database, get_db
 from .models import Source, utcnow
 from .upstream_entries import Parsed
+
+if TYPE_CHECKING:  # the poller runs without importing Flask
+    from flask import Flask
 
 if TYPE_CHECKING:
     from feeds.fetch import FetchResult
