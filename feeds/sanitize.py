@@ -166,6 +166,13 @@ def to_text(html: str | None, max_length: int | None = 1000) -> str:
         text = "".join(collector.parts)
     else:
         text = html
+    return clip_text(text, max_length)
+
+
+def clip_text(text: str | None, max_length: int | None) -> str:
+    """Plain text on one line, cut at a word boundary with "…" when too long."""
+    if not text:
+        return ""
     text = " ".join(text.split())
     if max_length is not None and len(text) > max_length:
         cut = text[: max_length - 1]

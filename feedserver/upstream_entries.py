@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.model import UpstreamEntry, UpstreamFeed
-from feeds.sanitize import clean_html, safe_url, to_text
+from feeds.sanitize import clean_html, clip_text, safe_url, to_text
 
 KEY_LENGTH = 512  # Article.upstream_key
 TITLE_LENGTH = 500  # Article.title
@@ -137,16 +137,7 @@ def prepare(items: Iterable[tuple[int, Incoming]], fallback_base: str | None) ->
 
 def clip(text: str | None, max_length: int) -> str:
     """Plain text on one line, cut at a word boundary with "…" (to_text without the HTML)."""
-    if not text:
-        return ""
-    text = " ".join(text.split())
-    if len(text) > max_length:
-        cut = text[: max_length - 1]
-        space = cut.rfind(" ")
-        if space > max_length // 2:
-            cut = cut[:space]
-        text = cut.rstrip(" ,;:.-–—") + "…"
-    return text
+    return clip_text(text, max_length)
 
 
 def summary_text(html: str | None) -> str:
