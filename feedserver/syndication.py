@@ -32,7 +32,7 @@ RENDERERS: dict[str, Callable[[fm.Feed], fm.Rendered]] = {
 }
 # Bump when the rendered bytes change for the same data (a new element, a fix),
 # so no client keeps a stale copy under an old strong ETag.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 CACHE_EXTENSION = "feedserver.feedcache"
 
 

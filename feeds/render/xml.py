@@ -102,10 +102,11 @@ class _RssFeedExtension(BaseExtension):  # type: ignore[misc]
 
 
 class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
-    """dc:creator byline, wfw:commentRss and slash:comments of one item."""
+    """dc:creator byline, atom:updated, wfw:commentRss and slash:comments of one item."""
 
     def __init__(self) -> None:
         self.entry: Entry | None = None
+        self.updated: datetime | None = None
 
     def extend_rss(self, item: etree._Element) -> etree._Element:
         entry = self.entry
@@ -115,6 +116,9 @@ class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         names = byline(entry.authors)
         if names:
             _sub(item, f"{{{DC_NS}}}creator", names)
+        # RSS 2.0 has pubDate only; readers (feedparser's updated) take an
+        # edit time from atom:updated, RFC 3339 as Atom defines it.
+        _sub(item, f"{{{ATOM_NS}}}updated", as_utc(self.updated or entry.updated).isoformat())
         if entry.comments_feed_url:
             _sub(item, f"{{{WFW_NS}}}commentRss", clean_text(entry.comments_feed_url))
         if entry.comment_count is not None:
@@ -219,6 +223,7 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
     fe = fg.add_entry(order="append")
     if fmt == "rss":
         fe.fs_rss.entry = entry
+        fe.fs_rss.updated = updated_at
     else:
         fe.fs_atom.entry = entry
     entry_id = clean_text(entry.id).strip()
@@ -266,14 +271,12 @@ def render_xml(feed: Feed, fmt: Format) -> bytes:
     """Serialize ``feed`` as RSS 2.0 or Atom 1.0, UTF-8 with an XML declaration."""
     try:
         fg = _generator(feed, fmt)
+        instants = distinct_instants(entry.updated for entry in feed.entries)
+        for entry, instant in zip(feed.entries, instants, strict=True):
+            _add_entry(fg, entry, fmt, instant)
         if fmt == "atom":
-            instants = distinct_instants(entry.updated for entry in feed.entries)
-            for entry, instant in zip(feed.entries, instants, strict=True):
-                _add_entry(fg, entry, fmt, instant)
             body = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
         else:
-            for entry in feed.entries:
-                _add_entry(fg, entry, fmt, None)
             body = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     except (ValueError, TypeError) as exc:
         raise RenderError(feed.self_url, f"{fmt}: {exc}") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import feedparser
@@ -168,3 +169,36 @@ def test_feedparser_reads_it_cleanly(rss: Feed) -> None:
     assert parsed.entries[2].author == "Zoë Ångström, Ada Lovelace and Bo Chen"
     assert parsed.entries[1].source.href == "https://wire.example.org/feed.xml"
     assert parsed.entries[0].content[0].value == rss.entries[0].content_html
+
+
+def test_rss_items_carry_their_edit_time_as_atom_updated():
+    """RSS has only pubDate; an edited item tells readers when through atom:updated."""
+    import feedparser
+
+    from feeds.model import Entry, Feed
+    from feeds.render import render_rss
+
+    published = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    edited = datetime(2026, 3, 2, 9, 30, 0, 250000, tzinfo=UTC)
+    feed = Feed(
+        id="https://news.example/feed.atom",
+        title="T",
+        description="D",
+        link="https://news.example/",
+        self_url="https://news.example/feed.rss",
+        updated=edited,
+        entries=(
+            Entry(
+                id="urn:uuid:0e7c2b1e-1d5f-4a43-9c1c-3f4b9a0e0001",
+                title="Edited",
+                link="https://news.example/articles/edited",
+                published=published,
+                updated=edited,
+            ),
+        ),
+    )
+    parsed = feedparser.parse(render_rss(feed).body)
+    assert not parsed.bozo
+    item = parsed.entries[0]
+    assert item.published == "Sun, 01 Mar 2026 08:00:00 +0000"
+    assert item.updated == "2026-03-02T09:30:00.250000+00:00"
