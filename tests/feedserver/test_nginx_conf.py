@@ -1,4 +1,4 @@
-"""deploy/nginx.conf: valid for nginx, and a cache that keeps the app's validators."""
+"""feedserver/deploy/nginx.conf: valid for nginx, and a cache that keeps the app's validators."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 def _config(tmp: Path, listen: int, app_port: int) -> Path:
-    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    site = (ROOT / "feedserver" / "deploy" / "nginx.conf").read_text()
     site = (
         site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
         .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
