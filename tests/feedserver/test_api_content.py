@@ -7,19 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from feedserver.models import ApiToken
-from tests.feedserver.api_support import article_payload, authorized, make_newsroom
+from tests.feedserver.api_support import article_payload
 
 BASE = "http://localhost"
-
-
-@pytest.fixture
-def api(client, db):
-    return authorized(client, db)
-
-
-@pytest.fixture
-def newsroom(db):
-    return make_newsroom(db)
 
 
 def make(api, **overrides):

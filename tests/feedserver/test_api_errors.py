@@ -10,17 +10,7 @@ import random
 
 import pytest
 
-from tests.feedserver.api_support import article_payload, authorized, counts, make_newsroom
-
-
-@pytest.fixture
-def api(client, db):
-    return authorized(client, db)
-
-
-@pytest.fixture
-def newsroom(db):
-    return make_newsroom(db)
+from tests.feedserver.api_support import article_payload, counts
 
 
 def error(response, status):

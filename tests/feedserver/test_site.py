@@ -11,18 +11,11 @@ from feedserver.models import Article
 from tests.factories import make_article, make_author, make_section, make_source
 from tests.feedserver.site_support import (
     HTML_TIME,
-    build_news,
     feed_links,
     get_page,
     one,
     text,
 )
-
-
-@pytest.fixture
-def news(db):
-    """Two sections, two authors, one source; four articles (see site_support)."""
-    build_news(db)
 
 
 def test_home_shows_site_identity_and_latest_articles(client, news):

@@ -9,18 +9,11 @@ from sqlalchemy import select
 from feedserver.models import Article
 from tests.factories import make_article, make_author, make_comment, make_section, make_source
 from tests.feedserver.site_support import (
-    build_news,
     feed_links,
     get_page,
     one,
     text,
 )
-
-
-@pytest.fixture
-def news(db):
-    """Two sections, two authors, one source; four articles (see site_support)."""
-    build_news(db)
 
 
 @pytest.mark.parametrize(
