@@ -100,24 +100,6 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_rfc3339(field: str, value: Any) -> datetime:
-    """Parse an RFC 3339 time with an offset; 422 otherwise."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise Unprocessable(f"{field} must be an RFC 3339 time string.", fields={field: "invalid"})
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise Unprocessable(
-            f"{field} must be an RFC 3339 time like 2026-11-24T10:00:00Z, not {value!r}.",
-            fields={field: "invalid"},
-        ) from None
-    if moment.tzinfo is None:
-        raise Unprocessable(f"{field} needs a timezone offset (e.g. Z).", fields={field: "invalid"})
-    if not 1970 <= moment.year <= 9998:
-        raise Unprocessable(f"{field} is out of range.", fields={field: "invalid"})
-    return moment.astimezone(UTC)
-
-
 def resolve_ref(session: Session, model: Any, ref: Any, field: str) -> Any:
     """Find a section/author/source by id (int or digit string) or slug; 422 if none."""
     if (

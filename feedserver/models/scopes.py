@@ -209,7 +209,7 @@ def _apply(session: Session, changes: _Changes) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     exact: dict[str, Any] = {
-        f"author:{ident}": select(func.count())
+        author_key(ident): select(func.count())
         .select_from(ArticleAuthor)
         .where(ArticleAuthor.author_id == ident)
         .scalar_subquery()
@@ -250,7 +250,7 @@ def recount_scopes(session: Session) -> None:
     for ident, n in session.execute(
         select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
     ):
-        counts[f"author:{ident}"] = n
+        counts[author_key(ident)] = n
     existing = {sv.key: sv for sv in session.scalars(select(ScopeVersion))}
     for key, sv in existing.items():
         if key.startswith("comments:") or key == GLOBAL:
@@ -276,7 +276,7 @@ def bump_scopes(
     order, so rows are locked in the hook's order (no deadlock between them).
     """
     deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
-    keys = sorted((f"author:{ident}", ident) for ident in set(authors))
+    keys = sorted((author_key(ident), ident) for ident in set(authors))
     if not deltas and not keys:
         return
     if keys and deltas and deltas[0][0] <= keys[-1][0]:  # not two ordered groups
