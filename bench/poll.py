@@ -116,10 +116,10 @@ def child(kind: str, db_path: str, urls_file: str, port: int, parse_processes: i
     else:
         from sqlalchemy import func, select
 
-        from feedserver.aggregation import PollSettings
+        from feedserver.aggregation.poller import poll_once
+        from feedserver.aggregation.refresh import PollSettings
         from feedserver.db import Database
         from feedserver.models import Article
-        from feedserver.poller import poll_once
 
         db = Database.from_url(f"sqlite:///{db_path}")
         settings = PollSettings(

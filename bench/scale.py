@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from feedserver import publishing
 from feedserver.db import Database
+from feedserver.publishing import queries as publishing
 
 BASE = "http://127.0.0.1:8000"
 TITLE = "The Lantern Ledger"

@@ -62,7 +62,7 @@ class HTTPStatusError(FetchError):
     ) -> None:
         self.status = status
         # When the server asked us to come back (Retry-After on 429/503,
-        # RFC 9110 §10.2.3), as an absolute time; ``feeds.schedule`` uses it.
+        # RFC 9110 §10.2.3), as an absolute time; ``feeds.upstream.schedule`` uses it.
         self.retry_after = retry_after
         super().__init__(subject, problem or f"HTTP {status}")
 

@@ -5,7 +5,7 @@ Publishing side: a :class:`Feed` of :class:`Entry` items, each with its
 original source. The application builds these from rows; ``feeds.render``
 serializes them (RSS 2.0, Atom 1.0, JSON Feed 1.1).
 
-Reading side: ``feeds.parse`` turns upstream bytes into an
+Reading side: ``feeds.upstream.parse`` turns upstream bytes into an
 :class:`UpstreamFeed` of :class:`UpstreamEntry` items, whose fields may be
 missing because upstream feeds are what they are.
 
@@ -144,4 +144,4 @@ class UpstreamFeed:
     updated: datetime | None
     entries: tuple[UpstreamEntry, ...] = ()
     format: str = ""  # e.g. "rss20", "atom10", "json11"
-    ttl_minutes: int | None = None  # RSS <ttl>: a hint for feeds.schedule
+    ttl_minutes: int | None = None  # RSS <ttl>: a hint for feeds.upstream.schedule

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .config import instance_path_from_env, load_settings
-from .paths import resource_dir
+from feedserver.config import instance_path_from_env, load_settings
+from feedserver.paths import resource_dir
 
 if TYPE_CHECKING:  # importing the package (the poller does) must not load Flask
     from flask import Flask
@@ -34,24 +34,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from . import admin, api, cli, comments, db, errors, fastfeeds, security, site, syndication
+    from feedserver import admin, api, cli, db, errors, security
+    from feedserver.comments import views as comments
+    from feedserver.publishing import fastpath
+    from feedserver.publishing import views as publishing
+    from feedserver.site import views as site
 
     db.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    syndication.init_app(app)
+    publishing.init_app(app)
     site.init_app(app)
     comments.init_app(app)
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
-    fastfeeds.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
+    fastpath.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if app.config["RUN_POLLER"]:
-        from . import poller
+        from feedserver.aggregation import poller
 
         poller.start_in_process(app)
     return app

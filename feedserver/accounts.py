@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .errors import Conflict, NotFound, Unprocessable
-from .models import ApiToken, User, utcnow
-from .validation import text_problem
+from feedserver.content.validation import text_problem
+from feedserver.errors import Conflict, NotFound, Unprocessable
+from feedserver.models import ApiToken, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 # Hashing is deliberately slow; an unbounded password would make it a lever.

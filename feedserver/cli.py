@@ -27,14 +27,14 @@ from flask.cli import AppGroup, FlaskGroup, NoAppException, with_appcontext
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from . import accounts
-from .db import get_db
-from .errors import AppError
+from feedserver import accounts
+from feedserver.db import get_db
+from feedserver.errors import AppError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that add commands (see the module docstring), in --help order.
-COMMAND_MODULES = ("feedserver.aggregation_cli",)
+COMMAND_MODULES = ("feedserver.aggregation.cli",)
 
 
 def clean_errors(command: F) -> F:
@@ -81,7 +81,7 @@ def db_upgrade(revision: str) -> None:
     """Create the tables, or migrate them to the newest schema."""
     from alembic.runtime.migration import MigrationContext
 
-    from . import migrate
+    from feedserver import migrate
 
     engine = get_db().engine
     migrate.upgrade(engine, revision)
@@ -100,7 +100,7 @@ def db_upgrade(revision: str) -> None:
 def demo() -> None:
     """Load the demo content, if the database has no articles yet."""
     try:
-        from .demo import load_demo  # type: ignore[import-not-found, unused-ignore]
+        from feedserver.demo import load_demo  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:
         if exc.name != "feedserver.demo":
             raise
@@ -173,7 +173,7 @@ def users_list() -> None:
     """List the admin users."""
     from sqlalchemy import select
 
-    from .models import User
+    from feedserver.models import User
 
     with _session() as session:
         users = list(session.scalars(select(User).order_by(User.name)))
@@ -259,7 +259,7 @@ def init_app(app: Flask) -> None:
 
 def _create_app() -> Flask:
     """Build the app for a command, turning bad configuration into a clean message."""
-    from . import create_app
+    from feedserver import create_app
 
     try:
         return create_app()

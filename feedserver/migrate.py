@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from .paths import resource_dir
+from feedserver.paths import resource_dir
 
 # Alembic announces each of its plugins at INFO; only the migrations matter.
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

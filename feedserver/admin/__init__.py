@@ -20,10 +20,10 @@ from flask import Blueprint, Flask, Response, flash, redirect, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..db import db_session
-from ..errors import NotFound
-from ..models import User
-from ..validation import MAX_ID
+from feedserver.content.validation import MAX_ID
+from feedserver.db import db_session
+from feedserver.errors import NotFound
+from feedserver.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()

@@ -9,13 +9,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from .. import editing, urls
-from ..db import db_session
-from ..errors import Conflict, Unprocessable
-from ..models import Article, ArticleAuthor, Author, Section, Source
-from ..syndication import base_url
-from . import bp, get_row
-from .forms import (
+from feedserver import urls
+from feedserver.admin import bp, get_row
+from feedserver.admin.forms import (
     NONE_CHOICE,
     ArticleForm,
     ConfirmForm,
@@ -24,7 +20,12 @@ from .forms import (
     render_form,
     utc_from_local,
 )
-from .paging import page_count, page_number
+from feedserver.admin.paging import page_count, page_number
+from feedserver.content import editing
+from feedserver.db import db_session
+from feedserver.errors import Conflict, Unprocessable
+from feedserver.models import Article, ArticleAuthor, Author, Section, Source
+from feedserver.publishing.views import base_url
 
 PER_PAGE = 25
 MAX_QUERY = 200

@@ -19,10 +19,10 @@ from flask import flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import accounts
-from ..db import db_session
-from . import SignedInUser, bp
-from .forms import LoginForm, render_form
+from feedserver import accounts
+from feedserver.admin import SignedInUser, bp
+from feedserver.admin.forms import LoginForm, render_form
+from feedserver.db import db_session
 
 REFUSED = "Sign-in failed: the name or password is wrong, or the account is locked for a while."
 IP_WINDOW = 15 * 60

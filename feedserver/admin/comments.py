@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from ..db import db_session
-from ..errors import BadRequest
-from ..models import COMMENT_STATUSES, Comment
-from . import bp, get_row
-from .forms import ConfirmForm
-from .paging import page_count, page_number
+from feedserver.admin import bp, get_row
+from feedserver.admin.forms import ConfirmForm
+from feedserver.admin.paging import page_count, page_number
+from feedserver.db import db_session
+from feedserver.errors import BadRequest
+from feedserver.models import COMMENT_STATUSES, Comment
 
 PER_PAGE = 25
 ACTIONS = {

@@ -7,10 +7,10 @@ from datetime import timedelta
 from flask import render_template
 from sqlalchemy import func, select
 
-from ..db import db_session
-from ..models import Article, Comment, Source, utcnow
-from . import bp
-from .health import HEALTH_LABELS, health_expression
+from feedserver.admin import bp
+from feedserver.admin.health import HEALTH_LABELS, health_expression
+from feedserver.db import db_session
+from feedserver.models import Article, Comment, Source, utcnow
 
 
 @bp.get("/")

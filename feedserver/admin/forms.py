@@ -36,7 +36,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..editing import (
+from feedserver.content.editing import (
     BIO_MAX,
     BODY_MAX,
     DESCRIPTION_MAX,
@@ -45,8 +45,8 @@ from ..editing import (
     TITLE_MAX,
     URL_MAX,
 )
-from ..models.content import SLUG_LENGTH
-from ..slugs import is_valid_slug
+from feedserver.content.slugs import is_valid_slug
+from feedserver.models.content import SLUG_LENGTH
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice
@@ -205,7 +205,7 @@ class SourceEditForm(FlaskForm):
 
 
 # An aggregated article without its source would misattribute the work
-# (feedserver.sources), so keeping the articles means keeping the source, disabled.
+# (feedserver.aggregation.sources), so keeping the articles means keeping the source, disabled.
 ARTICLE_FATES = [
     ("disable", "Keep the source and its articles, but stop polling it (disable it)"),
     ("delete", "Delete the source and all its articles"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import case
 
-from ..models import Source
+from feedserver.models import Source
 
 HEALTH_LABELS = {
     "ok": "OK",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from ..errors import BadRequest
+from feedserver.errors import BadRequest
 
 MAX_PAGE = 100_000
 

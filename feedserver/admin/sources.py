@@ -9,13 +9,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from .. import sources as managing
-from ..aggregation import PollSettings
-from ..db import db_session, get_db
-from ..errors import AppError, BadRequest, Conflict, Unprocessable
-from ..models import Section, Source
-from . import bp, get_row
-from .forms import (
+from feedserver.admin import bp, get_row
+from feedserver.admin.forms import (
     NONE_CHOICE,
     ConfirmForm,
     OpmlImportForm,
@@ -26,8 +21,13 @@ from .forms import (
     options,
     render_form,
 )
-from .health import HEALTH_LABELS, health_expression, source_health
-from .paging import page_count, page_number
+from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
+from feedserver.admin.paging import page_count, page_number
+from feedserver.aggregation import sources as managing
+from feedserver.aggregation.refresh import PollSettings
+from feedserver.db import db_session, get_db
+from feedserver.errors import AppError, BadRequest, Conflict, Unprocessable
+from feedserver.models import Section, Source
 
 log = logging.getLogger(__name__)
 

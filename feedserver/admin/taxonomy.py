@@ -11,12 +11,13 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from .. import editing, urls
-from ..db import db_session
-from ..errors import Conflict, Unprocessable
-from ..models import Article, ArticleAuthor, Author, Section
-from . import bp, get_row
-from .forms import AuthorForm, ConfirmForm, SectionForm, attach_errors, render_form
+from feedserver import urls
+from feedserver.admin import bp, get_row
+from feedserver.admin.forms import AuthorForm, ConfirmForm, SectionForm, attach_errors, render_form
+from feedserver.content import editing
+from feedserver.db import db_session
+from feedserver.errors import Conflict, Unprocessable
+from feedserver.models import Article, ArticleAuthor, Author, Section
 
 View = str | tuple[str, int] | Response
 

@@ -6,12 +6,12 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from .. import accounts
-from ..db import db_session
-from ..errors import NotFound, Unprocessable
-from ..models import User
-from . import bp
-from .forms import ConfirmForm, TokenForm, attach_errors
+from feedserver import accounts
+from feedserver.admin import bp
+from feedserver.admin.forms import ConfirmForm, TokenForm, attach_errors
+from feedserver.db import db_session
+from feedserver.errors import NotFound, Unprocessable
+from feedserver.models import User
 
 
 def _user() -> User:

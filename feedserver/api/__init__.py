@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
     """Register the API blueprint (exempt from CSRF: it takes no cookies)."""
     from importlib import import_module
 
-    from ..security import csrf
+    from feedserver.security import csrf
 
     for name in (*RESOURCES, "openapi"):
         import_module(f"{__name__}.{name}")

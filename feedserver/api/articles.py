@@ -9,16 +9,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import editing
-from ..db import db_session
-from ..errors import BadRequest
-from ..models import Article, ArticleAuthor, Author, Section, Source
-from ..syndication import base_url
-from ..validation import find_by_ref
-from . import bp
-from .common import get_or_404, paginated, token_required
-from .openapi import error_responses
-from .shapes import (
+from feedserver.api import bp
+from feedserver.api.common import get_or_404, paginated, token_required
+from feedserver.api.openapi import error_responses
+from feedserver.api.shapes import (
     PAGE_PARAMETERS,
     REF_INPUT,
     REF_SCHEMA,
@@ -30,6 +24,12 @@ from .shapes import (
     list_schema,
     request_fields,
 )
+from feedserver.content import editing
+from feedserver.content.validation import find_by_ref
+from feedserver.db import db_session
+from feedserver.errors import BadRequest
+from feedserver.models import Article, ArticleAuthor, Author, Section, Source
+from feedserver.publishing.views import base_url
 
 LOADED = (
     selectinload(Article.section),

@@ -16,13 +16,21 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from .. import urls
-from ..db import db_session
-from ..errors import Unprocessable
-from ..models import COMMENT_STATUSES, Article, Comment
-from . import bp
-from .common import absolute, get_or_404, json_body, paginated, resolve_ref, rfc3339, token_required
-from .openapi import error_responses
+from feedserver import urls
+from feedserver.api import bp
+from feedserver.api.common import (
+    absolute,
+    get_or_404,
+    json_body,
+    paginated,
+    resolve_ref,
+    rfc3339,
+    token_required,
+)
+from feedserver.api.openapi import error_responses
+from feedserver.db import db_session
+from feedserver.errors import Unprocessable
+from feedserver.models import COMMENT_STATUSES, Article, Comment
 
 EDITABLE = ("status",)
 

@@ -11,10 +11,16 @@ from flask import g, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db import db_session
-from ..errors import BadRequest, NotFound, Unauthorized, Unprocessable, UnsupportedMediaType
-from ..models import ApiToken, User, utcnow
-from ..syndication import base_url
+from feedserver.db import db_session
+from feedserver.errors import (
+    BadRequest,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from feedserver.models import ApiToken, User, utcnow
+from feedserver.publishing.views import base_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_PER_PAGE = 100

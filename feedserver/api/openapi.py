@@ -8,7 +8,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from . import RESOURCES, bp
+from feedserver.api import RESOURCES, bp
 
 ERROR_SCHEMA = {
     "type": "object",

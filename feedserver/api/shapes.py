@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from .. import urls
-from ..errors import BadRequest
-from ..models import Article, Author, Section, Source
-from .common import absolute, json_body, rfc3339
+from feedserver import urls
+from feedserver.api.common import absolute, json_body, rfc3339
+from feedserver.errors import BadRequest
+from feedserver.models import Article, Author, Section, Source
 
 PAGE_URL = {Section: urls.section, Author: urls.author, Source: urls.source}
 

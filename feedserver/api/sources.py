@@ -8,16 +8,13 @@ from flask import Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
-from .. import sources, urls
-from ..aggregation import PollSettings
-from ..db import db_session, get_db
-from ..errors import BadRequest, UnsupportedMediaType
-from ..models import Source
-from ..syndication import base_url
-from . import bp
-from .common import absolute, get_or_404, page_args, rfc3339, token_required
-from .openapi import error_responses
-from .shapes import (
+from feedserver import urls
+from feedserver.aggregation import sources
+from feedserver.aggregation.refresh import PollSettings
+from feedserver.api import bp
+from feedserver.api.common import absolute, get_or_404, page_args, rfc3339, token_required
+from feedserver.api.openapi import error_responses
+from feedserver.api.shapes import (
     PAGE_PARAMETERS,
     REF_INPUT,
     REF_SCHEMA,
@@ -29,6 +26,10 @@ from .shapes import (
     ref_json,
     request_fields,
 )
+from feedserver.db import db_session, get_db
+from feedserver.errors import BadRequest, UnsupportedMediaType
+from feedserver.models import Source
+from feedserver.publishing.views import base_url
 
 OPML_TYPES = frozenset({"text/x-opml", "application/xml", "text/xml", "application/x-opml"})
 OPML_MEDIA_TYPE = "text/x-opml; charset=utf-8"
@@ -36,7 +37,7 @@ OPML_MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
 def source_json(source: Source, article_count: int | None = None) -> dict[str, Any]:
     """A source as the API shows it: identity, where it is polled, its health."""
-    from feeds.schedule import parse_http_date
+    from feeds.upstream.schedule import parse_http_date
 
     return {
         "id": source.id,

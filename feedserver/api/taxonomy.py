@@ -2,7 +2,7 @@
 
 Both resources have the same five operations, so one function registers them
 for each; the differences (fields, JSON shape, the 409 on delete) live in
-``feedserver.editing`` and ``shapes``.
+``feedserver.content.editing`` and ``shapes``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import editing
-from ..db import db_session
-from ..models import Author, Section
-from ..syndication import base_url
-from . import bp
-from .common import get_or_404, paginated, token_required
-from .openapi import error_responses
-from .shapes import (
+from feedserver.api import bp
+from feedserver.api.common import get_or_404, paginated, token_required
+from feedserver.api.openapi import error_responses
+from feedserver.api.shapes import (
     FEEDS_SCHEMA,
     PAGE_PARAMETERS,
     TIME,
@@ -35,6 +31,10 @@ from .shapes import (
     request_fields,
     section_json,
 )
+from feedserver.content import editing
+from feedserver.db import db_session
+from feedserver.models import Author, Section
+from feedserver.publishing.views import base_url
 
 
 def _register(

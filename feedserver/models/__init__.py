@@ -1,10 +1,10 @@
 """The database models (SQLAlchemy 2.0, typed)."""
 
-from .accounts import ApiToken, User
-from .base import Base, UTCDateTime, utcnow
-from .comments import COMMENT_STATUSES, Comment
-from .content import Article, ArticleAuthor, Author, Section, Source
-from .scopes import ScopeVersion, install_hooks, recount_scopes
+from feedserver.models.accounts import ApiToken, User
+from feedserver.models.base import Base, UTCDateTime, utcnow
+from feedserver.models.comments import COMMENT_STATUSES, Comment
+from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 
 install_hooks()
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
-from .content import Article
+from feedserver.models.base import Base, utcnow
+from feedserver.models.content import Article
 
 COMMENT_STATUSES = ("pending", "approved", "spam", "rejected")
 

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
+from feedserver.models.base import Base, utcnow
 
 SLUG_LENGTH = 120
 

@@ -24,9 +24,9 @@ from sqlalchemy import Integer, String, bindparam, event, func, inspect, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, utcnow
-from .comments import Comment
-from .content import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.base import Base, utcnow
+from feedserver.models.comments import Comment
+from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 
 GLOBAL = "global"
 SITE = "site"

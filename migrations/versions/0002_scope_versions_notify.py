@@ -1,6 +1,6 @@
 """Notify listeners when scope versions change (PostgreSQL only)
 
-Every web worker's in-process feed cache (feedserver.fastfeeds) LISTENs on
+Every web worker's in-process feed cache (feedserver.publishing.fastpath) LISTENs on
 this channel, so a write from any process on any machine — web, poller, CLI,
 a script — reaches every worker at commit. SQLite needs nothing: workers
 there watch ``PRAGMA data_version``.

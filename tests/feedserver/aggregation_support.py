@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import select
 
-from feedserver.aggregation import PollSettings
+from feedserver.aggregation.refresh import PollSettings
 from feedserver.models import ApiToken, Article, Source, User
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from feeds.sanitize import ATTRIBUTES, GLOBAL_ATTRIBUTES, TAGS, clean_html
 from feedserver.demo import AUTHORS, SECTIONS, SOURCES, load_demo
-from feedserver.demo_articles import ARTICLES, COMMENTS
+from feedserver.demo.articles import ARTICLES, COMMENTS
 from feedserver.models import Article, Author, Section, Source
 from tests.factories import make_article, make_section
 

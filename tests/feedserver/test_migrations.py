@@ -37,7 +37,7 @@ def test_postgresql_scope_versions_notify_listeners(db, db_backend):
         pytest.skip("SQLite workers watch PRAGMA data_version instead")
     from sqlalchemy import text
 
-    from feedserver.scopewatch import CHANNEL, TRIGGER
+    from feedserver.publishing.scopewatch import CHANNEL, TRIGGER
 
     with db.engine.connect() as conn:
         names = (

@@ -1,0 +1,358 @@
+"""Fetch upstream feeds politely and defensively (httpx).
+
+One :class:`Fetcher` owns one ``httpx.Client`` (connection pool, CA bundle
+loaded once) and is meant to live as long as the poller. It is safe to share
+between threads: the poller runs fetch+parse in a thread pool, because the app
+around it (Flask, SQLAlchemy sessions) is synchronous and the parse is CPU
+work an event loop would not speed up; a per-host semaphore keeps us from
+opening more than ``max_per_host`` concurrent requests to one server.
+
+What one :meth:`Fetcher.fetch` does:
+
+- a conditional GET with the stored validators (RFC 9110 §13.1.1-2,
+  If-None-Match / If-Modified-Since); a 304 is a result with
+  ``not_modified=True`` and no body, not an exception, because it still
+  carries validators and cache hints the scheduler needs;
+- ``Accept`` prefers feed types, ``Accept-Encoding`` gzip/deflate (and br when
+  the installed Brotli can decompress with a bounded output);
+- redirects are followed by hand, at most ``max_redirects``, each target
+  checked by the guard; an unbroken leading run of 301/308 (RFC 9110 §15.4.2,
+  §15.4.9) yields ``permanent_redirect_url``;
+- a connect time-out, a per-read time-out and a total deadline for the whole
+  exchange (enforced on every socket wait by :mod:`feeds.upstream.transport`);
+- a size cap counted on *decoded* bytes, decompressing in bounded steps, so a
+  gzip bomb is cut off at the cap without ever holding more than the cap;
+- 410 is a result with ``gone=True``; other 4xx/5xx raise
+  :class:`~feeds.errors.HTTPStatusError` with ``retry_after`` for 429/503.
+
+Exceptions (all :class:`~feeds.errors.FetchError`)::
+
+    BlockedAddress      the guard refused the URL, a redirect target or an address
+    FetchTimeout        connect, read or total deadline
+    BodyTooLarge        more than max_bytes after decoding
+    TooManyRedirects
+    HTTPStatusError     4xx/5xx other than 410 (status, retry_after)
+    FetchError          anything else: DNS failure, refused connection, bad TLS,
+                        corrupt compression, unsupported Content-Encoding
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+
+import httpx
+
+from feeds.errors import (
+    BlockedAddress,
+    BodyTooLarge,
+    FeedError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    TooManyRedirects,
+)
+from feeds.model import Validators
+from feeds.upstream import transport
+from feeds.upstream.decompress import ACCEPT_ENCODING, decoder_for
+from feeds.upstream.guard import Allowlist, Resolver, check_url, system_resolver
+from feeds.upstream.schedule import CacheHints, cache_hints, parse_http_date
+
+USER_AGENT = "feedserver/0.1 (+https://github.com/feedserver/feedserver)"
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "
+    "application/json;q=0.8, */*;q=0.1"
+)
+MIB = 1024 * 1024
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT = frozenset({301, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of a fetch that reached a usable answer (2xx, 304 or 410)."""
+
+    url: str  # the URL asked for
+    final_url: str  # the URL that answered, after redirects
+    status: int
+    body: bytes | None  # None for 304 and 410
+    content_type: str | None
+    validators: Validators  # to store and send next time
+    cache: CacheHints = field(default_factory=CacheHints)
+    permanent_redirect_url: str | None = None  # store this URL instead of ``url``
+    not_modified: bool = False  # 304: nothing changed since ``validators``
+    gone: bool = False  # 410: disable the source
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Fetcher:
+    """A long-lived, thread-safe fetcher with the guard and the limits built in."""
+
+    def __init__(
+        self,
+        *,
+        allowlist: Allowlist | str | None = None,
+        user_agent: str = USER_AGENT,
+        max_bytes: int = 5 * MIB,
+        max_redirects: int = 5,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 15.0,
+        total_timeout: float = 30.0,
+        max_connections: int = 100,
+        max_per_host: int = 4,
+        resolver: Resolver = system_resolver,
+        verify: ssl.SSLContext | None = None,
+        transport_: httpx.BaseTransport | None = None,
+    ) -> None:
+        """Make the client; ``transport_`` replaces the guarded one (tests only).
+
+        ``verify`` is an ``ssl.SSLContext`` to trust other CAs (tests).
+        """
+        self.allowlist = (
+            allowlist if isinstance(allowlist, Allowlist) else Allowlist.parse(allowlist)
+        )
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.total_timeout = total_timeout
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+        )
+        self._max_per_host = max_per_host
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
+        self._client = httpx.Client(
+            transport=transport_
+            or transport.GuardedTransport(
+                self.allowlist,
+                resolver=resolver,
+                ssl_context=verify,
+                max_connections=max_connections,
+            ),
+            headers={
+                "User-Agent": user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            # No cookies kept between sources; no proxies or .netrc from the env.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=self._timeout,
+        )
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(self, url: str, validators: Validators | None = None) -> FetchResult:
+        """GET ``url`` (conditionally, given ``validators``) within every limit."""
+        with self._host_slot(url):
+            until = time.monotonic() + self.total_timeout
+            token = transport.deadline.set(until)
+            try:
+                return self._fetch(url, validators or Validators())
+            except FeedError:
+                raise
+            except httpx.TimeoutException as exc:
+                if time.monotonic() >= until - 0.05:
+                    problem = f"no complete answer within {self.total_timeout:g} s"
+                else:
+                    problem = _timeout_problem(exc)
+                raise FetchTimeout(url, problem) from None
+            except httpx.InvalidURL as exc:
+                raise FetchError(url, f"invalid URL ({exc})") from None
+            except httpx.HTTPError as exc:
+                raise FetchError(url, f"{type(exc).__name__}: {exc}") from None
+            finally:
+                transport.deadline.reset(token)
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL:
+            host = ""
+        with self._hosts_lock:
+            slot = self._hosts.get(host)
+            if slot is None:
+                slot = self._hosts[host] = threading.BoundedSemaphore(self._max_per_host)
+            return slot
+
+    def _fetch(self, url: str, validators: Validators) -> FetchResult:
+        current = check_url(url, self.allowlist)
+        permanent: str | None = None
+        still_permanent = True
+        headers = _conditional_headers(validators)
+        for hops in range(self.max_redirects + 1):
+            request = self._client.build_request("GET", current, headers=headers)
+            try:
+                response = self._client.send(request, stream=True)
+            except (BlockedAddress, FetchError) as exc:  # the transport names host:port
+                where = "" if str(current) == url else f"redirect to {current} refused: "
+                raise type(exc)(url, f"{where}{exc.problem}") from None
+            try:
+                if response.status_code not in REDIRECTS:
+                    result = self._finish(url, current, response, validators)
+                    if permanent is not None:
+                        result = replace(result, permanent_redirect_url=permanent)
+                    return result
+                target = _redirect_target(url, current, response)
+                _drain(response)
+            finally:
+                response.close()
+            if hops == self.max_redirects:
+                raise TooManyRedirects(url, f"more than {self.max_redirects} redirects")
+            try:
+                current = check_url(target, self.allowlist)
+            except FeedError as exc:
+                raise type(exc)(url, f"redirect to {target} refused: {exc.problem}") from None
+            if still_permanent and response.status_code in PERMANENT:
+                permanent = str(current)
+            else:
+                still_permanent = False
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _finish(
+        self, url: str, current: httpx.URL, response: httpx.Response, sent: Validators
+    ) -> FetchResult:
+        now = datetime.now(UTC)
+        status = response.status_code
+        headers = response.headers
+        hints = cache_hints(
+            cache_control=headers.get("cache-control"),
+            expires=headers.get("expires"),
+            age=headers.get("age"),
+            retry_after=headers.get("retry-after"),
+            date=headers.get("date"),
+            now=now,
+        )
+        seen = Validators(
+            etag=headers.get("etag") or None,
+            last_modified=parse_http_date(headers.get("last-modified")),
+        )
+        common: dict[str, Any] = {
+            "url": url,
+            "final_url": str(current),
+            "status": status,
+            "content_type": headers.get("content-type"),
+            "cache": hints,
+            "fetched_at": now,
+        }
+        if status == 304:
+            # A 304 may omit unchanged validators (RFC 9110 §15.4.5): keep ours.
+            kept = Validators(
+                etag=seen.etag or sent.etag,
+                last_modified=seen.last_modified or sent.last_modified,
+            )
+            _drain(response)
+            return FetchResult(body=None, validators=kept, not_modified=True, **common)
+        if status == 410:
+            _drain(response)
+            return FetchResult(body=None, validators=seen, gone=True, **common)
+        if 200 <= status < 300:
+            body = self._read_body(url, response)
+            return FetchResult(body=body, validators=seen, **common)
+        where = "" if str(current) == url else f" from {current}"
+        raise HTTPStatusError(
+            url,
+            status,
+            f"HTTP {status} {response.reason_phrase}{where}".rstrip(),
+            retry_after=hints.retry_after if status in (429, 503) else None,
+        )
+
+    def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        cap = self.max_bytes
+        coding = response.headers.get("content-encoding", "identity").strip().lower()
+        declared = response.headers.get("content-length", "")
+        if coding in ("", "identity") and declared.isdigit() and int(declared) > cap:
+            raise BodyTooLarge(url, f"body over {_size(cap)} (Content-Length {declared})")
+        if response.is_stream_consumed:  # an in-memory response (MockTransport)
+            if len(response.content) > cap:
+                raise BodyTooLarge(url, f"body over {_size(cap)}")
+            return response.content
+        decoder = decoder_for(url, coding)
+        body = bytearray()
+        until = transport.deadline.get()
+        for raw in response.iter_raw():
+            for piece in decoder(raw):
+                body += piece
+                if len(body) > cap:
+                    raise BodyTooLarge(url, f"body over {_size(cap)}")
+            if until is not None and time.monotonic() > until:
+                raise FetchTimeout(url, f"body not received within {self.total_timeout:g} s")
+        for piece in decoder(b""):
+            body += piece
+            if len(body) > cap:
+                raise BodyTooLarge(url, f"body over {_size(cap)}")
+        return bytes(body)
+
+
+DRAIN_LIMIT = 64 * 1024
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read a small body we do not need, so the pooled connection can be reused.
+
+    Closing a response whose body was not read makes httpcore drop the
+    connection; for the 304s that are most of a steady-state poll that would
+    mean a new TCP (and TLS) connection per feed. A body larger than
+    DRAIN_LIMIT is not worth waiting for: the connection is dropped instead.
+    """
+    if response.is_stream_consumed:
+        return
+    seen = 0
+    try:
+        for raw in response.iter_raw():
+            seen += len(raw)
+            if seen > DRAIN_LIMIT:
+                return
+    except httpx.HTTPError:
+        return
+
+
+def _conditional_headers(validators: Validators) -> dict[str, str]:
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified is not None:
+        headers["If-Modified-Since"] = format_datetime(
+            validators.last_modified.astimezone(UTC), usegmt=True
+        )
+    return headers
+
+
+def _redirect_target(url: str, current: httpx.URL, response: httpx.Response) -> httpx.URL:
+    location = response.headers.get("location")
+    if not location:
+        raise HTTPStatusError(
+            url, response.status_code, f"HTTP {response.status_code} without Location"
+        )
+    try:
+        return current.join(location).copy_with(fragment=None)
+    except httpx.InvalidURL as exc:
+        raise FetchError(url, f"bad redirect Location {location!r} ({exc})") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:g} MiB" if n >= MIB else f"{n} bytes"
+
+
+def _timeout_problem(exc: httpx.TimeoutException) -> str:
+    kind = {
+        httpx.ConnectTimeout: "connect",
+        httpx.ReadTimeout: "read",
+        httpx.WriteTimeout: "write",
+        httpx.PoolTimeout: "connection pool",
+    }.get(type(exc), "request")
+    return f"{kind} time-out"

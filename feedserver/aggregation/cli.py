@@ -1,0 +1,189 @@
+"""Commands for upstream sources and polling: ``sources …``, ``poll --once``, ``worker``.
+
+Registered by :mod:`feedserver.cli` through :func:`register`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
+
+from feedserver.aggregation import poller, sources
+from feedserver.aggregation.refresh import Outcome, PollSettings
+from feedserver.db import get_db
+from feedserver.errors import NotFound
+from feedserver.models import Source, utcnow
+
+
+def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """feedserver.cli.clean_errors, looked up at call time (cli imports this module)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from feedserver.cli import clean_errors as clean
+
+        return clean(command)(*args, **kwargs)
+
+    return wrapper
+
+
+sources_group = AppGroup("sources", help="Manage upstream sources (feeds we aggregate).")
+
+
+def _settings() -> PollSettings:
+    return PollSettings.from_config(current_app.config)
+
+
+def _describe(source: Source) -> str:
+    state = "enabled" if source.enabled else "disabled"
+    return f"{source.id}\t{source.slug}\t{source.feed_url}\t{state}"
+
+
+@sources_group.command("add")
+@click.argument("url")
+@click.option(
+    "--section", "-s", default=None, help="Section (slug, id or name) its entries land in."
+)
+@click.option("--name", default=None, help="Name to show; default: the feed's title.")
+@clean_errors
+def sources_add(url: str, section: str | None, name: str | None) -> None:
+    """Add a source by its feed's URL or an HTML page's; fetch it and store its entries."""
+    source = sources.add_source(
+        get_db(), sources.app_fetcher(), _settings(), url, section=section, name=name
+    )
+    with get_db().session() as session:
+        count = sources.article_counts(session, [source.id])[source.id]
+    click.echo(f"Added source {source.id} {source.slug!r} ({source.feed_url}): {count} entries.")
+
+
+@sources_group.command("list")
+@clean_errors
+def sources_list() -> None:
+    """List every source: id, slug, feed URL, state, last status and error."""
+    with get_db().session() as session:
+        rows = list(session.scalars(select(Source).order_by(Source.id)))
+        counts = sources.article_counts(session, [s.id for s in rows])
+    if not rows:
+        click.echo("No sources yet: add one with 'feedserver sources add URL'.")
+    for source in rows:
+        health = f"status={source.last_status or '-'} errors={source.error_count}"
+        if source.last_error:
+            health += f" last_error={source.last_error[:120]!r}"
+        click.echo(f"{_describe(source)}\tarticles={counts[source.id]}\t{health}")
+
+
+@sources_group.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--section", "-s", default=None, help="Section for every feed (else its category).")
+@clean_errors
+def sources_import(file: click.utils.LazyFile, section: str | None) -> None:
+    """Import an OPML file ('-' for stdin); the poller fetches the new sources."""
+    body = file.read()
+    summary = sources.import_opml(get_db(), sources.app_fetcher(), body, section=section)
+    for source in summary.added:
+        click.echo(f"added\t{source.id}\t{source.feed_url}")
+    for item in summary.skipped:
+        click.echo(f"skipped\t{item['url']}\t{item['reason']}")
+    for item in summary.refused:
+        click.echo(f"refused\t{item['url']}\t{item['reason']}", err=True)
+    click.echo(
+        f"{len(summary.added)} added, {len(summary.skipped)} skipped, "
+        f"{len(summary.refused)} refused."
+    )
+
+
+@sources_group.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@clean_errors
+def sources_export(output: Path | None) -> None:
+    """Write every source as OPML 2.0 (to stdout, or --output FILE)."""
+    with get_db().session() as session:
+        body = sources.export_opml(session, current_app.config["SITE_TITLE"])
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(body)
+
+
+@sources_group.command("remove")
+@click.argument("source_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@clean_errors
+def sources_remove(source_id: int, yes: bool) -> None:
+    """Delete a source with its articles and upstream authors."""
+    with get_db().session() as session:
+        source = session.get(Source, source_id) if 0 < source_id < 2**31 else None
+        if source is None:
+            raise NotFound(f"No source with id {source_id}.")
+        count = sources.article_counts(session, [source.id])[source.id]
+        if not yes:
+            click.confirm(
+                f"Delete source {source.id} {source.name!r} and its {count} articles?", abort=True
+            )
+        removed = sources.remove_source(session, source)
+    click.echo(f"Removed source {source_id} and {removed} articles.")
+
+
+@click.command("poll")
+@click.option("--once", is_flag=True, help="Refresh every due source once, then exit.")
+@with_appcontext
+@clean_errors
+def poll(once: bool) -> None:
+    """Refresh due sources: once with a progress bar (--once), or forever like 'worker'."""
+    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]
+    if not once:
+        _work()
+        return
+    db = get_db()
+    cutoff = utcnow()
+    total = poller.count_due(db, cutoff)
+    failed: list[Outcome] = []
+    with (
+        poller.Poller(db, _settings()) as runner,
+        click.progressbar(length=total, label="Polling", show_pos=True, file=sys.stderr) as bar,
+    ):
+
+        def progress(outcome: Outcome) -> None:
+            if outcome.error:
+                failed.append(outcome)
+            bar.update(1)
+
+        stats = runner.poll_due(cutoff, progress=progress)
+    for outcome in failed:
+        click.echo(f"source {outcome.source_id}: {outcome.error}", err=True)
+    click.echo(
+        f"{stats.sources} sources polled: {stats.added} new entries, {stats.updated} updated, "
+        f"{stats.not_modified} not modified, {stats.errors} errors."
+    )
+
+
+def _work() -> None:
+    worker = poller.Worker(get_db(), _settings())
+    worker.install_signal_handlers()
+    click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
+    worker.run()
+
+
+@click.command("worker")
+@with_appcontext
+@clean_errors
+def worker() -> None:
+    """Poll forever; SIGTERM or Ctrl-C stops after the refreshes under way."""
+    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]
+    _work()
+
+
+def register(group: click.Group) -> None:
+    """Add the sources, poll and worker commands to the feedserver command."""
+    group.add_command(sources_group)
+    group.add_command(poll)
+    group.add_command(worker)

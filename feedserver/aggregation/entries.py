@@ -1,0 +1,165 @@
+"""Upstream entries as plain values: parse, key, hash and prepare them for storing.
+
+Pure functions of their arguments (no database, no Flask, no SQLAlchemy), so
+the poller can run them in a parse process that starts quickly:
+
+- :func:`parse` — feed bytes → :class:`Parsed` (each entry with its
+  de-duplication key and content hash);
+- :func:`prepare` — the entries to write → :class:`Prepared` rows: plain-text
+  title and summary, sanitized body, safe link. Only new or changed entries are
+  prepared, since sanitizing is most of the cost.
+
+``feeds.upstream.parse`` already gives titles and author names as plain text; they are
+only clipped here, never stripped of "tags" again (an Atom ``type="text"``
+title ``x <b> y`` stays ``x <b> y``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feeds.model import UpstreamEntry, UpstreamFeed
+from feeds.sanitize import clean_html, clip_text, safe_url, to_text
+
+KEY_LENGTH = 512  # Article.upstream_key
+TITLE_LENGTH = 500  # Article.title
+SUMMARY_LENGTH = 600  # plain-text summary kept from upstream
+SUMMARY_PREFIX = 900  # HTML read first for it (usually holds enough text)
+NAME_LENGTH = 200  # Author.name
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One upstream entry with its de-duplication key and content hash."""
+
+    key: str
+    hash: str
+    entry: UpstreamEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed upstream feed and its entries, de-duplicated, in feed order."""
+
+    feed: UpstreamFeed
+    entries: tuple[Incoming, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One entry ready to be written: plain text, sanitized HTML, safe URLs."""
+
+    key: str
+    hash: str
+    position: int  # in the feed (newest first): orders undated entries
+    title: str
+    summary: str
+    body_html: str
+    original_url: str | None
+    published: datetime | None
+    updated: datetime | None
+    authors: tuple[tuple[str, str | None], ...]  # (name, safe url), de-duplicated
+
+
+def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
+    """Parse feed bytes and key its entries (pure: runs in a parse process too)."""
+    # Imported here: feedparser is a sixth of a poller's start-up, and a
+    # steady-state poll (every upstream answers 304) never parses.
+    from feeds.upstream.parse import parse_feed
+
+    feed = parse_feed(body, url, content_type)
+    seen: set[str] = set()
+    entries = []
+    for entry in feed.entries:
+        digest = content_hash(entry)
+        key = entry_key(entry, digest)
+        if key not in seen:  # a feed that repeats an entry: the first one wins
+            seen.add(key)
+            entries.append(Incoming(key, digest, entry))
+    return Parsed(feed, tuple(entries))
+
+
+def content_hash(entry: UpstreamEntry) -> str:
+    """Hash what we store of an entry, as upstream sent it (before sanitizing)."""
+    fields = [
+        entry.id, entry.link, entry.title, entry.summary_html, entry.content_html,
+        [(a.name, a.url) for a in entry.authors],
+        entry.published.isoformat() if entry.published else None,
+        entry.updated.isoformat() if entry.updated else None,
+    ]  # fmt: skip
+    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.blake2b(raw, digest_size=32).hexdigest()
+
+
+def entry_key(entry: UpstreamEntry, digest: str) -> str:
+    """De-duplicate by entry id, else link, else a hash of its text (feeds.upstream.parse)."""
+    from feeds.upstream.parse import entry_key as upstream_key
+
+    key = upstream_key(entry).strip() or "hash:" + digest
+    if len(key) > KEY_LENGTH:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def prepare(items: Iterable[tuple[int, Incoming]], fallback_base: str | None) -> list[Prepared]:
+    """Turn (feed position, entry) pairs into rows to write (pure: runs in a process too)."""
+    rows = []
+    for position, item in items:
+        entry = item.entry
+        link = safe_url(entry.link) if entry.link else None
+        summary = summary_text(entry.summary_html or entry.content_html)
+        base = entry.base_url or link or fallback_base
+        authors: list[tuple[str, str | None]] = []
+        for person in entry.authors:
+            name = clip(person.name, NAME_LENGTH)
+            if name and all(name != known for known, _ in authors):
+                authors.append((name, safe_url(person.url) if person.url else None))
+        rows.append(
+            Prepared(
+                key=item.key,
+                hash=item.hash,
+                position=position,
+                title=clip(entry.title, TITLE_LENGTH) or clip(summary, 80) or "Untitled",
+                summary=summary,
+                body_html=clean_html(entry.content_html or entry.summary_html or "", base),
+                original_url=link[:2000] if link else None,
+                published=_utc(entry.published),
+                updated=_utc(entry.updated),
+                authors=tuple(authors),
+            )
+        )
+    return rows
+
+
+def clip(text: str | None, max_length: int) -> str:
+    """Plain text on one line, cut at a word boundary with "…" (to_text without the HTML)."""
+    return clip_text(text, max_length)
+
+
+def summary_text(html: str | None) -> str:
+    """Plain-text summary from the start of the HTML.
+
+    to_text is costly on long bodies, so it reads a prefix (cut after a tag,
+    so no half tag becomes text): first a short one, which gives the same
+    summary whenever it alone holds more text than the summary keeps.
+    """
+    if not html:
+        return ""
+    if len(html) > SUMMARY_PREFIX:
+        end = html.rfind(">", 0, SUMMARY_PREFIX)
+        if end > 0:
+            text = to_text(html[: end + 1], None)
+            if len(text) > SUMMARY_LENGTH:
+                return clip(text, SUMMARY_LENGTH)
+    if len(html) > SUMMARY_LENGTH * 4:
+        end = html.rfind(">", 0, SUMMARY_LENGTH * 4)
+        html = html[: end + 1] if end > 0 else html[: SUMMARY_LENGTH * 4]
+    return to_text(html, SUMMARY_LENGTH)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None

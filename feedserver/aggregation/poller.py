@@ -1,0 +1,411 @@
+"""Poll upstream sources: claim the due ones, refresh them concurrently.
+
+Scaling out: any number of poller processes (``feedserver worker``) on any
+number of machines share one PostgreSQL database. A source is *claimed* in a
+short transaction — ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``
+— that pushes its ``next_fetch_at`` one lease (``POLL_LEASE``) into the
+future, so no other worker sees it as due; the fetch then happens outside any
+lock, and the refresh writes the real next fetch time. A worker killed
+mid-refresh leaves the source claimed until its lease ends; then another
+worker refreshes it from scratch (the refresh is one transaction).
+
+Within a process, a thread pool refreshes ``POLL_CONCURRENCY`` sources at once
+through one shared :class:`feeds.upstream.fetch.Fetcher` (one connection pool, its own
+per-host limit ``POLL_PER_HOST``). Sources are claimed four per thread at a
+time and topped up at two, so claims stay few. Parsing is CPU work the GIL
+serializes, so ``POLL_PARSE_PROCESSES`` extra processes parse while the
+threads fetch and store — when one is free; otherwise the thread parses
+itself, so both cores stay busy. A plain 304 (the steady state) does no work
+beyond its conditional GET: its health is written with up to
+``UNCHANGED_BATCH`` others in one transaction (one executemany).
+
+SQLite allows one writer: run one poller (the in-process one under ``make
+run``, or one ``feedserver worker``); its writes are serialized by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import (
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import func, or_, select, update
+
+from feeds.errors import FeedError
+from feedserver.aggregation import entries as upstream_entries
+from feedserver.aggregation import refresh as aggregation
+from feedserver.aggregation.entries import Parsed
+from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
+from feedserver.db import Database, get_db
+from feedserver.models import Source, utcnow
+
+if TYPE_CHECKING:  # the poller runs without importing Flask
+    from flask import Flask
+
+if TYPE_CHECKING:
+    from feeds.upstream.fetch import FetchResult
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "feedserver.aggregation.poller"
+PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
+UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
+IDLE_WAIT = 10.0  # longest sleep of an idle worker, seconds (new sources wait at most this)
+_SQLITE_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+def sqlite_lock(db: Database) -> threading.Lock | None:
+    """The lock that serializes this process's writes to a SQLite database."""
+    return _SQLITE_LOCK if db.is_sqlite else None
+
+
+@dataclass
+class PollStats:
+    """Totals of one poll pass."""
+
+    sources: int = 0
+    added: int = 0
+    updated: int = 0
+    errors: int = 0
+    not_modified: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.sources += 1
+        self.added += outcome.added
+        self.updated += outcome.updated
+        self.errors += outcome.error is not None
+        self.not_modified += outcome.status == 304
+
+
+def due_filter(cutoff: datetime) -> Any:
+    return (
+        Source.enabled.is_(True),
+        Source.feed_url.is_not(None),
+        or_(Source.next_fetch_at.is_(None), Source.next_fetch_at <= cutoff),
+    )
+
+
+def count_due(db: Database, cutoff: datetime | None = None) -> int:
+    """How many enabled sources are due now (for a progress bar)."""
+    with db.session() as session:
+        query = select(func.count(Source.id)).where(*due_filter(cutoff or utcnow()))
+        return session.scalar(query) or 0
+
+
+def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) -> list[SourceJob]:
+    """Claim up to ``limit`` due sources for this worker (one short transaction)."""
+    now = utcnow()
+    due = (
+        select(Source.id)
+        .where(*due_filter(cutoff or now))
+        .order_by(Source.next_fetch_at.asc().nulls_first(), Source.id)
+        .limit(limit)
+    )
+    if not db.is_sqlite:
+        # Rows another worker is claiming right now are skipped, not waited for.
+        due = due.with_for_update(skip_locked=True)
+    # next_fetch_at feeds no feed, so this core UPDATE needs no flush hook.
+    stmt = (
+        update(Source)
+        .where(Source.id.in_(due.scalar_subquery()))
+        .values(next_fetch_at=now + timedelta(seconds=lease))
+        .returning(
+            Source.id,
+            Source.feed_url,
+            Source.etag,
+            Source.last_modified,
+            Source.poll_interval,
+            Source.home_url,
+        )  # fmt: skip
+        .execution_options(synchronize_session=False)
+    )
+    lock = sqlite_lock(db)
+    if lock is not None:
+        lock.acquire()
+    try:
+        with db.session() as session:
+            rows = session.execute(stmt).all()
+    finally:
+        if lock is not None:
+            lock.release()
+    jobs = [SourceJob(row[0], row[1] or "", *row[2:]) for row in rows]
+    return sorted(jobs, key=lambda job: job.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A 304 fetched by a thread, its health written later in a batch."""
+
+    job: SourceJob
+    result: FetchResult
+
+
+class Poller:
+    """One process's poller: a shared fetcher, a thread pool, maybe parse processes."""
+
+    def __init__(
+        self, db: Database, settings: PollSettings, *, parse_processes: int | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.fetcher = settings.fetcher()
+        self.threads = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="poll")
+        processes = settings.parse_processes if parse_processes is None else parse_processes
+        self.parsers: ProcessPoolExecutor | None = None
+        if processes > 0:
+            # spawn: forking a process that runs threads and holds sockets is unsafe.
+            context = multiprocessing.get_context("spawn")
+            self.parsers = ProcessPoolExecutor(processes, mp_context=context)
+        self._inflight = 0
+        self._inflight_limit = processes * 2  # one running and one queued per process
+        self._inflight_lock = threading.Lock()
+
+    def __enter__(self) -> Poller:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+        if self.parsers is not None:
+            self.parsers.shutdown(wait=True, cancel_futures=True)
+        self.fetcher.close()
+
+    def _offload(self, work: Callable[..., T], *args: Any) -> T:
+        """Run CPU work in a parse process if one is free, else here (self-balancing).
+
+        Both cores stay busy: when the processes already have work queued,
+        the calling thread does this piece itself instead of waiting.
+        """
+        if self.parsers is None:
+            return work(*args)
+        with self._inflight_lock:
+            if self._inflight >= self._inflight_limit:
+                offload = False
+            else:
+                offload = True
+                self._inflight += 1
+        if not offload:
+            return work(*args)
+        try:
+            return self.parsers.submit(work, *args).result()
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
+
+    def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
+        if len(body) < PARSE_IN_PROCESS_BYTES:
+            return upstream_entries.parse(body, url, content_type)
+        return self._offload(upstream_entries.parse, body, url, content_type)
+
+    def refresh(self, job: SourceJob) -> Outcome:
+        """Refresh one claimed source (in the calling thread)."""
+        outcome = self.fetch_or_refresh(job)
+        if isinstance(outcome, Unchanged):
+            return aggregation.store_unchanged(
+                self.db, [(outcome.job, outcome.result)], self.settings, sqlite_lock(self.db)
+            )[0]
+        return outcome
+
+    def fetch_or_refresh(self, job: SourceJob) -> Outcome | Unchanged:
+        """Fetch; a plain 304 comes back for a batched write, anything else is stored."""
+        try:
+            result = aggregation.fetch(self.fetcher, job)
+        except FeedError as exc:
+            return aggregation.store_failure(self.db, job, exc, self.settings, sqlite_lock(self.db))
+        if aggregation.unchanged(job, result):
+            return Unchanged(job, result)
+        return aggregation.complete(
+            self.db, job, result, self.settings,
+            parser=self._parse,
+            lock=sqlite_lock(self.db),
+        )  # fmt: skip
+
+    def _write_unchanged(self, batch: list[Unchanged]) -> list[Outcome]:
+        items = [(u.job, u.result) for u in batch]
+        try:
+            return aggregation.store_unchanged(self.db, items, self.settings, sqlite_lock(self.db))
+        except Exception:  # the sources stay leased; the next pass after the lease retries
+            log.exception("writing %d not-modified sources failed", len(items))
+            return [
+                Outcome(job.id, result.status, error="store: database error")
+                for job, result in items
+            ]
+
+    def poll_due(
+        self,
+        cutoff: datetime | None = None,
+        *,
+        progress: Callable[[Outcome], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> PollStats:
+        """Refresh every source due at ``cutoff`` once; stop claiming when ``stop`` is set.
+
+        Sources are claimed in batches of up to four per thread, topped up when
+        fewer than two per thread remain, so no thread idles and claims stay few.
+        """
+        cutoff = cutoff or utcnow()
+        stats = PollStats()
+        window = self.settings.concurrency * 4
+        refill = self.settings.concurrency * 2
+        # Finished refreshes arrive on a queue (concurrent.futures.wait would
+        # hook into every pending future on each call).
+        finished: queue.SimpleQueue[Future[Outcome | Unchanged]] = queue.SimpleQueue()
+        running = 0
+        quiet: list[Unchanged] = []
+        exhausted = False
+
+        def record(outcome: Outcome) -> None:
+            stats.add(outcome)
+            if progress is not None:
+                progress(outcome)
+
+        while True:
+            if not exhausted and running < refill and not (stop and stop.is_set()):
+                want = window - running
+                jobs = claim(self.db, want, self.settings.lease, cutoff)
+                exhausted = len(jobs) < want
+                for job in jobs:
+                    future = self.threads.submit(self.fetch_or_refresh, job)
+                    future.add_done_callback(finished.put)
+                running += len(jobs)
+            if len(quiet) >= UNCHANGED_BATCH or (quiet and not running):
+                for outcome in self._write_unchanged(quiet):
+                    record(outcome)
+                quiet = []
+            if not running:
+                return stats
+            done = [finished.get()]
+            while True:  # take every refresh that finished meanwhile
+                try:
+                    done.append(finished.get_nowait())
+                except queue.Empty:
+                    break
+            running -= len(done)
+            for future in done:
+                result = future.result()
+                if isinstance(result, Unchanged):
+                    quiet.append(result)
+                else:
+                    record(result)
+
+
+def poll_once(
+    db: Database,
+    settings: PollSettings | Mapping[str, Any],
+    progress: Callable[[Outcome], None] | None = None,
+) -> PollStats:
+    """Refresh every source that is due now, once each."""
+    if not isinstance(settings, PollSettings):
+        settings = PollSettings.from_config(settings)
+    with Poller(db, settings) as poller:
+        return poller.poll_due(progress=progress)
+
+
+def next_due_in(db: Database) -> float | None:
+    """Seconds until the next enabled source is due (None: nothing to poll)."""
+    with db.session() as session:
+        soonest = session.scalar(
+            select(func.min(Source.next_fetch_at)).where(
+                Source.enabled.is_(True), Source.feed_url.is_not(None)
+            )
+        )
+        if soonest is None:
+            has_null = session.scalar(select(Source.id).where(*due_filter(utcnow())).limit(1))
+            return 0.0 if has_null else None
+    return max(0.0, (soonest - utcnow()).total_seconds())
+
+
+class Worker:
+    """Poll forever; a first SIGTERM/SIGINT finishes the refreshes under way, then stops."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: PollSettings,
+        *,
+        parse_processes: int | None = None,
+        startup_delay: float = 0.0,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.parse_processes = parse_processes
+        self.startup_delay = startup_delay
+        self.stop_event = threading.Event()
+        self.passes = 0
+
+    def install_signal_handlers(self) -> None:
+        """Stop gracefully on the first SIGTERM/SIGINT, at once on the second."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop_event.is_set():
+            raise SystemExit(128 + signum)
+        log.info("signal %s: finishing the refreshes under way, then stopping", signum)
+        self.stop_event.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        """Poll until stopped."""
+        if self.stop_event.wait(self.startup_delay):
+            return
+        log.info("poller started pid=%s concurrency=%s", os.getpid(), self.settings.concurrency)
+        with Poller(self.db, self.settings, parse_processes=self.parse_processes) as poller:
+            while not self.stop_event.is_set():
+                try:
+                    stats = poller.poll_due(stop=self.stop_event)
+                    self.passes += 1
+                    if stats.sources:
+                        log.info(
+                            "poll pass sources=%d added=%d updated=%d errors=%d",
+                            stats.sources, stats.added, stats.updated, stats.errors,
+                        )  # fmt: skip
+                    wait_for = next_due_in(self.db)
+                except Exception:  # the database went away, say: retry later
+                    log.exception("poll pass failed")
+                    wait_for = IDLE_WAIT
+                idle = IDLE_WAIT if wait_for is None else min(IDLE_WAIT, wait_for)
+                self.stop_event.wait(max(idle, 0.5))
+        log.info("poller stopped pid=%s", os.getpid())
+
+
+def start_in_process(app: Flask) -> Worker | None:
+    """Run a poller thread inside the web process (``make run``), once per app."""
+    if EXTENSION in app.extensions:
+        return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return None  # the reloader's watcher process serves nothing: its child polls
+    settings = PollSettings.from_config(app.config)
+    # No parse processes inside a web server; a short delay so one-shot CLI
+    # commands that build the app exit before the first pass.
+    worker = Worker(get_db(app), settings, parse_processes=0, startup_delay=2.0)
+    thread = threading.Thread(target=worker.run, name="feedserver-poller", daemon=True)
+    app.extensions[EXTENSION] = worker
+    thread.start()
+    return worker
+
+
+def stop_in_process(app: Flask) -> None:
+    """Stop the in-process poller, if any (``poll``/``worker`` commands run their own)."""
+    worker = app.extensions.pop(EXTENSION, None)
+    if worker is not None:
+        worker.stop()

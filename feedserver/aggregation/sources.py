@@ -1,0 +1,399 @@
+"""Managing upstream sources: add by URL, edit, refresh, remove, OPML in and out.
+
+Shared by the JSON API, the CLI and the web admin. Errors are
+:mod:`feedserver.errors` (400 malformed URL, 409 already a source, 422 not a
+feed / unreachable / refused by the guard), so each caller shows them its way.
+
+Adding fetches the URL at once: a feed becomes a source named after the feed's
+title with its entries stored; an HTML page's autodiscovery links are followed.
+Nothing is stored unless a feed was fetched and parsed.
+
+Removing deletes the source, the articles attributed to it and its upstream
+authors (an aggregated article without its attribution would misrepresent
+whose work it is). To stop polling but keep the articles, disable it instead.
+
+Importing OPML creates the sources without fetching them (a list of hundreds
+would time out a request); the poller fetches them on its next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from feeds.errors import BlockedAddress, FeedError, ParseError
+from feeds.upstream.fetch import Fetcher, FetchResult
+from feeds.upstream.guard import check_url
+from feedserver.aggregation import refresh as aggregation
+from feedserver.aggregation.poller import sqlite_lock
+from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
+from feedserver.content.slugs import unique_slug
+from feedserver.db import Database
+from feedserver.errors import BadRequest, Conflict, Unprocessable
+from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+
+log = logging.getLogger(__name__)
+
+FETCHER = "feedserver.fetcher"
+URL_LENGTH = 2000
+MAX_CANDIDATES = 3  # autodiscovery links tried, in the page's order
+MAX_OUTLINES = 5000
+
+
+def app_fetcher(app: Flask | None = None) -> Fetcher:
+    """The web process's one shared fetcher (for add and refresh-now)."""
+    app = app or current_app
+    fetcher = app.extensions.get(FETCHER)
+    if fetcher is None:
+        fetcher = app.extensions[FETCHER] = PollSettings.from_config(app.config).fetcher()
+    return fetcher  # type: ignore[no-any-return]
+
+
+def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
+    """Return a well-formed http(s) URL: 400 if malformed, 422 if the guard refuses it."""
+    if not isinstance(url, str) or not url.strip():
+        raise BadRequest(f"{field_name} must be an http(s) URL.", fields={field_name: "invalid"})
+    url = url.strip()
+    if len(url) > URL_LENGTH:
+        raise BadRequest(f"{field_name} is longer than {URL_LENGTH} characters.")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise BadRequest(
+            f"{field_name} must be an absolute http(s) URL, not {url[:100]!r}.",
+            code="malformed_url",
+            fields={field_name: "invalid"},
+        )
+    try:
+        return str(check_url(url, fetcher.allowlist))
+    except BlockedAddress as exc:
+        raise Unprocessable(
+            str(exc), code="address_refused", fields={field_name: "refused"}
+        ) from None
+    except FeedError as exc:
+        raise BadRequest(str(exc), code="malformed_url", fields={field_name: "invalid"}) from None
+
+
+def find_section(session: Session, ref: Any, field_name: str = "section") -> Section | None:
+    """Find a section by id, slug or name (case-insensitive); 422 if there is none."""
+    if ref is None or ref == "":
+        return None
+    if isinstance(ref, bool) or not isinstance(ref, int | str) or len(str(ref)) > 200:
+        raise Unprocessable(
+            f"{field_name} must be a section id or slug.", fields={field_name: "invalid"}
+        )
+    section = None
+    if isinstance(ref, int) or ref.isdigit():
+        section = session.get(Section, int(ref)) if int(ref) < 2**31 else None
+    if section is None and isinstance(ref, str):
+        section = session.scalar(
+            select(Section).where(Section.slug == ref.strip())
+        ) or session.scalar(select(Section).where(func.lower(Section.name) == ref.strip().lower()))
+    if section is None:
+        raise Unprocessable(
+            f"{field_name}: no such section: {str(ref)[:80]!r}.", fields={field_name: "unknown"}
+        )
+    return section
+
+
+def _taken(session: Session, feed_url: str) -> None:
+    other = session.scalar(select(Source).where(Source.feed_url == feed_url))
+    if other is not None:
+        raise Conflict(
+            f"{feed_url} is already the feed of source {other.id} ({other.name}).",
+            code="source_exists",
+            source_id=other.id,
+        )
+
+
+def _fetch(fetcher: Fetcher, url: str) -> FetchResult:
+    try:
+        result = fetcher.fetch(url)
+    except BlockedAddress as exc:
+        raise Unprocessable(str(exc), code="address_refused", fields={"url": "refused"}) from None
+    except FeedError as exc:
+        raise Unprocessable(str(exc), code="unreachable", fields={"url": "unreachable"}) from None
+    if result.body is None:  # 410 (no validators were sent, so never 304)
+        raise Unprocessable(f"fetch {url}: HTTP {result.status}", code="unreachable")
+    return result
+
+
+def locate_feed(fetcher: Fetcher, url: str) -> tuple[str, FetchResult, Parsed]:
+    """Fetch ``url``; if it is an HTML page, follow its autodiscovery links.
+
+    Returns the feed URL to poll, the fetch and the parse. 422 if no feed.
+    """
+    result = _fetch(fetcher, url)
+    assert result.body is not None
+    try:
+        parsed = aggregation.parse(result.body, result.final_url, result.content_type)
+        return result.permanent_redirect_url or url, result, parsed
+    except ParseError as exc:
+        problem = exc
+    from feeds.upstream import discover
+
+    candidates = discover.discover_feeds(result.body, result.final_url, result.content_type)
+    if not candidates:
+        raise Unprocessable(
+            f"{problem}; and it is not an HTML page that links to a feed.", code="not_a_feed"
+        )
+    for candidate in candidates[:MAX_CANDIDATES]:
+        try:
+            found = _fetch(fetcher, candidate)
+            assert found.body is not None
+            parsed = aggregation.parse(found.body, found.final_url, found.content_type)
+        except (Unprocessable, ParseError) as exc:
+            problem = exc  # type: ignore[assignment]
+            continue
+        return found.permanent_redirect_url or candidate, found, parsed
+    raise Unprocessable(
+        f"{url} links to feeds, but none could be read: {problem}", code="not_a_feed"
+    )
+
+
+def add_source(
+    db: Database,
+    fetcher: Fetcher,
+    settings: PollSettings,
+    url: Any,
+    *,
+    section: Any = None,
+    name: Any = None,
+) -> Source:
+    """Add a source by feed or page URL: fetch it, store it and its entries."""
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise Unprocessable(
+            "name must be text of at most 200 characters.", fields={"name": "invalid"}
+        )
+    url = check_feed_url(url, fetcher)
+    with db.session() as session:
+        _taken(session, url)
+        chosen = find_section(session, section)
+        section_id = chosen.id if chosen else None
+    feed_url, result, parsed = locate_feed(fetcher, url)
+    lock = sqlite_lock(db)
+    with lock or _nolock():
+        try:
+            with db.session() as session:
+                _taken(session, feed_url)
+                title = (
+                    (name or "").strip()
+                    or aggregation.feed_title(parsed.feed)
+                    or urlsplit(feed_url).hostname
+                    or feed_url
+                )
+                source = Source(
+                    slug=unique_slug(session, Source, title, fallback="source"),
+                    name=title[:200],
+                    feed_url=feed_url,
+                    home_url=url if url != feed_url else None,  # the page it was found on
+                    section_id=section_id,
+                    enabled=True,
+                )
+                session.add(source)
+                session.flush()
+                outcome = aggregation.store(session, source, result, parsed, settings)
+        except IntegrityError:
+            raise Conflict(
+                f"{feed_url} was just added as a source.", code="source_exists"
+            ) from None
+    log.info("source added source_id=%s entries=%d", source.id, outcome.added)
+    return source
+
+
+class _nolock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def refresh_now(db: Database, fetcher: Fetcher, settings: PollSettings, source: Source) -> Outcome:
+    """Fetch one source now, whatever its schedule (the admin's "refresh")."""
+    job = SourceJob.of(source)
+    if not job.feed_url:
+        raise Unprocessable(f"Source {source.id} has no feed URL to fetch.")
+    return aggregation.refresh(db, job, fetcher, settings, lock=sqlite_lock(db))
+
+
+def update_source(session: Session, source: Source, data: dict[str, Any], fetcher: Fetcher) -> None:
+    """Apply an edit (name, section, enabled, poll_interval, feed_url, home_url)."""
+    unknown = set(data) - EDITABLE
+    if unknown:
+        raise Unprocessable(
+            f"Unknown field(s): {', '.join(sorted(unknown))[:200]}.",
+            fields={k: "unknown" for k in sorted(unknown)[:20]},
+        )
+    if "name" in data:
+        name = data["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise Unprocessable(
+                "name must be non-empty text of at most 200 characters.", fields={"name": "invalid"}
+            )
+        source.name = name.strip()
+    if "section" in data:
+        found = find_section(session, data["section"])
+        source.section_id = found.id if found else None
+    if "enabled" in data:
+        if not isinstance(data["enabled"], bool):
+            raise Unprocessable("enabled must be true or false.", fields={"enabled": "invalid"})
+        if data["enabled"] and not source.enabled:
+            source.error_count = 0
+            source.next_fetch_at = utcnow()  # re-enabled: poll on the next pass
+        source.enabled = data["enabled"]
+    if "poll_interval" in data:
+        value = data["poll_interval"]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= 7 * 86400
+        ):
+            raise Unprocessable(
+                "poll_interval must be seconds from 60 to 604800, or null.",
+                fields={"poll_interval": "invalid"},
+            )
+        source.poll_interval = value
+    if "feed_url" in data:
+        url = check_feed_url(data["feed_url"], fetcher, "feed_url")
+        if url != source.feed_url:
+            _taken(session, url)
+            source.feed_url = url
+            source.etag = source.last_modified = None
+            source.next_fetch_at = utcnow()
+    if "home_url" in data:
+        home = data["home_url"]
+        source.home_url = None if home in (None, "") else check_feed_url(home, fetcher, "home_url")
+
+
+EDITABLE = frozenset({"name", "section", "enabled", "poll_interval", "feed_url", "home_url"})
+
+
+def remove_source(session: Session, source: Source) -> int:
+    """Delete a source with its articles and upstream authors; return the articles removed."""
+    removed = 0
+    while True:
+        batch = list(
+            session.scalars(select(Article).where(Article.source_id == source.id).limit(500))
+        )
+        if not batch:
+            break
+        for article in batch:
+            session.delete(article)  # through the ORM, so feed versions follow
+        session.flush()
+        removed += len(batch)
+    used = select(ArticleAuthor.author_id)
+    for author in session.scalars(
+        select(Author).where(Author.source_id == source.id, Author.id.not_in(used))
+    ):
+        session.delete(author)
+    session.delete(source)
+    session.flush()
+    log.info("source removed source_id=%s articles=%d", source.id, removed)
+    return removed
+
+
+@dataclass
+class ImportSummary:
+    """What an OPML import did, outline by outline."""
+
+    added: list[Source] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+
+def import_opml(
+    db: Database, fetcher: Fetcher, body: bytes, *, section: Any = None
+) -> ImportSummary:
+    """Create a source per feed outline (fetched later by the poller); all or nothing per outline."""
+    from feeds.upstream import opml
+
+    try:
+        outlines = opml.parse_opml(body)
+    except FeedError as exc:
+        if exc.problem.startswith(("malformed", "empty")):
+            raise BadRequest(str(exc), code="malformed_opml") from None
+        raise Unprocessable(str(exc), code="invalid_opml") from None
+    if len(outlines) > MAX_OUTLINES:
+        raise Unprocessable(f"OPML lists {len(outlines)} feeds; at most {MAX_OUTLINES} at once.")
+    summary = ImportSummary()
+    lock = sqlite_lock(db)
+    with lock or _nolock(), db.session() as session:
+        common = find_section(session, section) if section not in (None, "") else None
+        seen: set[str] = set()
+        for outline in outlines:
+            raw = outline.xml_url
+            try:
+                url = check_feed_url(raw, fetcher, "xmlUrl")
+                chosen = common or find_section(session, outline.category, "category")
+            except (BadRequest, Unprocessable) as exc:
+                summary.refused.append({"url": str(raw)[:URL_LENGTH], "reason": exc.message})
+                continue
+            if url in seen or session.scalar(select(Source.id).where(Source.feed_url == url)):
+                summary.skipped.append({"url": url, "reason": "already a source"})
+                continue
+            seen.add(url)
+            title = (outline.title or urlsplit(url).hostname or url).strip()[:200]
+            home = None
+            if outline.html_url:
+                try:
+                    home = check_feed_url(outline.html_url, fetcher, "htmlUrl")
+                except (BadRequest, Unprocessable):
+                    home = None
+            source = Source(
+                slug=unique_slug(session, Source, title, fallback="source"),
+                name=title,
+                feed_url=url,
+                home_url=home,
+                section_id=chosen.id if chosen else None,
+                enabled=True,
+                next_fetch_at=None,  # due at once
+            )
+            session.add(source)
+            session.flush()
+            summary.added.append(source)
+    log.info(
+        "opml import added=%d skipped=%d refused=%d",
+        len(summary.added),
+        len(summary.skipped),
+        len(summary.refused),
+    )
+    return summary
+
+
+def export_opml(session: Session, title: str) -> bytes:
+    """Every source with a feed as an OPML 2.0 subscription list."""
+    from feeds.upstream import opml
+
+    rows = session.execute(
+        select(Source, Section.name)
+        .outerjoin(Section, Source.section_id == Section.id)
+        .where(Source.feed_url.is_not(None))
+        .order_by(Source.id)
+    )
+    outlines = [
+        opml.Outline(
+            title=source.name,
+            xml_url=source.feed_url or "",
+            html_url=source.home_url,
+            category=section_name,
+        )
+        for source, section_name in rows
+    ]
+    return opml.render_opml(outlines, title=title)
+
+
+def article_counts(session: Session, ids: list[int]) -> dict[int, int]:
+    """How many articles each source has (from the feed scope rows: no COUNT scan)."""
+    from feedserver.models.scopes import ScopeVersion
+
+    keys = {f"source:{i}": i for i in ids}
+    rows = session.execute(
+        select(ScopeVersion.key, ScopeVersion.item_count).where(ScopeVersion.key.in_(keys))
+    )
+    found = {keys[key]: count for key, count in rows}
+    return {i: found.get(i, 0) for i in ids}

@@ -1,0 +1,1 @@
+"""Comments: submission, text handling, the comment feeds, moderation."""

@@ -1,0 +1,1 @@
+"""Content: editing articles, sections and authors; validation; slugs."""

@@ -1,0 +1,308 @@
+"""Create, change and delete articles, sections and authors — one set of rules.
+
+The JSON API and the web admin both call these. Each operation takes a
+mapping of JSON-typed field values (str, int, bool, list, None; a datetime is
+also accepted for ``published_at``), checks all of it, changes the ORM rows
+and flushes — the session hook then keeps every feed's validators in step.
+The caller commits, preferably inside :func:`saving`, so a failure anywhere
+rolls everything back.
+
+Errors: ``Unprocessable`` (422) with ``fields={name: reason}`` for bad values,
+``Conflict`` (409) for a taken slug or a section/author that still has articles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
+from feeds.sanitize import clean_html
+from feedserver import urls
+from feedserver.content.slugs import unique_slug
+from feedserver.content.validation import Fields
+from feedserver.errors import Conflict, Unprocessable
+from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX = 500
+SUMMARY_MAX = 5_000
+BODY_MAX = 1_000_000
+NAME_MAX = 200
+DESCRIPTION_MAX = 5_000
+BIO_MAX = 10_000
+URL_MAX = 2_000
+AUTHORS_MAX = 50
+
+ARTICLE_FIELDS = frozenset(
+    {"title", "slug", "summary", "body_html", "section", "authors", "source",
+     "original_url", "published_at", "comments_open"}
+)  # fmt: skip
+SECTION_FIELDS = frozenset({"name", "slug", "description"})
+AUTHOR_FIELDS = frozenset({"name", "slug", "bio", "url"})
+
+
+@contextmanager
+def saving(session: Session) -> Iterator[Session]:
+    """Commit what the block changes, or roll all of it back and re-raise."""
+    try:
+        yield session
+        session.commit()
+    except IntegrityError as exc:
+        # The checks below ran first, so this is a race with a concurrent change.
+        session.rollback()
+        log.info("integrity error, answered 409: %s", exc.orig)
+        raise Conflict(
+            "That change conflicts with another one made at the same time "
+            "(a slug just taken, or a row just used or removed); try again."
+        ) from None
+    except DataError as exc:
+        session.rollback()
+        log.warning("data error, answered 422: %s", exc.orig)
+        raise Unprocessable("A value does not fit what the database can store.") from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def sanitize_body(html: str, base_url: str) -> str:
+    """Clean article HTML with the project's one allowlist (feeds.sanitize)."""
+    return clean_html(html, base_url)
+
+
+def _check_slug_free(session: Session, model: Any, slug: str, own_id: int | None) -> None:
+    query = select(model.id).where(model.slug == slug)
+    if own_id is not None:
+        query = query.where(model.id != own_id)
+    if session.scalar(query) is not None:
+        kind = model.__name__.lower()
+        raise Conflict(
+            f"The slug {slug!r} is already taken by another {kind}.", fields={"slug": "taken"}
+        )
+
+
+# --- articles -------------------------------------------------------------------
+
+
+def create_article(session: Session, data: Mapping[str, Any], *, site_url: str) -> Article:
+    """Create an article from its fields; title and authors are required."""
+    check = Fields(data, ARTICLE_FIELDS)
+    if not check.given("title"):
+        check.fail("title", "is required")
+    if not check.given("authors"):
+        check.fail("authors", "is required (a non-empty list of author ids or slugs)")
+    values = _article_values(session, check)
+    check.done()
+    now = utcnow()
+    published = values.pop("published_at", None) or now
+    slug = values.pop("slug", None)
+    if slug is not None:
+        _check_slug_free(session, Article, slug, None)
+    else:
+        slug = unique_slug(session, Article, values["title"], fallback="article")
+    authors = values.pop("authors")
+    body = values.pop("body_html", "")
+    article = Article(
+        slug=slug,
+        published_at=published,
+        # A new article was last changed when it was published (it may be back-dated).
+        updated_at=published,
+        created_at=now,
+        body_html=sanitize_body(body, site_url + urls.article(slug)) if body else "",
+        **values,
+    )
+    article.set_authors(authors)
+    session.add(article)
+    session.flush()
+    return article
+
+
+def update_article(
+    session: Session, article: Article, data: Mapping[str, Any], *, site_url: str
+) -> Article:
+    """Change the fields given (and only those); the slug stays unless given."""
+    check = Fields(data, ARTICLE_FIELDS)
+    values = _article_values(session, check)
+    check.done()
+    if "slug" in values and values["slug"] is None:
+        del values["slug"]  # a null slug keeps the current one
+    if values.get("slug", article.slug) != article.slug:
+        _check_slug_free(session, Article, values["slug"], article.id)
+    authors = values.pop("authors", None)
+    if "body_html" in values and values["body_html"]:
+        slug = values.get("slug", article.slug)
+        values["body_html"] = sanitize_body(values["body_html"], site_url + urls.article(slug))
+    # published_at first: set_authors copies it into the bylines.
+    for name in sorted(values, key=lambda n: n != "published_at"):
+        setattr(article, name, values[name])
+    if authors is not None:
+        article.set_authors(authors)
+    session.flush()
+    return article
+
+
+def delete_article(session: Session, article: Article) -> None:
+    """Delete an article with its bylines and comments."""
+    session.delete(article)
+    session.flush()
+
+
+def _article_values(session: Session, check: Fields) -> dict[str, Any]:
+    """Check every given article field and return the clean values by attribute."""
+    values: dict[str, Any] = {}
+    given = check.given
+    if given("title"):
+        values["title"] = check.text("title", max_length=TITLE_MAX, required=True)
+    if given("slug"):
+        values["slug"] = check.slug()
+    if given("summary"):
+        values["summary"] = check.text(
+            "summary", max_length=SUMMARY_MAX, multiline=True, default=""
+        )
+    if given("body_html"):
+        values["body_html"] = check.text(
+            "body_html", max_length=BODY_MAX, multiline=True, default=""
+        )
+    if given("section"):
+        value = check.data["section"]
+        values["section"] = None if value is None else check.ref(session, Section, "section")
+    if given("source"):
+        value = check.data["source"]
+        values["source"] = None if value is None else check.ref(session, Source, "source")
+    if given("authors"):
+        values["authors"] = check.refs(session, Author, "authors", max_items=AUTHORS_MAX)
+    if given("original_url"):
+        values["original_url"] = check.url("original_url", max_length=URL_MAX)
+    if given("published_at"):
+        values["published_at"] = check.time("published_at")
+    if given("comments_open"):
+        values["comments_open"] = check.boolean("comments_open")
+    return values
+
+
+# --- sections and authors ---------------------------------------------------------
+
+
+def create_section(session: Session, data: Mapping[str, Any]) -> Section:
+    """Create a section; its slug comes from its name unless given."""
+    return _create_named(session, Section, data)
+
+
+def update_section(session: Session, section: Section, data: Mapping[str, Any]) -> Section:
+    """Change a section's name, slug or description (only those given)."""
+    return _update_named(session, section, data)
+
+
+def delete_section(session: Session, section: Section) -> None:
+    """Delete a section that has no articles left (409 otherwise)."""
+    count = session.scalar(select(func.count()).where(Article.section_id == section.id)) or 0
+    if count:
+        raise Conflict(
+            f"The section {section.slug!r} still has {count:,} article(s); "
+            "move them to another section or delete them first."
+        )
+    session.delete(section)
+    session.flush()
+
+
+def create_author(session: Session, data: Mapping[str, Any], *, url_field: str = "url") -> Author:
+    """Create an author; the slug comes from the name unless given.
+
+    ``url_field`` names the field of the author's own web address: the API
+    calls it "homepage", because there "url" is always the public page.
+    """
+    return _create_named(session, Author, data, url_field)
+
+
+def update_author(
+    session: Session, author: Author, data: Mapping[str, Any], *, url_field: str = "url"
+) -> Author:
+    """Change an author's name, slug, bio or web address (only those given)."""
+    return _update_named(session, author, data, url_field)
+
+
+def delete_author(session: Session, author: Author) -> None:
+    """Delete an author who is in no byline (409 otherwise)."""
+    count = session.scalar(select(func.count()).where(ArticleAuthor.author_id == author.id)) or 0
+    if count:
+        raise Conflict(
+            f"The author {author.slug!r} is still in the byline of {count:,} article(s); "
+            "change those bylines or delete the articles first."
+        )
+    session.delete(author)
+    session.flush()
+
+
+def _named_values(
+    check: Fields, model: type[Section] | type[Author], url_field: str
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if check.given("name"):
+        values["name"] = check.text("name", max_length=NAME_MAX, required=True)
+    if check.given("slug"):
+        values["slug"] = check.slug()
+    if model is Section and check.given("description"):
+        values["description"] = check.text(
+            "description", max_length=DESCRIPTION_MAX, multiline=True, default=""
+        )
+    if model is Author:
+        if check.given("bio"):
+            values["bio"] = check.text("bio", max_length=BIO_MAX, multiline=True, default="")
+        if check.given(url_field):
+            values["url"] = check.url(url_field, max_length=URL_MAX)
+    return values
+
+
+def _fields(model: Any, data: Mapping[str, Any], url_field: str) -> Fields:
+    if model is Section:
+        return Fields(data, SECTION_FIELDS)
+    check = Fields(data, AUTHOR_FIELDS - {"url"} | {url_field})
+    if url_field != "url" and "url" in data:
+        check.errors["url"] = (
+            "is the author's public page and cannot be set; "
+            f"give the author's own web address as {url_field}"
+        )
+    return check
+
+
+def _create_named(
+    session: Session, model: Any, data: Mapping[str, Any], url_field: str = "url"
+) -> Any:
+    check = _fields(model, data, url_field)
+    if not check.given("name"):
+        check.fail("name", "is required")
+    values = _named_values(check, model, url_field)
+    check.done()
+    if values.get("slug"):
+        _check_slug_free(session, model, values["slug"], None)
+    else:
+        values["slug"] = unique_slug(
+            session, model, values["name"], fallback=model.__name__.lower()
+        )
+    row = model(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _update_named(
+    session: Session, row: Any, data: Mapping[str, Any], url_field: str = "url"
+) -> Any:
+    model = type(row)
+    check = _fields(model, data, url_field)
+    values = _named_values(check, model, url_field)
+    check.done()
+    if "slug" in values and values["slug"] is None:
+        del values["slug"]
+    if values.get("slug", row.slug) != row.slug:
+        _check_slug_free(session, model, values["slug"], row.id)
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+    return row

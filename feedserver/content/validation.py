@@ -1,0 +1,240 @@
+"""Checking submitted field values: one pass that gathers every problem.
+
+The editing operations (API and admin alike) read a mapping of JSON-typed
+values through :class:`Fields`; each accessor returns the clean value or
+records a reason, and :meth:`Fields.done` raises one ``Unprocessable`` that
+names every bad field (``fields={"title": "…", …}``), so a form can mark them
+all at once and an API client learns everything from one answer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedserver.content.slugs import MAX_SLUG, is_valid_slug
+from feedserver.errors import Unprocessable
+
+MAX_ID = 2**31 - 1  # the integer primary keys of both backends
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_MULTILINE_OK = {"\n", "\r", "\t"}
+_MISSING = object()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Fields:
+    """Read and check the fields of one request or form."""
+
+    def __init__(self, data: Mapping[str, Any], allowed: frozenset[str] | set[str]) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+        unknown = [name for name in data if name not in allowed]
+        for name in unknown[:20]:  # enough to name the mistake, not an echo of the body
+            self.errors[str(name)[:100]] = "is not a field of this object"
+
+    def given(self, name: str) -> bool:
+        """Tell whether the request sets this field (PATCH changes only those)."""
+        return name in self.data
+
+    def fail(self, name: str, reason: str) -> None:
+        """Record a problem with one field (the first one found wins)."""
+        self.errors.setdefault(name, reason)
+
+    def done(self) -> None:
+        """Raise one Unprocessable naming every bad field, if any."""
+        if self.errors:
+            names = sorted(self.errors)
+            detail = "; ".join(f"{n} {self.errors[n]}" for n in names[:10])
+            raise Unprocessable(f"Invalid fields: {detail}.", fields=dict(self.errors))
+
+    # --- scalar values ------------------------------------------------------
+
+    def text(
+        self,
+        name: str,
+        *,
+        max_length: int,
+        required: bool = False,
+        multiline: bool = False,
+        default: str | None = None,
+    ) -> str | None:
+        """Return a string field: stripped, printable, within its length."""
+        value = self.data.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self.fail(name, "is required")
+            elif value is None and default is None:
+                return None
+            return default
+        if not isinstance(value, str):
+            self.fail(name, "must be a string")
+            return None
+        problem = text_problem(value, multiline=multiline)
+        if problem:
+            self.fail(name, problem)
+            return None
+        value = value.strip() if not multiline else value
+        if required and not value.strip():
+            self.fail(name, "must not be empty")
+            return None
+        if len(value) > max_length:
+            self.fail(name, f"must be at most {max_length:,} characters (it has {len(value):,})")
+            return None
+        return value
+
+    def slug(self, name: str = "slug") -> str | None:
+        """Return a given slug, or None when the field is absent or null."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not is_valid_slug(value):
+            self.fail(
+                name,
+                f"must be lowercase letters, digits and single hyphens, at most {MAX_SLUG} "
+                f"characters (like 'world-news'), not {_short(value)}",
+            )
+            return None
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        value = self.data.get(name)
+        if not isinstance(value, bool):
+            self.fail(name, "must be true or false")
+            return None
+        return value
+
+    def url(self, name: str, *, max_length: int = 2000) -> str | None:
+        """Return an absolute http(s) URL, or None for null or ""."""
+        value = self.data.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.fail(name, "must be a string")
+            return None
+        value = value.strip()
+        reason = url_problem(value, max_length)
+        if reason:
+            self.fail(name, reason)
+            return None
+        return value
+
+    def time(self, name: str) -> datetime | None:
+        """Return an RFC 3339 time (or an aware datetime) as UTC."""
+        value = self.data.get(name)
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        moment = parse_time(value) if isinstance(value, str) else None
+        if moment is None:
+            self.fail(name, "must be an RFC 3339 time with an offset, like 2026-11-24T10:00:00Z")
+        return moment
+
+    # --- references ------------------------------------------------------------
+
+    def ref(self, session: Session, model: Any, name: str, value: Any = _MISSING) -> Any:
+        """Find the section/author/source a field names by id or slug."""
+        if value is _MISSING:
+            value = self.data.get(name)
+        row = find_by_ref(session, model, value)
+        if row is None:
+            kind = model.__name__.lower()
+            if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+                self.fail(name, f"must be the id or slug of a {kind}")
+            else:
+                self.fail(name, f"names no {kind}: {_short(value)}")
+        return row
+
+    def refs(self, session: Session, model: Any, name: str, *, max_items: int) -> list[Any]:
+        """Find a non-empty list of rows named by id or slug, in the given order."""
+        value = self.data.get(name)
+        kind = model.__name__.lower()
+        if not isinstance(value, list) or not value:
+            self.fail(name, f"must be a non-empty list of {kind} ids or slugs")
+            return []
+        if len(value) > max_items:
+            self.fail(name, f"may list at most {max_items} {kind}s, not {len(value):,}")
+            return []
+        rows = []
+        for position, item in enumerate(value):
+            row = self.ref(session, model, name, item)
+            if row is None:
+                self.errors[name] = f"entry {position + 1}: " + self.errors[name]
+                return []
+            if row in rows:
+                self.fail(name, f"lists {kind} {row.slug!r} twice")
+                return []
+            rows.append(row)
+        return rows
+
+
+def text_problem(value: str, *, multiline: bool) -> str | None:
+    """Say what makes a string unfit to store, or None if it is fine."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \\ud800 escape
+        return "contains characters that are not valid Unicode"
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        return "contains a NUL character"
+    for char in value:
+        if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
+            return f"contains a control character (U+{ord(char):04X})"
+    return None
+
+
+def url_problem(value: str, max_length: int = 2000) -> str | None:
+    """Say why a string is not an absolute http(s) URL, or None if it is one."""
+    if len(value) > max_length:
+        return f"must be at most {max_length:,} characters"
+    if text_problem(value, multiline=False) or any(c.isspace() for c in value):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"is not a valid URL: {_short(value)}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"must be an absolute http:// or https:// URL, not {_short(value)}"
+    return None
+
+
+def parse_time(value: str) -> datetime | None:
+    """Parse an RFC 3339 date-time with an offset into UTC; None if it is not one."""
+    match = _RFC3339.match(value)
+    if not match:
+        return None
+    text = value.upper().replace("Z", "+00:00")
+    fraction = match.group(7)
+    if fraction and len(fraction) > 7:  # keep microseconds, drop finer digits
+        text = text.replace(fraction, fraction[:7], 1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:  # e.g. February 30th, hour 24, leap second 60
+        return None
+    if not 1970 <= moment.year <= 9998:
+        return None
+    return moment.astimezone(UTC)
+
+
+def find_by_ref(session: Session, model: Any, ref: Any) -> Any:
+    """Return the row a reference names (an id, a digit string or a slug), or None."""
+    if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
+        return None
+    row = None
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10):
+        ident = int(ref)
+        row = session.get(model, ident) if 0 < ident <= MAX_ID else None
+    if row is None and isinstance(ref, str) and is_valid_slug(ref):
+        row = session.scalar(select(model).where(model.slug == ref))
+    return row

@@ -1,0 +1,262 @@
+"""Queries that turn rows into ``feeds`` data: scopes, pages of articles, feeds.
+
+Every feed query walks one index in feed order (see models.content) and reads
+only the rows it returns: a page of articles, then their bylines in one query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from feeds import model as fm
+from feedserver import urls
+from feedserver.errors import BadRequest, NotFound
+from feedserver.models import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.scopes import GLOBAL, SITE, ScopeVersion
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_PAGE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A set of articles with its own feeds: the site, a section, an author, a source."""
+
+    kind: str  # "site" | "section" | "author" | "source"
+    key: str  # its row in scope_versions
+    id: int | None
+    slug: str | None
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """What the validators of a scope's feeds derive from (one indexed read)."""
+
+    version: int
+    changed_at: datetime
+    item_count: int
+    global_version: int
+    global_changed_at: datetime
+
+    @property
+    def last_change(self) -> datetime:
+        return max(self.changed_at, self.global_changed_at)
+
+    def pages(self, per_page: int) -> int:
+        return max(1, math.ceil(self.item_count / per_page))
+
+
+SCOPE_MODELS: dict[str, Any] = {"section": Section, "author": Author, "source": Source}
+
+
+def site_scope(title: str, tagline: str) -> Scope:
+    return Scope("site", SITE, None, None, title, tagline)
+
+
+def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope:
+    """Return the section/author/source scope with this slug, or raise NotFound."""
+    model = SCOPE_MODELS[kind]
+    row = session.execute(
+        select(model.id, model.slug, model.name).where(model.slug == slug)
+    ).first()
+    if row is None:
+        raise NotFound(f"No {kind} called {slug!r}.")
+    ident, slug, name = row
+    description = {
+        "section": f"The latest {name} articles from {site_title}.",
+        "author": f"Articles by {name} on {site_title}.",
+        "source": f"Articles on {site_title} attributed to {name}.",
+    }[kind]
+    return Scope(kind, f"{kind}:{ident}", ident, slug, name, description)
+
+
+def scope_state(session: Session, key: str) -> ScopeState:
+    """Read the scope's and the global version in one indexed query."""
+    rows = {
+        r.key: r
+        for r in session.execute(
+            select(
+                ScopeVersion.key,
+                ScopeVersion.version,
+                ScopeVersion.changed_at,
+                ScopeVersion.item_count,
+            ).where(ScopeVersion.key.in_((key, GLOBAL)))
+        )
+    }
+    own, glob = rows.get(key), rows.get(GLOBAL)
+    return ScopeState(
+        version=own.version if own else 0,
+        changed_at=own.changed_at if own else EPOCH,
+        item_count=own.item_count if own else 0,
+        global_version=glob.version if glob else 0,
+        global_changed_at=glob.changed_at if glob else EPOCH,
+    )
+
+
+def parse_page(raw: str | None) -> int:
+    """Return the page number of ``?page=``; a bad one is a 400."""
+    if raw is None:
+        return 1
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}, not {raw[:40]!r}.")
+    page = int(raw)
+    if not 1 <= page <= MAX_PAGE:
+        raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}, not {page}.")
+    return page
+
+
+def articles_page(session: Session, scope: Scope, page: int, per_page: int) -> list[Article]:
+    """Return one page of the scope's articles, newest first, with what feeds show."""
+    offset = (page - 1) * per_page
+    order = (Article.published_at.desc(), Article.id.desc())
+    if scope.kind == "author":
+        ids = list(
+            session.scalars(
+                select(ArticleAuthor.article_id)
+                .where(ArticleAuthor.author_id == scope.id)
+                .order_by(ArticleAuthor.published_at.desc(), ArticleAuthor.article_id.desc())
+                .limit(per_page)
+                .offset(offset)
+            )
+        )
+        query = select(Article).where(Article.id.in_(ids)) if ids else None
+    else:
+        query = select(Article).order_by(*order).limit(per_page).offset(offset)
+        if scope.kind == "section":
+            query = query.where(Article.section_id == scope.id)
+        elif scope.kind == "source":
+            query = query.where(Article.source_id == scope.id)
+    if query is None:
+        return []
+    query = query.options(
+        joinedload(Article.section),
+        joinedload(Article.source),
+        selectinload(Article.bylines),
+    ).order_by(*order)
+    return list(session.scalars(query).unique())
+
+
+def article_by_slug(session: Session, slug: str) -> Article:
+    """Return the article with this slug and what its page shows, or raise NotFound."""
+    article = session.scalar(
+        select(Article)
+        .where(Article.slug == slug)
+        .options(
+            joinedload(Article.section),
+            joinedload(Article.source),
+            selectinload(Article.bylines),
+        )
+    )
+    if article is None:
+        raise NotFound(f"No article called {slug!r}.")
+    return article
+
+
+def byline(names: list[str]) -> str:
+    """Join names as a byline: "A", "A and B", "A, B and C"."""
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def source_host(article: Article) -> str | None:
+    """The host shown in "Original Source: <host>"."""
+    from urllib.parse import urlsplit
+
+    url = article.original_url or (article.source.home_url if article.source else None)
+    if not url:
+        return None
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.") or None
+
+
+def attribution(source: Source, base: str) -> fm.Attribution:
+    """The Atom <source>/RSS <source> of articles attributed to this source."""
+    own_rss = base + urls.scope_feed("source", source.slug, "rss")
+    return fm.Attribution(
+        title=source.upstream_title or source.name,
+        link=source.home_url or base + urls.source(source.slug),
+        feed_url=source.feed_url or own_rss,
+        feed_id=source.upstream_id or source.feed_url or own_rss,
+        updated=source.updated_at,
+    )
+
+
+def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
+    """Describe one article as a feed entry (absolute URLs, no e-mail addresses)."""
+    link = base + urls.article(article.slug)
+    section = article.section
+    return fm.Entry(
+        id=f"urn:uuid:{article.uid}",
+        title=article.title,
+        link=link,
+        published=article.published_at,
+        updated=max(article.updated_at, article.published_at),
+        authors=tuple(
+            fm.Author(name=a.name, url=base + urls.author(a.slug)) for a in article.authors
+        ),
+        categories=(
+            (fm.Category(term=section.slug, label=section.name, scheme=base + urls.section("")),)
+            if section
+            else ()
+        ),
+        summary=article.summary or None,
+        content_html=article.body_html or None,
+        source=attribution(article.source, base) if article.source else None,
+        original_url=article.original_url,
+        comments_url=link + "#comments",
+        # Each format links the comment feed in its own format (JSON has none).
+        comments_feed_url=base
+        + urls.comments_feed(article.slug, "rss" if fmt == "rss" else "atom"),
+        comment_count=article.comment_count,
+    )
+
+
+def paging_links(feed_url: str, page: int, pages: int) -> fm.Paging:
+    """RFC 5005 §3 links of page ``page`` of ``pages``."""
+    return fm.Paging(
+        first=feed_url,
+        previous=urls.with_page(feed_url, page - 1) if page > 1 else None,
+        next=urls.with_page(feed_url, page + 1) if page < pages else None,
+        last=urls.with_page(feed_url, pages),
+    )
+
+
+def build_feed(
+    scope: Scope,
+    state: ScopeState,
+    articles: list[Article],
+    *,
+    fmt: str,
+    page: int,
+    per_page: int,
+    base: str,
+    site_title: str,
+) -> fm.Feed:
+    """Describe one page of a scope's feed in one format."""
+    feed_url = base + urls.scope_feed(scope.kind, scope.slug, fmt)
+    pages = state.pages(per_page)
+    title = site_title if scope.kind == "site" else f"{scope.name} — {site_title}"
+    return fm.Feed(
+        id=base + urls.scope_feed(scope.kind, scope.slug, "atom"),
+        title=title,
+        description=scope.description or title,
+        link=base + urls.scope_page(scope.kind, scope.slug),
+        self_url=urls.with_page(feed_url, page),
+        updated=state.last_change,
+        entries=tuple(article_entry(a, base, fmt) for a in articles),
+        paging=paging_links(feed_url, page, pages),
+        alternates=tuple(
+            (urls.MEDIA_TYPES[other], base + urls.scope_feed(scope.kind, scope.slug, other))
+            for other in ("atom", "rss", "json")
+            if other != fmt
+        ),
+    )

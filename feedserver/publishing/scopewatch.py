@@ -1,0 +1,286 @@
+"""Per-process copies of the scope versions, invalidated across processes and machines.
+
+A rendered feed depends on its scope's version and the global version, so a
+worker that keeps answers (feedserver.publishing.fastpath) only has to know, cheaply
+and correctly, when those change:
+
+- SQLite: a kept read-only connection per thread; ``PRAGMA data_version``
+  (a few microseconds) changes whenever any other connection — in this or
+  another process — committed, and then the in-process copy is dropped.
+- PostgreSQL: a listener thread per process does ``LISTEN`` on
+  ``feedserver_scope_versions``; a statement-level trigger on
+  ``scope_versions`` (migration 0002) sends ``NOTIFY`` in the transaction of
+  every write to it (NOTIFY is transactional: delivered on commit, never on
+  rollback), whoever writes — a web machine, a poller, a CLI command, bulk
+  SQL. The listener creates the trigger if it is missing. While the listener
+  is not connected, or the trigger cannot be had, nothing is kept: each
+  request reads the two rows with one primary-key lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "feedserver_scope_versions"
+TRIGGER = "feedserver_scope_versions_notify"
+TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS {TRIGGER} ON scope_versions;
+CREATE TRIGGER {TRIGGER}
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON scope_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}();
+"""
+GLOBAL = "global"
+
+Versions = tuple[int, int]  # (scope version, global version)
+
+
+class SQLiteVersions:
+    """Scope versions read through a kept connection per thread, checked by data_version."""
+
+    def __init__(self, path: str, max_keys: int = 10_000) -> None:
+        self.path = path
+        self.max_keys = max_keys
+        self._local = threading.local()
+
+    def _state(self) -> Any:
+        st = getattr(self._local, "st", None)
+        if st is None or st.pid != os.getpid():
+            st = self._local.st = _ThreadState()
+            st.conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            st.conn.execute("PRAGMA query_only=ON")
+        return st
+
+    def current(self, key: str) -> Versions:
+        st = self._state()
+        dv = st.conn.execute("PRAGMA data_version").fetchone()[0]
+        if dv != st.data_version:
+            st.cache.clear()
+            st.data_version = dv
+        value = st.cache.get(key)
+        if value is None:
+            rows = dict(
+                st.conn.execute(
+                    "SELECT key, version FROM scope_versions WHERE key IN (?, ?)", (key, GLOBAL)
+                ).fetchall()
+            )
+            value = (rows.get(key, 0), rows.get(GLOBAL, 0))
+            if len(st.cache) >= self.max_keys:
+                st.cache.clear()
+            st.cache[key] = value
+        return value  # type: ignore[no-any-return]
+
+    def invalidate(self) -> None:
+        """Nothing to do: data_version sees every commit, this process's too."""
+
+    def close(self) -> None:
+        st = getattr(self._local, "st", None)
+        if st is not None:
+            st.conn.close()
+            self._local.st = None
+
+
+class _ThreadState:
+    pid: int
+    conn: Any
+    data_version: int | None
+    cache: dict[str, Versions]
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.data_version = None
+        self.cache = {}
+
+
+class PostgresVersions:
+    """Scope versions cached in-process while a LISTEN connection is up."""
+
+    def __init__(self, conninfo: str, max_keys: int = 10_000, listen: bool = True) -> None:
+        self.conninfo = conninfo
+        self.max_keys = max_keys
+        self.listen = listen
+        self.listening = False
+        self._cache: dict[str, Versions] = {}
+        self._gen = 0
+        self._pid = 0
+        self._local = threading.local()
+        self._start_lock = threading.Lock()
+        _TRACKERS.add(self)
+
+    def _ensure_listener(self) -> None:
+        if self._pid == os.getpid() or not self.listen:
+            return
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self.listening = False  # a forked child's copy of the flag means nothing
+            self.invalidate()
+            self._pid = os.getpid()
+            threading.Thread(
+                target=_listen, args=(weakref.ref(self), self.conninfo),
+                name="feedserver-scope-listener", daemon=True,
+            ).start()  # fmt: skip
+
+    def invalidate(self) -> None:
+        self._gen += 1
+        self._cache.clear()
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or getattr(self._local, "pid", 0) != os.getpid():
+            conn = self._local.conn = psycopg.connect(self.conninfo, autocommit=True)
+            self._local.pid = os.getpid()
+        return conn
+
+    def read(self, key: str) -> Versions:
+        """One primary-key lookup of the scope's and the global row."""
+        try:
+            rows = dict(
+                self._conn()
+                .execute(
+                    "SELECT key, version FROM scope_versions WHERE key IN (%s, %s)",
+                    (key, GLOBAL),
+                    prepare=True,
+                )
+                .fetchall()
+            )
+        except Exception:
+            self._local.conn = None
+            raise
+        return (rows.get(key, 0), rows.get(GLOBAL, 0))
+
+    def current(self, key: str) -> Versions:
+        self._ensure_listener()
+        if self.listening:
+            value = self._cache.get(key)
+            if value is not None:
+                return value
+        gen = self._gen
+        value = self.read(key)
+        # Keep it only if no invalidation arrived while we read (else it may be old).
+        if self.listening and gen == self._gen:
+            if len(self._cache) >= self.max_keys:
+                self._cache.clear()
+            self._cache[key] = value
+        return value
+
+    def close(self) -> None:
+        self.listen = False
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _listen(ref: weakref.ref[PostgresVersions], conninfo: str) -> None:
+    """Drop the tracker's copy on every NOTIFY; reconnect with back-off."""
+    import psycopg
+
+    delay = 0.5
+    while True:
+        tracker = ref()
+        if tracker is None or not tracker.listen:
+            return
+        del tracker
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                ensure_trigger(conn)
+                conn.execute(f"LISTEN {CHANNEL}")
+                tracker = ref()
+                if tracker is None:
+                    return
+                tracker.listening = True
+                tracker.invalidate()  # anything read before LISTEN may be old
+                del tracker
+                delay = 0.5
+                while True:
+                    for _ in conn.notifies(timeout=1.0):
+                        tracker = ref()
+                        if tracker is None:
+                            return
+                        tracker.invalidate()
+                        del tracker
+                    tracker = ref()
+                    if tracker is None or not tracker.listen:
+                        return
+                    del tracker
+        except Exception as exc:  # lost connection: stop caching until back
+            tracker = ref()
+            if tracker is None:
+                return
+            tracker.listening = False
+            tracker.invalidate()
+            del tracker
+            log.warning("scope listener: %s; retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+_TRACKERS: weakref.WeakSet[PostgresVersions] = weakref.WeakSet()
+
+
+def ensure_trigger(conn: Any) -> None:
+    """Create the NOTIFY trigger on scope_versions unless it is there (one worker at a time)."""
+    exists = conn.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = 'scope_versions'::regclass",
+        (TRIGGER,),
+    ).fetchone()
+    if exists:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TRIGGER,))
+        again = conn.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = 'scope_versions'::regclass",
+            (TRIGGER,),
+        ).fetchone()
+        if not again:
+            conn.execute(TRIGGER_SQL)
+            log.info("created trigger %s on scope_versions", TRIGGER)
+
+
+def _invalidate_local(_session: Session) -> None:
+    """Read-your-writes in this process, before the NOTIFY comes back round."""
+    for tracker in list(_TRACKERS):
+        tracker.invalidate()
+
+
+def install_hooks() -> None:
+    """Drop this process's copies on its own commits (idempotent)."""
+    if not event.contains(Session, "after_commit", _invalidate_local):
+        event.listen(Session, "after_commit", _invalidate_local)
+
+
+install_hooks()
+
+
+def versions_for(url: str, *, listen: bool = True) -> SQLiteVersions | PostgresVersions | None:
+    """The validator reader for a database URL; None where the fast path cannot work."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return None
+        return SQLiteVersions(parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresVersions(conninfo, listen=listen)
+    return None

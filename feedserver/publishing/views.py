@@ -1,0 +1,189 @@
+"""Feed endpoints: every scope in RSS 2.0, Atom 1.0 and JSON Feed 1.1.
+
+request → scope → validators (one indexed read) → 304, or cached bytes, or
+query + render + cache → one bytes body with ETag, Last-Modified,
+Cache-Control and Vary (RFC 9110 §8.8, §13; RFC 9111 §5.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, Response, current_app, redirect, request
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from feeds import model as fm
+from feeds.conditional import choose_encoding, http_date, not_modified, variant_etag
+from feeds.render import render_atom, render_json, render_rss
+from feedserver import urls
+from feedserver.db import db_session
+from feedserver.publishing import queries as publishing
+from feedserver.publishing.cache import CachedFeed, FeedCache
+from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
+from feedserver.publishing.queries import Scope, ScopeState
+
+bp = Blueprint("syndication", __name__)
+
+RENDERERS: dict[str, Callable[[fm.Feed], fm.Rendered]] = {
+    "rss": render_rss,
+    "atom": render_atom,
+    "json": render_json,
+}
+# Bump when the rendered bytes change for the same data (a new element, a fix),
+# so no client keeps a stale copy under an old strong ETag.
+RENDER_VERSION = "2"
+CACHE_EXTENSION = "feedserver.publishing.cache"
+
+
+def base_url() -> str:
+    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
+    configured: str = current_app.config["BASE_URL"]
+    return configured or request.host_url.rstrip("/")
+
+
+def feed_cache(app: Flask | None = None) -> FeedCache:
+    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]
+
+
+def respond_feed(
+    key: str,
+    state: ScopeState,
+    fmt: str,
+    page: int,
+    build: Callable[[], fm.Feed],
+) -> BaseResponse:
+    """Answer a feed request from validators, the cache, or a fresh render."""
+    config = current_app.config
+    base = base_url()
+    cache_key = (key, fmt, page, base, state.version, state.global_version)
+    seed = "|".join(
+        map(
+            str,
+            (
+                *cache_key,
+                state.changed_at.isoformat(),
+                state.global_changed_at.isoformat(),
+                config["FEED_ITEMS"],
+                config["SITE_TITLE"],
+                config["SITE_TAGLINE"],
+                RENDER_VERSION,
+            ),
+        )
+    )
+    etag = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
+    last_modified = state.last_change
+    # What this answer is made from, for the fast path to keep it (fastfeeds.py).
+    request.environ[ENVIRON_KEY] = FeedMeta(
+        key, (state.version, state.global_version), etag, last_modified
+    )
+    encoding = choose_encoding(request.headers.get("Accept-Encoding"))
+    headers = {
+        "ETag": variant_etag(etag, encoding),
+        "Last-Modified": http_date(last_modified),
+        "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
+        "Vary": "Accept-Encoding",
+    }
+    if not_modified(
+        etag,
+        last_modified,
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+    ):
+        return Response(status=304, headers=headers)
+    cache = feed_cache()
+    cached = cache.get(cache_key)
+    if cached is None:
+        rendered = RENDERERS[fmt](build())
+        cached = CachedFeed(rendered.body, rendered.media_type, etag)
+        cache.put(cache_key, cached)
+    before = cached.size
+    body = cached.encoded(encoding)
+    if cached.size != before:
+        cache.grew(cache_key, cached.size - before)
+    response = Response(body, status=200, headers=headers, content_type=cached.media_type)
+    if encoding != "identity":
+        response.headers["Content-Encoding"] = encoding
+    return response
+
+
+def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
+    config = current_app.config
+    page = publishing.parse_page(request.args.get("page"))
+    session = db_session()
+    state = publishing.scope_state(session, scope.key)
+    per_page = config["FEED_ITEMS"]
+    if page > state.pages(per_page):
+        raise publishing.NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
+
+    def build() -> fm.Feed:
+        articles = publishing.articles_page(session, scope, page, per_page)
+        return publishing.build_feed(
+            scope,
+            state,
+            articles,
+            fmt=fmt,
+            page=page,
+            per_page=per_page,
+            base=base_url(),
+            site_title=config["SITE_TITLE"],
+        )
+
+    return respond_feed(scope.key, state, fmt, page, build)
+
+
+FORMATS = "<any(rss, atom, json):fmt>"
+
+
+@bp.get(f"/feed.{FORMATS}")
+def site_feed(fmt: str) -> BaseResponse:
+    """Serve the site-wide feed."""
+    config = current_app.config
+    return _scope_feed(publishing.site_scope(config["SITE_TITLE"], config["SITE_TAGLINE"]), fmt)
+
+
+@bp.get(f"/<any(sections, authors, sources):kind>/<slug>/feed.{FORMATS}")
+def scope_feed(kind: str, slug: str, fmt: str) -> BaseResponse:
+    """Serve a section's, an author's or a source's feed."""
+    scope = publishing.find_scope(
+        db_session(), kind.removesuffix("s"), slug, current_app.config["SITE_TITLE"]
+    )
+    return _scope_feed(scope, fmt)
+
+
+# WordPress-style feed URLs answer 301 to ours, so migrated subscribers keep working.
+def _legacy(target: str) -> BaseResponse:
+    page = request.args.get("paged") or request.args.get("page")
+    if page and page.isascii() and page.isdigit():
+        target = urls.with_page(target, int(page))
+    return redirect(target, code=301)
+
+
+@bp.get("/feed/", strict_slashes=False)
+@bp.get("/feed/<any(rss2, rss, rdf):_kind>/", strict_slashes=False)
+def wp_site_rss(_kind: str | None = None) -> BaseResponse:
+    """Redirect WordPress's site feed URL."""
+    return _legacy(urls.scope_feed("site", None, "rss"))
+
+
+@bp.get("/feed/atom/", strict_slashes=False)
+def wp_site_atom() -> BaseResponse:
+    """Redirect WordPress's site Atom URL."""
+    return _legacy(urls.scope_feed("site", None, "atom"))
+
+
+@bp.get("/<any(category, author):wp_kind>/<slug>/feed/", strict_slashes=False)
+@bp.get(
+    "/<any(category, author):wp_kind>/<slug>/feed/<any(atom, rss2, rss):wp_fmt>/",
+    strict_slashes=False,
+)
+def wp_scope_feed(wp_kind: str, slug: str, wp_fmt: str = "rss2") -> BaseResponse:
+    """Redirect WordPress's category and author feed URLs."""
+    kind = "section" if wp_kind == "category" else "author"
+    return _legacy(urls.scope_feed(kind, slug, "atom" if wp_fmt == "atom" else "rss"))
+
+
+def init_app(app: Flask) -> None:
+    """Register the feed routes and the rendered-feed cache."""
+    app.extensions[CACHE_EXTENSION] = FeedCache()
+    app.register_blueprint(bp)

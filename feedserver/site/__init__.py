@@ -1,0 +1,1 @@
+"""The public HTML site: home, article, section, author and source pages."""

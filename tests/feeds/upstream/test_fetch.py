@@ -1,0 +1,536 @@
+"""feeds.upstream.fetch against real HTTP servers on 127.0.0.1 (allowlisted by port).
+
+No test sends a packet anywhere but loopback: `connections` records every
+socket the code opens and the guard tests assert it stayed empty.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import subprocess
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer as MockServer
+from werkzeug import Request, Response
+
+from feeds.errors import (
+    BlockedAddress,
+    BodyTooLarge,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    ParseError,
+    TooManyRedirects,
+)
+from feeds.model import Validators
+from feeds.upstream import decompress
+from feeds.upstream.discover import discover_feeds
+from feeds.upstream.fetch import Fetcher
+from feeds.upstream.parse import parse_feed
+from tests.feeds.upstream_servers import RawServer, head
+
+RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
+
+
+@pytest.fixture
+def server(httpserver_ipv4: MockServer) -> MockServer:
+    return httpserver_ipv4
+
+
+@pytest.fixture
+def fetcher(server: MockServer) -> Iterator[Fetcher]:
+    with Fetcher(allowlist=f"127.0.0.1:{server.port}", total_timeout=5) as f:
+        yield f
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every address a socket was opened to during the test."""
+    opened: list[tuple[str, int]] = []
+    real = socket.create_connection
+
+    def spy(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        opened.append(address)
+        assert address[0] in ("127.0.0.1", "::1"), f"test tried to reach {address}"
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", spy)
+    return opened
+
+
+def url(server: MockServer, path: str) -> str:
+    return f"http://127.0.0.1:{server.port}{path}"
+
+
+# --- the happy paths ---------------------------------------------------------
+
+
+def test_200_returns_body_validators_and_hints(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/feed").respond_with_data(
+        RSS,
+        content_type="application/rss+xml",
+        headers={
+            "ETag": '"v1"',
+            "Last-Modified": "Tue, 14 May 2024 08:00:00 GMT",
+            "Cache-Control": "public, max-age=600",
+        },
+    )
+    result = fetcher.fetch(url(server, "/feed"))
+    assert result.status == 200
+    assert result.body == RSS
+    assert result.content_type == "application/rss+xml"
+    assert result.validators == Validators('"v1"', datetime(2024, 5, 14, 8, tzinfo=UTC))
+    assert result.cache.max_age == timedelta(seconds=600)
+    assert not result.not_modified and not result.gone
+    assert result.final_url == result.url == url(server, "/feed")
+    sent = server.log[0][0]
+    assert sent.headers["User-Agent"].startswith("feedserver/0.1 (+https://")
+    assert sent.headers["Accept"].startswith("application/atom+xml, application/rss+xml")
+    assert "gzip" in sent.headers["Accept-Encoding"]
+    assert "If-None-Match" not in sent.headers
+
+
+def test_304_with_stored_validators(server: MockServer, fetcher: Fetcher) -> None:
+    stored = Validators('"v1"', datetime(2024, 5, 14, 8, tzinfo=UTC))
+    server.expect_request(
+        "/feed",
+        headers={"If-None-Match": '"v1"', "If-Modified-Since": "Tue, 14 May 2024 08:00:00 GMT"},
+    ).respond_with_data(b"", status=304, headers={"Cache-Control": "max-age=60"})
+    result = fetcher.fetch(url(server, "/feed"), stored)
+    assert result.not_modified and result.status == 304
+    assert result.body is None
+    assert result.validators == stored  # the 304 sent none: ours are kept
+    assert result.cache.max_age == timedelta(seconds=60)
+
+
+def test_gzip_and_deflate_bodies_are_decoded(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/gz").respond_with_data(
+        gzip.compress(RSS), headers={"Content-Encoding": "gzip"}
+    )
+    server.expect_request("/zlib").respond_with_data(
+        zlib.compress(RSS), headers={"Content-Encoding": "deflate"}
+    )
+    raw = zlib.compressobj(wbits=-15)
+    server.expect_request("/raw").respond_with_data(
+        raw.compress(RSS) + raw.flush(), headers={"Content-Encoding": "deflate"}
+    )
+    for path in ("/gz", "/zlib", "/raw"):
+        assert fetcher.fetch(url(server, path)).body == RSS
+
+
+@pytest.mark.skipif(decompress._brotli is None, reason="Brotli without bounded output")
+def test_brotli_body_is_decoded(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/br").respond_with_data(
+        decompress._brotli.compress(RSS), headers={"Content-Encoding": "br"}
+    )
+    assert fetcher.fetch(url(server, "/br")).body == RSS
+
+
+def test_one_fetcher_serves_many_threads(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/feed").respond_with_data(RSS)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: fetcher.fetch(url(server, "/feed")), range(32)))
+    assert all(r.body == RSS for r in results)
+
+
+def test_wrong_content_is_fetched_then_refused_by_parse_and_discovered(
+    server: MockServer, fetcher: Fetcher
+) -> None:
+    page = b'<!DOCTYPE html><html><head><link rel="alternate" type="application/atom+xml" href="/a.xml"></head></html>'
+    server.expect_request("/").respond_with_data(page, content_type="text/html; charset=utf-8")
+    result = fetcher.fetch(url(server, "/"))
+    assert result.body == page and result.content_type == "text/html; charset=utf-8"
+    with pytest.raises(ParseError, match="an HTML page, not a feed"):
+        parse_feed(page, result.final_url, result.content_type)
+    assert discover_feeds(page, result.final_url, result.content_type) == [url(server, "/a.xml")]
+
+
+# --- statuses ------------------------------------------------------------------
+
+
+def test_410_is_gone(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/feed").respond_with_data(b"bye", status=410)
+    result = fetcher.fetch(url(server, "/feed"))
+    assert result.gone and result.status == 410 and result.body is None
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 500, 502])
+def test_error_statuses_raise(server: MockServer, fetcher: Fetcher, status: int) -> None:
+    server.expect_request("/feed").respond_with_data(b"no", status=status)
+    with pytest.raises(HTTPStatusError) as caught:
+        fetcher.fetch(url(server, "/feed"))
+    assert caught.value.status == status
+    assert caught.value.retry_after is None
+    assert str(caught.value).startswith(f"fetch {url(server, '/feed')}: HTTP {status}")
+
+
+def test_429_carries_retry_after_seconds(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/feed").respond_with_data(
+        b"slow down", status=429, headers={"Retry-After": "120"}
+    )
+    before = datetime.now(UTC)
+    with pytest.raises(HTTPStatusError) as caught:
+        fetcher.fetch(url(server, "/feed"))
+    assert caught.value.status == 429
+    assert caught.value.retry_after is not None
+    assert timedelta(seconds=119) < caught.value.retry_after - before < timedelta(seconds=125)
+
+
+def test_503_carries_retry_after_date(server: MockServer, fetcher: Fetcher) -> None:
+    server.expect_request("/feed").respond_with_data(
+        b"", status=503, headers={"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}
+    )
+    with pytest.raises(HTTPStatusError) as caught:
+        fetcher.fetch(url(server, "/feed"))
+    assert caught.value.retry_after == datetime(2037, 10, 21, 7, 28, tzinfo=UTC)
+
+
+# --- redirects -------------------------------------------------------------------
+
+
+def redirect(server: MockServer, path: str, status: int, to: str) -> None:
+    server.expect_request(path).respond_with_data(b"", status=status, headers={"Location": to})
+
+
+@pytest.mark.parametrize(
+    ("chain", "permanent"),
+    [
+        ((301,), "/b"),
+        ((308,), "/b"),
+        ((301, 308), "/c"),
+        ((301, 302), "/b"),  # the run of permanent hops ends at /b
+        ((302, 301), None),
+        ((307,), None),
+        ((303,), None),
+    ],
+)
+def test_redirect_chains(
+    server: MockServer, fetcher: Fetcher, chain: tuple[int, ...], permanent: str | None
+) -> None:
+    paths = ["/a", "/b", "/c", "/d"]
+    for i, status in enumerate(chain):
+        # Relative Location: resolved against the current URL.
+        redirect(server, paths[i], status, paths[i + 1])
+    server.expect_request(paths[len(chain)]).respond_with_data(RSS)
+    result = fetcher.fetch(url(server, "/a"))
+    assert result.body == RSS
+    assert result.final_url == url(server, paths[len(chain)])
+    assert result.permanent_redirect_url == (url(server, permanent) if permanent else None)
+
+
+def test_too_many_redirects(server: MockServer, fetcher: Fetcher) -> None:
+    for i in range(7):
+        redirect(server, f"/{i}", 302, f"/{i + 1}")
+    with pytest.raises(TooManyRedirects, match="more than 5 redirects"):
+        fetcher.fetch(url(server, "/0"))
+    assert len(server.log) == 6  # the first request and five redirects, no seventh
+
+
+def test_five_redirects_are_fine(server: MockServer, fetcher: Fetcher) -> None:
+    for i in range(5):
+        redirect(server, f"/{i}", 302, f"/{i + 1}")
+    server.expect_request("/5").respond_with_data(RSS)
+    assert fetcher.fetch(url(server, "/0")).body == RSS
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://10.0.0.1/feed",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://2852039166/",  # 169.254.169.254
+        "file:///etc/passwd",
+    ],
+)
+def test_redirect_to_a_private_address_is_refused_before_connecting(
+    server: MockServer, fetcher: Fetcher, connections: list[tuple[str, int]], target: str
+) -> None:
+    redirect(server, "/feed", 302, target)
+    with pytest.raises(BlockedAddress, match="redirect to .* refused"):
+        fetcher.fetch(url(server, "/feed"))
+    assert connections == [("127.0.0.1", server.port)]
+
+
+def test_redirect_to_a_name_resolving_private_is_refused_before_connecting(
+    server: MockServer, connections: list[tuple[str, int]]
+) -> None:
+    def resolver(host: str, port: int) -> list[str]:
+        return {"evil.test": ["10.0.0.1"]}[host]
+
+    redirect(server, "/feed", 301, "http://evil.test/feed")
+    with (
+        Fetcher(allowlist=f"127.0.0.1:{server.port}", resolver=resolver) as fetcher,
+        pytest.raises(BlockedAddress, match=r"resolves to 10\.0\.0\.1, a private address"),
+    ):
+        fetcher.fetch(url(server, "/feed"))
+    assert connections == [("127.0.0.1", server.port)]
+
+
+# --- the guard, live ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", ["127.0.0.1", "2130706433", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "localhost"]
+)
+def test_loopback_is_refused_without_allowlist(
+    server: MockServer, connections: list[tuple[str, int]], spelling: str
+) -> None:
+    server.expect_request("/feed").respond_with_data(RSS)
+    with Fetcher() as fetcher, pytest.raises(BlockedAddress, match="loopback"):
+        fetcher.fetch(f"http://{spelling}:{server.port}/feed")
+    assert connections == []
+    assert server.log == []
+
+
+def test_connects_to_the_checked_address_with_the_host_header_of_the_url(
+    server: MockServer, connections: list[tuple[str, int]]
+) -> None:
+    calls: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        # A rebinding resolver: the first answer is allowed, later ones private.
+        calls.append(host)
+        return ["127.0.0.1"] if len(calls) == 1 else ["10.0.0.1"]
+
+    server.expect_request("/feed").respond_with_data(RSS)
+    feed = f"http://feed.test:{server.port}/feed"
+    with Fetcher(allowlist=f"127.0.0.1:{server.port}", resolver=resolver) as fetcher:
+        assert fetcher.fetch(feed).body == RSS
+        assert calls == ["feed.test"]  # one lookup, checked and connected to
+        assert connections == [("127.0.0.1", server.port)]
+        assert server.log[0][0].headers["Host"] == f"feed.test:{server.port}"
+        # The server closed the connection; a new one looks up again and the
+        # rebound answer is refused before any connection to it.
+        with pytest.raises(BlockedAddress) as caught:
+            fetcher.fetch(feed)
+    assert str(caught.value) == f"fetch {feed}: resolves to 10.0.0.1, a private address"
+    assert connections == [("127.0.0.1", server.port)]
+
+
+# --- limits ------------------------------------------------------------------------
+
+
+def test_oversized_body_with_content_length(server: MockServer) -> None:
+    server.expect_request("/big").respond_with_data(b"x" * 200_000)
+    with (
+        Fetcher(allowlist=f"127.0.0.1:{server.port}", max_bytes=100_000) as fetcher,
+        pytest.raises(BodyTooLarge, match=r"body over 100000 bytes \(Content-Length 200000\)"),
+    ):
+        fetcher.fetch(url(server, "/big"))
+
+
+def test_oversized_chunked_body() -> None:
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(head("200 OK", {"Transfer-Encoding": "chunked"}))
+        chunk = b"x" * 50_000
+        for _ in range(100):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        sock.sendall(b"0\r\n\r\n")
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}", max_bytes=1_000_000) as fetcher,
+        pytest.raises(BodyTooLarge, match="body over"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_compression_bomb_is_cut_off_at_the_cap(coding: str) -> None:
+    zeros = 100 * 1024 * 1024
+    if coding == "gzip":
+        squeezer = zlib.compressobj(9, wbits=31)
+        bomb = b"".join(squeezer.compress(bytes(1024 * 1024)) for _ in range(100))
+        bomb += squeezer.flush()
+    else:
+        if decompress._brotli is None:
+            pytest.skip("Brotli without bounded output")
+        bomb = decompress._brotli.compress(bytes(zeros), quality=5)
+    assert len(bomb) < 200_000
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(
+            head("200 OK", {"Content-Encoding": coding, "Content-Length": str(len(bomb))}) + bomb
+        )
+
+    cap = 5 * 1024 * 1024
+    with RawServer(handler) as raw, Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher:
+        tracemalloc.start()
+        started = time.monotonic()
+        with pytest.raises(BodyTooLarge, match="body over 5 MiB"):
+            fetcher.fetch(raw.url("/feed"))
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert elapsed < 3  # generous: tracemalloc slows every allocation
+    assert peak < 3 * cap  # never near the 100 MB the bomb expands to
+
+
+def test_slow_drip_body_is_cut_off_by_the_total_deadline() -> None:
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(head("200 OK", {"Content-Length": "100000"}))
+        for _ in range(100):  # one byte every 0.1 s: no single read ever stalls
+            sock.sendall(b"x")
+            time.sleep(0.1)
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}", read_timeout=5, total_timeout=1) as fetcher,
+    ):
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="within 1 s"):
+            fetcher.fetch(raw.url("/feed"))
+        assert time.monotonic() - started < 1.5
+
+
+def test_stalled_server_is_cut_off_by_the_total_deadline_not_the_read_timeout() -> None:
+    stop = threading.Event()
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(head("200 OK", {"Content-Length": "10"}) + b"x")
+        stop.wait(10)
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}", read_timeout=20, total_timeout=0.8) as fetcher,
+    ):
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout):
+            fetcher.fetch(raw.url("/feed"))
+        assert time.monotonic() - started < 1.3
+        stop.set()
+
+
+def test_read_timeout(server: MockServer) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(1)
+        return Response(RSS)
+
+    server.expect_request("/slow").respond_with_handler(slow)
+    with (
+        Fetcher(allowlist=f"127.0.0.1:{server.port}", read_timeout=0.3) as fetcher,
+        pytest.raises(FetchTimeout, match="read time-out"),
+    ):
+        fetcher.fetch(url(server, "/slow"))
+
+
+def test_slow_dns_is_cut_off_by_the_connect_timeout() -> None:
+    release = threading.Event()
+
+    def resolver(host: str, port: int) -> list[str]:
+        release.wait(5)  # a resolver that hangs, as getaddrinfo can
+        return ["127.0.0.1"]
+
+    with Fetcher(resolver=resolver, connect_timeout=0.3) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="connect time-out"):
+            fetcher.fetch("http://slow-dns.test/feed")
+        assert time.monotonic() - started < 1
+    release.set()
+
+
+def test_connection_refused_is_a_fetch_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with Fetcher(allowlist=f"127.0.0.1:{port}") as fetcher, pytest.raises(FetchError) as caught:
+        fetcher.fetch(f"http://127.0.0.1:{port}/feed")
+    assert type(caught.value) is FetchError
+    assert "ConnectError" in str(caught.value)
+
+
+# --- TLS: SNI and certificate checks stay on the host name --------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throw-away CA and a certificate for feed.test signed by it (openssl CLI)."""
+    d = tmp_path_factory.mktemp("tls")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=feeds test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr",
+        "-subj", "/CN=feed.test")  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=DNS:feed.test\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    return d
+
+
+def test_tls_verifies_the_url_host_name_on_the_pinned_address(tls_files: Path) -> None:
+    import ssl
+
+    names: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            self.wfile.write(RSS)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(tls_files / "leaf.pem", tls_files / "leaf.key")
+    server_ctx.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc,return-value]
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
+    try:
+        with Fetcher(
+            allowlist=f"127.0.0.1:{port}",
+            resolver=lambda host, p: ["127.0.0.1"],
+            verify=client_ctx,
+        ) as fetcher:
+            assert fetcher.fetch(f"https://feed.test:{port}/feed").body == RSS
+            assert names == ["feed.test"]
+            # The same server by address: its certificate does not name it.
+            with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+                fetcher.fetch(f"https://127.0.0.1:{port}/feed")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_304s_keep_the_connection_for_the_next_fetch():
+    """A steady-state poll is mostly 304s: they must not cost a new connection each."""
+    connections: list[int] = []
+    not_modified = head("304 Not Modified", {"ETag": '"v1"'})
+
+    def handler(sock, _first_head):
+        connections.append(1)
+        sock.sendall(not_modified)
+        pending = b""
+        while True:  # keep answering on the same connection
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            pending += chunk
+            while b"\r\n\r\n" in pending:
+                _, pending = pending.split(b"\r\n\r\n", 1)
+                sock.sendall(not_modified)
+
+    with RawServer(handler) as raw, Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher:
+        results = [fetcher.fetch(raw.url("/feed"), Validators(etag='"v1"')) for _ in range(3)]
+    assert all(r.not_modified and r.status == 304 for r in results)
+    assert len(connections) == 1

@@ -1,0 +1,337 @@
+"""Polling etiquette and robustness: statuses, redirects, hostile bodies, isolation, crashes."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from werkzeug import Response
+
+from feedserver.aggregation import refresh as aggregation
+from feedserver.aggregation import store as upstream_store
+from feedserver.aggregation.poller import (
+    Worker,
+    claim,
+    poll_once,
+    start_in_process,
+    stop_in_process,
+)
+from feedserver.models import Source
+from tests.factories import make_source
+from tests.feedserver.aggregation_support import (
+    articles_of,
+    numbered,
+    rss,
+    settings_for,
+    source_row,
+)
+
+RSS = "application/rss+xml"
+
+
+def add(db, url, **kw):
+    with db.session() as s:
+        return make_source(s, feed_url=url, **kw).id
+
+
+def due_again(db, *ids):
+    with db.session() as s:
+        for ident in ids:
+            s.get(Source, ident).next_fetch_at = None
+
+
+def poll(db, server, **kw):
+    return poll_once(db, settings_for(server.port, **kw))
+
+
+def test_error_statuses_are_recorded_with_back_off(db, httpserver):
+    httpserver.expect_request("/404").respond_with_data("no", status=404)
+    httpserver.expect_request("/500").respond_with_data("boom", status=500)
+    httpserver.expect_request("/ok").respond_with_data(rss(numbered(2)), content_type=RSS)
+    missing, broken, fine = (add(db, httpserver.url_for(p)) for p in ("/404", "/500", "/ok"))
+    stats = poll(db, httpserver)
+    assert (stats.sources, stats.errors, stats.added) == (3, 2, 2)
+    s404 = source_row(db, missing)
+    assert s404.last_status == 404 and s404.error_count == 1 and s404.enabled
+    assert s404.last_error.startswith(f"fetch {httpserver.url_for('/404')}: HTTP 404")
+    assert len(articles_of(db, fine)) == 2 and source_row(db, fine).error_count == 0
+
+    first = source_row(db, broken)
+    due_again(db, broken)
+    poll(db, httpserver)
+    second = source_row(db, broken)
+    assert (first.error_count, second.error_count) == (1, 2) and second.last_status == 500
+    delay1 = first.next_fetch_at - first.last_fetch_at
+    delay2 = second.next_fetch_at - second.last_fetch_at
+    assert delay1 >= timedelta(seconds=900 * 2 * 0.89)
+    assert delay2 > delay1 * 1.5  # exponential back-off (jitter is ±10 %)
+
+
+def test_410_disables_the_source(db, httpserver):
+    httpserver.expect_request("/gone").respond_with_data("", status=410)
+    sid = add(db, httpserver.url_for("/gone"))
+    poll(db, httpserver)
+    source = source_row(db, sid)
+    assert source.enabled is False and source.last_status == 410 and source.next_fetch_at is None
+    assert "410" in source.last_error
+    assert poll(db, httpserver).sources == 0  # disabled sources are not polled
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(db, httpserver, status):
+    httpserver.expect_request("/busy").respond_with_data(
+        "slow down", status=status, headers={"Retry-After": "7200"}
+    )
+    sid = add(db, httpserver.url_for("/busy"))
+    poll(db, httpserver)
+    source = source_row(db, sid)
+    assert source.last_status == status and source.error_count == 1
+    assert source.next_fetch_at >= datetime.now(UTC) + timedelta(seconds=7100)
+
+
+def test_cache_control_max_age_is_a_floor(db, httpserver):
+    httpserver.expect_request("/cached").respond_with_data(
+        rss(numbered(1)), content_type=RSS, headers={"Cache-Control": "max-age=7200"}
+    )
+    sid = add(db, httpserver.url_for("/cached"))
+    poll(db, httpserver)
+    # feeds.upstream.schedule applies its ±10 % jitter after the max-age floor.
+    assert source_row(db, sid).next_fetch_at >= datetime.now(UTC) + timedelta(seconds=7200 * 0.89)
+
+
+@pytest.mark.parametrize(
+    ("status", "moves"), [(301, True), (308, True), (302, False), (307, False)]
+)
+def test_permanent_redirects_update_the_feed_url(db, httpserver, status, moves):
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=status, headers={"Location": "/new"}
+    )
+    httpserver.expect_request("/new").respond_with_data(rss(numbered(1)), content_type=RSS)
+    sid = add(db, httpserver.url_for("/old"))
+    poll(db, httpserver)
+    source = source_row(db, sid)
+    assert source.feed_url == httpserver.url_for("/new" if moves else "/old")
+    assert len(articles_of(db, sid)) == 1
+
+
+def _slow(request):
+    def drip():
+        for _ in range(20):
+            time.sleep(0.2)
+            yield b" "
+
+    return Response(drip(), content_type=RSS)
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    b'<rss version="2.0"><channel><title>&d;</title><item><title>&d;</title></item></channel></rss>'
+)
+XXE = (
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    b'<rss version="2.0"><channel><title>t</title><item><title>&x;</title></item></channel></rss>'
+)
+
+
+def test_hostile_upstreams_store_nothing_and_name_the_problem(db, httpserver):
+    bomb = gzip.compress(b"<" * (20 * 1024 * 1024))
+    httpserver.expect_request("/big").respond_with_data(b"x" * (2 * 1024 * 1024), content_type=RSS)
+    httpserver.expect_request("/bomb").respond_with_data(
+        bomb, content_type=RSS, headers={"Content-Encoding": "gzip"}
+    )
+    httpserver.expect_request("/laughs").respond_with_data(BILLION_LAUGHS, content_type=RSS)
+    httpserver.expect_request("/xxe").respond_with_data(XXE, content_type=RSS)
+    httpserver.expect_request("/html").respond_with_data("<html><body>hi</body></html>")
+    paths = ("/big", "/bomb", "/laughs", "/xxe", "/html")
+    ids = {p: add(db, httpserver.url_for(p)) for p in paths}
+    stats = poll(db, httpserver, max_bytes=1024 * 1024)
+    assert stats.errors == len(paths) and stats.added == 0
+    errors = {p: source_row(db, i).last_error for p, i in ids.items()}
+    assert "body over 1 MiB" in errors["/big"] and "body over 1 MiB" in errors["/bomb"]
+    for path in ("/laughs", "/xxe", "/html"):
+        assert errors[path].startswith(f"parse {httpserver.url_for(path)}"), errors[path]
+    assert all(not articles_of(db, i) for i in ids.values())
+
+
+def test_a_slow_upstream_is_cut_off(db, httpserver):
+    # pytest-httpserver answers one request at a time, so the slow one goes alone.
+    httpserver.expect_request("/slow").respond_with_handler(_slow)
+    sid = add(db, httpserver.url_for("/slow"))
+    started = time.monotonic()
+    poll(db, httpserver, fetch_timeout=1)
+    assert time.monotonic() - started < 3
+    error = source_row(db, sid).last_error
+    assert error.startswith(f"fetch {httpserver.url_for('/slow')}") and "1 s" in error
+    assert articles_of(db, sid) == []
+
+
+def test_a_failure_mid_store_leaves_nothing_and_the_next_poll_completes(
+    db, httpserver, monkeypatch
+):
+    httpserver.expect_request("/feed").respond_with_data(rss(numbered(5)), content_type=RSS)
+    sid = add(db, httpserver.url_for("/feed"))
+    real = upstream_store._instant
+    calls = {"n": 0}
+
+    def crash_on_the_fourth(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("disk on fire")
+        return real(*args)
+
+    monkeypatch.setattr(upstream_store, "_instant", crash_on_the_fourth)
+    stats = poll(db, httpserver)
+    assert stats.errors == 1 and articles_of(db, sid) == []
+    source = source_row(db, sid)
+    assert source.last_error.startswith("store ") and "disk on fire" in source.last_error
+    assert source.etag is None and source.error_count == 1
+    monkeypatch.setattr(upstream_store, "_instant", real)
+    due_again(db, sid)
+    assert poll(db, httpserver).added == 5
+    assert len(articles_of(db, sid)) == 5
+
+
+def test_claims_are_leases(db, httpserver):
+    ids = [add(db, f"https://example.com/{i}") for i in range(5)]
+    first = claim(db, 3, lease=300)
+    second = claim(db, 10, lease=300)
+    assert len(first) == 3 and len(second) == 2
+    assert {j.id for j in first} | {j.id for j in second} == set(ids)
+    assert claim(db, 10, lease=300) == []
+
+
+def test_worker_stops_gracefully(db, httpserver):
+    httpserver.expect_request("/feed").respond_with_data(rss(numbered(1)), content_type=RSS)
+    sid = add(db, httpserver.url_for("/feed"))
+    worker = Worker(db, settings_for(httpserver.port))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not articles_of(db, sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    thread.join(5)
+    assert not thread.is_alive() and len(articles_of(db, sid)) == 1
+
+
+def test_in_process_poller_starts_once(app, monkeypatch):
+    monkeypatch.setattr(Worker, "run", lambda self: self.stop_event.wait(5))
+    first = start_in_process(app)
+    assert first is not None and start_in_process(app) is first
+    stop_in_process(app)
+    app.debug = True  # under the reloader's watcher process: no poller there
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    assert start_in_process(app) is None
+
+
+def test_a_crash_after_the_bulk_insert_stores_nothing_half_way(db, httpserver, monkeypatch):
+    from sqlalchemy import func, select
+
+    from feedserver.models import Article, ArticleAuthor, Author, ScopeVersion
+
+    items = numbered(5)
+    for item in items:
+        item.author = "Jo Bloggs"
+    httpserver.expect_request("/feed").respond_with_data(rss(items), content_type=RSS)
+    sid = add(db, httpserver.url_for("/feed"))
+
+    def snapshot():
+        with db.session() as s:
+            return (
+                s.scalar(select(func.count(Article.id))),
+                s.scalar(select(func.count(Author.id))),
+                s.scalar(select(func.count()).select_from(ArticleAuthor)),
+                {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))},
+            )
+
+    before = snapshot()
+    real = upstream_store.bump_scopes
+
+    def crash(*args, **kw):  # the articles and bylines are written by now
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(upstream_store, "bump_scopes", crash)
+    stats = poll(db, httpserver)
+    assert stats.errors == 1 and stats.added == 0
+    assert snapshot() == before
+    source = source_row(db, sid)
+    assert "power cut" in source.last_error and source.etag is None
+    monkeypatch.setattr(upstream_store, "bump_scopes", real)
+    due_again(db, sid)
+    assert poll(db, httpserver).added == 5
+    articles, authors, bylines, _ = snapshot()
+    assert (articles, authors, bylines) == (5, before[1] + 1, 5)
+
+
+def test_304s_are_written_in_one_batch_and_bump_no_scope(db, httpserver):
+    from sqlalchemy import select
+
+    from feedserver.models import ScopeVersion
+
+    for i in range(6):
+        httpserver.expect_request(f"/f{i}", headers={"If-None-Match": f'"e{i}"'}).respond_with_data(
+            "", status=304, headers={"ETag": f'"e{i}"', "Cache-Control": "max-age=7200"}
+        )
+        httpserver.expect_request(f"/f{i}").respond_with_data(
+            rss(numbered(2, prefix=f"s{i}")), content_type=RSS, headers={"ETag": f'"e{i}"'}
+        )
+    ids = [add(db, httpserver.url_for(f"/f{i}")) for i in range(6)]
+    with db.session() as s:
+        s.get(Source, ids[0]).poll_interval = 4 * 3600
+    assert poll(db, httpserver).added == 12
+    with db.session() as s:
+        versions = {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))}
+        for ident in ids:
+            source = s.get(Source, ident)
+            source.next_fetch_at, source.error_count, source.last_error = None, 3, "old trouble"
+    started = datetime.now(UTC)
+    stats = poll(db, httpserver)
+    assert (stats.sources, stats.not_modified, stats.added, stats.errors) == (6, 6, 0, 0)
+    with db.session() as s:
+        assert {sv.key: sv.version for sv in s.scalars(select(ScopeVersion))} == versions
+    for i, ident in enumerate(ids):
+        source = source_row(db, ident)
+        assert source.last_status == 304 and source.etag == f'"e{i}"'
+        assert source.error_count == 0 and source.last_error is None
+        assert source.last_fetch_at >= started and source.last_success_at == source.last_fetch_at
+        floor = 4 * 3600 if i == 0 else 7200  # the source's own interval, else max-age
+        assert source.next_fetch_at >= started + timedelta(seconds=floor * 0.89)
+
+
+def test_unchanged_sources_removed_mid_poll_are_skipped(db, httpserver):
+    from feeds.model import Validators
+    from feeds.upstream.fetch import FetchResult
+    from feeds.upstream.schedule import CacheHints
+
+    sid = add(db, "https://example.com/feed")
+    job = aggregation.SourceJob(sid, "https://example.com/feed")
+    gone = aggregation.SourceJob(sid + 1000, "https://example.com/gone")
+    now = datetime.now(UTC)
+    result = FetchResult(
+        url=job.feed_url, final_url=job.feed_url, status=304, body=None,
+        validators=Validators(etag='"x"'), not_modified=True, content_type=None,
+        cache=CacheHints(), fetched_at=now,
+    )  # fmt: skip
+    settings = settings_for(1)
+    outcomes = aggregation.store_unchanged(db, [(job, result), (gone, result)], settings)
+    assert [o.source_id for o in outcomes] == [sid, sid + 1000]
+    source = source_row(db, sid)
+    assert source.etag == '"x"' and source.last_status == 304
+
+
+def test_a_parse_process_parses_big_feeds(db, httpserver):
+    items = numbered(30)
+    for item in items:
+        item.description = "<p>" + "A long paragraph of upstream text. " * 20 + "</p>"
+    body = rss(items)
+    assert len(body) > 4096  # small bodies are parsed in the thread
+    for i in range(6):
+        httpserver.expect_request(f"/big{i}").respond_with_data(body, content_type=RSS)
+    ids = [add(db, httpserver.url_for(f"/big{i}")) for i in range(6)]
+    stats = poll(db, httpserver, parse_processes=1)
+    assert (stats.sources, stats.added, stats.errors) == (6, 180, 0)
+    assert all(len(articles_of(db, ident)) == 30 for ident in ids)
