@@ -51,6 +51,7 @@ from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.db import Database, get_db
 from feedserver.models import Source, utcnow
+from feedserver.ops.metrics import record_refresh
 
 if TYPE_CHECKING:  # the poller runs without importing Flask
     from flask import Flask
@@ -273,6 +274,7 @@ class Poller:
 
         def record(outcome: Outcome) -> None:
             stats.add(outcome)
+            record_refresh(outcome.status, outcome.added, outcome.updated, outcome.error)
             if progress is not None:
                 progress(outcome)
 

@@ -18,6 +18,7 @@ from feeds.conditional import choose_encoding, http_date, not_modified, variant_
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
+from feedserver.ops.metrics import RENDER_SECONDS
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
@@ -94,7 +95,8 @@ def respond_feed(
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
-        rendered = RENDERERS[fmt](build())
+        with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
+            rendered = RENDERERS[fmt](build())
         cached = CachedFeed(rendered.body, rendered.media_type, etag)
         cache.put(cache_key, cached)
     before = cached.size
