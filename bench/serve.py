@@ -73,7 +73,7 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
          "--no-poller"],
         {},
     ),
-    "feedserver serve, metrics off": (
+    "feedserver serve (metrics off)": (
         [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
          "--no-poller"],
         {"FEEDSERVER_METRICS": "false"},
