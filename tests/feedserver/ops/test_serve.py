@@ -115,9 +115,21 @@ def test_ctrl_c_stops_workers_and_poller(site):
     assert not _alive_children(child.pid)
 
 
-def test_sigterm_to_the_supervisor_stops_everything(site):
+def test_sighup_replaces_workers_then_sigterm_stops_everything(site):
     child, base = start(site, "--poller")
     wait_for_article(base)
+    workers = set(_alive_children(child.pid))
+    child.send_signal(signal.SIGHUP)  # graceful reload: new workers, one at a time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        fresh = set(_alive_children(child.pid))
+        if len(fresh - workers) >= 2:
+            break
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # still serving
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"workers were not replaced: {workers} -> {fresh}")
+    assert httpx.get(f"{base}/feed.atom", timeout=5).status_code == 200
     elapsed, output = stop(child, lambda: child.send_signal(signal.SIGTERM))
     assert child.returncode == 0, output
     assert elapsed < 10, output
@@ -142,5 +154,8 @@ def _feed_hits(text: str) -> float:
 
 
 def _alive_children(pid: int) -> list[str]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return out.stdout.split()
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    )
+    return [line.split()[0] for line in out.stdout.splitlines() if "resource_tracker" not in line]
