@@ -16,7 +16,9 @@ default), judged on the client address after ``FEEDSERVER_TRUSTED_PROXIES``.
 from __future__ import annotations
 
 import atexit
+import collections
 import ipaddress
+import itertools
 import logging
 import os
 import threading
@@ -122,50 +124,49 @@ def route_group(path: str) -> str:
 
 
 class RequestMetrics:
-    """WSGI layer: a request id for every request, and request counts."""
+    """WSGI layer: a request id for every request, and request counts.
+
+    Per request it does the least it can — pick an id, note (path, status,
+    answered by Flask?) on a deque (append is atomic: no lock) — and leaves the
+    grouping and counting to :meth:`flush`, once a second on a thread.
+    """
 
     def __init__(self, app: WSGIApp, *, count: bool = True) -> None:
         self.app = app
         self.count = count
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, bool], int] = {}
+        # Ids: a random per-process prefix and a counter — unique, and cheaper
+        # than random bytes per request.
+        self._prefix = os.urandom(5).hex()
+        self._sequence = itertools.count(1)
+        self._events: collections.deque[tuple[str, str, bool]] = collections.deque()
         self._groups: dict[str, str] = {}
         self._flusher: threading.Thread | None = None
+        self._flush_lock = threading.Lock()
         atexit.register(self.flush)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        rid = clean_request_id(environ.get("HTTP_X_REQUEST_ID")) or os.urandom(8).hex()
+        rid = environ.get("HTTP_X_REQUEST_ID")
+        if rid is None or clean_request_id(rid) is None:
+            rid = f"{self._prefix}{next(self._sequence):06x}"
         environ[REQUEST_ID_KEY] = rid
-        statuses: list[str] = []
+        status = "000"
 
-        def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            statuses.append(status)
+        def answer(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = code
             # A new list: the fast path hands us the header list it keeps.
-            return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
+            return start_response(code, headers + [("X-Request-Id", rid)], exc_info)
 
-        token = REQUEST_ID.set(rid)
-        try:
-            result = self.app(environ, answer)
-        finally:
-            REQUEST_ID.reset(token)
-        if not self.count:
-            return result
-        path = environ.get("PATH_INFO", "")
-        group = self._groups.get(path)
-        if group is None:
-            group = route_group(path)
-            if len(self._groups) < 4096:  # junk paths must not grow this without bound
-                self._groups[path] = group
-        key = (group, statuses[-1][:3] if statuses else "000", FLASK_FLAG not in environ)
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-        if self._flusher is None:
-            self._start_flusher()
+        result = self.app(environ, answer)
+        if self.count:
+            self._events.append((environ.get("PATH_INFO", ""), status, FLASK_FLAG in environ))
+            if self._flusher is None:
+                self._start_flusher()
         return result
 
     def _start_flusher(self) -> None:
         """Flush once a second from a thread, so an idle worker's counts still arrive."""
-        with self._lock:
+        with self._flush_lock:
             if self._flusher is not None:
                 return
             self._flusher = threading.Thread(
@@ -181,10 +182,23 @@ class RequestMetrics:
             except Exception:  # never let a metrics problem end the thread
                 log.warning("metrics: flush failed", exc_info=True)
 
+    def _group(self, path: str) -> str:
+        group = self._groups.get(path)
+        if group is None:
+            group = route_group(path)
+            if len(self._groups) < 4096:  # junk paths must not grow this without bound
+                self._groups[path] = group
+        return group
+
     def flush(self) -> None:
-        """Hand the counts gathered since the last flush to prometheus_client."""
-        with self._lock:
-            counts, self._counts = self._counts, {}
+        """Hand the requests noted since the last flush to prometheus_client."""
+        counts: dict[tuple[str, str, bool], int] = {}
+        with self._flush_lock:
+            events = self._events
+            for _ in range(len(events)):
+                path, status, by_flask = events.popleft()
+                key = (self._group(path), status[:3], not by_flask)
+                counts[key] = counts.get(key, 0) + 1
         for (group, status, fast), n in counts.items():
             HTTP_REQUESTS.labels(group, status).inc(n)
             if fast and group == "feed" and status in ("200", "304"):
@@ -347,6 +361,16 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _mark_flask() -> None:
         request.environ[FLASK_FLAG] = True
+        # Log lines written while Flask answers carry the request's id.
+        request.environ["feedserver.request_id_token"] = REQUEST_ID.set(
+            request.environ.get(REQUEST_ID_KEY)
+        )
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = request.environ.pop("feedserver.request_id_token", None)
+        if token is not None:
+            REQUEST_ID.reset(token)
 
 
 def wrap(app: Flask) -> None:
