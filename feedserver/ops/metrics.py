@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -140,9 +141,8 @@ class RequestMetrics:
         self._sequence = itertools.count(1)
         self._events: collections.deque[tuple[str, str, bool]] = collections.deque()
         self._groups: dict[str, str] = {}
-        self._flusher: threading.Thread | None = None
         self._flush_lock = threading.Lock()
-        atexit.register(self.flush)
+        self._watched = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         rid = environ.get("HTTP_X_REQUEST_ID")
@@ -160,27 +160,10 @@ class RequestMetrics:
         result = self.app(environ, answer)
         if self.count:
             self._events.append((environ.get("PATH_INFO", ""), status, FLASK_FLAG in environ))
-            if self._flusher is None:
-                self._start_flusher()
+            if not self._watched:
+                self._watched = True
+                _watch(self)
         return result
-
-    def _start_flusher(self) -> None:
-        """Flush once a second from a thread, so an idle worker's counts still arrive."""
-        with self._flush_lock:
-            if self._flusher is not None:
-                return
-            self._flusher = threading.Thread(
-                target=self._flush_forever, name="feedserver-metrics", daemon=True
-            )
-        self._flusher.start()
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(FLUSH_EVERY)
-            try:
-                self.flush()
-            except Exception:  # never let a metrics problem end the thread
-                log.warning("metrics: flush failed", exc_info=True)
 
     def _group(self, path: str) -> str:
         group = self._groups.get(path)
@@ -203,6 +186,40 @@ class RequestMetrics:
             HTTP_REQUESTS.labels(group, status).inc(n)
             if fast and group == "feed" and status in ("200", "304"):
                 FAST_PATH.labels(status).inc(n)
+
+
+# One thread per process flushes every layer once a second (so an idle worker's
+# counts still arrive), and once more at exit. Layers are held weakly: an app
+# that is dropped (tests make many) is not kept alive by its metrics.
+_LAYERS: weakref.WeakSet[RequestMetrics] = weakref.WeakSet()
+_FLUSHER_LOCK = threading.Lock()
+_flusher_pid = 0  # the process whose flusher thread runs (a forked child starts its own)
+
+
+def _watch(layer: RequestMetrics) -> None:
+    global _flusher_pid
+    with _FLUSHER_LOCK:
+        _LAYERS.add(layer)
+        if _flusher_pid != os.getpid():
+            _flusher_pid = os.getpid()
+            threading.Thread(target=_flush_forever, name="feedserver-metrics", daemon=True).start()
+
+
+def _flush_all() -> None:
+    for layer in list(_LAYERS):
+        try:
+            layer.flush()
+        except Exception:  # never let a metrics problem end the thread or the exit
+            log.warning("metrics: flush failed", exc_info=True)
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_EVERY)
+        _flush_all()
+
+
+atexit.register(_flush_all)
 
 
 # ------------------------------------------------------------------ poller side
