@@ -393,7 +393,7 @@ class Worker:
 def start_in_process(app: Flask) -> Worker | None:
     """Run a poller thread inside the web process (``make run``), once per app."""
     if EXTENSION in app.extensions:
-        return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+        return app.extensions[EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
     if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return None  # the reloader's watcher process serves nothing: its child polls
     settings = PollSettings.from_config(app.config)
