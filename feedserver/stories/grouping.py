@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedserver.models.base import utcnow
 from feedserver.models.content import Article
@@ -321,7 +322,30 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 touched.add(obj.story_id)
     if new_ids:
         group_new(session, new_ids)
+        _reload_new(session)
     refresh(session, touched)
+
+
+def _reload_new(session: Session) -> None:
+    """Give the ORM's new Article objects their story columns as grouping wrote them.
+
+    They are still pending while after_flush runs (not yet in the identity
+    map, so they cannot be expired): set the stored values as committed.
+    """
+    pending = {obj.id: obj for obj in session.new if isinstance(obj, Article)}
+    rows = session.connection().execute(
+        select(
+            _ARTICLES.c.id,
+            _ARTICLES.c.story_id,
+            _ARTICLES.c.story_hidden,
+            _ARTICLES.c.story_section_hidden,
+        ).where(_ARTICLES.c.id.in_(list(pending)))
+    )
+    for ident, story_id, hidden, section_hidden in rows:
+        obj = pending[ident]
+        set_committed_value(obj, "story_id", story_id)
+        set_committed_value(obj, "story_hidden", hidden)
+        set_committed_value(obj, "story_section_hidden", section_hidden)
 
 
 def install_hooks() -> None:

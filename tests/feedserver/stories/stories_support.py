@@ -42,9 +42,15 @@ def newsroom(db: Any) -> dict[str, int]:
         rows = {
             "world": make_section(s, slug="world", name="World"),
             "science": make_section(s, slug="science", name="Science"),
-            "a": make_source(s, slug="agency", name="Agency Wire", home_url="https://agency.example/"),
-            "b": make_source(s, slug="herald", name="Daily Herald", home_url="https://herald.example/"),
-            "c": make_source(s, slug="gazette", name="Gazette", home_url="https://gazette.example/"),
+            "a": make_source(
+                s, slug="agency", name="Agency Wire", home_url="https://agency.example/"
+            ),
+            "b": make_source(
+                s, slug="herald", name="Daily Herald", home_url="https://herald.example/"
+            ),
+            "c": make_source(
+                s, slug="gazette", name="Gazette", home_url="https://gazette.example/"
+            ),
             "ada": make_author(s, slug="ada", name="Ada Lovelace"),
         }
         s.flush()

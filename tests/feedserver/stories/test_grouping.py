@@ -31,7 +31,11 @@ def test_three_sources_paraphrasing_one_story_form_one_story(db):
     assert story is not None
     assert story_of(db, b) == story_of(db, c) == story
     with db.session() as s:
-        flags = dict(s.execute(select(Article.id, Article.story_hidden).where(Article.id.in_([a, b, c]))).all())
+        flags = dict(
+            s.execute(
+                select(Article.id, Article.story_hidden).where(Article.id.in_([a, b, c]))
+            ).all()
+        )
     assert flags == {a: False, b: True, c: True}  # the earliest leads
     # The site and the section count the story once; each source keeps its article.
     assert _count(db, SITE) == 1
@@ -59,8 +63,17 @@ def test_articles_more_than_72_hours_apart_stay_apart(db):
 
 def test_one_source_never_reports_a_story_twice(db):
     ids = newsroom(db)
-    nine = write(db, ids, "nine", ("Live: election results, 9pm", "Counting goes on in Lisbon."), "a")
-    ten = write(db, ids, "ten", ("Live: election results, 10pm", "Counting goes on in Lisbon."), "a", hours=1)
+    nine = write(
+        db, ids, "nine", ("Live: election results, 9pm", "Counting goes on in Lisbon."), "a"
+    )
+    ten = write(
+        db,
+        ids,
+        "ten",
+        ("Live: election results, 10pm", "Counting goes on in Lisbon."),
+        "a",
+        hours=1,
+    )
     assert story_of(db, nine) is None and story_of(db, ten) is None
     # The same story retold by one source twice: the second copy stays out.
     first = write(db, ids, "q0", QUAKE[0], "a", hours=2)
@@ -84,7 +97,11 @@ def test_a_back_dated_article_becomes_the_lead(db):
     later = write(db, ids, "later", QUAKE[0], "a", hours=5)
     earlier = write(db, ids, "earlier", QUAKE[1], "b", hours=1)
     with db.session() as s:
-        flags = dict(s.execute(select(Article.id, Article.story_hidden).where(Article.story_id.is_not(None))).all())
+        flags = dict(
+            s.execute(
+                select(Article.id, Article.story_hidden).where(Article.story_id.is_not(None))
+            ).all()
+        )
     assert flags == {earlier: False, later: True}
     assert _count(db, SITE) == 1
 
@@ -95,7 +112,12 @@ def test_members_in_two_sections_each_lead_their_section(db):
     b = write(db, ids, "q1", QUAKE[1], "b", hours=1, section="science")
     c = write(db, ids, "q2", QUAKE[2], "c", hours=2, section="science")
     with db.session() as s:
-        rows = {r.id: (r.story_hidden, r.story_section_hidden) for r in s.execute(select(Article.id, Article.story_hidden, Article.story_section_hidden))}
+        rows = {
+            r.id: (r.story_hidden, r.story_section_hidden)
+            for r in s.execute(
+                select(Article.id, Article.story_hidden, Article.story_section_hidden)
+            )
+        }
     assert rows == {a: (False, False), b: (True, False), c: (True, True)}
     assert _count(db, SITE) == 1
     assert _count(db, section_key(ids["world"])) == 1
@@ -155,11 +177,24 @@ def test_core_inserts_are_grouped_by_group_new(db):
     with db.session() as s:
         new = s.execute(
             insert(Article).returning(Article.id),
-            [{"slug": "core", "uid": "00000000-0000-4000-8000-000000000001", "title": QUAKE[1][0],
-              "summary": QUAKE[1][1], "body_html": "", "section_id": ids["world"], "source_id": ids["b"],
-              "published_at": T0, "updated_at": T0, "created_at": T0}],
+            [
+                {
+                    "slug": "core",
+                    "uid": "00000000-0000-4000-8000-000000000001",
+                    "title": QUAKE[1][0],
+                    "summary": QUAKE[1][1],
+                    "body_html": "",
+                    "section_id": ids["world"],
+                    "source_id": ids["b"],
+                    "published_at": T0,
+                    "updated_at": T0,
+                    "created_at": T0,
+                }
+            ],
         ).scalar_one()
-        assert group_new(s, [new]) == {s.scalar(select(Article.story_id).where(Article.id == first))}
+        assert group_new(s, [new]) == {
+            s.scalar(select(Article.story_id).where(Article.id == first))
+        }
     assert story_of(db, new) == story_of(db, first) is not None
     with db.session() as s:
         terms = s.scalars(select(StoryTerm.term).where(StoryTerm.article_id == new)).all()

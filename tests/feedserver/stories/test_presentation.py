@@ -114,7 +114,10 @@ def test_paging_counts_stories_not_articles(app, client, db):
     for n in range(25):
         for k, source in enumerate(("a", "b", "c")):
             title = f"Harbour{chr(97 + n % 26)}{n} flood Cityname{n} story"
-            text = (f"{title} {('first', 'second', 'third')[k]}", f"Flood in Cityname{n} reported by {source}; Mayor{n} spoke.")
+            text = (
+                f"{title} {('first', 'second', 'third')[k]}",
+                f"Flood in Cityname{n} reported by {source}; Mayor{n} spoke.",
+            )
             write(db, ids, f"s{n}-{k}", text, source, hours=n * 100 + k)
     seen: list[str] = []
     for page in (1, 2):
@@ -128,6 +131,11 @@ def test_paging_counts_stories_not_articles(app, client, db):
     listed: list[str] = []
     for page in (1, 2, 3):
         doc = html.fromstring(client.get(f"/sections/world?page={page}").data)
-        listed += [h.rsplit("/", 1)[1] for h in doc.xpath("//h2[@class='teaser-title']/a/@href | //h3[@class='teaser-title']/a/@href")]
+        listed += [
+            h.rsplit("/", 1)[1]
+            for h in doc.xpath(
+                "//h2[@class='teaser-title']/a/@href | //h3[@class='teaser-title']/a/@href"
+            )
+        ]
     assert listed == seen
     assert client.get("/sections/world?page=4").status_code == 404
