@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 
 def _words(text: str) -> frozenset[str]:
@@ -154,18 +154,6 @@ def document(title: str, text: str) -> Document:
     )
 
 
-def _close(a: str, b: str) -> bool:
-    """Two stemmed words that mean the same: equal, or one inside the other, or a typo apart."""
-    if a == b:
-        return True
-    if a[0].isdigit() or b[0].isdigit():
-        return False
-    short, long = sorted((a, b), key=len)
-    if len(short) >= 4 and (long.endswith(short) or long.startswith(short)):
-        return True
-    return len(short) >= 5 and fuzz.ratio(a, b) >= 88
-
-
 def _rounds_to(rounded: str, exact: str) -> bool:
     """Whether ``rounded`` ("2500") is ``exact`` ("2531") rounded to its trailing zeros."""
     if not (rounded.isdigit() and exact.isdigit()):
@@ -173,8 +161,8 @@ def _rounds_to(rounded: str, exact: str) -> bool:
     zeros = len(rounded) - len(rounded.rstrip("0"))
     if zeros < 2 or zeros >= len(rounded):  # "2,500", not "150"
         return False
-    unit = 10**zeros
-    return round(int(exact) / unit) * unit == int(rounded)
+    unit: int = 10**zeros
+    return bool(round(int(exact) / unit) * unit == int(rounded))
 
 
 def numbers_agree(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -184,19 +172,41 @@ def numbers_agree(a: frozenset[str], b: frozenset[str]) -> bool:
     return any(_rounds_to(x, y) or _rounds_to(y, x) for x in a for y in b)
 
 
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """Dice coefficient of two word sets, exact words only."""
+    if not a or not b:
+        return 0.0
+    return 2 * len(a & b) / (len(a) + len(b))
+
+
 def soft_overlap(a: Iterable[str], b: Iterable[str]) -> float:
-    """Dice coefficient of two word sets where close words (see :func:`_close`) count as shared."""
+    """Dice coefficient of two word sets where close words count as shared.
+
+    Close: one word inside the other ("quake" / "earthquake", rapidfuzz's
+    partial ratio of 100, for words of four letters or more), or a typo
+    apart (normalized Indel similarity ≥ 88). rapidfuzz compares a word with
+    all the remaining words in one call, in C. Figures only match exactly.
+    """
     left, right = set(a), set(b)
     if not left or not right:
         return 0.0
     exact = left & right
-    rest_left, rest_right = left - exact, right - exact
+    rest_right = sorted(w for w in right - exact if not w[0].isdigit())
     fuzzy = 0
-    for word in rest_left:
-        match = next((other for other in rest_right if _close(word, other)), None)
-        if match is not None:
+    for word in sorted(w for w in left - exact if not w[0].isdigit()):
+        if not rest_right:
+            break
+        best = process.extractOne(word, rest_right, scorer=fuzz.ratio, score_cutoff=88)
+        if best is None and len(word) >= 4:
+            best = process.extractOne(
+                word,
+                [w for w in rest_right if len(w) >= 4],
+                scorer=fuzz.partial_ratio,
+                score_cutoff=100,
+            )
+        if best is not None:
             fuzzy += 1
-            rest_right.discard(match)
+            rest_right.remove(best[0])
     shared = len(exact) + fuzzy
     return 2 * shared / (len(left) + len(right))
 
@@ -208,12 +218,13 @@ W_NAMES = 0.30
 W_NUMBERS = 0.15
 P_NAMES = 0.30  # both name places/people, none in common
 P_NUMBERS = 0.25  # both give figures, none in common
-THRESHOLD = 0.36
+THRESHOLD = 0.33
 
 
 def similarity(a: Document, b: Document) -> float:
     """Score from 0 (unrelated) to 1 (same story) of two documents."""
-    score = W_TERMS * soft_overlap(a.terms, b.terms)
+    # Fuzzy matching on titles (short, where rewrites change words), exact on all text.
+    score = W_TERMS * overlap(a.terms, b.terms)
     score += W_TITLE * soft_overlap(a.title_terms, b.title_terms)
     if a.names and b.names:
         shared = soft_overlap(a.names, b.names)

@@ -66,7 +66,13 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-        batch_op.create_index(batch_op.f("ix_articles_story_id"), ["story_id"], unique=False)
+        batch_op.create_index(
+            "ix_articles_story_id",
+            ["story_id"],
+            unique=False,
+            sqlite_where=sa.text("story_id IS NOT NULL"),
+            postgresql_where=sa.text("story_id IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_articles_listed", ["story_hidden", "published_at", "id"], unique=False
         )
@@ -81,7 +87,7 @@ def downgrade() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_index("ix_articles_section_listed")
         batch_op.drop_index("ix_articles_listed")
-        batch_op.drop_index(batch_op.f("ix_articles_story_id"))
+        batch_op.drop_index("ix_articles_story_id")
         batch_op.drop_constraint(batch_op.f("fk_articles_story_id_stories"), type_="foreignkey")
         batch_op.drop_column("story_section_hidden")
         batch_op.drop_column("story_hidden")
