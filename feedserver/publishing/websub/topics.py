@@ -14,8 +14,8 @@ changes when the feed does (:mod:`feedserver.models.scopes`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
