@@ -47,7 +47,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         str,
         "external WebSub hub to advertise and ping; empty: our own hub at <base>/websub",
     ),
-    "WEBSUB_CONCURRENCY": (32, int, "WebSub hub requests (deliveries) one poller process sends at once"),
+    "WEBSUB_CONCURRENCY": (
+        32,
+        int,
+        "WebSub hub requests (deliveries) one poller process sends at once",
+    ),
     "WEBSUB_PER_HOST": (8, int, "concurrent WebSub hub requests to one subscriber host"),
     "WEBSUB_TIMEOUT": (10, int, "seconds one WebSub hub request may take in all"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
