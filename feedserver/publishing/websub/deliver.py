@@ -189,6 +189,7 @@ class Deliverer:
         self.lock = lock  # serializes this process's SQLite writers
         self.stop_event = threading.Event()
         self._last_expiry = 0.0
+        self._seeded = False
         self.delivered = 0
 
     def close(self) -> None:
@@ -222,6 +223,10 @@ class Deliverer:
     def distribute(self) -> int:
         """Queue deliveries (and pings) for every scope that changed; return scopes taken."""
         external = self.settings.external_hub
+        if external and not self._seeded:
+            with self._write(), self.db.session() as session:
+                store.seed_marks(session)
+            self._seeded = True
         with self.db.session() as session:
             changes = store.changed_scopes(session, every_scope=bool(external))
         taken = 0

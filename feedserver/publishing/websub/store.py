@@ -18,6 +18,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -187,6 +188,8 @@ def record_results(session: Session, results: list[Result]) -> None:
             session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
         elif job.kind == "content":
             _content_result(session, result, now)
+        elif result.ok:  # a ping the external hub took
+            session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
         else:
             _retry_or_drop(session, result, now)
 
@@ -335,21 +338,43 @@ def changed_scopes(session: Session, *, every_scope: bool) -> list[tuple[str, in
     return [(key, version, mark) for key, version, mark in session.execute(query)]
 
 
+def seed_marks(session: Session) -> bool:
+    """Mark every scope as distributed, once (True if this call did it).
+
+    When an external hub is first configured every scope would look new; the
+    feeds did not change, so nothing is pinged for them.
+    """
+    if session.scalar(select(HubMark.version).where(HubMark.key == GLOBAL)) is not None:
+        return False
+    marked = set(session.scalars(select(HubMark.key)))
+    for key, version in session.execute(select(ScopeVersion.key, ScopeVersion.version)):
+        if key not in marked:
+            ensure_mark(session, key)
+    ensure_mark(session, GLOBAL)
+    return True
+
+
 def take_change(session: Session, key: str, version: int, marked: int | None) -> bool:
     """Compare-and-set the mark; True if this process is the one to distribute it."""
     if marked is None:
         dialect = session.get_bind().dialect.name
         ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        result = session.execute(
-            ins(HubMark).values(key=key, version=version).on_conflict_do_nothing()
+        stmt: Any = (
+            ins(HubMark)
+            .values(key=key, version=version)
+            .on_conflict_do_nothing()
+            .returning(HubMark.key)
         )
     else:
-        result = session.execute(
+        stmt = (
             update(HubMark)
             .where(HubMark.key == key, HubMark.version == marked)
             .values(version=version)
+            .returning(HubMark.key)
+            .execution_options(synchronize_session=False)
         )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    # RETURNING, not rowcount: an INSERT's rowcount is not reliable on every driver.
+    return session.execute(stmt).first() is not None
 
 
 def enqueue_content(session: Session, key: str) -> int:

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from feeds.websub import hub_and_self
 from feedserver.models import HubDelivery, HubSubscription, utcnow
 from tests.feedserver.publishing.websub.hub_support import (
     make_deliverer,
@@ -273,3 +274,53 @@ def test_the_poller_thread_delivers_within_ten_seconds(
     finally:
         websub.stop_deliverer(app)
         deliverer.stop_event.wait(0)
+
+
+def test_external_hub_is_pinged_for_each_changed_feed(
+    app, client, db, api, newsroom, callback_server
+):
+    hub_url = callback_server.base + "/hub"
+    app.config.update(WEBSUB_HUB=hub_url, BASE_URL="http://localhost")
+    hub = make_deliverer(app)
+    hub.run_once()  # first start: every existing feed is marked, nothing pinged
+    assert callback_server.posts() == []
+    assert hub_and_self(client.get("/feed.atom").headers.getlist("Link"))[0] == [hub_url]
+    callback_server.post_statuses = [503]  # one failure: retried like any delivery
+    _publish(api, section="science")
+    hub.run_once()
+    from urllib.parse import parse_qs
+
+    pinged = {parse_qs(p.body.decode())["hub.url"][0] for p in callback_server.posts("/hub")}
+    expected = {
+        f"http://localhost{path}.{fmt}"
+        for path in ("/feed", "/sections/science/feed", "/authors/ada/feed")
+        for fmt in ("atom", "rss", "json")
+    }
+    assert pinged == expected
+    first = parse_qs(callback_server.posts("/hub")[0].body.decode())
+    assert first["hub.mode"] == ["publish"] and first["hub.topic"] == first["hub.url"]
+    with db.session() as s:
+        s.execute(update(HubDelivery).values(due_at=utcnow()))
+    hub.run_once()
+    assert len(callback_server.posts("/hub")) == len(expected) + 1
+    with db.session() as s:
+        assert s.scalar(select(func.count(HubDelivery.id))) == 0
+
+
+def test_two_poller_processes_send_each_delivery_once(
+    app, client, db, api, newsroom, callback_server
+):
+    import threading
+
+    first, second = make_deliverer(app), make_deliverer(app)
+    for i in range(20):
+        subscribe(client, TOPIC, callback_server.base + f"/cb{i}")
+    first.run_once()
+    _publish(api)
+    threads = [threading.Thread(target=d.run_once) for d in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    paths = sorted(p.path for p in callback_server.posts())
+    assert paths == sorted(f"/cb{i}" for i in range(20))
