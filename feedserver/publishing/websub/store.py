@@ -347,9 +347,13 @@ def seed_marks(session: Session) -> bool:
     if session.scalar(select(HubMark.version).where(HubMark.key == GLOBAL)) is not None:
         return False
     marked = set(session.scalars(select(HubMark.key)))
-    for key, version in session.execute(select(ScopeVersion.key, ScopeVersion.version)):
-        if key not in marked:
-            ensure_mark(session, key)
+    rows = [
+        {"key": key, "version": version}
+        for key, version in session.execute(select(ScopeVersion.key, ScopeVersion.version))
+        if key not in marked
+    ]
+    if rows:
+        session.execute(insert(HubMark), rows)
     ensure_mark(session, GLOBAL)
     return True
 
