@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -179,15 +179,42 @@ class Result:
 
 
 def record_results(session: Session, results: list[Result]) -> None:
-    """Write the outcomes of a batch of deliveries (one transaction)."""
+    """Write the outcomes of a batch of deliveries (one transaction).
+
+    Successful content deliveries — the bulk of a fan-out — are written with
+    two statements for the whole batch; the rest one by one.
+    """
     now = utcnow()
+    delivered = [r for r in results if r.job.kind == "content" and r.ok]
+    if delivered:
+        table: Any = HubSubscription.__table__  # Core: an executemany, not ORM bulk by key
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("sid"))
+            .values(
+                last_delivery_at=now,
+                last_status=bindparam("status"),
+                last_error=None,
+                failures=0,
+            ),
+            [{"sid": r.job.subscription_id, "status": r.status} for r in delivered],
+        )
+        session.execute(
+            delete(HubDelivery)
+            .where(HubDelivery.id.in_([r.job.id for r in delivered]))
+            .execution_options(synchronize_session=False)
+        )
+    wanted = {r.job.subscription_id for r in results if r.job.subscription_id}
+    if wanted:  # load the rest's subscriptions in one query
+        list(session.scalars(select(HubSubscription).where(HubSubscription.id.in_(wanted))))
     for result in results:
         job = result.job
         if job.kind == "verify":
             apply_verification(session, result, now)
             session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
         elif job.kind == "content":
-            _content_result(session, result, now)
+            if not result.ok:
+                _content_result(session, result, now)
         elif result.ok:  # a ping the external hub took
             session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
         else:
@@ -281,6 +308,8 @@ def _retry_or_drop(session: Session, result: Result, now: datetime) -> None:
 
 def ensure_mark(session: Session, key: str) -> None:
     """Start tracking a scope from its current version (no delivery for the past)."""
+    if session.scalar(select(HubMark.version).where(HubMark.key == key)) is not None:
+        return
     version = session.scalar(select(ScopeVersion.version).where(ScopeVersion.key == key)) or 0
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
