@@ -64,7 +64,15 @@ def test_subscribe_verify_deliver_signed(app, client, db, api, newsroom, callbac
     hub = make_deliverer(app)
     cb = callback_server.base + "/cb?sub=1"
     r = subscribe(
-        client, TOPIC + "?page=1", cb, **{"hub.secret": "s3cret", "hub.lease_seconds": "3600"}
+        client,
+        TOPIC + "?page=1",
+        cb,
+        **{
+            "hub.secret": "s3cret",
+            "hub.lease_seconds": "3600",
+            "hub.foo": "ignored",  # websub.rocks hub 102: unknown parameters are ignored
+            "bar": "ignored",
+        },
     )
     assert r.status_code == 202, r.data
     assert [s.state for s in _subs(db)] == ["pending"]
