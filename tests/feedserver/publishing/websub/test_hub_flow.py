@@ -332,3 +332,24 @@ def test_two_poller_processes_send_each_delivery_once(
         t.join()
     paths = sorted(p.path for p in callback_server.posts())
     assert paths == sorted(f"/cb{i}" for i in range(20))
+
+
+def test_a_crashed_workers_claim_lapses_and_another_delivers(
+    app, client, db, api, newsroom, callback_server
+):
+    from feedserver.publishing.websub import store
+
+    hub = make_deliverer(app)
+    subscribe(client, TOPIC, callback_server.base + "/cb")
+    hub.run_once()
+    _publish(api)
+    hub.distribute()
+    with db.session() as s:  # a worker claims the delivery, then dies before sending
+        (claimed,) = store.claim(s, 10, 120, postgres=db.engine.dialect.name == "postgresql")
+    restarted = make_deliverer(app)
+    restarted.run_once()
+    assert callback_server.posts() == []  # still claimed: not sent twice
+    with db.session() as s:
+        s.execute(update(HubDelivery).values(claimed_until=utcnow() - timedelta(seconds=1)))
+    restarted.run_once()
+    assert len(callback_server.posts()) == 1 and claimed.kind == "content"
