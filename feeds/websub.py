@@ -172,8 +172,14 @@ def format_link(url: str, rel: str) -> str:
     """One link-value, ``<url>; rel="hub"``."""
     # A target with ``>`` or a control character would break the syntax; the
     # URLs we format are our own, so percent-encode rather than refuse.
-    safe = "".join(c if c > " " and c not in '<>"' else f"%{ord(c):02X}" for c in url)
+    safe = "".join(
+        c if c.isprintable() and not c.isspace() and c not in '<>"' else _escape(c) for c in url
+    )
     return f'<{safe}>; rel="{rel}"'
+
+
+def _escape(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8"))
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -208,7 +214,7 @@ def _parse_one(value: str, base: str | None) -> list[Link]:
         end = value.find(">", i)
         if end < 0:
             break
-        target = value[i + 1 : end].strip()
+        target = value[i + 1 : end].strip(" \t")
         i = end + 1
         rels: list[str] = []
         while i < n:
