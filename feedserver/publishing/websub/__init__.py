@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-    from feedserver.publishing.websub.deliver import Deliverer
-
 EXTENSION = "feedserver.publishing.websub.deliverer"
 
 
@@ -31,28 +29,37 @@ def init_app(app: Flask) -> None:
     endpoint.init_app(app)
 
 
-def start_deliverer(app: Flask, *, startup_delay: float = 2.0) -> Deliverer:
-    """Run the hub's sender as a thread of this (poller) process, once per app."""
-    found: Deliverer | None = app.extensions.get(EXTENSION)
-    if found is not None and not found.stop_event.is_set():
-        return found
-    from feedserver.aggregation.poller import sqlite_lock
-    from feedserver.db import get_db
-    from feedserver.publishing.websub.deliver import Deliverer, HubSettings, app_renderer
+def start_deliverer(app: Flask, *, startup_delay: float = 2.0) -> threading.Event:
+    """Run the hub's sender as a thread of this (poller) process, once per app.
 
-    db = get_db(app)
-    deliverer = Deliverer(
-        db, HubSettings.from_config(app.config), app_renderer(app), lock=sqlite_lock(db)
-    )
-    app.extensions[EXTENSION] = deliverer
-    threading.Thread(
-        target=deliverer.run, args=(startup_delay,), name="feedserver-websub", daemon=True
-    ).start()
-    return deliverer
+    Everything, the set-up included, happens in the thread, so the caller (the
+    worker command, the serve supervisor) goes on at once. Returns the event
+    that stops it.
+    """
+    found: threading.Event | None = app.extensions.get(EXTENSION)
+    if found is not None and not found.is_set():
+        return found
+    stop = threading.Event()
+    app.extensions[EXTENSION] = stop
+
+    def run() -> None:
+        from feedserver.aggregation.poller import sqlite_lock
+        from feedserver.db import get_db
+        from feedserver.publishing.websub.deliver import Deliverer, HubSettings, app_renderer
+
+        db = get_db(app)
+        deliverer = Deliverer(
+            db, HubSettings.from_config(app.config), app_renderer(app), lock=sqlite_lock(db)
+        )
+        deliverer.stop_event = stop
+        deliverer.run(startup_delay)
+
+    threading.Thread(target=run, name="feedserver-websub", daemon=True).start()
+    return stop
 
 
 def stop_deliverer(app: Flask) -> None:
     """Stop this process's sender thread, if any."""
-    deliverer: Deliverer | None = app.extensions.pop(EXTENSION, None)
-    if deliverer is not None:
-        deliverer.stop()
+    stop: threading.Event | None = app.extensions.pop(EXTENSION, None)
+    if stop is not None:
+        stop.set()

@@ -270,7 +270,7 @@ def test_the_poller_thread_delivers_within_ten_seconds(
 ):
     from feedserver.publishing import websub
 
-    deliverer = websub.start_deliverer(app, startup_delay=0.0)
+    stop = websub.start_deliverer(app, startup_delay=0.0)
     try:
         subscribe(client, TOPIC, callback_server.base + "/cb")
         assert callback_server.wait_for(lambda s: s.gets(), timeout=10)
@@ -281,7 +281,7 @@ def test_the_poller_thread_delivers_within_ten_seconds(
         assert time.monotonic() - start < 10
     finally:
         websub.stop_deliverer(app)
-        deliverer.stop_event.wait(0)
+        assert stop.is_set()
 
 
 def test_external_hub_is_pinged_for_each_changed_feed(
