@@ -109,6 +109,9 @@ class Feed:
     generator: str = "feedserver"
     # The other formats of the same page, for rel="alternate" links.
     alternates: tuple[tuple[str, str], ...] = ()  # (media type, URL)
+    # WebSub hubs (https://www.w3.org/TR/websub/#discovery): atom:link
+    # rel="hub" in RSS and Atom, "hubs" in JSON Feed.
+    hubs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

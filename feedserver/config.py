@@ -42,6 +42,18 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         "extra processes that parse feeds for the poller; 0: parse in threads",
     ),
     "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
+    "WEBSUB_HUB": (
+        "",
+        str,
+        "external WebSub hub to advertise and ping; empty: our own hub at <base>/websub",
+    ),
+    "WEBSUB_CONCURRENCY": (
+        32,
+        int,
+        "WebSub hub requests (deliveries) one poller process sends at once",
+    ),
+    "WEBSUB_PER_HOST": (8, int, "concurrent WebSub hub requests to one subscriber host"),
+    "WEBSUB_TIMEOUT": (10, int, "seconds one WebSub hub request may take in all"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),

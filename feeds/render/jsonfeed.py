@@ -79,6 +79,9 @@ def render_json_bytes(feed: Feed) -> bytes:
     if feed.paging.next:
         document["next_url"] = clean_text(feed.paging.next)
     document["language"] = clean_text(feed.language)
+    if feed.hubs:
+        # JSON Feed 1.1 "hubs": endpoints for real-time notification (WebSub).
+        document["hubs"] = [{"type": "WebSub", "url": clean_text(hub)} for hub in feed.hubs]
     document["items"] = [_item(feed, entry) for entry in feed.entries]
     # ensure_ascii=False keeps non-ASCII text readable and compact; clean_text
     # has removed the lone surrogates that would make encode() fail.

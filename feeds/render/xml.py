@@ -6,6 +6,7 @@ Specifications:
 - Atom 1.0: https://www.rfc-editor.org/rfc/rfc4287
 - Paged feeds (first/previous/next/last): https://www.rfc-editor.org/rfc/rfc5005#section-3
 - Atom threading (rel="replies", thr:count): https://www.rfc-editor.org/rfc/rfc4685
+- WebSub discovery (atom:link rel="hub"): https://www.w3.org/TR/websub/#discovery
 - RSS modules: Dublin Core https://www.dublincore.org/specifications/dublin-core/dces/ ,
   content https://web.resource.org/rss/1.0/modules/content/ ,
   wfw https://www.rssboard.org/comment-api ,
@@ -65,6 +66,8 @@ def _extra_feed_links(feed: Feed) -> list[tuple[str, str, str | None]]:
             continue
         seen_types.add(media_type)
         links.append(("alternate", clean_text(url), clean_text(media_type)))
+    # WebSub §4: the hub a subscriber should subscribe at.
+    links.extend(("hub", clean_text(hub), None) for hub in feed.hubs)
     paging = feed.paging
     for rel, href in (
         ("first", paging.first),

@@ -30,15 +30,9 @@ login_manager = LoginManager()
 
 # The view modules, each registering its routes on ``bp``.
 MODULES = (
-    "auth",
-    "dashboard",
-    "taxonomy",
-    "articles",
-    "stories",
-    "sources",
-    "comments",
-    "tokens",
-)
+    "auth", "dashboard", "taxonomy", "articles", "stories", "sources", "comments", "tokens",
+    "websub",
+)  # fmt: skip
 # The only endpoints an anonymous visitor may reach.
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 
@@ -132,5 +126,6 @@ def _admin_nav() -> list[tuple[str, str, str]]:
         ("admin.author", "Authors", url_for("admin.authors")),
         ("admin.comment", "Comments", url_for("admin.comments")),
         ("admin.token", "Tokens", url_for("admin.tokens")),
+        ("admin.websub", "WebSub", url_for("admin.websub")),
     ]
     return items

@@ -4,6 +4,7 @@ from feedserver.models.accounts import ApiToken, User
 from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stories import Story, StoryTerm
 
@@ -22,6 +23,9 @@ __all__ = [
     "Author",
     "Base",
     "Comment",
+    "HubDelivery",
+    "HubMark",
+    "HubSubscription",
     "ScopeVersion",
     "Section",
     "Source",

@@ -5,7 +5,7 @@ story link with the two flags that fold a story's later members out of the
 site and section listings (with their listing indexes).
 
 Revision ID: 0008
-Revises: 0002
+Revises: 0005
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import feedserver.models.base
 
 revision: str = "0008"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
