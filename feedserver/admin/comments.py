@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from feedserver.admin import bp, get_row
+from feedserver.admin import bp
 from feedserver.admin.forms import ConfirmForm
-from feedserver.admin.paging import page_count, page_number
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
 from feedserver.models import COMMENT_STATUSES, Comment
+from feedserver.web import get_or_404, page_arg, paginate
 
 PER_PAGE = 25
 ACTIONS = {
@@ -37,28 +37,27 @@ def comments() -> str:
     """List comments of one status, newest first."""
     session = db_session()
     status = _status_arg()
-    page = page_number()
-    total = session.scalar(select(func.count(Comment.id)).where(Comment.status == status)) or 0
-    rows = session.scalars(
+    listing = paginate(
+        session,
         select(Comment)
         .options(joinedload(Comment.article))
         .where(Comment.status == status)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+        .order_by(Comment.created_at.desc(), Comment.id.desc()),
+        page_arg(),
+        PER_PAGE,
+    )
     counts = dict(
         session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all()
     )
     return render_template(
         "admin/comments.html",
-        rows=rows,
+        rows=listing.items,
         status=status,
         statuses=COMMENT_STATUSES,
         counts=counts,
-        page=page,
-        pages=page_count(total, PER_PAGE),
-        total=total,
+        page=listing.number,
+        pages=listing.pages,
+        total=listing.total,
         form=ConfirmForm(),
     )
 
@@ -66,7 +65,7 @@ def comments() -> str:
 @bp.post("/comments/<int:ident>/status")
 def comment_status(ident: int) -> Response:
     """Change one comment's status."""
-    comment = get_row(Comment, ident)
+    comment = get_or_404(db_session(), Comment, ident)
     new = request.form.get("status", "")
     if new not in ACTIONS:
         raise BadRequest(f"A comment's status is one of {', '.join(ACTIONS)}.")
@@ -81,7 +80,7 @@ def comment_status(ident: int) -> Response:
 def comment_delete(ident: int) -> Response:
     """Delete one comment for good."""
     session = db_session()
-    comment = get_row(Comment, ident)
+    comment = get_or_404(db_session(), Comment, ident)
     back, name = comment.status, comment.author_name
     session.delete(comment)
     session.commit()

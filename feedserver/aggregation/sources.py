@@ -38,11 +38,13 @@ from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+from feedserver.urls import MAX_URL, UrlProblem, http_url_problem
+from feedserver.web import find_by_ref
 
 log = logging.getLogger(__name__)
 
 FETCHER = "feedserver.fetcher"
-URL_LENGTH = 2000
+URL_LENGTH = MAX_URL
 MAX_CANDIDATES = 3  # autodiscovery links tried, in the page's order
 MAX_OUTLINES = 5000
 
@@ -61,10 +63,10 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
     if not isinstance(url, str) or not url.strip():
         raise BadRequest(f"{field_name} must be an http(s) URL.", fields={field_name: "invalid"})
     url = url.strip()
-    if len(url) > URL_LENGTH:
+    problem = http_url_problem(url, URL_LENGTH)
+    if problem is UrlProblem.TOO_LONG:
         raise BadRequest(f"{field_name} is longer than {URL_LENGTH} characters.")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if problem is not None:
         raise BadRequest(
             f"{field_name} must be an absolute http(s) URL, not {url[:100]!r}.",
             code="malformed_url",
@@ -89,8 +91,7 @@ def find_section(session: Session, ref: Any, field_name: str = "section") -> Sec
             f"{field_name} must be a section id or slug.", fields={field_name: "invalid"}
         )
     section = None
-    if isinstance(ref, int) or ref.isdigit():
-        section = session.get(Section, int(ref)) if int(ref) < 2**31 else None
+    section = find_by_ref(session, Section, ref)
     if section is None and isinstance(ref, str):
         section = session.scalar(
             select(Section).where(Section.slug == ref.strip())
@@ -389,9 +390,9 @@ def export_opml(session: Session, title: str) -> bytes:
 
 def article_counts(session: Session, ids: list[int]) -> dict[int, int]:
     """How many articles each source has (from the feed scope rows: no COUNT scan)."""
-    from feedserver.models.scopes import ScopeVersion
+    from feedserver.models.scopes import ScopeVersion, scope_key
 
-    keys = {f"source:{i}": i for i in ids}
+    keys = {scope_key("source", i): i for i in ids}
     rows = session.execute(
         select(ScopeVersion.key, ScopeVersion.item_count).where(ScopeVersion.key.in_(keys))
     )

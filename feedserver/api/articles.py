@@ -29,7 +29,7 @@ from feedserver.content.validation import find_by_ref
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
-from feedserver.publishing.views import base_url
+from feedserver.web import base_url
 
 LOADED = (
     selectinload(Article.section),

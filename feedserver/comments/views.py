@@ -31,8 +31,9 @@ from feedserver.db import db_session
 from feedserver.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from feedserver.models import Article, Comment, utcnow
 from feedserver.models.scopes import comments_key
-from feedserver.publishing.queries import paging_links, parse_page, scope_state
-from feedserver.publishing.views import base_url, respond_feed
+from feedserver.publishing.queries import paging_links, scope_state
+from feedserver.publishing.views import respond_feed
+from feedserver.web import base_url, page_arg
 
 bp = Blueprint("comments", __name__)
 
@@ -303,7 +304,7 @@ def _comment_entry(article: Article, comment: Comment, link: str) -> fm.Entry:
 def comment_feed(slug: str, fmt: str) -> BaseResponse:
     """Serve an article's approved comments as RSS or Atom, newest first."""
     config = current_app.config
-    page = parse_page(request.args.get("page"))
+    page = page_arg()
     session = db_session()
     article = _article_or_404(session, slug)
     key = comments_key(article.id)

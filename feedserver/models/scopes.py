@@ -28,8 +28,12 @@ from feedserver.models.base import Base, utcnow
 from feedserver.models.comments import Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 
+# The scope keys: written here only. Every other module builds them with the
+# functions below (scopewatch reads GLOBAL beside each key, too).
 GLOBAL = "global"
 SITE = "site"
+COMMENTS = "comments"
+SCOPE_KINDS = ("section", "author", "source")  # a scope of its own per row
 
 # Columns whose change alters what feeds show.
 ARTICLE_FEED_COLUMNS = (
@@ -55,20 +59,33 @@ class ScopeVersion(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def scope_key(kind: str, ident: int | None = None) -> str:
+    """The scope_versions key of the site (``site``) or of one row's scope (``section:3``)."""
+    if kind == "site":
+        return SITE
+    if kind not in SCOPE_KINDS and kind != COMMENTS:
+        raise ValueError(f"scope key: unknown kind {kind!r}")
+    return f"{kind}:{ident}"
+
+
 def section_key(section_id: int | None) -> str | None:
-    return f"section:{section_id}" if section_id is not None else None
+    return scope_key("section", section_id) if section_id is not None else None
 
 
 def source_key(source_id: int | None) -> str | None:
-    return f"source:{source_id}" if source_id is not None else None
+    return scope_key("source", source_id) if source_id is not None else None
 
 
 def author_key(author_id: int | None) -> str | None:
-    return f"author:{author_id}" if author_id is not None else None
+    return scope_key("author", author_id) if author_id is not None else None
 
 
 def comments_key(article_id: int) -> str:
-    return f"comments:{article_id}"
+    return scope_key(COMMENTS, article_id)
+
+
+def is_comments_key(key: str) -> bool:
+    return key.startswith(COMMENTS + ":")
 
 
 def _old_new(obj: Any, attr: str) -> tuple[Any, Any]:
@@ -253,7 +270,7 @@ def recount_scopes(session: Session) -> None:
         counts[author_key(ident)] = n
     existing = {sv.key: sv for sv in session.scalars(select(ScopeVersion))}
     for key, sv in existing.items():
-        if key.startswith("comments:") or key == GLOBAL:
+        if is_comments_key(key) or key == GLOBAL:
             continue
         sv.item_count = counts.pop(key, 0)
         sv.version += 1

@@ -14,7 +14,8 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from feeds import model as fm
-from feeds.conditional import choose_encoding, http_date, not_modified, variant_etag
+from feeds.conditional import choose_encoding, not_modified, variant_etag
+from feeds.httpdate import format_http_date
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
@@ -22,6 +23,7 @@ from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
 from feedserver.publishing.queries import Scope, ScopeState
+from feedserver.web import base_url, page_arg
 
 bp = Blueprint("syndication", __name__)
 
@@ -34,12 +36,6 @@ RENDERERS: dict[str, Callable[[fm.Feed], fm.Rendered]] = {
 # so no client keeps a stale copy under an old strong ETag.
 RENDER_VERSION = "2"
 CACHE_EXTENSION = "feedserver.publishing.cache"
-
-
-def base_url() -> str:
-    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
-    configured: str = current_app.config["BASE_URL"]
-    return configured or request.host_url.rstrip("/")
 
 
 def feed_cache(app: Flask | None = None) -> FeedCache:
@@ -80,7 +76,7 @@ def respond_feed(
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": variant_etag(etag, encoding),
-        "Last-Modified": http_date(last_modified),
+        "Last-Modified": format_http_date(last_modified),
         "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
         "Vary": "Accept-Encoding",
     }
@@ -109,7 +105,7 @@ def respond_feed(
 
 def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     config = current_app.config
-    page = publishing.parse_page(request.args.get("page"))
+    page = page_arg()
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
