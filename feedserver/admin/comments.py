@@ -1,7 +1,8 @@
 """Comment moderation: comments by status, approve, mark as spam, reject, delete.
 
-Status changes go through the ORM so the session hook keeps each article's
-comment count and its comment feed's validators in step.
+Status changes and deletions go through :mod:`feedserver.comments.moderation`
+(shared with the API), so replies of a deleted comment leave the comment feed
+and the counts too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from feedserver.admin import bp
 from feedserver.admin.forms import ConfirmForm
+from feedserver.comments import moderation
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
 from feedserver.models import COMMENT_STATUSES, Comment
@@ -70,7 +72,7 @@ def comment_status(ident: int) -> Response:
     if new not in ACTIONS:
         raise BadRequest(f"A comment's status is one of {', '.join(ACTIONS)}.")
     back = request.form.get("back", comment.status)
-    comment.status = new
+    moderation.moderate(db_session(), comment, new)
     db_session().commit()
     flash(f"The comment by “{comment.author_name}” was {ACTIONS[new]}.", "success")
     return redirect(url_for("admin.comments", status=back if back in ACTIONS else "pending"))
@@ -78,11 +80,11 @@ def comment_status(ident: int) -> Response:
 
 @bp.post("/comments/<int:ident>/delete")
 def comment_delete(ident: int) -> Response:
-    """Delete one comment for good."""
+    """Delete one comment and its replies for good."""
     session = db_session()
-    comment = get_or_404(db_session(), Comment, ident)
+    comment = get_or_404(session, Comment, ident)
     back, name = comment.status, comment.author_name
-    session.delete(comment)
+    moderation.delete_comment(session, comment)
     session.commit()
     flash(f"The comment by “{name}” was deleted.", "success")
     return redirect(url_for("admin.comments", status=back))
