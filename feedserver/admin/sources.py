@@ -218,7 +218,7 @@ def source_delete(ident: int) -> View:
     """Ask what to do with a source's articles, then delete it (or only disable it)."""
     session = db_session()
     source = get_or_404(db_session(), Source, ident)
-    count = managing.article_counts(session, [source.id])[source.id]
+    count, kept = managing.removal_counts(session, source)
     form = SourceDeleteForm()
     if form.validate_on_submit():
         name = source.name
@@ -231,4 +231,4 @@ def source_delete(ident: int) -> View:
         session.commit()
         flash(f"The source “{name}” was deleted with its {removed} articles.", "success")
         return redirect(url_for("admin.sources"))
-    return render_form("admin/source_delete.html", form, source=source, count=count)
+    return render_form("admin/source_delete.html", form, source=source, count=count, kept=kept)

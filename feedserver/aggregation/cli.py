@@ -122,10 +122,12 @@ def sources_remove(source_id: int, yes: bool) -> None:
     """Delete a source with its articles and upstream authors."""
     with get_db().session() as session:
         source = get_or_404(session, Source, source_id)
-        count = sources.article_counts(session, [source.id])[source.id]
+        count, kept = sources.removal_counts(session, source)
         if not yes:
+            staff = f" ({kept} staff articles that cite it stay)" if kept else ""
             click.confirm(
-                f"Delete source {source.id} {source.name!r} and its {count} articles?", abort=True
+                f"Delete source {source.id} {source.name!r} and its {count} articles?{staff}",
+                abort=True,
             )
         removed = sources.remove_source(session, source)
     click.echo(f"Removed source {source_id} and {removed} articles.")

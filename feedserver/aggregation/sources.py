@@ -8,9 +8,14 @@ Adding fetches the URL at once: a feed becomes a source named after the feed's
 title with its entries stored; an HTML page's autodiscovery links are followed.
 Nothing is stored unless a feed was fetched and parsed.
 
-Removing deletes the source, the articles attributed to it and its upstream
-authors (an aggregated article without its attribution would misrepresent
-whose work it is). To stop polling but keep the articles, disable it instead.
+Removing deletes the source, the articles aggregated from it (those with an
+``upstream_key``) and its upstream authors: an aggregated article without its
+attribution would misrepresent whose work it is. The newsroom's own articles
+that merely cite the source stay — they are our work — with their
+``source_id`` cleared (the source row is gone) and their ``original_url``
+kept, so the page still links what they cite. To stop polling but keep the
+aggregated articles, disable the source instead. Admin, API and CLI all
+remove through :func:`remove_source`.
 
 Importing OPML creates the sources without fetching them (a list of hundreds
 would time out a request); the poller fetches them on its next pass.
@@ -274,19 +279,45 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
 EDITABLE = frozenset({"name", "section", "enabled", "poll_interval", "feed_url", "home_url"})
 
 
+def _aggregated(source_id: int) -> Any:
+    return (Article.source_id == source_id) & Article.upstream_key.is_not(None)
+
+
+def _cited(source_id: int) -> Any:
+    return (Article.source_id == source_id) & Article.upstream_key.is_(None)
+
+
+def removal_counts(session: Session, source: Source) -> tuple[int, int]:
+    """(aggregated articles that go, staff articles that stay) if the source is removed."""
+    gone = session.scalar(select(func.count(Article.id)).where(_aggregated(source.id))) or 0
+    kept = session.scalar(select(func.count(Article.id)).where(_cited(source.id))) or 0
+    return gone, kept
+
+
 def remove_source(session: Session, source: Source) -> int:
-    """Delete a source with its articles and upstream authors; return the articles removed."""
+    """Delete a source, its aggregated articles and upstream authors; return the articles removed.
+
+    Staff articles that cite the source stay, detached from it (see the module doc).
+    Everything goes through the ORM, in batches, so the feed versions follow.
+    """
     removed = 0
     while True:
-        batch = list(
-            session.scalars(select(Article).where(Article.source_id == source.id).limit(500))
-        )
+        batch = list(session.scalars(select(Article).where(_aggregated(source.id)).limit(500)))
         if not batch:
             break
         for article in batch:
-            session.delete(article)  # through the ORM, so feed versions follow
+            session.delete(article)
         session.flush()
         removed += len(batch)
+    kept = 0
+    while True:
+        cited = list(session.scalars(select(Article).where(_cited(source.id)).limit(500)))
+        if not cited:
+            break
+        for article in cited:
+            article.source_id = None  # original_url stays: the page still links the original
+        session.flush()
+        kept += len(cited)
     used = select(ArticleAuthor.author_id)
     for author in session.scalars(
         select(Author).where(Author.source_id == source.id, Author.id.not_in(used))
@@ -294,7 +325,7 @@ def remove_source(session: Session, source: Source) -> int:
         session.delete(author)
     session.delete(source)
     session.flush()
-    log.info("source removed source_id=%s articles=%d", source.id, removed)
+    log.info("source removed source_id=%s articles=%d kept=%d", source.id, removed, kept)
     return removed
 
 

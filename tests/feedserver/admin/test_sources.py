@@ -150,7 +150,7 @@ def test_edit_a_source(admin, db):
 def test_delete_asks_about_the_articles(admin, db):
     with db.session() as s:
         source = make_source(s, name="Wire", feed_url="https://feeds.example/w.xml")
-        make_article(s, source=source)
+        make_article(s, source=source, upstream_key="wire-1")  # aggregated from it
         ident = source.id
     page = admin.get(f"/admin/sources/{ident}/delete").text
     assert "has <strong>1</strong> article" in page
