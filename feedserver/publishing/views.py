@@ -14,14 +14,14 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from feeds import model as fm
-from feeds.conditional import choose_encoding, not_modified, variant_etag
-from feeds.httpdate import format_http_date
+from feeds.conditional import choose_encoding, not_modified
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
+from feedserver.errors import NotFound
+from feedserver.publishing import fastpath
 from feedserver.publishing import queries as publishing
-from feedserver.publishing.cache import CachedFeed, FeedCache
-from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
+from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
 from feedserver.publishing.queries import Scope, ScopeState
 from feedserver.web import base_url, page_arg
 
@@ -49,7 +49,11 @@ def respond_feed(
     page: int,
     build: Callable[[], fm.Feed],
 ) -> BaseResponse:
-    """Answer a feed request from validators, the cache, or a fresh render."""
+    """Answer a feed request from validators, the cache, or a fresh render.
+
+    The answer (publishing.cache.FeedAnswer) is handed to the fast path, if it
+    runs, so that it answers the next request for this URL without Flask.
+    """
     config = current_app.config
     base = base_url()
     cache_key = (key, fmt, page, base, state.version, state.global_version)
@@ -67,40 +71,37 @@ def respond_feed(
             ),
         )
     )
-    etag = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
-    last_modified = state.last_change
-    # What this answer is made from, for the fast path to keep it (fastfeeds.py).
-    request.environ[ENVIRON_KEY] = FeedMeta(
-        key, (state.version, state.global_version), etag, last_modified
+    version = FeedVersion(
+        etag=hashlib.blake2b(seed.encode(), digest_size=16).hexdigest(),
+        last_modified=state.last_change,
+        max_age=config["FEED_MAX_AGE"],
     )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
-    headers = {
-        "ETag": variant_etag(etag, encoding),
-        "Last-Modified": format_http_date(last_modified),
-        "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
-        "Vary": "Accept-Encoding",
-    }
+    answers = fastpath.answers(current_app)
+    versions = (state.version, state.global_version)
     if not_modified(
-        etag,
-        last_modified,
+        version.etag,
+        version.last_modified,
         request.headers.get("If-None-Match"),
         request.headers.get("If-Modified-Since"),
     ):
-        return Response(status=304, headers=headers)
+        answer = feed_answer(version, encoding, secure=request.is_secure)
+        if answers is not None:
+            answers.keep(request.environ, encoding, key, versions, answer)
+        return Response(status=304, headers=answer.headers304)
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
         rendered = RENDERERS[fmt](build())
-        cached = CachedFeed(rendered.body, rendered.media_type, etag)
+        cached = CachedFeed(rendered.body, rendered.media_type)
         cache.put(cache_key, cached)
     before = cached.size
-    body = cached.encoded(encoding)
-    if cached.size != before:
+    answer = feed_answer(version, encoding, secure=request.is_secure, feed=cached)
+    if cached.size != before:  # a compressed variant was made for this answer
         cache.grew(cache_key, cached.size - before)
-    response = Response(body, status=200, headers=headers, content_type=cached.media_type)
-    if encoding != "identity":
-        response.headers["Content-Encoding"] = encoding
-    return response
+    if answers is not None:
+        answers.keep(request.environ, encoding, key, versions, answer)
+    return Response(answer.body, status=200, headers=answer.headers200)
 
 
 def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
@@ -110,7 +111,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
     if page > state.pages(per_page):
-        raise publishing.NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
+        raise NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
