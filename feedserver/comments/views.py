@@ -17,7 +17,6 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, redirect, request
 from sqlalchemy import and_, or_, select
@@ -40,12 +39,6 @@ bp = Blueprint("comments", __name__)
 HONEYPOT = "subject"  # a tempting name for bots; hidden from people by comments.css
 NOTICE_FLAG = ("comment", "awaiting-moderation")
 REPLY_ARG = "replytocom"
-DEFAULTS: dict[str, Any] = {
-    # (comments, seconds): at most this many from one client in that window.
-    "COMMENT_RATE_LIMITS": [[5, 60], [20, 3600]],
-    # A resubmission within this many seconds is answered as a success and dropped.
-    "COMMENT_DUPLICATE_WINDOW": 86400,
-}
 
 
 @dataclass(slots=True)
@@ -349,9 +342,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
 
 
 def init_app(app: Flask) -> None:
-    """Register the comment routes, their settings and the ``comment_section`` template global."""
-    for name, value in DEFAULTS.items():
-        app.config.setdefault(name, value)
+    """Register the comment routes and the ``comment_section`` template global."""
     app.add_template_global(comment_section)
     app.add_template_global(body_html, "comment_html")
     app.register_blueprint(bp)

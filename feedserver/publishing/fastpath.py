@@ -155,11 +155,9 @@ def answers(app: Any) -> FastFeeds | None:
 
 def init_app(app: Any) -> None:
     """Put the fast path in front of the app (FEEDSERVER_FAST_FEEDS=false turns it off)."""
-    if not app.config.get("FAST_FEEDS", True):
+    if not app.config["FAST_FEEDS"]:
         return
-    versions = versions_for(
-        app.config["DATABASE_URL"], listen=bool(app.config.get("FAST_FEEDS_LISTEN", True))
-    )
+    versions = versions_for(app.config["DATABASE_URL"], listen=app.config["FAST_FEEDS_LISTEN"])
     if versions is None:
         return
     app.wsgi_app = app.extensions[EXTENSION] = FastFeeds(app.wsgi_app, versions)
