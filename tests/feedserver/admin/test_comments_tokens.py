@@ -7,8 +7,6 @@ from sqlalchemy import select
 from feedserver.models import ApiToken, Article, Comment
 from tests.factories import make_article, make_comment
 from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
 )
 

@@ -98,7 +98,8 @@ def test_bad_page_is_400(client, world, page):
 
 
 def test_page_past_the_end_is_404(client, world):
-    assert client.get("/feed.atom?page=2").status_code == 404
+    past = client.get("/feed.atom?page=2")
+    assert past.status_code == 404 and b"This feed has 1 page(s), not 2." in past.data
 
 
 def test_etag_and_304(client, world):
