@@ -80,6 +80,10 @@ class Page(Generic[T]):
     def pages(self) -> int:
         return page_count(self.total, self.per_page)
 
+    def context(self) -> dict[str, Any]:
+        """What a listing template's table and pager read: rows, page, pages, total."""
+        return {"rows": self.items, "page": self.number, "pages": self.pages, "total": self.total}
+
 
 def paginate(session: Session, query: Select[Any], number: int, per_page: int) -> Page[Any]:
     """Count a select() and read one page of it (count/limit/offset, in query order)."""

@@ -84,13 +84,10 @@ def articles() -> str:
     args.update({k: v for k, v in filters.items() if v})
     return render_template(
         "admin/articles.html",
-        rows=listing.items,
         q=q,
         filters=filters,
         args=args,
-        page=listing.number,
-        pages=listing.pages,
-        total=listing.total,
+        **listing.context(),
         choices=_choices(),
         delete_form=ConfirmForm(),
     )

@@ -53,13 +53,10 @@ def comments() -> str:
     )
     return render_template(
         "admin/comments.html",
-        rows=listing.items,
         status=status,
         statuses=COMMENT_STATUSES,
         counts=counts,
-        page=listing.number,
-        pages=listing.pages,
-        total=listing.total,
+        **listing.context(),
         form=ConfirmForm(),
     )
 

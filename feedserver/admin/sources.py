@@ -58,21 +58,17 @@ def _list_page(**context: Any) -> str:
     listing = paginate(
         session, query.order_by(func.lower(Source.name), Source.id), page_arg(), PER_PAGE
     )
-    rows = listing.items
     add_form = context.pop("add_form", None) or SourceAddForm(formdata=None)
     import_form = context.pop("import_form", None) or OpmlImportForm(formdata=None)
     add_form.section.choices = section_choices()
     import_form.section.choices = section_choices("— by each outline's category —")
     return render_template(
         "admin/sources.html",
-        rows=rows,
-        counts=managing.article_counts(session, [s.id for s in rows]),
+        counts=managing.article_counts(session, [s.id for s in listing.items]),
         health=health,
         health_labels=HEALTH_LABELS,
         source_health=source_health,
-        page=listing.number,
-        pages=listing.pages,
-        total=listing.total,
+        **listing.context(),
         add_form=add_form,
         import_form=import_form,
         action_form=ConfirmForm(),

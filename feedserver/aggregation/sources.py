@@ -24,6 +24,7 @@ would time out a request); the poller fetches them on its next pass.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,10 +58,10 @@ MAX_OUTLINES = 5000
 def app_fetcher(app: Flask | None = None) -> Fetcher:
     """The web process's one shared fetcher (for add and refresh-now)."""
     app = app or current_app
-    fetcher = app.extensions.get(FETCHER)
+    fetcher: Fetcher | None = app.extensions.get(FETCHER)
     if fetcher is None:
         fetcher = app.extensions[FETCHER] = PollSettings.from_config(app.config).fetcher()
-    return fetcher  # type: ignore[no-any-return]
+    return fetcher
 
 
 def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
@@ -287,6 +288,20 @@ def _cited(source_id: int) -> Any:
     return (Article.source_id == source_id) & Article.upstream_key.is_(None)
 
 
+def _in_batches(session: Session, where: Any, act: Callable[[Article], None]) -> int:
+    """Apply ``act`` to every article matching ``where``, 500 per flush; return how many.
+
+    ``act`` must take each article out of ``where`` (delete or detach it), or this never ends.
+    """
+    done = 0
+    while batch := list(session.scalars(select(Article).where(where).limit(500))):
+        for article in batch:
+            act(article)
+        session.flush()
+        done += len(batch)
+    return done
+
+
 def removal_counts(session: Session, source: Source) -> tuple[int, int]:
     """(aggregated articles that go, staff articles that stay) if the source is removed."""
     gone = session.scalar(select(func.count(Article.id)).where(_aggregated(source.id))) or 0
@@ -300,24 +315,12 @@ def remove_source(session: Session, source: Source) -> int:
     Staff articles that cite the source stay, detached from it (see the module doc).
     Everything goes through the ORM, in batches, so the feed versions follow.
     """
-    removed = 0
-    while True:
-        batch = list(session.scalars(select(Article).where(_aggregated(source.id)).limit(500)))
-        if not batch:
-            break
-        for article in batch:
-            session.delete(article)
-        session.flush()
-        removed += len(batch)
-    kept = 0
-    while True:
-        cited = list(session.scalars(select(Article).where(_cited(source.id)).limit(500)))
-        if not cited:
-            break
-        for article in cited:
-            article.source_id = None  # original_url stays: the page still links the original
-        session.flush()
-        kept += len(cited)
+    removed = _in_batches(session, _aggregated(source.id), session.delete)
+
+    def detach(article: Article) -> None:
+        article.source_id = None  # original_url stays: the page still links the original
+
+    kept = _in_batches(session, _cited(source.id), detach)
     used = select(ArticleAuthor.author_id)
     for author in session.scalars(
         select(Author).where(Author.source_id == source.id, Author.id.not_in(used))

@@ -69,13 +69,15 @@ def check_website(value: str) -> str | None:
     problem = http_url_problem(value, WEBSITE_MAX)
     if problem is UrlProblem.TOO_LONG:
         return f"Website must be at most {WEBSITE_MAX} characters (it has {len(value)})."
-    if problem is UrlProblem.SPACES:
-        return "Website must be a single web address without spaces."
-    if problem is UrlProblem.MALFORMED:
-        return "Website is not a valid web address."
-    if problem is UrlProblem.NOT_HTTP:
-        return "Website must be a web address starting with http:// or https://."
-    return None
+    return _WEBSITE_PROBLEMS.get(problem) if problem else None
+
+
+# The reader-facing wording of each reason (feedserver.urls owns the rule).
+_WEBSITE_PROBLEMS = {
+    UrlProblem.SPACES: "Website must be a single web address without spaces.",
+    UrlProblem.MALFORMED: "Website is not a valid web address.",
+    UrlProblem.NOT_HTTP: "Website must be a web address starting with http:// or https://.",
+}
 
 
 def check_submission(form: dict[str, str]) -> Submission:

@@ -195,15 +195,14 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
 def url_problem(value: str, max_length: int = 2000) -> str | None:
     """Say why a string is not an absolute http(s) URL, or None if it is one."""
     problem = http_url_problem(value, max_length)
-    if problem is UrlProblem.TOO_LONG:
-        return f"must be at most {max_length:,} characters"
-    if problem is UrlProblem.SPACES:
-        return "must not contain spaces or control characters"
-    if problem is UrlProblem.MALFORMED:
-        return f"is not a valid URL: {_short(value)}"
-    if problem is UrlProblem.NOT_HTTP:
-        return f"must be an absolute http:// or https:// URL, not {_short(value)}"
-    return None
+    if problem is None:
+        return None
+    return {
+        UrlProblem.TOO_LONG: f"must be at most {max_length:,} characters",
+        UrlProblem.SPACES: "must not contain spaces or control characters",
+        UrlProblem.MALFORMED: f"is not a valid URL: {_short(value)}",
+        UrlProblem.NOT_HTTP: f"must be an absolute http:// or https:// URL, not {_short(value)}",
+    }[problem]
 
 
 def parse_time(value: str) -> datetime | None:

@@ -226,7 +226,7 @@ def _apply(session: Session, changes: _Changes) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     exact: dict[str, Any] = {
-        author_key(ident): select(func.count())
+        scope_key("author", ident): select(func.count())
         .select_from(ArticleAuthor)
         .where(ArticleAuthor.author_id == ident)
         .scalar_subquery()
@@ -259,15 +259,15 @@ def recount_scopes(session: Session) -> None:
     """Rebuild every scope row from the articles (after bulk loads)."""
     now = utcnow()
     counts: dict[str, int] = {SITE: session.scalar(select(func.count(Article.id))) or 0}
-    for column, key in ((Article.section_id, section_key), (Article.source_id, source_key)):
+    for kind, column in (
+        ("section", Article.section_id),
+        ("source", Article.source_id),
+        ("author", ArticleAuthor.author_id),
+    ):
         for ident, n in session.execute(
             select(column, func.count()).where(column.is_not(None)).group_by(column)
         ):
-            counts[key(ident)] = n  # type: ignore[index]
-    for ident, n in session.execute(
-        select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
-    ):
-        counts[author_key(ident)] = n
+            counts[scope_key(kind, ident)] = n
     existing = {sv.key: sv for sv in session.scalars(select(ScopeVersion))}
     for key, sv in existing.items():
         if is_comments_key(key) or key == GLOBAL:
@@ -293,7 +293,7 @@ def bump_scopes(
     order, so rows are locked in the hook's order (no deadlock between them).
     """
     deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
-    keys = sorted((author_key(ident), ident) for ident in set(authors))
+    keys = sorted((scope_key("author", ident), ident) for ident in set(authors))
     if not deltas and not keys:
         return
     if keys and deltas and deltas[0][0] <= keys[-1][0]:  # not two ordered groups

@@ -10,7 +10,7 @@ from tests.factories import (
     make_article,
     make_author,
     make_comment,
-    make_section,
+    make_desk,
     make_source,
 )
 from tests.feedserver.api_support import authorized, make_newsroom
@@ -63,10 +63,7 @@ def world(db) -> World:
     ``one`` an approved comment, an approved reply to it and a pending comment.
     """
     with db.session() as s:
-        world = make_section(s, slug="world", name="World", description="News from abroad.")
-        science = make_section(s, slug="science", name="Science")
-        ada = make_author(s, slug="ada", name="Ada Lovelace", bio="Ada writes about engines.")
-        bo = make_author(s, slug="bo", name="Bo Chen", bio="Bo covers the harbour.")
+        world, science, ada, bo = make_desk(s)
         wire = make_source(
             s,
             slug="wire",
