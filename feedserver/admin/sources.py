@@ -22,6 +22,7 @@ from feedserver.admin.forms import (
     render_form,
 )
 from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
+from feedserver.aggregation import removal
 from feedserver.aggregation import sources as managing
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.db import db_session, get_db
@@ -214,7 +215,7 @@ def source_delete(ident: int) -> View:
     """Ask what to do with a source's articles, then delete it (or only disable it)."""
     session = db_session()
     source = get_or_404(db_session(), Source, ident)
-    count, kept = managing.removal_counts(session, source)
+    count, kept = removal.removal_counts(session, source)
     form = SourceDeleteForm()
     if form.validate_on_submit():
         name = source.name
@@ -223,7 +224,7 @@ def source_delete(ident: int) -> View:
             session.commit()
             flash(f"“{name}” is disabled: no longer polled, its articles stay.", "success")
             return redirect(url_for("admin.source_detail", ident=source.id))
-        removed = managing.remove_source(session, source)
+        removed = removal.remove_source(session, source)
         session.commit()
         flash(f"The source “{name}” was deleted with its {removed} articles.", "success")
         return redirect(url_for("admin.sources"))

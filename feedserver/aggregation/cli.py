@@ -16,7 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from feedserver.aggregation import poller, sources
+from feedserver.aggregation import poller, removal, sources
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import get_db
 from feedserver.models import Source, utcnow
@@ -122,14 +122,14 @@ def sources_remove(source_id: int, yes: bool) -> None:
     """Delete a source with its articles and upstream authors."""
     with get_db().session() as session:
         source = get_or_404(session, Source, source_id)
-        count, kept = sources.removal_counts(session, source)
+        count, kept = removal.removal_counts(session, source)
         if not yes:
             staff = f" ({kept} staff articles that cite it stay)" if kept else ""
             click.confirm(
                 f"Delete source {source.id} {source.name!r} and its {count} articles?{staff}",
                 abort=True,
             )
-        removed = sources.remove_source(session, source)
+        removed = removal.remove_source(session, source)
     click.echo(f"Removed source {source_id} and {removed} articles.")
 
 

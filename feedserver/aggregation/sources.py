@@ -8,14 +8,7 @@ Adding fetches the URL at once: a feed becomes a source named after the feed's
 title with its entries stored; an HTML page's autodiscovery links are followed.
 Nothing is stored unless a feed was fetched and parsed.
 
-Removing deletes the source, the articles aggregated from it (those with an
-``upstream_key``) and its upstream authors: an aggregated article without its
-attribution would misrepresent whose work it is. The newsroom's own articles
-that merely cite the source stay — they are our work — with their
-``source_id`` cleared (the source row is gone) and their ``original_url``
-kept, so the page still links what they cite. To stop polling but keep the
-aggregated articles, disable the source instead. Admin, API and CLI all
-remove through :func:`remove_source`.
+Removing a source is :mod:`feedserver.aggregation.removal`.
 
 Importing OPML creates the sources without fetching them (a list of hundreds
 would time out a request); the poller fetches them on its next pass.
@@ -24,7 +17,6 @@ would time out a request); the poller fetches them on its next pass.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +35,7 @@ from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, Source
 from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
-from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+from feedserver.models import Section, Source, utcnow
 from feedserver.urls import MAX_URL, UrlProblem, http_url_problem
 from feedserver.web import find_by_ref
 
@@ -278,58 +270,6 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
 
 
 EDITABLE = frozenset({"name", "section", "enabled", "poll_interval", "feed_url", "home_url"})
-
-
-def _aggregated(source_id: int) -> Any:
-    return (Article.source_id == source_id) & Article.upstream_key.is_not(None)
-
-
-def _cited(source_id: int) -> Any:
-    return (Article.source_id == source_id) & Article.upstream_key.is_(None)
-
-
-def _in_batches(session: Session, where: Any, act: Callable[[Article], None]) -> int:
-    """Apply ``act`` to every article matching ``where``, 500 per flush; return how many.
-
-    ``act`` must take each article out of ``where`` (delete or detach it), or this never ends.
-    """
-    done = 0
-    while batch := list(session.scalars(select(Article).where(where).limit(500))):
-        for article in batch:
-            act(article)
-        session.flush()
-        done += len(batch)
-    return done
-
-
-def removal_counts(session: Session, source: Source) -> tuple[int, int]:
-    """(aggregated articles that go, staff articles that stay) if the source is removed."""
-    gone = session.scalar(select(func.count(Article.id)).where(_aggregated(source.id))) or 0
-    kept = session.scalar(select(func.count(Article.id)).where(_cited(source.id))) or 0
-    return gone, kept
-
-
-def remove_source(session: Session, source: Source) -> int:
-    """Delete a source, its aggregated articles and upstream authors; return the articles removed.
-
-    Staff articles that cite the source stay, detached from it (see the module doc).
-    Everything goes through the ORM, in batches, so the feed versions follow.
-    """
-    removed = _in_batches(session, _aggregated(source.id), session.delete)
-
-    def detach(article: Article) -> None:
-        article.source_id = None  # original_url stays: the page still links the original
-
-    kept = _in_batches(session, _cited(source.id), detach)
-    used = select(ArticleAuthor.author_id)
-    for author in session.scalars(
-        select(Author).where(Author.source_id == source.id, Author.id.not_in(used))
-    ):
-        session.delete(author)
-    session.delete(source)
-    session.flush()
-    log.info("source removed source_id=%s articles=%d kept=%d", source.id, removed, kept)
-    return removed
 
 
 @dataclass

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from feedserver import urls
-from feedserver.aggregation import sources
+from feedserver.aggregation import removal, sources
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.api import bp
 from feedserver.api.common import (
@@ -147,7 +147,7 @@ def delete_source(ident: int) -> ResponseReturnValue:
     session = db_session()
     source = get_or_404(session, Source, ident)
     try:
-        sources.remove_source(session, source)
+        removal.remove_source(session, source)
         session.commit()
     except Exception:
         session.rollback()

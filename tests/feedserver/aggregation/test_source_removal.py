@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from feedserver.aggregation.sources import removal_counts, remove_source
+from feedserver.aggregation.removal import removal_counts, remove_source
 from feedserver.models import Article, Author, Source
 from feedserver.models.scopes import ScopeVersion
 from tests.factories import make_article, make_author, make_section, make_source
