@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Integer, String, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -68,14 +68,26 @@ def scope_key(kind: str, ident: int | None = None) -> str:
     return f"{kind}:{ident}"
 
 
+@overload
+def section_key(section_id: int) -> str: ...
+@overload
+def section_key(section_id: None) -> None: ...
 def section_key(section_id: int | None) -> str | None:
     return scope_key("section", section_id) if section_id is not None else None
 
 
+@overload
+def source_key(source_id: int) -> str: ...
+@overload
+def source_key(source_id: None) -> None: ...
 def source_key(source_id: int | None) -> str | None:
     return scope_key("source", source_id) if source_id is not None else None
 
 
+@overload
+def author_key(author_id: int) -> str: ...
+@overload
+def author_key(author_id: None) -> None: ...
 def author_key(author_id: int | None) -> str | None:
     return scope_key("author", author_id) if author_id is not None else None
 

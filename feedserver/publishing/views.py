@@ -19,6 +19,7 @@ from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
 from feedserver.errors import NotFound
+from feedserver.ops.metrics import RENDER_SECONDS
 from feedserver.publishing import fastpath
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
@@ -39,7 +40,7 @@ CACHE_EXTENSION = "feedserver.publishing.cache"
 
 
 def feed_cache(app: Flask | None = None) -> FeedCache:
-    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def respond_feed(
@@ -92,7 +93,8 @@ def respond_feed(
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
-        rendered = RENDERERS[fmt](build())
+        with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
+            rendered = RENDERERS[fmt](build())
         cached = CachedFeed(rendered.body, rendered.media_type)
         cache.put(cache_key, cached)
     before = cached.size
