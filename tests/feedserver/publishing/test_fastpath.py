@@ -186,7 +186,7 @@ def test_renames_move_slugs_and_names(app, client, db, world):
     with db.session() as s:
         s.scalar(select(Section).where(Section.slug == "world")).slug = "planet"
     gone = client.get("/sections/world/feed.rss")
-    assert gone.status_code == 404 and b"No section called 'world'." in gone.data
+    assert gone.status_code == 404 and b"No section called &#39;world&#39;." in gone.data
     moved = client.get("/sections/planet/feed.rss")
     assert moved.status_code == 200 and b"/sections/planet/feed.rss" in moved.data
     with db.session() as s:
@@ -211,7 +211,11 @@ def test_a_signed_in_reader_gets_the_public_answer(app, client, db, world):
     by_fast = client.get("/feed.atom")
     assert fast(app).hits == hits + 1
     assert "Set-Cookie" not in by_flask.headers and by_flask.headers["Vary"] == "Accept-Encoding"
-    assert by_fast.headers.to_wsgi_list() == by_flask.headers.to_wsgi_list()
+
+    def in_order(response):  # the request id is each answer's own (added outside both paths)
+        return [h for h in response.headers.to_wsgi_list() if h[0] != "X-Request-Id"]
+
+    assert in_order(by_fast) == in_order(by_flask)
     assert by_fast.data == by_flask.data
 
 
