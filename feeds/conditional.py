@@ -12,30 +12,13 @@ from __future__ import annotations
 
 import gzip
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 
 import brotli
 
+from feeds.httpdate import parse_http_date
+
 ENCODINGS = ("br", "gzip")
 _SUFFIX = {"br": "-br", "gzip": "-gzip", "identity": ""}
-
-
-def http_date(moment: datetime) -> str:
-    """Format an IMF-fixdate (``Tue, 24 Nov 2026 10:00:00 GMT``)."""
-    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """Parse an HTTP-date; None when absent or malformed."""
-    if not value or len(value) > 64:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed is None:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def variant_etag(etag: str, encoding: str) -> str:

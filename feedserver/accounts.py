@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from feedserver.content.validation import text_problem
 from feedserver.errors import Conflict, NotFound, Unprocessable
 from feedserver.models import ApiToken, User, utcnow
+from feedserver.web import valid_id
 
 MIN_PASSWORD_LENGTH = 8
 # Hashing is deliberately slow; an unbounded password would make it a lever.
@@ -198,7 +199,7 @@ def list_tokens(session: Session, user: User, *, include_revoked: bool = True) -
 
 def revoke_token(session: Session, token_id: int, *, user: User | None = None) -> ApiToken:
     """Revoke a token by id (only ``user``'s, when given); revoking twice is harmless."""
-    token = session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
+    token = session.get(ApiToken, token_id) if valid_id(token_id) else None
     if token is None or (user is not None and token.user_id != user.id):
         raise NotFound(f"No API token with id {token_id}.")
     if token.revoked_at is None:

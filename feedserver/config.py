@@ -8,6 +8,7 @@ mapping given to ``create_app`` (tests).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 ENV_PREFIX = "FEEDSERVER"
 
 # name: (default, type, meaning). The README's configuration table mirrors this.
+# A test (tests/feedserver/test_config.py) checks the README lists exactly these names.
 SETTINGS: dict[str, tuple[Any, type, str]] = {
+    "INSTANCE_PATH": ("instance", str, "the SQLite database and the generated secret key"),
     "DATABASE_URL": (None, str, "SQLAlchemy URL; default sqlite:///<instance>/feedserver.db"),
     "SECRET_KEY": (None, str, "sessions and CSRF; generated once into the instance folder"),
     "BASE_URL": ("", str, "absolute URL prefix for feeds; empty: taken from the request"),
@@ -57,6 +60,18 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
+    "COMMENT_RATE_LIMITS": (
+        [[5, 60], [20, 3600]],
+        list,
+        "comments one client may post: at most N per S seconds, for each [N, S] pair",
+    ),
+    "COMMENT_DUPLICATE_WINDOW": (86400, int, "seconds in which the same comment again is ignored"),
+    "FAST_FEEDS": (True, bool, "answer feed hits and 304s from each worker's memory, before Flask"),
+    "FAST_FEEDS_LISTEN": (
+        True,
+        bool,
+        "PostgreSQL: keep scope versions in memory while LISTEN/NOTIFY is up",
+    ),
     "LOG_FORMAT": ("text", str, "log lines as plain text (text) or one JSON object each (json)"),
     "METRICS": (True, bool, "count requests, renders and polls for /metrics"),
     "METRICS_ALLOW": (
@@ -91,6 +106,15 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if isinstance(value, str):
             return truthy(value)
         return bool(value)
+    if kind is list:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if not isinstance(value, list):
+            raise ValueError(f"config {ENV_PREFIX}_{name}: not a JSON list: {value!r}")
+        return value
     if kind is int:
         try:
             return int(value)
@@ -101,13 +125,15 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 def instance_path_from_env() -> Path:
     """Return the instance folder: FEEDSERVER_INSTANCE_PATH or ./instance."""
-    return Path(os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH", "instance")).resolve()
+    default: str = SETTINGS["INSTANCE_PATH"][0]
+    return Path(os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH", default)).resolve()
 
 
 def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
     """Fill app.config with every setting, typed and defaulted."""
     for name, (default, _, _) in SETTINGS.items():
-        app.config.setdefault(name, default)
+        # A copy, so no app changes a mutable default (a list) for the next one.
+        app.config.setdefault(name, json.loads(json.dumps(default)))
     app.config.from_prefixed_env(ENV_PREFIX)
     app.config.from_pyfile("feedserver.cfg", silent=True)
     if overrides:
@@ -115,6 +141,7 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
     for name, (_, kind, _) in SETTINGS.items():
         app.config[name] = _coerce(name, app.config.get(name), kind)
     instance = Path(app.instance_path)
+    app.config["INSTANCE_PATH"] = str(instance)  # what the app uses, wherever it came from
     if not app.config["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'feedserver.db'}"

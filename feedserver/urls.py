@@ -1,13 +1,22 @@
-"""Public URLs of every published thing, as plain strings.
+"""Public URLs of every published thing, as plain strings, and the one check of a web URL.
 
 Kept apart from Flask's ``url_for`` so feeds, the API and the fast feed path
-build the same URLs without a request context; the routes in site.py and
-syndication.py must match these patterns (a test checks they do).
+build the same URLs without a request context; the routes in site/views.py and
+publishing/views.py must match these patterns (a test checks they do).
+
+:func:`http_url_problem` is the one rule for a URL someone gives us (an
+article's original, an author's page, a commenter's website, a source's
+feed): absolute ``http``/``https`` with a host, no spaces or control
+characters, a valid port, not too long. Each caller words the answer its way.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import enum
+import unicodedata
+from urllib.parse import quote, urlsplit
+
+MAX_URL = 2000
 
 FORMAT_SUFFIX = {"rss": "feed.rss", "atom": "feed.atom", "json": "feed.json"}
 MEDIA_TYPES = {
@@ -63,3 +72,28 @@ def comments_feed(article_slug: str, fmt: str) -> str:
 def with_page(url: str, page: int) -> str:
     """Add ?page=N for pages after the first."""
     return url if page <= 1 else f"{url}?page={page}"
+
+
+class UrlProblem(enum.Enum):
+    """Why a string is not an absolute http(s) URL."""
+
+    TOO_LONG = "too long"
+    SPACES = "spaces or control characters"
+    MALFORMED = "not a valid URL"
+    NOT_HTTP = "not an absolute http(s) URL"
+
+
+def http_url_problem(value: str, max_length: int = MAX_URL) -> UrlProblem | None:
+    """Say why ``value`` is not an absolute http(s) URL with a host, or None if it is one."""
+    if len(value) > max_length:
+        return UrlProblem.TOO_LONG
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        return UrlProblem.SPACES
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return UrlProblem.MALFORMED
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return UrlProblem.NOT_HTTP
+    return None

@@ -73,3 +73,13 @@ def make_comment(session: Session, article: Article, **kw: Any) -> Comment:
     session.add(comment)
     session.flush()
     return comment
+
+
+def make_desk(session: Session) -> tuple[Section, Section, Author, Author]:
+    """The newsroom most tests write in: sections world and science, authors ada and bo."""
+    return (
+        make_section(session, slug="world", name="World", description="News from abroad."),
+        make_section(session, slug="science", name="Science"),
+        make_author(session, slug="ada", name="Ada Lovelace", bio="Ada writes about engines."),
+        make_author(session, slug="bo", name="Bo Chen", bio="Bo covers the harbour."),
+    )

@@ -43,7 +43,6 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -58,11 +57,12 @@ from feeds.errors import (
     HTTPStatusError,
     TooManyRedirects,
 )
+from feeds.httpdate import format_http_date, parse_http_date
 from feeds.model import Validators
 from feeds.upstream import transport
 from feeds.upstream.decompress import ACCEPT_ENCODING, decoder_for
 from feeds.upstream.guard import Allowlist, Resolver, check_url, system_resolver
-from feeds.upstream.schedule import CacheHints, cache_hints, parse_http_date
+from feeds.upstream.schedule import CacheHints, cache_hints
 
 USER_AGENT = "feedserver/0.1 (+https://github.com/feedserver/feedserver)"
 ACCEPT = (
@@ -326,9 +326,7 @@ def _conditional_headers(validators: Validators) -> dict[str, str]:
     if validators.etag:
         headers["If-None-Match"] = validators.etag
     if validators.last_modified is not None:
-        headers["If-Modified-Since"] = format_datetime(
-            validators.last_modified.astimezone(UTC), usegmt=True
-        )
+        headers["If-Modified-Since"] = format_http_date(validators.last_modified)
     return headers
 
 

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from feeds.httpdate import parse_http_date
+
+__all__ = ["parse_http_date"]  # re-exported: callers of the scheduler read dates through it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +56,6 @@ DEFAULT_POLICY = PollPolicy()
 
 class RandomSource(Protocol):
     def uniform(self, a: float, b: float) -> float: ...
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """Parse an HTTP-date (RFC 9110 §5.6.7, all three legacy forms) as aware UTC."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed.tzinfo is None:  # "-0000" or the asctime form: UTC by definition
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:

@@ -20,9 +20,7 @@ from flask import Blueprint, Flask, Response, flash, redirect, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from feedserver.content.validation import MAX_ID
 from feedserver.db import db_session
-from feedserver.errors import NotFound
 from feedserver.models import User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -67,14 +65,6 @@ def _load_user(value: str) -> SignedInUser | None:
     if user is None or session_id(user) != value or not fingerprint:
         return None
     return SignedInUser(user)
-
-
-def get_row(model: type[Any], ident: int) -> Any:
-    """Return the row with this id, or answer 404 (also for ids no column can hold)."""
-    row = db_session().get(model, ident) if 0 < ident <= MAX_ID else None
-    if row is None:
-        raise NotFound(f"No {model.__name__.lower()} with id {ident}.")
-    return row
 
 
 @bp.before_request

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from feedserver import urls
-from feedserver.admin import bp, get_row
+from feedserver.admin import bp
 from feedserver.admin.forms import (
     NONE_CHOICE,
     ArticleForm,
@@ -20,12 +20,11 @@ from feedserver.admin.forms import (
     render_form,
     utc_from_local,
 )
-from feedserver.admin.paging import page_count, page_number
 from feedserver.content import editing
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
-from feedserver.publishing.views import base_url
+from feedserver.web import base_url, get_or_404, page_arg, paginate
 
 PER_PAGE = 25
 MAX_QUERY = 200
@@ -71,29 +70,24 @@ def articles() -> str:
                 select(ArticleAuthor.article_id).where(ArticleAuthor.author_id == filters["author"])
             )
         )
-    page = page_number()
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
+    listing = paginate(
+        session,
         query.options(
             selectinload(Article.section),
             selectinload(Article.source),
             selectinload(Article.bylines),
-        )
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+        ).order_by(Article.published_at.desc(), Article.id.desc()),
+        page_arg(),
+        PER_PAGE,
+    )
     args: dict[str, Any] = {"q": q} if q else {}
     args.update({k: v for k, v in filters.items() if v})
     return render_template(
         "admin/articles.html",
-        rows=rows,
         q=q,
         filters=filters,
         args=args,
-        page=page,
-        pages=page_count(total, PER_PAGE),
-        total=total,
+        **listing.context(),
         choices=_choices(),
         delete_form=ConfirmForm(),
     )
@@ -205,14 +199,14 @@ def article_new() -> View:
 @bp.route("/articles/<int:ident>/edit", methods=["GET", "POST"])
 def article_edit(ident: int) -> View:
     """Edit an article, preview its body, or go on to delete it."""
-    return _edit(get_row(Article, ident))
+    return _edit(get_or_404(db_session(), Article, ident))
 
 
 @bp.post("/articles/<int:ident>/delete")
 def article_delete(ident: int) -> Response:
     """Delete an article with its comments."""
     session = db_session()
-    article = get_row(Article, ident)
+    article = get_or_404(db_session(), Article, ident)
     title = article.title
     with editing.saving(session):
         editing.delete_article(session, article)

@@ -1,7 +1,8 @@
 """Comment moderation: comments by status, approve, mark as spam, reject, delete.
 
-Status changes go through the ORM so the session hook keeps each article's
-comment count and its comment feed's validators in step.
+Status changes and deletions go through :mod:`feedserver.comments.moderation`
+(shared with the API), so replies of a deleted comment leave the comment feed
+and the counts too.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from feedserver.admin import bp, get_row
+from feedserver.admin import bp
 from feedserver.admin.forms import ConfirmForm
-from feedserver.admin.paging import page_count, page_number
+from feedserver.comments import moderation
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
 from feedserver.models import COMMENT_STATUSES, Comment
+from feedserver.web import get_or_404, page_arg, paginate
 
 PER_PAGE = 25
 ACTIONS = {
@@ -37,28 +39,24 @@ def comments() -> str:
     """List comments of one status, newest first."""
     session = db_session()
     status = _status_arg()
-    page = page_number()
-    total = session.scalar(select(func.count(Comment.id)).where(Comment.status == status)) or 0
-    rows = session.scalars(
+    listing = paginate(
+        session,
         select(Comment)
         .options(joinedload(Comment.article))
         .where(Comment.status == status)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+        .order_by(Comment.created_at.desc(), Comment.id.desc()),
+        page_arg(),
+        PER_PAGE,
+    )
     counts = dict(
         session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all()
     )
     return render_template(
         "admin/comments.html",
-        rows=rows,
         status=status,
         statuses=COMMENT_STATUSES,
         counts=counts,
-        page=page,
-        pages=page_count(total, PER_PAGE),
-        total=total,
+        **listing.context(),
         form=ConfirmForm(),
     )
 
@@ -66,12 +64,12 @@ def comments() -> str:
 @bp.post("/comments/<int:ident>/status")
 def comment_status(ident: int) -> Response:
     """Change one comment's status."""
-    comment = get_row(Comment, ident)
+    comment = get_or_404(db_session(), Comment, ident)
     new = request.form.get("status", "")
     if new not in ACTIONS:
         raise BadRequest(f"A comment's status is one of {', '.join(ACTIONS)}.")
     back = request.form.get("back", comment.status)
-    comment.status = new
+    moderation.moderate(db_session(), comment, new)
     db_session().commit()
     flash(f"The comment by “{comment.author_name}” was {ACTIONS[new]}.", "success")
     return redirect(url_for("admin.comments", status=back if back in ACTIONS else "pending"))
@@ -79,11 +77,11 @@ def comment_status(ident: int) -> Response:
 
 @bp.post("/comments/<int:ident>/delete")
 def comment_delete(ident: int) -> Response:
-    """Delete one comment for good."""
+    """Delete one comment and its replies for good."""
     session = db_session()
-    comment = get_row(Comment, ident)
+    comment = get_or_404(session, Comment, ident)
     back, name = comment.status, comment.author_name
-    session.delete(comment)
+    moderation.delete_comment(session, comment)
     session.commit()
     flash(f"The comment by “{name}” was deleted.", "success")
     return redirect(url_for("admin.comments", status=back))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import render_template
 from flask_wtf import FlaskForm
@@ -47,6 +46,7 @@ from feedserver.content.editing import (
 )
 from feedserver.content.slugs import is_valid_slug
 from feedserver.models.content import SLUG_LENGTH
+from feedserver.urls import http_url_problem
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import (  # type: ignore[attr-defined]  # stubs predate 3.3
@@ -87,7 +87,7 @@ def _slug(_form: Any, field: Any) -> None:
 
 
 def _web_url(_form: Any, field: Any) -> None:
-    if field.data and urlsplit(field.data).scheme not in ("http", "https"):
+    if field.data and http_url_problem(field.data) is not None:
         raise ValidationError("Give an http:// or https:// address.")
 
 

@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from feedserver.admin import bp, get_row
+from feedserver.admin import bp
 from feedserver.admin.forms import (
     NONE_CHOICE,
     ConfirmForm,
@@ -22,12 +22,13 @@ from feedserver.admin.forms import (
     render_form,
 )
 from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
-from feedserver.admin.paging import page_count, page_number
+from feedserver.aggregation import removal
 from feedserver.aggregation import sources as managing
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import db_session, get_db
 from feedserver.errors import AppError, BadRequest, Conflict, Unprocessable
 from feedserver.models import Section, Source
+from feedserver.web import get_or_404, page_arg, paginate
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +56,20 @@ def _list_page(**context: Any) -> str:
         query = query.where(health_expression() == health)
     else:
         health = ""
-    page = page_number()
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(func.lower(Source.name), Source.id)
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+    listing = paginate(
+        session, query.order_by(func.lower(Source.name), Source.id), page_arg(), PER_PAGE
+    )
     add_form = context.pop("add_form", None) or SourceAddForm(formdata=None)
     import_form = context.pop("import_form", None) or OpmlImportForm(formdata=None)
     add_form.section.choices = section_choices()
     import_form.section.choices = section_choices("— by each outline's category —")
     return render_template(
         "admin/sources.html",
-        rows=rows,
-        counts=managing.article_counts(session, [s.id for s in rows]),
+        counts=managing.article_counts(session, [s.id for s in listing.items]),
         health=health,
         health_labels=HEALTH_LABELS,
         source_health=source_health,
-        page=page,
-        pages=page_count(total, PER_PAGE),
-        total=total,
+        **listing.context(),
         add_form=add_form,
         import_form=import_form,
         action_form=ConfirmForm(),
@@ -92,7 +86,7 @@ def sources() -> str:
 @bp.get("/sources/<int:ident>")
 def source_detail(ident: int) -> str:
     """Show one source's health and what its last refresh brought."""
-    return _detail_page(get_row(Source, ident))
+    return _detail_page(get_or_404(db_session(), Source, ident))
 
 
 def _detail_page(source: Source, outcome: Any = None) -> str:
@@ -169,7 +163,7 @@ def sources_export() -> Response:
 @bp.post("/sources/<int:ident>/refresh")
 def source_refresh(ident: int) -> str:
     """Fetch a source now and show what came back."""
-    source = get_row(Source, ident)
+    source = get_or_404(db_session(), Source, ident)
     outcome: Outcome | None = None
     try:
         outcome = managing.refresh_now(get_db(), managing.app_fetcher(), _settings(), source)
@@ -185,14 +179,14 @@ def source_refresh(ident: int) -> str:
             )
     session = db_session()
     session.expire_all()  # the refresh wrote through its own session
-    return _detail_page(get_row(Source, ident), outcome)
+    return _detail_page(get_or_404(db_session(), Source, ident), outcome)
 
 
 @bp.route("/sources/<int:ident>/edit", methods=["GET", "POST"])
 def source_edit(ident: int) -> View:
     """Edit a source's name, section, poll interval and whether it is polled."""
     session = db_session()
-    source = get_row(Source, ident)
+    source = get_or_404(db_session(), Source, ident)
     form = SourceEditForm(obj=source)
     form.section.choices = section_choices()
     if request.method == "GET":
@@ -220,8 +214,8 @@ def source_edit(ident: int) -> View:
 def source_delete(ident: int) -> View:
     """Ask what to do with a source's articles, then delete it (or only disable it)."""
     session = db_session()
-    source = get_row(Source, ident)
-    count = managing.article_counts(session, [source.id])[source.id]
+    source = get_or_404(db_session(), Source, ident)
+    count, kept = removal.removal_counts(session, source)
     form = SourceDeleteForm()
     if form.validate_on_submit():
         name = source.name
@@ -230,8 +224,8 @@ def source_delete(ident: int) -> View:
             session.commit()
             flash(f"“{name}” is disabled: no longer polled, its articles stay.", "success")
             return redirect(url_for("admin.source_detail", ident=source.id))
-        removed = managing.remove_source(session, source)
+        removed = removal.remove_source(session, source)
         session.commit()
         flash(f"The source “{name}” was deleted with its {removed} articles.", "success")
         return redirect(url_for("admin.sources"))
-    return render_form("admin/source_delete.html", form, source=source, count=count)
+    return render_form("admin/source_delete.html", form, source=source, count=count, kept=kept)

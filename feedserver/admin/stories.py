@@ -8,13 +8,13 @@ from werkzeug.wrappers import Response
 
 from feedserver.admin import bp
 from feedserver.admin.forms import ConfirmForm
-from feedserver.admin.paging import page_count, page_number
 from feedserver.content import editing
 from feedserver.db import db_session
 from feedserver.errors import AppError, BadRequest
 from feedserver.models import Story
 from feedserver.stories import curation
 from feedserver.stories.members import members_of
+from feedserver.web import page_arg, page_count
 
 PER_PAGE = 20
 MAX_FIELD = 1000  # characters of a comma-separated id list
@@ -37,7 +37,7 @@ def stories() -> str:
     session = db_session()
     total = session.scalar(select(func.count(Story.id))) or 0
     pages = page_count(total, PER_PAGE)
-    page = min(page_number(), pages)
+    page = min(page_arg(), pages)
     rows = list(
         session.scalars(
             select(Story)

@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from feedserver import urls
-from feedserver.admin import bp, get_row
+from feedserver.admin import bp
 from feedserver.admin.forms import AuthorForm, ConfirmForm, SectionForm, attach_errors, render_form
 from feedserver.content import editing
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section
+from feedserver.web import get_or_404
 
 View = str | tuple[str, int] | Response
 
@@ -90,7 +91,7 @@ def _form_data(kind: Kind, form: FlaskForm) -> dict[str, Any]:
 
 def _edit(kind: Kind, ident: int | None) -> View:
     session = db_session()
-    row = get_row(kind.model, ident) if ident is not None else None
+    row = get_or_404(db_session(), kind.model, ident) if ident is not None else None
     form = kind.form(obj=row)
     if form.validate_on_submit():
         try:
@@ -111,7 +112,7 @@ def _edit(kind: Kind, ident: int | None) -> View:
 
 def _delete(kind: Kind, ident: int) -> Response:
     session = db_session()
-    row = get_row(kind.model, ident)
+    row = get_or_404(db_session(), kind.model, ident)
     name = row.name
     try:
         with editing.saving(session):

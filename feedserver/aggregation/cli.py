@@ -16,11 +16,11 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from feedserver.aggregation import poller, sources
+from feedserver.aggregation import poller, removal, sources
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import get_db
-from feedserver.errors import NotFound
 from feedserver.models import Source, utcnow
+from feedserver.web import get_or_404
 
 
 def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,15 +121,15 @@ def sources_export(output: Path | None) -> None:
 def sources_remove(source_id: int, yes: bool) -> None:
     """Delete a source with its articles and upstream authors."""
     with get_db().session() as session:
-        source = session.get(Source, source_id) if 0 < source_id < 2**31 else None
-        if source is None:
-            raise NotFound(f"No source with id {source_id}.")
-        count = sources.article_counts(session, [source.id])[source.id]
+        source = get_or_404(session, Source, source_id)
+        count, kept = removal.removal_counts(session, source)
         if not yes:
+            staff = f" ({kept} staff articles that cite it stay)" if kept else ""
             click.confirm(
-                f"Delete source {source.id} {source.name!r} and its {count} articles?", abort=True
+                f"Delete source {source.id} {source.name!r} and its {count} articles?{staff}",
+                abort=True,
             )
-        removed = sources.remove_source(session, source)
+        removed = removal.remove_source(session, source)
     click.echo(f"Removed source {source_id} and {removed} articles.")
 
 

@@ -29,7 +29,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -37,10 +36,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError, HTTPStatusError
+from feeds.httpdate import format_http_date, parse_http_date
 from feeds.model import UpstreamFeed, Validators
 from feeds.sanitize import safe_url
 from feeds.upstream.fetch import MIB, Fetcher, FetchResult
-from feeds.upstream.schedule import next_fetch, parse_http_date
+from feeds.upstream.schedule import next_fetch
 from feedserver.aggregation.entries import (
     Parsed as Parsed,  # re-exported: sources.py parses with these
 )
@@ -250,7 +250,7 @@ def store(
         return Outcome(source.id, result.status, error=source.last_error)
     source.etag = (result.validators.etag or "")[:500] or None
     modified = result.validators.last_modified
-    source.last_modified = _http_date(modified) if modified else None
+    source.last_modified = format_http_date(modified) if modified else None
     source.last_success_at = now
     source.error_count = 0
     source.last_error = None
@@ -325,7 +325,7 @@ def store_unchanged(
                 "fetched_at": now,
                 "status": result.status,
                 "new_etag": (result.validators.etag or "")[:500] or None,
-                "new_last_modified": _http_date(modified) if modified else None,
+                "new_last_modified": format_http_date(modified) if modified else None,
                 "next_at": next_fetch(now, interval=interval, hints=result.cache),
             }
         )
@@ -360,10 +360,6 @@ def record_failure(source: Source, exc: FeedError, settings: PollSettings) -> No
 
 def _interval(source: Source, settings: PollSettings) -> timedelta:
     return timedelta(seconds=source.poll_interval or settings.poll_interval)
-
-
-def _http_date(moment: datetime) -> str:
-    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
 def _move(session: Session, source: Source, url: str) -> None:

@@ -8,9 +8,7 @@ Adding fetches the URL at once: a feed becomes a source named after the feed's
 title with its entries stored; an HTML page's autodiscovery links are followed.
 Nothing is stored unless a feed was fetched and parsed.
 
-Removing deletes the source, the articles attributed to it and its upstream
-authors (an aggregated article without its attribution would misrepresent
-whose work it is). To stop polling but keep the articles, disable it instead.
+Removing a source is :mod:`feedserver.aggregation.removal`.
 
 Importing OPML creates the sources without fetching them (a list of hundreds
 would time out a request); the poller fetches them on its next pass.
@@ -37,12 +35,14 @@ from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, Source
 from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
-from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+from feedserver.models import Section, Source, utcnow
+from feedserver.urls import MAX_URL, UrlProblem, http_url_problem
+from feedserver.web import find_by_ref
 
 log = logging.getLogger(__name__)
 
 FETCHER = "feedserver.fetcher"
-URL_LENGTH = 2000
+URL_LENGTH = MAX_URL
 MAX_CANDIDATES = 3  # autodiscovery links tried, in the page's order
 MAX_OUTLINES = 5000
 
@@ -50,7 +50,7 @@ MAX_OUTLINES = 5000
 def app_fetcher(app: Flask | None = None) -> Fetcher:
     """The web process's one shared fetcher (for add and refresh-now)."""
     app = app or current_app
-    fetcher = app.extensions.get(FETCHER)
+    fetcher: Fetcher | None = app.extensions.get(FETCHER)
     if fetcher is None:
         fetcher = app.extensions[FETCHER] = PollSettings.from_config(app.config).fetcher()
     return fetcher
@@ -61,10 +61,10 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
     if not isinstance(url, str) or not url.strip():
         raise BadRequest(f"{field_name} must be an http(s) URL.", fields={field_name: "invalid"})
     url = url.strip()
-    if len(url) > URL_LENGTH:
+    problem = http_url_problem(url, URL_LENGTH)
+    if problem is UrlProblem.TOO_LONG:
         raise BadRequest(f"{field_name} is longer than {URL_LENGTH} characters.")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if problem is not None:
         raise BadRequest(
             f"{field_name} must be an absolute http(s) URL, not {url[:100]!r}.",
             code="malformed_url",
@@ -89,8 +89,7 @@ def find_section(session: Session, ref: Any, field_name: str = "section") -> Sec
             f"{field_name} must be a section id or slug.", fields={field_name: "invalid"}
         )
     section = None
-    if isinstance(ref, int) or ref.isdigit():
-        section = session.get(Section, int(ref)) if int(ref) < 2**31 else None
+    section = find_by_ref(session, Section, ref)
     if section is None and isinstance(ref, str):
         section = session.scalar(
             select(Section).where(Section.slug == ref.strip())
@@ -273,30 +272,6 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
 EDITABLE = frozenset({"name", "section", "enabled", "poll_interval", "feed_url", "home_url"})
 
 
-def remove_source(session: Session, source: Source) -> int:
-    """Delete a source with its articles and upstream authors; return the articles removed."""
-    removed = 0
-    while True:
-        batch = list(
-            session.scalars(select(Article).where(Article.source_id == source.id).limit(500))
-        )
-        if not batch:
-            break
-        for article in batch:
-            session.delete(article)  # through the ORM, so feed versions follow
-        session.flush()
-        removed += len(batch)
-    used = select(ArticleAuthor.author_id)
-    for author in session.scalars(
-        select(Author).where(Author.source_id == source.id, Author.id.not_in(used))
-    ):
-        session.delete(author)
-    session.delete(source)
-    session.flush()
-    log.info("source removed source_id=%s articles=%d", source.id, removed)
-    return removed
-
-
 @dataclass
 class ImportSummary:
     """What an OPML import did, outline by outline."""
@@ -389,9 +364,9 @@ def export_opml(session: Session, title: str) -> bytes:
 
 def article_counts(session: Session, ids: list[int]) -> dict[int, int]:
     """How many articles each source has (from the feed scope rows: no COUNT scan)."""
-    from feedserver.models.scopes import ScopeVersion
+    from feedserver.models.scopes import ScopeVersion, scope_key
 
-    keys = {f"source:{i}": i for i in ids}
+    keys = {scope_key("source", i): i for i in ids}
     rows = session.execute(
         select(ScopeVersion.key, ScopeVersion.item_count).where(ScopeVersion.key.in_(keys))
     )

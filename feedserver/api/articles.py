@@ -25,12 +25,11 @@ from feedserver.api.shapes import (
     request_fields,
 )
 from feedserver.content import editing
-from feedserver.content.validation import find_by_ref
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
-from feedserver.publishing.views import base_url
 from feedserver.stories.members import story_article_ids
+from feedserver.web import base_url, find_by_ref
 
 LOADED = (
     selectinload(Article.section),
@@ -41,7 +40,7 @@ FILTERS = {"section": Section, "author": Author, "source": Source}
 
 
 def _load(ident: int) -> Article:
-    return get_or_404(db_session(), Article, ident)  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
+    return get_or_404(db_session(), Article, ident)
 
 
 def _with_story(article: Article) -> dict[str, Any]:

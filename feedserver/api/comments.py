@@ -28,6 +28,7 @@ from feedserver.api.common import (
     token_required,
 )
 from feedserver.api.openapi import error_responses
+from feedserver.comments import moderation
 from feedserver.db import db_session
 from feedserver.errors import Unprocessable
 from feedserver.models import COMMENT_STATUSES, Article, Comment
@@ -54,15 +55,6 @@ def comment_json(comment: Comment) -> dict[str, Any]:
     }
 
 
-def _status(value: Any, field: str = "status") -> str:
-    if not isinstance(value, str) or value not in COMMENT_STATUSES:
-        raise Unprocessable(
-            f"{field} must be one of {', '.join(COMMENT_STATUSES)}, not {str(value)[:40]!r}.",
-            fields={field: "invalid"},
-        )
-    return value
-
-
 @bp.get("/comments")
 @token_required
 def list_comments() -> ResponseReturnValue:
@@ -70,7 +62,7 @@ def list_comments() -> ResponseReturnValue:
     session = db_session()
     query = select(Comment).options(joinedload(Comment.article))
     if "status" in request.args:
-        query = query.where(Comment.status == _status(request.args["status"]))
+        query = query.where(Comment.status == moderation.check_status(request.args["status"]))
     if "article" in request.args:
         article = resolve_ref(session, Article, request.args["article"], "article")
         query = query.where(Comment.article_id == article.id)
@@ -100,7 +92,7 @@ def moderate_comment(comment_id: int) -> ResponseReturnValue:
         )
     if "status" not in data:
         raise Unprocessable("Send the new status.", fields={"status": "missing"})
-    comment.status = _status(data["status"])
+    moderation.moderate(session, comment, data["status"])
     session.commit()
     return jsonify(comment_json(comment))
 
@@ -111,11 +103,7 @@ def delete_comment(comment_id: int) -> ResponseReturnValue:
     """Delete a comment and its replies for good."""
     session = db_session()
     comment: Comment = get_or_404(session, Comment, comment_id)
-    # Replies go first through the ORM (not the database's ON DELETE CASCADE),
-    # so the hook sees every approved comment that leaves the page.
-    for reply in session.scalars(select(Comment).where(Comment.parent_id == comment.id)):
-        session.delete(reply)
-    session.delete(comment)
+    moderation.delete_comment(session, comment)
     session.commit()
     return Response(status=204)
 

@@ -8,22 +8,24 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import g, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedserver.db import db_session
 from feedserver.errors import (
     BadRequest,
-    NotFound,
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
 )
 from feedserver.models import ApiToken, User, utcnow
-from feedserver.publishing.views import base_url
+from feedserver.web import Page, absolute, find_by_ref, get_or_404, page_arg, paginate
+
+__all__ = ["absolute", "get_or_404"]  # re-exported: the API modules import them from here
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_PER_PAGE = 100
+MAX_API_PAGE = 1_000_000
 
 
 def token_required(view: F) -> F:
@@ -71,16 +73,18 @@ def json_body() -> dict[str, Any]:
 
 def page_args() -> tuple[int, int]:
     """Return (page, per_page) from the query string; 400 when malformed."""
-    values = []
-    for name, default, top in (("page", 1, 1_000_000), ("per_page", 20, MAX_PER_PAGE)):
-        raw = request.args.get(name)
-        if raw is None:
-            values.append(default)
-            continue
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 7 or not 1 <= int(raw) <= top:
-            raise BadRequest(f"{name} must be a whole number from 1 to {top}, not {raw[:40]!r}.")
-        values.append(int(raw))
-    return values[0], values[1]
+    return page_arg(top=MAX_API_PAGE), page_arg("per_page", top=MAX_PER_PAGE, default=20)
+
+
+def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON of one page of a list: its items and how many there are in all."""
+    return {
+        "items": [render(r) for r in listing.items],
+        "total": listing.total,
+        "page": listing.number,
+        "per_page": listing.per_page,
+        "pages": listing.pages,
+    }
 
 
 def paginated(
@@ -88,15 +92,7 @@ def paginated(
 ) -> dict[str, Any]:
     """Run a select() one page at a time and wrap the rows with the totals."""
     page, per_page = page_args()
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique()
-    return {
-        "items": [render(r) for r in rows],
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-        "pages": max(1, -(-total // per_page)),
-    }
+    return list_json(paginate(session, query, page, per_page), render)
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -114,28 +110,10 @@ def resolve_ref(session: Session, model: Any, ref: Any, field: str) -> Any:
         or (isinstance(ref, str) and not ref)
     ):
         raise Unprocessable(f"{field} must be an id or a slug.", fields={field: "invalid"})
-    obj = None
-    numeric = isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10)
-    if numeric and 0 < int(ref) < 2**31:
-        obj = session.get(model, int(ref))
-    if obj is None and isinstance(ref, str) and len(ref) <= 200:
-        obj = session.scalar(select(model).where(model.slug == ref))
+    obj = find_by_ref(session, model, ref)
     if obj is None:
         raise Unprocessable(
             f"{field}: no such {model.__name__.lower()}: {str(ref)[:80]!r}.",
             fields={field: "unknown"},
         )
     return obj
-
-
-def get_or_404(session: Session, model: Any, ident: int) -> Any:
-    """Return the row with this id or raise a 404 naming it."""
-    obj = session.get(model, ident) if 0 < ident < 2**31 else None
-    if obj is None:
-        raise NotFound(f"No {model.__name__.lower()} with id {ident}.")
-    return obj
-
-
-def absolute(path: str) -> str:
-    """Make a public path absolute with the site's base URL."""
-    return base_url() + path

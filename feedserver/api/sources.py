@@ -6,13 +6,20 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from feedserver import urls
-from feedserver.aggregation import sources
+from feedserver.aggregation import removal, sources
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.api import bp
-from feedserver.api.common import absolute, get_or_404, page_args, rfc3339, token_required
+from feedserver.api.common import (
+    absolute,
+    get_or_404,
+    list_json,
+    page_args,
+    rfc3339,
+    token_required,
+)
 from feedserver.api.openapi import error_responses
 from feedserver.api.shapes import (
     PAGE_PARAMETERS,
@@ -29,7 +36,7 @@ from feedserver.api.shapes import (
 from feedserver.db import db_session, get_db
 from feedserver.errors import BadRequest, UnsupportedMediaType
 from feedserver.models import Source
-from feedserver.publishing.views import base_url
+from feedserver.web import base_url, paginate
 
 OPML_TYPES = frozenset({"text/x-opml", "application/xml", "text/xml", "application/x-opml"})
 OPML_MEDIA_TYPE = "text/x-opml; charset=utf-8"
@@ -37,7 +44,7 @@ OPML_MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
 def source_json(source: Source, article_count: int | None = None) -> dict[str, Any]:
     """A source as the API shows it: identity, where it is polled, its health."""
-    from feeds.upstream.schedule import parse_http_date
+    from feeds.httpdate import parse_http_date
 
     return {
         "id": source.id,
@@ -81,22 +88,9 @@ def list_sources() -> ResponseReturnValue:
     """List sources by id with their health."""
     session = db_session()
     page, per_page = page_args()
-    total = session.scalar(select(func.count(Source.id))) or 0
-    rows = list(
-        session.scalars(
-            select(Source).order_by(Source.id).limit(per_page).offset((page - 1) * per_page)
-        )
-    )
-    counts = sources.article_counts(session, [s.id for s in rows])
-    return jsonify(
-        {
-            "items": [source_json(s, counts[s.id]) for s in rows],
-            "total": total,
-            "page": page,
-            "per_page": per_page,
-            "pages": max(1, -(-total // per_page)),
-        }
-    )
+    listing = paginate(session, select(Source).order_by(Source.id), page, per_page)
+    counts = sources.article_counts(session, [s.id for s in listing.items])
+    return jsonify(list_json(listing, lambda s: source_json(s, counts[s.id])))
 
 
 @bp.post("/sources")
@@ -153,7 +147,7 @@ def delete_source(ident: int) -> ResponseReturnValue:
     session = db_session()
     source = get_or_404(session, Source, ident)
     try:
-        sources.remove_source(session, source)
+        removal.remove_source(session, source)
         session.commit()
     except Exception:
         session.rollback()

@@ -34,7 +34,7 @@ from feedserver.api.shapes import (
 from feedserver.content import editing
 from feedserver.db import db_session
 from feedserver.models import Author, Section
-from feedserver.publishing.views import base_url
+from feedserver.web import base_url
 
 
 def _register(

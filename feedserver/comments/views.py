@@ -31,20 +31,15 @@ from feedserver.db import db_session
 from feedserver.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from feedserver.models import Article, Comment, utcnow
 from feedserver.models.scopes import comments_key
-from feedserver.publishing.queries import paging_links, parse_page, scope_state
-from feedserver.publishing.views import base_url, respond_feed
+from feedserver.publishing.queries import paging_links, scope_state
+from feedserver.publishing.views import respond_feed
+from feedserver.web import base_url, page_arg
 
 bp = Blueprint("comments", __name__)
 
 HONEYPOT = "subject"  # a tempting name for bots; hidden from people by comments.css
 NOTICE_FLAG = ("comment", "awaiting-moderation")
 REPLY_ARG = "replytocom"
-DEFAULTS: dict[str, Any] = {
-    # (comments, seconds): at most this many from one client in that window.
-    "COMMENT_RATE_LIMITS": [[5, 60], [20, 3600]],
-    # A resubmission within this many seconds is answered as a success and dropped.
-    "COMMENT_DUPLICATE_WINDOW": 86400,
-}
 
 
 @dataclass(slots=True)
@@ -304,7 +299,7 @@ def _comment_entry(article: Article, comment: Comment, link: str) -> fm.Entry:
 def comment_feed(slug: str, fmt: str) -> BaseResponse:
     """Serve an article's approved comments as RSS or Atom, newest first."""
     config = current_app.config
-    page = parse_page(request.args.get("page"))
+    page = page_arg()
     session = db_session()
     article = _article_or_404(session, slug)
     key = comments_key(article.id)
@@ -349,9 +344,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
 
 
 def init_app(app: Flask) -> None:
-    """Register the comment routes, their settings and the ``comment_section`` template global."""
-    for name, value in DEFAULTS.items():
-        app.config.setdefault(name, value)
+    """Register the comment routes and the ``comment_section`` template global."""
     app.add_template_global(comment_section)
     app.add_template_global(body_html, "comment_html")
     app.register_blueprint(bp)

@@ -14,15 +14,14 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedserver.content.slugs import MAX_SLUG, is_valid_slug
 from feedserver.errors import Unprocessable
+from feedserver.urls import UrlProblem, http_url_problem
+from feedserver.web import find_by_ref
 
-MAX_ID = 2**31 - 1  # the integer primary keys of both backends
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -195,18 +194,15 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
 
 def url_problem(value: str, max_length: int = 2000) -> str | None:
     """Say why a string is not an absolute http(s) URL, or None if it is one."""
-    if len(value) > max_length:
-        return f"must be at most {max_length:,} characters"
-    if text_problem(value, multiline=False) or any(c.isspace() for c in value):
-        return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return f"is not a valid URL: {_short(value)}"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return f"must be an absolute http:// or https:// URL, not {_short(value)}"
-    return None
+    problem = http_url_problem(value, max_length)
+    if problem is None:
+        return None
+    return {
+        UrlProblem.TOO_LONG: f"must be at most {max_length:,} characters",
+        UrlProblem.SPACES: "must not contain spaces or control characters",
+        UrlProblem.MALFORMED: f"is not a valid URL: {_short(value)}",
+        UrlProblem.NOT_HTTP: f"must be an absolute http:// or https:// URL, not {_short(value)}",
+    }[problem]
 
 
 def parse_time(value: str) -> datetime | None:
@@ -225,16 +221,3 @@ def parse_time(value: str) -> datetime | None:
     if not 1970 <= moment.year <= 9998:
         return None
     return moment.astimezone(UTC)
-
-
-def find_by_ref(session: Session, model: Any, ref: Any) -> Any:
-    """Return the row a reference names (an id, a digit string or a slug), or None."""
-    if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
-        return None
-    row = None
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10):
-        ident = int(ref)
-        row = session.get(model, ident) if 0 < ident <= MAX_ID else None
-    if row is None and isinstance(ref, str) and is_valid_slug(ref):
-        row = session.scalar(select(model).where(model.slug == ref))
-    return row

@@ -16,7 +16,7 @@ A session hook bumps exactly the scopes a flush touches, whichever code path
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, overload
 
@@ -28,8 +28,12 @@ from feedserver.models.base import Base, utcnow
 from feedserver.models.comments import Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 
+# The scope keys: written here only. Every other module builds them with the
+# functions below (scopewatch reads GLOBAL beside each key, too).
 GLOBAL = "global"
 SITE = "site"
+COMMENTS = "comments"
+SCOPE_KINDS = ("section", "author", "source")  # a scope of its own per row
 
 # Columns whose change alters what feeds show.
 ARTICLE_FEED_COLUMNS = (
@@ -55,12 +59,21 @@ class ScopeVersion(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def scope_key(kind: str, ident: int | None = None) -> str:
+    """The scope_versions key of the site (``site``) or of one row's scope (``section:3``)."""
+    if kind == "site":
+        return SITE
+    if kind not in SCOPE_KINDS and kind != COMMENTS:
+        raise ValueError(f"scope key: unknown kind {kind!r}")
+    return f"{kind}:{ident}"
+
+
 @overload
 def section_key(section_id: int) -> str: ...
 @overload
 def section_key(section_id: None) -> None: ...
 def section_key(section_id: int | None) -> str | None:
-    return f"section:{section_id}" if section_id is not None else None
+    return scope_key("section", section_id) if section_id is not None else None
 
 
 @overload
@@ -68,7 +81,7 @@ def source_key(source_id: int) -> str: ...
 @overload
 def source_key(source_id: None) -> None: ...
 def source_key(source_id: int | None) -> str | None:
-    return f"source:{source_id}" if source_id is not None else None
+    return scope_key("source", source_id) if source_id is not None else None
 
 
 @overload
@@ -76,11 +89,15 @@ def author_key(author_id: int) -> str: ...
 @overload
 def author_key(author_id: None) -> None: ...
 def author_key(author_id: int | None) -> str | None:
-    return f"author:{author_id}" if author_id is not None else None
+    return scope_key("author", author_id) if author_id is not None else None
 
 
 def comments_key(article_id: int) -> str:
-    return f"comments:{article_id}"
+    return scope_key(COMMENTS, article_id)
+
+
+def is_comments_key(key: str) -> bool:
+    return key.startswith(COMMENTS + ":")
 
 
 def _old_new(obj: Any, attr: str) -> tuple[Any, Any]:
@@ -231,7 +248,7 @@ def _apply(session: Session, changes: _Changes) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     exact: dict[str, Any] = {
-        author_key(ident): select(func.count())
+        scope_key("author", ident): select(func.count())
         .select_from(ArticleAuthor)
         .where(ArticleAuthor.author_id == ident)
         .scalar_subquery()
@@ -267,22 +284,18 @@ def recount_scopes(session: Session) -> None:
     counts: dict[str, int] = {
         SITE: session.scalar(select(func.count(Article.id)).where(~Article.story_hidden)) or 0
     }
-    keyed: tuple[tuple[Any, Callable[[int], str], Any], ...] = (
-        (Article.section_id, section_key, ~Article.story_section_hidden),
-        (Article.source_id, source_key, true()),
-    )
-    for column, key_of, shown in keyed:
+    for kind, column, shown in (
+        ("section", Article.section_id, ~Article.story_section_hidden),
+        ("source", Article.source_id, true()),
+        ("author", ArticleAuthor.author_id, true()),
+    ):
         for ident, n in session.execute(
             select(column, func.count()).where(column.is_not(None), shown).group_by(column)
         ):
-            counts[key_of(ident)] = n
-    for ident, n in session.execute(
-        select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
-    ):
-        counts[author_key(ident)] = n
+            counts[scope_key(kind, ident)] = n
     existing = {sv.key: sv for sv in session.scalars(select(ScopeVersion))}
     for key, sv in existing.items():
-        if key.startswith("comments:") or key == GLOBAL:
+        if is_comments_key(key) or key == GLOBAL:
             continue
         sv.item_count = counts.pop(key, 0)
         sv.version += 1
@@ -304,10 +317,8 @@ def bump_scopes(
     Two executemany statements (authors, then the other keys), each in key
     order, so rows are locked in the hook's order (no deadlock between them).
     """
-    deltas: list[tuple[str, int]] = sorted(
-        (key, delta) for key, delta in items.items() if key is not None
-    )
-    keys = sorted((author_key(ident), ident) for ident in set(authors))
+    deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
+    keys = sorted((scope_key("author", ident), ident) for ident in set(authors))
     if not deltas and not keys:
         return
     if keys and deltas and deltas[0][0] <= keys[-1][0]:  # not two ordered groups

@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from feeds import model as fm
 from feedserver import urls
-from feedserver.errors import BadRequest, NotFound
+from feedserver.errors import NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
-from feedserver.models.scopes import GLOBAL, SITE, ScopeVersion
+from feedserver.models.scopes import GLOBAL, SITE, ScopeVersion, scope_key
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_PAGE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +75,7 @@ def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope
         "author": f"Articles by {name} on {site_title}.",
         "source": f"Articles on {site_title} attributed to {name}.",
     }[kind]
-    return Scope(kind, f"{kind}:{ident}", ident, slug, name, description)
+    return Scope(kind, scope_key(kind, ident), ident, slug, name, description)
 
 
 def scope_state(session: Session, key: str) -> ScopeState:
@@ -100,18 +99,6 @@ def scope_state(session: Session, key: str) -> ScopeState:
         global_version=glob.version if glob else 0,
         global_changed_at=glob.changed_at if glob else EPOCH,
     )
-
-
-def parse_page(raw: str | None) -> int:
-    """Return the page number of ``?page=``; a bad one is a 400."""
-    if raw is None:
-        return 1
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
-        raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}, not {raw[:40]!r}.")
-    page = int(raw)
-    if not 1 <= page <= MAX_PAGE:
-        raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}, not {page}.")
-    return page
 
 
 def articles_page(session: Session, scope: Scope, page: int, per_page: int) -> list[Article]:

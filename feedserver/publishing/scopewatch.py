@@ -31,6 +31,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from feedserver.models.scopes import GLOBAL
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "feedserver_scope_versions"
@@ -46,7 +48,6 @@ CREATE TRIGGER {TRIGGER}
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON scope_versions
     FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}();
 """
-GLOBAL = "global"
 
 Versions = tuple[int, int]  # (scope version, global version)
 

@@ -13,22 +13,22 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
-from werkzeug.datastructures import Headers
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from feeds import model as fm
-from feeds.conditional import choose_encoding, http_date, not_modified, variant_etag
+from feeds.conditional import choose_encoding, not_modified
 from feeds.render import render_atom, render_json, render_rss
 from feeds.websub import format_link
 from feedserver import urls
 from feedserver.db import db_session
 from feedserver.errors import NotFound
 from feedserver.ops.metrics import RENDER_SECONDS
+from feedserver.publishing import fastpath
 from feedserver.publishing import queries as publishing
-from feedserver.publishing.cache import CachedFeed, FeedCache
-from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
+from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
 from feedserver.publishing.queries import Scope, ScopeState
 from feedserver.stories import members as story_members
+from feedserver.web import base_url, page_arg
 
 bp = Blueprint("syndication", __name__)
 
@@ -41,12 +41,6 @@ RENDERERS: dict[str, Callable[[fm.Feed], fm.Rendered]] = {
 # so no client keeps a stale copy under an old strong ETag.
 RENDER_VERSION = "3"  # 3: WebSub hub links
 CACHE_EXTENSION = "feedserver.publishing.cache"
-
-
-def base_url() -> str:
-    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
-    configured: str = current_app.config["BASE_URL"]
-    return configured or request.host_url.rstrip("/")
 
 
 def hub_url() -> str:
@@ -66,7 +60,11 @@ def respond_feed(
     page: int,
     build: Callable[[], fm.Feed],
 ) -> BaseResponse:
-    """Answer a feed request from validators, the cache, or a fresh render."""
+    """Answer a feed request from validators, the cache, or a fresh render.
+
+    The answer (publishing.cache.FeedAnswer) is handed to the fast path, if it
+    runs, so that it answers the next request for this URL without Flask.
+    """
     config = current_app.config
     base = base_url()
     hub = hub_url()
@@ -85,53 +83,47 @@ def respond_feed(
             ),
         )
     )
-    etag = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
-    last_modified = state.last_change
-    # What this answer is made from, for the fast path to keep it (fastfeeds.py).
-    request.environ[ENVIRON_KEY] = FeedMeta(
-        key, (state.version, state.global_version), etag, last_modified
+    version = FeedVersion(
+        etag=hashlib.blake2b(seed.encode(), digest_size=16).hexdigest(),
+        last_modified=state.last_change,
+        max_age=config["FEED_MAX_AGE"],
     )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
-    headers = Headers(
-        {
-            "ETag": variant_etag(etag, encoding),
-            "Last-Modified": http_date(last_modified),
-            "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
-            "Vary": "Accept-Encoding",
-        }
-    )
     # WebSub §4 discovery, on 200 and 304 alike: where to subscribe, and the
     # topic URL to subscribe to (page 1 is spelled without ?page=).
     self_url = urls.with_page(base + quote(request.path, safe="/"), page)
-    headers.add("Link", format_link(hub, "hub"))
-    headers.add("Link", format_link(self_url, "self"))
+    links = (("Link", format_link(hub, "hub")), ("Link", format_link(self_url, "self")))
+    answers = fastpath.answers(current_app)
+    versions = (state.version, state.global_version)
     if not_modified(
-        etag,
-        last_modified,
+        version.etag,
+        version.last_modified,
         request.headers.get("If-None-Match"),
         request.headers.get("If-Modified-Since"),
     ):
-        return Response(status=304, headers=headers)
+        answer = feed_answer(version, encoding, secure=request.is_secure, links=links)
+        if answers is not None:
+            answers.keep(request.environ, encoding, key, versions, answer)
+        return Response(status=304, headers=answer.headers304)
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
         with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
             rendered = RENDERERS[fmt](dataclasses.replace(build(), hubs=(hub,)))
-        cached = CachedFeed(rendered.body, rendered.media_type, etag)
+        cached = CachedFeed(rendered.body, rendered.media_type)
         cache.put(cache_key, cached)
     before = cached.size
-    body = cached.encoded(encoding)
-    if cached.size != before:
+    answer = feed_answer(version, encoding, secure=request.is_secure, feed=cached, links=links)
+    if cached.size != before:  # a compressed variant was made for this answer
         cache.grew(cache_key, cached.size - before)
-    response = Response(body, status=200, headers=headers, content_type=cached.media_type)
-    if encoding != "identity":
-        response.headers["Content-Encoding"] = encoding
-    return response
+    if answers is not None:
+        answers.keep(request.environ, encoding, key, versions, answer)
+    return Response(answer.body, status=200, headers=answer.headers200)
 
 
 def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     config = current_app.config
-    page = publishing.parse_page(request.args.get("page"))
+    page = page_arg()
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, render_template, request
+from flask import Blueprint, Flask, current_app, g, render_template
 from sqlalchemy import select
 
 from feeds.sanitize import safe_url
@@ -24,8 +24,8 @@ from feedserver.errors import NotFound
 from feedserver.models import Article, Author, Section, Source
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.queries import Scope
-from feedserver.publishing.views import base_url
 from feedserver.stories import members as story_members
+from feedserver.web import base_url, page_arg
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def nav_sections() -> list[Section]:
 
 def _listing(scope: Scope, template: str, description: str, **context: Any) -> str:
     """Render one page of a scope's articles, or raise for a bad or missing page."""
-    page = publishing.parse_page(request.args.get("page"))
+    page = page_arg()
     per_page: int = current_app.config["PAGE_ITEMS"]
     session = db_session()
     state = publishing.scope_state(session, scope.key)

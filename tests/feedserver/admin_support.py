@@ -1,16 +1,14 @@
-"""Helpers shared by the admin tests: users, signing in, reading forms back."""
+"""Helpers shared by the admin tests: users, signing in, reading forms back, small feeds.
+
+The fixtures (``admin``, the autouse ``forget_failures``) are in admin/conftest.py.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from argon2 import PasswordHasher
-
 from feedserver import accounts
-from feedserver.admin import auth
 
 PASSWORD = "correct horse battery staple"
 USER = "editor-in-chief"
@@ -34,31 +32,6 @@ def csrf_token(html: str) -> str:
     )
     assert match, "no CSRF token in the page"
     return match.group(1)
-
-
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-@pytest.fixture(autouse=True, name="forget_failures")
-def forget_failures_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Start every test with no remembered sign-in failures, and hash passwords cheaply.
-
-    argon2's real cost is the point in production and a few seconds per
-    hundred tests here; the verification logic is the same.
-    """
-    monkeypatch.setattr(accounts, "hasher", FAST_HASHER)
-    auth.reset_failures()
-    yield
-    auth.reset_failures()
-
-
-@pytest.fixture(name="admin")
-def admin_fixture(client: Any, db: Any) -> Any:
-    """A test client signed in as an admin."""
-    make_user(db)
-    response = sign_in(client)
-    assert response.status_code == 302, response.text
-    return client
 
 
 def rss_feed(title: str, items: list[tuple[str, str]], base: str = "https://up.example") -> bytes:

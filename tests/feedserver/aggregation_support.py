@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
@@ -11,7 +10,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import select
 
 from feedserver.aggregation.refresh import PollSettings
-from feedserver.models import ApiToken, Article, Source, User
+from feedserver.models import Article, Source
 
 
 @dataclass
@@ -71,15 +70,6 @@ def settings_for(port: int, **kw: Any) -> PollSettings:
     kw.setdefault("fetch_timeout", 5)
     kw.setdefault("concurrency", 4)
     return PollSettings(**kw)
-
-
-def make_token(db: Any) -> dict[str, str]:
-    """Create an admin with an API token; return the Authorization header."""
-    token = secrets.token_urlsafe(32)
-    with db.session() as s:
-        user = User(name=f"editor-{secrets.token_hex(3)}", password_hash="unused")
-        s.add(ApiToken(user=user, token_hash=ApiToken.hash(token), prefix=token[:8]))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def source_row(db: Any, source_id: int) -> Source:

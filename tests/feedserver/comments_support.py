@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 from sqlalchemy import select
 
-from feedserver.models import ApiToken, Article, Comment, User
+from feedserver.models import Article, Comment
 
 FORM = {
     "name": "Ada Reader",
@@ -38,15 +37,6 @@ def set_status(db: Any, comment_id: int, status: str) -> None:
 def article_row(db: Any, slug: str) -> Article:
     with db.session() as s:
         return s.scalar(select(Article).where(Article.slug == slug))
-
-
-def make_token(db: Any) -> dict[str, str]:
-    """Create an admin with an API token; return the Authorization header."""
-    token = secrets.token_urlsafe(32)
-    with db.session() as s:
-        user = User(name=f"moderator-{secrets.token_hex(3)}", password_hash="unused")
-        s.add(ApiToken(user=user, token_hash=ApiToken.hash(token), prefix=token[:8]))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def csrf_token(html: str) -> str:

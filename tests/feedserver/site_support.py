@@ -6,7 +6,7 @@ import re
 
 import lxml.html
 
-from tests.factories import make_article, make_author, make_section, make_source
+from tests.factories import make_article, make_desk, make_source
 
 HTML_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 FEED_TYPES = {"application/atom+xml", "application/rss+xml", "application/feed+json"}
@@ -42,10 +42,7 @@ def feed_links(doc) -> dict[str, str]:
 def build_news(db) -> None:
     """Two sections, two authors, one source; four articles, newest last."""
     with db.session() as s:
-        world = make_section(s, slug="world", name="World", description="News from abroad.")
-        science = make_section(s, slug="science", name="Science")
-        ada = make_author(s, slug="ada", name="Ada Lovelace", bio="Ada writes about engines.")
-        bo = make_author(s, slug="bo", name="Bo Chen", bio="Bo covers the harbour.")
+        world, science, ada, bo = make_desk(s)
         wire = make_source(
             s, slug="wire", name="The Wire Service", home_url="https://www.wire.example.org/news"
         )

@@ -77,3 +77,51 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app):
 
     app.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"})
     assert seen == {"addr": "127.0.0.1"}
+
+
+def _readme_settings() -> list[str]:
+    """The FEEDSERVER_ names in the first column of the README's configuration table."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    names = []
+    for line in section.splitlines():
+        match = re.match(r"\|\s*`FEEDSERVER_([A-Z0-9_]+)`", line)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def test_readme_lists_exactly_the_settings():
+    from feedserver.config import SETTINGS
+
+    documented = _readme_settings()
+    assert len(documented) == len(set(documented)), "a setting is listed twice"
+    assert set(documented) - set(SETTINGS) == set(), "in the README but not in SETTINGS"
+    assert set(SETTINGS) - set(documented) == set(), "in SETTINGS but not in the README"
+
+
+def test_every_setting_the_code_reads_is_in_the_table():
+    """A name read from app.config in feedserver/ is a SETTINGS name (or Flask's own)."""
+    import re
+    from pathlib import Path
+
+    from feedserver.config import SETTINGS
+
+    flask_own = {"MAX_CONTENT_LENGTH", "TESTING", "SECRET_KEY"}
+    package = Path(__file__).resolve().parents[2] / "feedserver"
+    read = set()
+    for path in package.rglob("*.py"):
+        read |= set(re.findall(r'config(?:\.get\(|\[)"([A-Z][A-Z0-9_]+)"', path.read_text()))
+    cookies = {n for n in read if n.startswith(("SESSION_COOKIE_", "REMEMBER_COOKIE_"))}
+    assert read - set(SETTINGS) - flask_own - (cookies - {"SESSION_COOKIE_SECURE"}) == set()
+
+
+def test_list_settings_from_the_environment(make_app):
+    assert make_app().config["COMMENT_RATE_LIMITS"] == [[5, 60], [20, 3600]]
+    app = make_app(COMMENT_RATE_LIMITS="[[1, 10]]")
+    assert app.config["COMMENT_RATE_LIMITS"] == [[1, 10]]
+    with pytest.raises(ValueError, match="FEEDSERVER_COMMENT_RATE_LIMITS: not a JSON list"):
+        make_app(COMMENT_RATE_LIMITS="five")

@@ -28,9 +28,9 @@ from feeds.errors import BlockedAddress, FetchError
 from feeds.upstream.guard import Allowlist, check_url, numeric_host, resolve_checked
 from feeds.websub import WebSubError, check_secret, clamp_lease, parse_lease_seconds
 from feedserver.db import db_session
-from feedserver.publishing.views import base_url
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.topics import MAX_URL, resolve_topic
+from feedserver.web import base_url
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,6 @@ from feedserver.admin import PUBLIC_ENDPOINTS
 from tests.factories import make_article, make_comment
 from tests.feedserver.admin_support import (
     PASSWORD,
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
 )
 

@@ -8,10 +8,6 @@ from sqlalchemy import select
 
 from feedserver.models import Article
 from tests.factories import make_article, make_author, make_section, make_source
-from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
-)
 
 
 def _arrange(db):
@@ -141,9 +137,12 @@ def test_list_search_filter_and_paging(admin, db):
     assert "1 article match" in by_section
     by_author = admin.get("/admin/articles/", query_string={"author": writer.id}).text
     assert "30 articles match" in by_author
-    assert admin.get("/admin/articles/?page=abc").status_code == 400
-    assert admin.get("/admin/articles/?page=0").status_code == 400
-    assert admin.get("/admin/articles/?section=xyz").status_code == 200
+    for bad in ("abc", "0"):
+        refused = admin.get(f"/admin/articles/?page={bad}")
+        assert refused.status_code == 400
+        assert f"page must be a whole number from 1 to 100000, not &#39;{bad}&#39;" in refused.text
+    ignored = admin.get("/admin/articles/?section=xyz")  # not a section id: no filter
+    assert ignored.status_code == 200 and "31 articles" in ignored.text
 
 
 def test_delete(admin, db):

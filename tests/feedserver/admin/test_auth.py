@@ -12,9 +12,7 @@ from tests.factories import make_section
 from tests.feedserver.admin_support import (
     PASSWORD,
     USER,
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
     csrf_token,
-    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
     sign_in,
 )

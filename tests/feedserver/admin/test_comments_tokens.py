@@ -7,8 +7,6 @@ from sqlalchemy import select
 from feedserver.models import ApiToken, Article, Comment
 from tests.factories import make_article, make_comment
 from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
 )
 
@@ -69,3 +67,33 @@ def test_token_label_is_required(admin):
     response = admin.post("/admin/tokens/", data={"label": ""})
     assert response.status_code == 422
     assert "This field is required." in response.text
+
+
+def test_deleting_a_comment_takes_its_approved_replies_out_of_the_feed_and_counts(
+    admin, db, client
+):
+    with db.session() as s:
+        article = make_article(s, slug="story")
+        parent = make_comment(s, article, body="The parent remark.")
+        reply = make_comment(s, article, parent=parent, body="An approved reply.")
+        make_comment(s, article, parent=reply, body="A reply to the reply.")
+        make_comment(s, article, body="An unrelated remark.")
+        ident = parent.id
+    before = client.get("/articles/story/comments.atom")
+    assert b"An approved reply." in before.data and b"A reply to the reply." in before.data
+    with db.session() as s:
+        assert s.scalar(select(Article.comment_count)) == 4
+
+    assert admin.post(f"/admin/comments/{ident}/delete").status_code == 302
+
+    after = client.get("/articles/story/comments.atom")
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert b"The parent remark." not in after.data
+    assert b"An approved reply." not in after.data
+    assert b"A reply to the reply." not in after.data
+    assert b"An unrelated remark." in after.data
+    with db.session() as s:
+        assert s.scalar(select(Article.comment_count)) == 1
+        assert [c.body for c in s.scalars(select(Comment))] == ["An unrelated remark."]
+    page = client.get("/articles/story").text
+    assert "An unrelated remark." in page and "An approved reply." not in page

@@ -8,8 +8,6 @@ from sqlalchemy import func, select
 from feedserver.models import Article, Author, Section, Source
 from tests.factories import make_author, make_section, make_source
 from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
     make_user,
 )
 

@@ -10,8 +10,6 @@ from sqlalchemy import func, select
 from feedserver.models import Article, Source
 from tests.factories import make_article, make_section, make_source
 from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
     opml_document,
     rss_feed,
 )
@@ -150,7 +148,7 @@ def test_edit_a_source(admin, db):
 def test_delete_asks_about_the_articles(admin, db):
     with db.session() as s:
         source = make_source(s, name="Wire", feed_url="https://feeds.example/w.xml")
-        make_article(s, source=source)
+        make_article(s, source=source, upstream_key="wire-1")  # aggregated from it
         ident = source.id
     page = admin.get(f"/admin/sources/{ident}/delete").text
     assert "has <strong>1</strong> article" in page

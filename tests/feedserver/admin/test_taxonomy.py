@@ -6,10 +6,6 @@ from sqlalchemy import select
 
 from feedserver.models import Author, Section
 from tests.factories import make_article, make_author, make_section
-from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
-)
 
 
 def test_create_list_edit_delete_a_section(admin, db):

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from feedserver.models import Article, Author, Source
 from tests.factories import make_section
-from tests.feedserver.aggregation_support import Item, make_token, numbered, rss
+from tests.feedserver.aggregation_support import Item, numbered, rss
 
 RSS = "application/rss+xml"
 
@@ -19,11 +19,6 @@ def upstream(httpserver, app_config):
     app_config["FETCH_TIMEOUT"] = 3
     app_config["BASE_URL"] = "https://news.example"
     return httpserver
-
-
-@pytest.fixture
-def auth(db):
-    return make_token(db)
 
 
 @pytest.fixture
@@ -136,10 +131,19 @@ def test_api_errors(client, db, upstream, auth):
     assert (
         client.post("/api/sources", json={"url": "x", "bogus": 1}, headers=auth).status_code == 400
     )
-    assert client.get("/api/sources/999", headers=auth).status_code == 404
-    assert client.get("/api/sources/99999999999999", headers=auth).status_code == 404
-    assert client.post("/api/sources/999/refresh", headers=auth).status_code == 404
-    assert client.get("/api/sources?page=0", headers=auth).status_code == 400
+    for missing in (
+        client.get("/api/sources/999", headers=auth),
+        client.get("/api/sources/99999999999999", headers=auth),
+        client.post("/api/sources/999/refresh", headers=auth),
+    ):
+        assert missing.status_code == 404
+        assert missing.json["error"]["code"] == "not_found"
+        assert missing.json["error"]["message"].startswith("No source with id 99")
+    bad_page = client.get("/api/sources?page=0", headers=auth)
+    assert bad_page.status_code == 400 and bad_page.json["error"] == {
+        "code": "bad_request",
+        "message": "page must be a whole number from 1 to 1000000, not '0'.",
+    }
     r = client.post(
         "/api/sources", json={"url": upstream.url_for("/f"), "section": "nope"}, headers=auth
     )

@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import make_article, make_comment
-from tests.feedserver.comments_support import article_row, comments, make_token, post_comment
-
-
-@pytest.fixture
-def auth(db):
-    return make_token(db)
+from tests.feedserver.comments_support import article_row, comments, post_comment
 
 
 @pytest.fixture

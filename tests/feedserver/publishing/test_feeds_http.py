@@ -9,8 +9,6 @@ import brotli
 import feedparser
 import pytest
 
-from tests.factories import make_article, make_author, make_section, make_source
-
 
 def parse(response):
     """Parse a feed as a reader would: feedparser for XML, JSON Feed by its spec.
@@ -40,23 +38,7 @@ FORMATS = {
 }
 
 
-@pytest.fixture
-def world(db):
-    with db.session() as s:
-        world = make_section(s, slug="world", name="World")
-        ada = make_author(s, slug="ada", name="Ada Lovelace")
-        bo = make_author(s, slug="bo", name="Bo Chen")
-        wire = make_source(s, slug="wire", name="The Wire Service")
-        make_article(s, slug="one", section=world, authors=[ada])
-        make_article(
-            s,
-            slug="two",
-            section=world,
-            authors=[ada, bo],
-            source=wire,
-            original_url="https://wire.example.org/story/2",
-        )
-    return {"section": "world", "author": "ada", "source": "wire"}
+SLUGS = {"sections": "world", "authors": "ada", "sources": "wire"}  # in the world fixture
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -66,13 +48,13 @@ def test_site_feed_lists_articles_newest_first(client, world, fmt):
     assert response.headers["Content-Type"] == FORMATS[fmt]
     parsed = parse(response)
     assert not parsed.bozo, parsed.get("bozo_exception")
-    assert [e.link.rsplit("/", 1)[1] for e in parsed.entries] == ["two", "one"]
+    assert [e.link.rsplit("/", 1)[1] for e in parsed.entries] == ["three", "two", "one"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", ["sections", "authors", "sources"])
 def test_scope_feeds(client, world, kind, fmt):
-    slug = world[kind.removesuffix("s")]
+    slug = SLUGS[kind]
     response = client.get(f"/{kind}/{slug}/feed.{fmt}")
     assert response.status_code == 200
     parsed = parse(response)
@@ -98,7 +80,8 @@ def test_bad_page_is_400(client, world, page):
 
 
 def test_page_past_the_end_is_404(client, world):
-    assert client.get("/feed.atom?page=2").status_code == 404
+    past = client.get("/feed.atom?page=2")
+    assert past.status_code == 404 and b"This feed has 1 page(s), not 2." in past.data
 
 
 def test_etag_and_304(client, world):
@@ -136,31 +119,6 @@ def test_compression_gzip_and_br(client, world):
     # Any variant's tag revalidates any other.
     again = client.get("/feed.json", headers={"If-None-Match": gz.headers["ETag"]})
     assert again.status_code == 304
-
-
-def test_editing_an_article_changes_exactly_its_scopes(client, db, world):
-    with db.session() as s:
-        other = make_section(s, slug="science", name="Science")
-        make_article(s, slug="three", section=other)
-    paths = [
-        "/feed.atom",
-        "/sections/world/feed.atom",
-        "/sections/science/feed.atom",
-        "/authors/ada/feed.atom",
-        "/authors/bo/feed.atom",
-        "/sources/wire/feed.atom",
-    ]
-    before = {p: client.get(p).headers["ETag"] for p in paths}
-    from sqlalchemy import select
-
-    from feedserver.models import Article
-
-    with db.session() as s:
-        s.scalar(select(Article).where(Article.slug == "one")).title = "One, revised"
-    after = {p: client.get(p).headers["ETag"] for p in paths}
-    changed = {p for p in paths if before[p] != after[p]}
-    assert changed == {"/feed.atom", "/sections/world/feed.atom", "/authors/ada/feed.atom"}
-    assert b"One, revised" in client.get("/authors/ada/feed.atom").data
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
-)
 from tests.feedserver.stories.stories_support import (
     PERU,
     QUAKE,

@@ -5,10 +5,6 @@ from __future__ import annotations
 import pytest
 
 from feedserver.models import HubSubscription, utcnow
-from tests.feedserver.admin_support import (
-    admin_fixture,  # noqa: F401 - the signed-in client fixture
-    forget_failures_fixture,  # noqa: F401 - autouse
-)
 
 
 def _rows(db):

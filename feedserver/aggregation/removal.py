@@ -1,0 +1,81 @@
+"""Removing a source: the one way, for the admin, the API and the CLI.
+
+Removing deletes the source, the articles aggregated from it (those with an
+``upstream_key``: only the aggregation store sets one) and its upstream
+authors no other article uses: an aggregated article without its attribution
+would misrepresent whose work it is. The newsroom's own articles that merely
+cite the source stay — they are our work — with their ``source_id`` cleared
+(the source row is gone) and their ``original_url`` kept, so their pages still
+link what they cite. To stop polling but keep the aggregated articles, disable
+the source instead.
+
+Everything goes through the ORM, so the flush hook in
+:mod:`feedserver.models.scopes` moves the feeds' versions and counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from feedserver.models import Article, ArticleAuthor, Author, Source
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def _aggregated(source_id: int) -> Any:
+    return (Article.source_id == source_id) & Article.upstream_key.is_not(None)
+
+
+def _cited(source_id: int) -> Any:
+    return (Article.source_id == source_id) & Article.upstream_key.is_(None)
+
+
+def _in_batches(session: Session, where: Any, act: Callable[[Article], None]) -> int:
+    """Apply ``act`` to every article matching ``where``, BATCH per flush; return how many.
+
+    ``act`` must take each article out of ``where`` (delete or detach it), or this never ends.
+    """
+    done = 0
+    while batch := list(session.scalars(select(Article).where(where).limit(BATCH))):
+        for article in batch:
+            act(article)
+        session.flush()
+        done += len(batch)
+    return done
+
+
+def removal_counts(session: Session, source: Source) -> tuple[int, int]:
+    """(aggregated articles that go, staff articles that stay) if the source is removed."""
+    gone = session.scalar(select(func.count(Article.id)).where(_aggregated(source.id))) or 0
+    kept = session.scalar(select(func.count(Article.id)).where(_cited(source.id))) or 0
+    return gone, kept
+
+
+def remove_source(session: Session, source: Source) -> int:
+    """Delete a source, its aggregated articles and upstream authors; return the articles removed.
+
+    Staff articles that cite the source stay, detached from it (see the module doc).
+    Everything goes through the ORM, in batches, so the feed versions follow.
+    """
+    removed = _in_batches(session, _aggregated(source.id), session.delete)
+
+    def detach(article: Article) -> None:
+        article.source_id = None  # original_url stays: the page still links the original
+
+    kept = _in_batches(session, _cited(source.id), detach)
+    used = select(ArticleAuthor.author_id)
+    for author in session.scalars(
+        select(Author).where(Author.source_id == source.id, Author.id.not_in(used))
+    ):
+        session.delete(author)
+    session.delete(source)
+    session.flush()
+    log.info("source removed source_id=%s articles=%d kept=%d", source.id, removed, kept)
+    return removed

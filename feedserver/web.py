@@ -1,0 +1,123 @@
+"""What every web view shares: the base URL, page numbers, paging, lookups by id or slug.
+
+One owner for each of these rules, so the site, the feeds, the comments, the
+admin and the API read ``?page=``, count pages, bound ids and find a row by
+id or slug the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from flask import current_app, request
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from feedserver.content.slugs import SLUG_PATTERN
+from feedserver.errors import BadRequest, NotFound
+
+T = TypeVar("T")
+
+MAX_ID = 2**31 - 1  # the largest integer primary key both backends hold
+MAX_PAGE = 100_000  # pages of a listing or a feed
+MAX_REF = 200  # longest slug reference worth a query
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def base_url() -> str:
+    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
+    configured: str = current_app.config["BASE_URL"]
+    return configured or request.host_url.rstrip("/")
+
+
+def absolute(path: str) -> str:
+    """Make a public path absolute with the site's base URL."""
+    return base_url() + path
+
+
+# ---------------------------------------------------------------- page numbers
+
+
+def parse_page(
+    raw: str | None, *, name: str = "page", top: int = MAX_PAGE, default: int = 1
+) -> int:
+    """Return a whole number from 1 to ``top`` given as ``?name=``; 400 when it is not one."""
+    if raw is None:
+        return default
+    # The length bound keeps int() away from a megabyte of digits.
+    if (
+        not raw.isascii()
+        or not raw.isdigit()
+        or len(raw) > max(6, len(str(top)))
+        or not 1 <= int(raw) <= top
+    ):
+        raise BadRequest(f"{name} must be a whole number from 1 to {top}, not {raw[:40]!r}.")
+    return int(raw)
+
+
+def page_arg(name: str = "page", *, top: int = MAX_PAGE, default: int = 1) -> int:
+    """Return the request's ``?page=`` (or another paging argument) as a number."""
+    return parse_page(request.args.get(name), name=name, top=top, default=default)
+
+
+def page_count(total: int, per_page: int) -> int:
+    """Return how many pages ``total`` rows fill (at least one)."""
+    return max(1, -(-total // per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing and where it sits: what every paged list shows."""
+
+    items: list[T]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return page_count(self.total, self.per_page)
+
+    def context(self) -> dict[str, Any]:
+        """What a listing template's table and pager read: rows, page, pages, total."""
+        return {"rows": self.items, "page": self.number, "pages": self.pages, "total": self.total}
+
+
+def paginate(session: Session, query: Select[Any], number: int, per_page: int) -> Page[Any]:
+    """Count a select() and read one page of it (count/limit/offset, in query order)."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(session.scalars(query.limit(per_page).offset((number - 1) * per_page)).unique())
+    return Page(rows, number, per_page, total)
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def valid_id(ident: int) -> bool:
+    """Tell whether an id fits the integer primary keys (larger ones name no row)."""
+    return 0 < ident <= MAX_ID
+
+
+def get_or_404(session: Session, model: type[T], ident: int) -> T:
+    """Return the row with this id or raise a 404 naming it (also for ids no column holds)."""
+    row = session.get(model, ident) if valid_id(ident) else None
+    if row is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {ident}.")
+    return row
+
+
+def find_by_ref(session: Session, model: Any, ref: Any) -> Any:
+    """Return the row a reference names — an id, a digit string or a slug — or None."""
+    if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
+        return None
+    row = None
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10):
+        ident = int(ref)
+        row = session.get(model, ident) if valid_id(ident) else None
+    # Only a well-formed slug is looked up: no query for text no slug can be
+    # (and none with a NUL, which PostgreSQL refuses outright).
+    if row is None and isinstance(ref, str) and len(ref) <= MAX_REF and _SLUG.match(ref):
+        row = session.scalar(select(model).where(model.slug == ref))
+    return row

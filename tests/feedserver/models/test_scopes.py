@@ -1,0 +1,121 @@
+"""The scope-version flush hook (models.scopes), directly, on both databases.
+
+Each write through the ORM must bump exactly the scopes whose feeds it changes
+and keep their item counts, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, select
+
+from feedserver.models import Article, Comment, Section, Source
+from feedserver.models.scopes import (
+    GLOBAL,
+    ScopeVersion,
+    bump_scopes,
+    comments_key,
+    recount_scopes,
+    scope_key,
+)
+from tests.factories import make_article, make_comment
+
+
+def rows(db) -> dict[str, tuple[int, int]]:
+    """Every scope key → (version, item count)."""
+    with db.session() as s:
+        return {r.key: (r.version, r.item_count) for r in s.scalars(select(ScopeVersion))}
+
+
+def bumped(before, after) -> set[str]:
+    return {k for k in after if before.get(k, (0, 0))[0] != after[k][0]}
+
+
+def test_scope_keys_have_one_spelling():
+    assert scope_key("site") == "site"
+    assert scope_key("section", 3) == "section:3"
+    assert comments_key(7) == "comments:7"
+    with pytest.raises(ValueError):
+        scope_key("nonsense", 1)
+
+
+def test_world_counts(db, world):
+    now = rows(db)
+    assert now["site"][1] == 3
+    assert now[scope_key("section", world.sections["world"])][1] == 2
+    assert now[scope_key("author", world.authors["bo"])][1] == 2
+    assert now[scope_key("source", world.source)][1] == 1
+    assert now[comments_key(world.articles["one"])][1] == 2  # the pending one is not counted
+
+
+def test_new_article_bumps_and_counts_its_scopes(db, world):
+    before = rows(db)
+    with db.session() as s:
+        make_article(s, section=s.get(Section, world.sections["science"]), authors=[])
+    after = rows(db)
+    science = scope_key("section", world.sections["science"])
+    assert bumped(before, after) == {"site", science}
+    assert after["site"][1] == 4 and after[science][1] == 2
+
+
+def test_edit_bumps_without_counting_and_polling_state_bumps_nothing(db, world):
+    before = rows(db)
+    with db.session() as s:
+        s.get(Article, world.articles["two"]).title = "Engines, revised"
+    after = rows(db)
+    assert bumped(before, after) == {
+        "site",
+        scope_key("section", world.sections["world"]),
+        scope_key("source", world.source),
+        scope_key("author", world.authors["ada"]),
+        scope_key("author", world.authors["bo"]),
+        comments_key(world.articles["two"]),  # the comment feed shows the title
+    }
+    assert all(after[k][1] == count for k, (_, count) in before.items())
+    with db.session() as s:
+        s.get(Source, world.source).last_status = 304
+    assert bumped(after, rows(db)) == set()
+
+
+def test_moving_an_article_moves_its_count(db, world):
+    with db.session() as s:
+        s.get(Article, world.articles["one"]).section_id = world.sections["science"]
+    now = rows(db)
+    assert now[scope_key("section", world.sections["world"])][1] == 1
+    assert now[scope_key("section", world.sections["science"])][1] == 2
+
+
+def test_delete_and_rename(db, world):
+    before = rows(db)
+    with db.session() as s:
+        s.delete(s.get(Article, world.articles["three"]))
+    after = rows(db)
+    assert after["site"][1] == 2 and after[scope_key("author", world.authors["bo"])][1] == 1
+    assert GLOBAL not in bumped(before, after)
+    with db.session() as s:
+        s.get(Section, world.sections["world"]).name = "Planet"
+    assert bumped(after, rows(db)) == {GLOBAL}  # names appear in many feeds
+
+
+def test_comments_count_only_when_approved(db, world):
+    key = comments_key(world.articles["one"])
+    with db.session() as s:
+        s.get(Comment, world.comments["held"]).status = "approved"
+    assert rows(db)[key][1] == 3
+    with db.session() as s:
+        assert s.get(Article, world.articles["one"]).comment_count == 3
+        make_comment(s, s.get(Article, world.articles["one"]), status="spam")
+    assert rows(db)[key][1] == 3
+
+
+def test_bulk_writes_bump_by_hand_and_recount_repairs(db, world):
+    before = rows(db)
+    with db.session() as s:
+        bump_scopes(s, {"site": 0, None: 5}, authors=[world.authors["ada"]])
+    after = rows(db)
+    assert bumped(before, after) == {"site", scope_key("author", world.authors["ada"])}
+    with db.session() as s:  # bulk SQL behind the hook's back, then a recount
+        s.execute(delete(ScopeVersion).where(ScopeVersion.key == "site"))
+        recount_scopes(s)
+    assert rows(db)["site"][1] == 3
+    assert rows(db)[comments_key(world.articles["one"])][1] == 2

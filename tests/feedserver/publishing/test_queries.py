@@ -1,0 +1,95 @@
+"""The publishing queries (scopes, pages of articles, feeds), directly, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from feedserver.errors import NotFound
+from feedserver.models import Article
+from feedserver.publishing import queries as q
+
+BASE = "https://news.example"
+
+
+def test_scopes_by_slug(db, world):
+    with db.session() as s:
+        section = q.find_scope(s, "section", "world", "The Gazette")
+        assert (section.kind, section.key, section.id, section.name) == (
+            "section", f"section:{world.sections['world']}", world.sections["world"], "World",
+        )  # fmt: skip
+        assert section.description == "The latest World articles from The Gazette."
+        assert q.find_scope(s, "author", "bo", "G").key == f"author:{world.authors['bo']}"
+        assert q.find_scope(s, "source", "wire", "G").description == (
+            "Articles on G attributed to The Wire Service."
+        )
+        with pytest.raises(NotFound, match="No section called 'nope'"):
+            q.find_scope(s, "section", "nope", "G")
+    assert q.site_scope("T", "t").key == "site"
+
+
+def test_scope_state_counts_without_counting(db, world):
+    with db.session() as s:
+        site = q.scope_state(s, "site")
+        assert site.item_count == 3 and site.pages(2) == 2 and site.pages(20) == 1
+        assert site.last_change >= site.changed_at
+        bo = q.scope_state(s, f"author:{world.authors['bo']}")
+        assert bo.item_count == 2
+        empty = q.scope_state(s, "section:999999")
+        assert (empty.version, empty.item_count, empty.pages(20)) == (0, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "slug", "expected"),
+    [
+        ("site", None, ["three", "two", "one"]),
+        ("section", "world", ["two", "one"]),
+        ("author", "ada", ["two", "one"]),
+        ("author", "bo", ["three", "two"]),
+        ("source", "wire", ["two"]),
+    ],
+)
+def test_articles_page_newest_first(db, world, kind, slug, expected):
+    with db.session() as s:
+        scope = q.site_scope("T", "t") if slug is None else q.find_scope(s, kind, slug, "T")
+        assert [a.slug for a in q.articles_page(s, scope, 1, 20)] == expected
+        assert [a.slug for a in q.articles_page(s, scope, 2, 1)] == expected[1:2]
+        assert q.articles_page(s, scope, 9, 20) == []
+
+
+def test_article_by_slug_and_what_its_page_shows(db, world):
+    with db.session() as s:
+        two = q.article_by_slug(s, "two")
+        assert [a.slug for a in two.authors] == ["ada", "bo"]
+        assert q.byline([a.name for a in two.authors]) == "Ada Lovelace and Bo Chen"
+        assert q.source_host(two) == "wire.example.org"
+        assert q.source_host(q.article_by_slug(s, "one")) is None
+        with pytest.raises(NotFound):
+            q.article_by_slug(s, "missing")
+    assert q.byline(["A"]) == "A" and q.byline(["A", "B", "C"]) == "A, B and C"
+
+
+def test_build_feed_describes_one_page(db, world):
+    with db.session() as s:
+        scope = q.find_scope(s, "section", "world", "The Gazette")
+        state = q.scope_state(s, scope.key)
+        articles = q.articles_page(s, scope, 1, 1)
+        feed = q.build_feed(
+            scope, state, articles, fmt="rss", page=1, per_page=1, base=BASE,
+            site_title="The Gazette",
+        )  # fmt: skip
+        uid = s.scalar(select(Article.uid).where(Article.slug == "two"))
+    assert feed.title == "World — The Gazette"
+    assert feed.id == f"{BASE}/sections/world/feed.atom"
+    assert feed.self_url == f"{BASE}/sections/world/feed.rss"
+    assert feed.link == f"{BASE}/sections/world" and feed.updated == state.last_change
+    assert feed.paging.next == f"{BASE}/sections/world/feed.rss?page=2"
+    assert feed.paging.last == f"{BASE}/sections/world/feed.rss?page=2"
+    assert feed.paging.previous is None
+    (entry,) = feed.entries
+    assert entry.id == f"urn:uuid:{uid}" and entry.link == f"{BASE}/articles/two"
+    assert [a.name for a in entry.authors] == ["Ada Lovelace", "Bo Chen"]
+    assert entry.original_url == "https://wire.example.org/story/2"
+    assert entry.source is not None and entry.source.feed_url == "https://wire.example.org/feed.xml"
+    assert entry.comments_feed_url == f"{BASE}/articles/two/comments.rss"
+    assert [m for m, _ in feed.alternates] == ["application/atom+xml", "application/feed+json"]

@@ -1,0 +1,94 @@
+"""The shared web rules: page numbers, paging, lookups by id or slug, URL checks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from feedserver.errors import BadRequest, NotFound
+from feedserver.models import Section
+from feedserver.urls import UrlProblem, http_url_problem
+from feedserver.web import MAX_ID, MAX_PAGE, find_by_ref, get_or_404, paginate, parse_page
+from tests.factories import make_section
+
+
+def test_parse_page_reads_whole_numbers_in_range() -> None:
+    assert parse_page(None) == 1
+    assert parse_page(None, default=20) == 20
+    assert parse_page("7") == 7
+    assert parse_page(str(MAX_PAGE)) == MAX_PAGE
+    for bad in ("0", "-1", "1.5", "x", "", "٣", str(MAX_PAGE + 1), "9" * 5000):
+        with pytest.raises(BadRequest) as caught:
+            parse_page(bad)
+        assert "page must be a whole number from 1 to 100000" in caught.value.message
+    with pytest.raises(BadRequest) as caught:
+        parse_page("101", name="per_page", top=100)
+    assert caught.value.message == "per_page must be a whole number from 1 to 100, not '101'."
+
+
+@given(st.text(max_size=50))
+def test_parse_page_is_a_number_in_range_or_a_400(raw: str) -> None:
+    try:
+        page = parse_page(raw)
+    except BadRequest:
+        return
+    assert 1 <= page <= MAX_PAGE and str(page) == raw.lstrip("0")
+
+
+def test_paginate_counts_and_slices(db) -> None:
+    with db.session() as s:
+        for n in range(5):
+            make_section(s, slug=f"s{n}", name=f"S{n}")
+    with db.session() as s:
+        query = select(Section).where(Section.slug.like("s%")).order_by(Section.slug)
+        second = paginate(s, query, 2, 2)
+        assert [r.slug for r in second.items] == ["s2", "s3"]
+        assert (second.number, second.per_page, second.total, second.pages) == (2, 2, 5, 3)
+        assert paginate(s, query, 9, 2).items == []
+        assert paginate(s, select(Section).where(Section.slug == "none"), 1, 2).pages == 1
+
+
+def test_lookups_by_id_or_slug(db) -> None:
+    with db.session() as s:
+        world = make_section(s, slug="world", name="World")
+        ident = world.id
+    with db.session() as s:
+        assert find_by_ref(s, Section, ident).slug == "world"
+        assert find_by_ref(s, Section, str(ident)).slug == "world"
+        assert find_by_ref(s, Section, "world").id == ident
+        for ref in (None, True, "", 0, -1, MAX_ID + 1, "9" * 40, "no\x00pe", "World", 1.5):
+            assert find_by_ref(s, Section, ref) is None
+        assert get_or_404(s, Section, ident).slug == "world"
+        for bad in (0, -3, MAX_ID, MAX_ID + 1, 10**30):
+            with pytest.raises(NotFound) as caught:
+                get_or_404(s, Section, bad)
+            assert caught.value.message == f"No section with id {bad}."
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://example.org/a", None),
+        ("http://example.org:8080/", None),
+        ("ftp://example.org/", UrlProblem.NOT_HTTP),
+        ("javascript:alert(1)", UrlProblem.NOT_HTTP),
+        ("/relative", UrlProblem.NOT_HTTP),
+        ("http://", UrlProblem.NOT_HTTP),
+        ("http://[::1", UrlProblem.MALFORMED),
+        ("http://example.org:99999/", UrlProblem.MALFORMED),
+        ("http://exa mple.org/", UrlProblem.SPACES),
+        ("http://example.org/\x00", UrlProblem.SPACES),
+        ("http://example.org/\ud800", UrlProblem.SPACES),
+        ("http://example.org/" + "a" * 2000, UrlProblem.TOO_LONG),
+    ],
+)
+def test_http_url_problem(url: str, problem: UrlProblem | None) -> None:
+    assert http_url_problem(url) is problem
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_judged_without_an_exception(value: str) -> None:
+    problem = http_url_problem(value)
+    assert problem is None or isinstance(problem, UrlProblem)
