@@ -36,7 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from feedserver import admin, api, cli, db, errors, security
     from feedserver.comments import views as comments
-    from feedserver.publishing import fastpath
+    from feedserver.publishing import audience, fastpath
     from feedserver.publishing import views as publishing
     from feedserver.site import views as site
 
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     cli.init_app(app)
     fastpath.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
+    audience.init_app(app)  # stats: counts every feed request (fast path too); polite polling
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]

@@ -45,6 +45,13 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
+    "FEED_STATS": (True, bool, "count requests and subscribers per feed (GET /api/stats/feeds)"),
+    "STATS_FLUSH_SECONDS": (5, int, "seconds between a web process's batched writes of feed stats"),
+    "POLITE_POLLING": (
+        True,
+        bool,
+        "answer 429 to a client's fourth unconditional re-fetch of an unchanged, fresh feed",
+    ),
 }
 
 

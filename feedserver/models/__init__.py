@@ -5,6 +5,7 @@ from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
+from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 
 install_hooks()
 
@@ -16,6 +17,10 @@ __all__ = [
     "Author",
     "Base",
     "Comment",
+    "FeedClient",
+    "FeedDay",
+    "FeedTrafficHour",
+    "ReaderReport",
     "ScopeVersion",
     "Section",
     "Source",
