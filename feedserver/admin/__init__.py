@@ -29,7 +29,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()
 
 # The view modules, each registering its routes on ``bp``.
-MODULES = ("auth", "dashboard", "taxonomy", "articles", "sources", "comments", "tokens")
+MODULES = (
+    "auth", "dashboard", "taxonomy", "articles", "sources", "comments", "tokens", "stats",
+)  # fmt: skip
 # The only endpoints an anonymous visitor may reach.
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 
@@ -122,5 +124,6 @@ def _admin_nav() -> list[tuple[str, str, str]]:
         ("admin.author", "Authors", url_for("admin.authors")),
         ("admin.comment", "Comments", url_for("admin.comments")),
         ("admin.token", "Tokens", url_for("admin.tokens")),
+        ("admin.stats", "Stats", url_for("admin.stats")),
     ]
     return items
