@@ -62,7 +62,7 @@ def stats() -> str:
     if sort not in SORTS:
         sort = "subscribers"
     order = "asc" if request.args.get("order") == "asc" else "desc"
-    figures.sort(key=SORTS[sort], reverse=order == "desc")  # type: ignore[arg-type]
+    figures.sort(key=SORTS[sort], reverse=order == "desc")
     series = statsdb.daily_series(db_session(), utcnow().date(), CHART_DAYS)
     return render_template(
         "admin/stats.html",

@@ -39,7 +39,9 @@ CHUNK = 400  # rows per INSERT statement (SQLite binds at most 32766 values)
 class Batch:
     """What one process saw since its last flush (times are epoch seconds)."""
 
-    traffic: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (path, hour) → [n, 304s, bytes]
+    traffic: dict[tuple[str, int], list[int]] = field(
+        default_factory=dict
+    )  # (path, hour) → [n, 304s, bytes]
     clients: dict[tuple[str, str], float] = field(default_factory=dict)  # (path, client) → seen
     reports: dict[tuple[str, str, str], tuple[int, float]] = field(default_factory=dict)
 
@@ -65,11 +67,12 @@ def _epoch(seconds: float) -> datetime:
 
 
 def _insert(session: Session, model: type[Any]) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of the session's database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
@@ -148,7 +151,10 @@ def _write_reports(session: Session, batch: Batch) -> None:
         # The latest report wins, whichever process flushes last.
         stmt = stmt.on_conflict_do_update(
             index_elements=["path", "service", "feed_id"],
-            set_={"subscribers": stmt.excluded.subscribers, "reported_at": stmt.excluded.reported_at},
+            set_={
+                "subscribers": stmt.excluded.subscribers,
+                "reported_at": stmt.excluded.reported_at,
+            },
             where=table.c.reported_at <= stmt.excluded.reported_at,
         )
         session.execute(stmt)
@@ -186,7 +192,9 @@ def subscribers(
 
 def ordered(readers: dict[str, int]) -> dict[str, int]:
     """Readers by subscribers (most first, then by name), with "other" always last."""
-    named = sorted(((k, v) for k, v in readers.items() if k != OTHER), key=lambda kv: (-kv[1], kv[0]))
+    named = sorted(
+        ((k, v) for k, v in readers.items() if k != OTHER), key=lambda kv: (-kv[1], kv[0])
+    )
     return {**dict(named), OTHER: readers.get(OTHER, 0)}
 
 
@@ -278,7 +286,9 @@ class DayPoint:
     not_modified: int
 
 
-def daily_series(session: Session, today: date, days: int = 90, path: str | None = None) -> list[DayPoint]:
+def daily_series(
+    session: Session, today: date, days: int = 90, path: str | None = None
+) -> list[DayPoint]:
     """Return ``days`` days ending today (missing days as zeros), for one feed or all together."""
     first = today - timedelta(days=days - 1)
     query = (

@@ -142,7 +142,10 @@ class Tally:
                 return
             ref = weakref.ref(self)
             thread = threading.Thread(
-                target=_flush_forever, args=(ref, self.flush_seconds), name="feed-stats", daemon=True
+                target=_flush_forever,
+                args=(ref, self.flush_seconds),
+                name="feed-stats",
+                daemon=True,
             )
             thread.start()
             atexit.register(_flush_at_exit, ref)

@@ -14,7 +14,9 @@ from tests.feedserver.admin_support import (
     forget_failures_fixture,  # noqa: F401 - autouse
 )
 
-FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; like FeedFetcher-Google)"
+FEEDLY = (
+    "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; like FeedFetcher-Google)"
+)
 INOREADER = "Inoreader/1.0 (+http://www.inoreader.com/feed-fetcher; {n} subscribers; )"
 
 
@@ -27,7 +29,9 @@ def readers(app, admin, news):
         ("/feed.rss", "newsboat/2.36.0", "203.0.113.2"),
         ("/sections/world/feed.json", FEEDLY.format(n=7), "192.0.2.1"),
     ]:
-        response = admin.get(path, headers={"User-Agent": agent}, environ_base={"REMOTE_ADDR": address})
+        response = admin.get(
+            path, headers={"User-Agent": agent}, environ_base={"REMOTE_ADDR": address}
+        )
         assert response.status_code == 200
     yield admin
     tally_of(app).close()
@@ -44,7 +48,9 @@ def test_stats_page_lists_feeds_readers_and_charts(readers):
     assert rows(html) == ["/feed.atom", "/sections/world/feed.json", "/feed.rss"]
     assert 'id="total-subscribers">63<' in html  # 42 + 12 + 1, 7, 1
     assert "Feedly 42" in html and "Inoreader 12" in html and "other 1" in html
-    top = re.findall(r'<span class="reader-name">([^<]+)</span> <span class="reader-count">([^<]+)<', html)
+    top = re.findall(
+        r'<span class="reader-name">([^<]+)</span> <span class="reader-count">([^<]+)<', html
+    )
     assert top[:3] == [("Feedly", "49"), ("Inoreader", "12"), ("other", "2")]
     assert html.count("<svg") == 2 and "<script" not in html and "style=" not in html
     assert page.headers["Content-Security-Policy"] == CSP
@@ -67,7 +73,7 @@ def test_the_table_sorts_on_the_server(readers):
 def test_one_feed_page(readers):
     page = readers.get("/admin/stats/feed?path=/feed.atom")
     assert page.status_code == 200
-    assert "<h1 class=\"page-title\">/feed.atom</h1>" in page.text
+    assert '<h1 class="page-title">/feed.atom</h1>' in page.text
     assert re.search(r"<th scope=\"row\">Feedly</th><td class=\"num\">42</td>", page.text)
     assert page.text.count("<svg") == 2
     for bad in ("", "feed.atom", "/nothing.here", "/" + "a" * 400, "/feed.atom%00"):

@@ -17,7 +17,9 @@ from feedserver.publishing import statsdb
 from feedserver.publishing.audience import tally_of
 from tests.factories import make_article, make_section
 
-FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; like FeedFetcher-Google)"
+FEEDLY = (
+    "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; like FeedFetcher-Google)"
+)
 FEEDLY_ID = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; feed-id={id})"
 INOREADER = (
     "Mozilla/5.0 (compatible; Inoreader/1.0; +http://www.inoreader.com/feed-fetcher; "
@@ -66,7 +68,10 @@ def test_readers_and_plain_clients_are_counted(counted, client, api):
     fetch(client, "/feed.atom", CURL, "203.0.113.2")
     # A conditional request: counted as a request and as a 304.
     etag = first.headers["ETag"]
-    assert fetch(client, "/feed.atom", NEWSBOAT, "203.0.113.2", **{"If-None-Match": etag}).status_code == 304
+    assert (
+        fetch(client, "/feed.atom", NEWSBOAT, "203.0.113.2", **{"If-None-Match": etag}).status_code
+        == 304
+    )
 
     feed = stats(api, "/feed.atom")
     assert feed["url"] == "http://localhost/feed.atom"
@@ -219,7 +224,14 @@ def test_the_openapi_document_describes_stats(client):
     document = client.get("/api/openapi.json").get_json()
     assert "/api/stats/feeds" in document["paths"]
     schema = document["components"]["schemas"]["FeedStats"]
-    assert set(schema["required"]) == {"url", "path", "subscribers", "requests", "not_modified", "bytes"}
+    assert set(schema["required"]) == {
+        "url",
+        "path",
+        "subscribers",
+        "requests",
+        "not_modified",
+        "bytes",
+    }
     from openapi_spec_validator import validate
 
     validate(document)

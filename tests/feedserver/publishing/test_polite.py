@@ -54,7 +54,9 @@ def test_first_fetch_and_two_repeats_are_answered_then_429(polite, app, client, 
     etag = answers[0].headers["ETag"]
     revalidated = get(client, "/feed.atom", **{"If-None-Match": etag})
     assert revalidated.status_code == 304 and revalidated.data == b""
-    modified = get(client, "/feed.atom", **{"If-Modified-Since": answers[0].headers["Last-Modified"]})
+    modified = get(
+        client, "/feed.atom", **{"If-Modified-Since": answers[0].headers["Last-Modified"]}
+    )
     assert modified.status_code == 304
 
     # …and it ended the row: three answers again before the next 429.
@@ -111,7 +113,9 @@ def test_refusals_are_counted_as_requests(polite, app, client, api, news):
     try:
         for _ in range(4):
             get(client, "/feed.atom")
-        feed = next(f for f in api.get("/api/stats/feeds").get_json()["feeds"] if f["path"] == "/feed.atom")
+        feed = next(
+            f for f in api.get("/api/stats/feeds").get_json()["feeds"] if f["path"] == "/feed.atom"
+        )
         assert feed["requests"] == 4
         assert feed["subscribers"]["total"] == 1
     finally:
