@@ -41,6 +41,7 @@ FEED_PATH = re.compile(
     r"/(?:(?:sections|authors|sources)/[^/]{1,200}/)?feed\.(?:rss|atom|json)"
     r"|/articles/[^/]{1,200}/comments\.(?:rss|atom)"
 )
+MAX_SCANS = 1024  # header lists whose scan is remembered (the fast path reuses its lists)
 MAX_PATHS = 4096  # remembered path verdicts; cleared when full (paths are the client's choice)
 EXTENSION = "feedserver.publishing.audience"
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,9})", re.IGNORECASE)
@@ -62,6 +63,7 @@ class AudienceLayer:
         self.polite = polite
         self._paths: dict[str, str | None] = {}
         self._max_ages: dict[str, int] = {}
+        self._scans: dict[int, tuple[list[tuple[str, str]], tuple[int, str | None, int]]] = {}
 
     def feed_path(self, raw: str) -> str | None:
         """Return the feed's path (percent-encoded ASCII) if ``raw`` is a feed URL, else None."""
@@ -105,17 +107,9 @@ class AudienceLayer:
                 return start_response(status, headers, exc_info)
             size = 0
             if status[0] == "2":
-                etag = cache_control = None
-                for name, value in headers:
-                    lower = name.lower()
-                    if lower == "content-length":
-                        size = int(value) if value.isdigit() else 0
-                    elif lower == "etag":
-                        etag = value
-                    elif lower == "cache-control":
-                        cache_control = value
-                if check and etag is not None and cache_control is not None:
-                    wait = polite.unconditional(row, etag, self._max_age(cache_control), now)  # type: ignore[union-attr]
+                size, etag, max_age = self._scan(headers)
+                if check and etag is not None and max_age:
+                    wait = polite.unconditional(row, etag, max_age, now)  # type: ignore[union-attr]
                     if wait:
                         seen[:] = [None, wait]
                         return _discard
@@ -162,6 +156,29 @@ class AudienceLayer:
         if self.counting:
             self.tally.record(path, 429, len(text), self.tally.report(user_agent), client, now)
         return [text]
+
+    def _scan(self, headers: list[tuple[str, str]]) -> tuple[int, str | None, int]:
+        """Return (Content-Length, ETag, max-age) of an answer's headers.
+
+        The fast path hands over the same header list for every hit of a kept
+        answer, so the result is remembered per list (held, so its id stays its own).
+        """
+        found = self._scans.get(id(headers))
+        if found is not None and found[0] is headers:
+            return found[1]
+        size, etag, max_age = 0, None, 0
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "content-length":
+                size = int(value) if value.isascii() and value.isdigit() else 0
+            elif lower == "etag":
+                etag = value
+            elif lower == "cache-control":
+                max_age = self._max_age(value)
+        if len(self._scans) >= MAX_SCANS:
+            self._scans.clear()
+        self._scans[id(headers)] = (headers, (size, etag, max_age))
+        return size, etag, max_age
 
     def _max_age(self, cache_control: str) -> int:
         """The max-age of a Cache-Control value (remembered: feeds send a handful of values)."""

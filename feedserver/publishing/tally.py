@@ -46,14 +46,16 @@ class Tally:
         self.db = db
         # 0: no background flusher (tests); the API still flushes its own process.
         self.flush_seconds = max(0.0, float(flush_seconds))
-        self._key = hashlib.blake2b(b"feedserver feed clients\x00" + secret.encode()).digest()[:32]
+        key = hashlib.blake2b(b"feedserver feed clients\x00" + secret.encode()).digest()[:32]
+        # Keyed once; each request hashes with a copy (half the cost of keying anew).
+        self._hasher = hashlib.blake2b(digest_size=16, key=key)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._batch = statsdb.Batch()
         self._parsed: dict[str, Report | None] = {}
         self._services: dict[str, set[tuple[str, str]]] = {}
         self._written: dict[tuple[str, str], float] = {}
-        self._pid = 0  # the process whose flusher runs; 0: none yet
+        self._started = False  # this process's flusher runs (reset in a forked child)
         self._last_prune = 0.0
         self._closed = False
         self.dropped = 0
@@ -62,10 +64,8 @@ class Tally:
 
     def client(self, address: str, user_agent: str) -> str:
         """Return the keyed hash that names a client (address + user agent) — never the address."""
-        h = hashlib.blake2b(digest_size=16, key=self._key)
-        h.update(address.encode("utf-8", "replace"))
-        h.update(b"\x00")
-        h.update(user_agent[:MAX_UA].encode("utf-8", "replace"))
+        h = self._hasher.copy()
+        h.update(f"{address}\x00{user_agent[:MAX_UA]}".encode("utf-8", "replace"))
         return h.hexdigest()
 
     def report(self, user_agent: str) -> Report | None:
@@ -90,7 +90,7 @@ class Tally:
         now: float,
     ) -> None:
         """Count one answered feed request."""
-        if self._pid != os.getpid():
+        if not self._started:
             self._start()
         hour = int(now // 3600)
         nm = 1 if status == 304 else 0
@@ -132,15 +132,13 @@ class Tally:
     def _start(self) -> None:
         """Start this process's flusher (again after a fork: the parent flushes its own)."""
         with self._lock:
-            pid = os.getpid()
-            if self._pid == pid:
+            if self._started:
                 return
-            if self._pid:
-                self._batch = statsdb.Batch()  # the parent's, copied by fork
-            self._pid = pid
+            self._started = True
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forked(ref))
             if not self.flush_seconds or self._closed:
                 return
-            ref = weakref.ref(self)
             thread = threading.Thread(
                 target=_flush_forever,
                 args=(ref, self.flush_seconds),
@@ -194,6 +192,16 @@ class Tally:
             statsdb.prune(self.db, datetime.now(UTC))
         except Exception:
             log.exception("feed stats: pruning old rows failed")
+
+
+def _forked(ref: weakref.ref[Tally]) -> None:
+    """In a forked child: drop the parent's pending counts (it flushes them) and restart."""
+    tally = ref()
+    if tally is not None:
+        tally._batch = statsdb.Batch()
+        tally._lock = threading.Lock()
+        tally._flush_lock = threading.Lock()
+        tally._started = False
 
 
 def _flush_forever(ref: weakref.ref[Tally], interval: float) -> None:
