@@ -276,3 +276,62 @@ def test_new_articles_change_nothing_but_the_feed(counted, client, api, db):
     fetch(client, "/feed.atom", THUNDERBIRD, "203.0.113.1")
     feed = stats(api, "/feed.atom")
     assert feed["subscribers"]["total"] == 1 and feed["requests"] == 2
+
+
+def test_two_processes_flush_into_one_database(app_config, news, tmp_path, monkeypatch, db):
+    """Two web processes (two apps, two tallies) on one database: counts add up, reports
+    keep the latest, whichever process flushes last."""
+    from feedserver import create_app
+    from feedserver.db import get_db
+    from tests.feedserver.api_support import authorized
+
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path / "instance-b"))
+    first, second = create_app(dict(app_config)), create_app(dict(app_config))
+    try:
+        a, b = first.test_client(), second.test_client()
+        fetch(a, "/feed.atom", FEEDLY.format(n=30), "192.0.2.1")
+        fetch(a, "/feed.atom", THUNDERBIRD, "203.0.113.1")
+        time.sleep(0.01)
+        fetch(b, "/feed.atom", FEEDLY.format(n=31), "192.0.2.2")  # the later report
+        fetch(b, "/feed.atom", THUNDERBIRD, "203.0.113.1")  # the same client, other process
+        fetch(b, "/feed.atom", NEWSBOAT, "203.0.113.2")
+        tally_of(second).flush()  # the later report is written first …
+        api = authorized(a, get_db(first))
+        feed = stats(api, "/feed.atom")  # … and the earlier one with this read: it loses
+        assert feed["subscribers"] == {"total": 33, "by_reader": {"Feedly": 31, "other": 2}}
+        assert feed["requests"] == 5
+    finally:
+        for one in (first, second):
+            tally_of(one).close()
+            get_db(one).engine.dispose()
+
+
+HOSTILE_AGENTS = [
+    "A" * 20_000,
+    "Feedly/1.0 (" + "9" * 5000 + " subscribers)",
+    "x (1 subscribers; feed-id=" + "z" * 5000 + ")",
+    "\x00\x01\x7f (3 subscribers)",
+    "ÿ" * 300 + " 12 subscribers",
+    "NewsBlur Feed Fetcher - 4 subscribers - http://www.newsblur.com/site/" + "1" * 500 + "/x",
+]
+
+
+@pytest.mark.parametrize("agent", HOSTILE_AGENTS, ids=range(len(HOSTILE_AGENTS)))
+def test_hostile_agents_are_counted_without_harm(counted, client, api, agent):
+    response = fetch(client, "/feed.atom", agent, "203.0.113.66")
+    assert response.status_code == 200
+    feed = stats(api, "/feed.atom")
+    assert feed["requests"] == 1
+    assert 1 <= feed["subscribers"]["total"] <= 100_000_000
+    for reader in feed["subscribers"]["by_reader"]:
+        assert len(reader) <= 40
+
+
+def test_reporting_services_per_feed_are_bounded(counted, client, api):
+    from feedserver.publishing.tally import MAX_SERVICES_PER_FEED
+
+    for i in range(MAX_SERVICES_PER_FEED + 10):
+        fetch(client, "/feed.atom", f"Spray{i}/1.0 (1000 subscribers)", "192.0.2.3")
+    readers = stats(api, "/feed.atom")["subscribers"]["by_reader"]
+    assert len(readers) == MAX_SERVICES_PER_FEED + 1  # the believed services, plus "other"
+    assert readers["other"] == 10  # the rest count as plain clients
