@@ -218,10 +218,26 @@ def _flush_forever(ref: weakref.ref[Tally], interval: float) -> None:
         del tally
 
 
+EXIT_FLUSH_SECONDS = 2.0
+
+
 def _flush_at_exit(ref: weakref.ref[Tally]) -> None:
+    """Flush once more at exit, but never hold a stopping server up for long.
+
+    The last write may wait on a database lock (another worker's final flush, the
+    poller's transaction); a server's graceful stop must not wait with it, so the
+    flush runs in a daemon thread given EXIT_FLUSH_SECONDS (at most ~5 s of counts lost).
+    """
     tally = ref()
-    if tally is not None and not tally._closed:
+    if tally is None or tally._closed:
+        return
+
+    def final() -> None:
         try:
             tally.flush()
         except Exception:  # pragma: no cover - the process is ending anyway
             log.exception("feed stats: final flush failed")
+
+    thread = threading.Thread(target=final, name="feed-stats-exit", daemon=True)
+    thread.start()
+    thread.join(EXIT_FLUSH_SECONDS)
