@@ -64,6 +64,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         int,
         "seconds a due source may wait before /readyz reports the poller lagging",
     ),
+    "STORIES": (
+        True,
+        bool,
+        "group articles of several sources that report the same news into stories",
+    ),
 }
 
 LOG_FORMATS = ("text", "json")

@@ -55,6 +55,13 @@ def _item(feed: Feed, entry: Entry) -> dict[str, Any]:
             source["home_page_url"] = clean_text(entry.source.link)
         source["feed_url"] = clean_text(entry.source.feed_url)
         item["_source"] = source
+    if entry.story_sources:
+        # INTERFACE §10: every article of the story this item leads.
+        item["_story"] = {
+            "sources": [
+                {"name": clean_text(s.name), "url": clean_text(s.url)} for s in entry.story_sources
+            ]
+        }
     return item
 
 

@@ -77,6 +77,27 @@ def _extra_feed_links(feed: Feed) -> list[tuple[str, str, str | None]]:
     return links
 
 
+def _via_links(entry: Entry) -> list[tuple[str, str | None]]:
+    """(href, title) of an entry's rel="via" links: its original, then its story's articles.
+
+    RFC 4287 §4.2.7 allows any number of links of one rel; each href once,
+    so no two links of an entry are the same.
+    """
+    titled = [(clean_text(s.url), clean_text(s.name) or None) for s in entry.story_sources]
+    names = dict(reversed(titled))
+    candidates: list[tuple[str, str | None]] = []
+    if entry.original_url:
+        href = clean_text(entry.original_url)
+        candidates.append((href, names.get(href)))
+    links: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for href, title in candidates + titled:
+        if href and href not in seen:
+            seen.add(href)
+            links.append((href, title))
+    return links
+
+
 # feedgen instantiates extensions itself, without arguments; the model object
 # each one renders is handed over right after, through the attribute feedgen
 # creates under the extension's registered name.
@@ -121,6 +142,13 @@ class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         _sub(item, f"{{{ATOM_NS}}}updated", as_utc(self.updated or entry.updated).isoformat())
         if entry.comments_feed_url:
             _sub(item, f"{{{WFW_NS}}}commentRss", clean_text(entry.comments_feed_url))
+        # A story's sources (INTERFACE §10); the item's own original is its <source>.
+        if entry.story_sources:
+            for href, title in _via_links(entry):
+                attrib = {"rel": "via", "href": href}
+                if title:
+                    attrib["title"] = title
+                _sub(item, f"{{{ATOM_NS}}}link", **attrib)
         if entry.comment_count is not None:
             _sub(item, f"{{{SLASH_NS}}}comments", str(entry.comment_count))
         return item
@@ -164,8 +192,11 @@ class _AtomEntryExtension(BaseEntryExtension):  # type: ignore[misc]
             if "rel" not in link.attrib:
                 link.set("rel", "alternate")
                 link.set("type", "text/html")
-        if entry.original_url:
-            _sub(element, "link", rel="via", href=clean_text(entry.original_url))
+        for href, title in _via_links(entry):
+            attrib = {"rel": "via", "href": href}
+            if title:
+                attrib["title"] = title
+            _sub(element, "link", **attrib)
         if entry.comments_feed_url:
             url = clean_text(entry.comments_feed_url)
             attrib = {

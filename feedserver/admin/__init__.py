@@ -30,8 +30,16 @@ login_manager = LoginManager()
 
 # The view modules, each registering its routes on ``bp``.
 MODULES = (
-    "auth", "dashboard", "taxonomy", "articles", "sources", "comments", "tokens", "stats",
-)  # fmt: skip
+    "auth",
+    "dashboard",
+    "taxonomy",
+    "articles",
+    "stories",
+    "sources",
+    "comments",
+    "tokens",
+    "stats",
+)
 # The only endpoints an anonymous visitor may reach.
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 
@@ -119,6 +127,7 @@ def _admin_nav() -> list[tuple[str, str, str]]:
     items: list[tuple[str, str, Any]] = [
         ("admin.dashboard", "Dashboard", url_for("admin.dashboard")),
         ("admin.article", "Articles", url_for("admin.articles")),
+        ("admin.stor", "Stories", url_for("admin.stories")),
         ("admin.source", "Sources", url_for("admin.sources")),
         ("admin.section", "Sections", url_for("admin.sections")),
         ("admin.author", "Authors", url_for("admin.authors")),

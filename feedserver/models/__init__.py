@@ -6,8 +6,14 @@ from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
+from feedserver.models.stories import Story, StoryTerm
 
 install_hooks()
+
+# After the scope hook: grouping reads what it counted (feedserver.stories).
+from feedserver.stories.grouping import install_hooks as _install_story_hooks  # noqa: E402
+
+_install_story_hooks()
 
 __all__ = [
     "COMMENT_STATUSES",
@@ -24,6 +30,8 @@ __all__ = [
     "ScopeVersion",
     "Section",
     "Source",
+    "Story",
+    "StoryTerm",
     "UTCDateTime",
     "User",
     "install_hooks",

@@ -24,6 +24,7 @@ from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
 from feedserver.publishing.queries import Scope, ScopeState
+from feedserver.stories import members as story_members
 
 bp = Blueprint("syndication", __name__)
 
@@ -121,6 +122,11 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
+        credits = (
+            story_members.credits(session, articles, base_url(), config["SITE_TITLE"])
+            if scope.kind in ("site", "section")
+            else None
+        )
         return publishing.build_feed(
             scope,
             state,
@@ -130,6 +136,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             per_page=per_page,
             base=base_url(),
             site_title=config["SITE_TITLE"],
+            story_credits=credits,
         )
 
     return respond_feed(scope.key, state, fmt, page, build)

@@ -4,7 +4,7 @@ Written in batches by the web processes (feedserver.publishing.tally) and read
 by GET /api/stats/feeds and /admin/stats (INTERFACE §9).
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 import feedserver.models.base
 
 revision: str = "0007"
-down_revision: str | None = "0002"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
