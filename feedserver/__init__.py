@@ -33,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from feedserver import admin, api, cli, db, errors, ops, security
     from feedserver.comments import views as comments
     from feedserver.ops import metrics
-    from feedserver.publishing import fastpath, websub
+    from feedserver.publishing import audience, fastpath, websub
     from feedserver.publishing import views as publishing
     from feedserver.site import views as site
 
@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     cli.init_app(app)
     fastpath.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
+    audience.init_app(app)  # stats: counts every feed request (fast path too); polite polling
     metrics.wrap(app)  # request ids and counts, fast-path answers included
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.

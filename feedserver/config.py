@@ -72,6 +72,13 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         bool,
         "PostgreSQL: keep scope versions in memory while LISTEN/NOTIFY is up",
     ),
+    "FEED_STATS": (True, bool, "count requests and subscribers per feed (GET /api/stats/feeds)"),
+    "STATS_FLUSH_SECONDS": (5, int, "seconds between a web process's batched writes of feed stats"),
+    "POLITE_POLLING": (
+        True,
+        bool,
+        "answer 429 to a client's fourth unconditional re-fetch of an unchanged, fresh feed",
+    ),
     "LOG_FORMAT": ("text", str, "log lines as plain text (text) or one JSON object each (json)"),
     "METRICS": (True, bool, "count requests, renders and polls for /metrics"),
     "METRICS_ALLOW": (

@@ -109,6 +109,13 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, object]:
         "SITE_TAGLINE": "All the news that fits the tests",
         "RUN_POLLER": False,
         "WTF_CSRF_ENABLED": False,
+        # Feed requests are counted in every test (the audience layer stays in front
+        # of the app), but never flushed in the background: a late flush would land
+        # in the next test's PostgreSQL database. Polite polling would refuse the
+        # many repeated plain GETs tests make; tests/feedserver/publishing/
+        # test_polite.py turns it on.
+        "STATS_FLUSH_SECONDS": 0,
+        "POLITE_POLLING": False,
     }
 
 

@@ -29,7 +29,7 @@ login_manager = LoginManager()
 # The view modules, each registering its routes on ``bp``.
 MODULES = (
     "auth", "dashboard", "taxonomy", "articles", "stories", "sources", "comments", "tokens",
-    "websub",
+    "websub", "stats",
 )  # fmt: skip
 # The only endpoints an anonymous visitor may reach.
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
@@ -117,5 +117,6 @@ def _admin_nav() -> list[tuple[str, str, str]]:
         ("admin.comment", "Comments", url_for("admin.comments")),
         ("admin.token", "Tokens", url_for("admin.tokens")),
         ("admin.websub", "WebSub", url_for("admin.websub")),
+        ("admin.stats", "Stats", url_for("admin.stats")),
     ]
     return items

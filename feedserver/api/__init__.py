@@ -11,7 +11,9 @@ from flask import Blueprint, Flask
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 # Resource modules, in the order their paths appear in the OpenAPI document.
-RESOURCES = ("articles", "taxonomy", "sources", "comments", "stories", "websub_subscriptions")
+RESOURCES = (
+    "articles", "taxonomy", "sources", "comments", "stories", "websub_subscriptions", "stats",
+)  # fmt: skip
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
+from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 from feedserver.models.stories import Story, StoryTerm
 
 install_hooks()
@@ -26,6 +27,10 @@ __all__ = [
     "HubDelivery",
     "HubMark",
     "HubSubscription",
+    "FeedClient",
+    "FeedDay",
+    "FeedTrafficHour",
+    "ReaderReport",
     "ScopeVersion",
     "Section",
     "Source",

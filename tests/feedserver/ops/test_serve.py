@@ -55,6 +55,9 @@ def site(tmp_path: Path, httpserver):
         FEEDSERVER_DATABASE_URL=url,
         FEEDSERVER_SECRET_KEY="serve-test",
         FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{httpserver.port}",
+        # These tests fetch one feed many times unconditionally from one client on
+        # purpose; polite polling (its own tests: test_polite.py) would answer 429.
+        FEEDSERVER_POLITE_POLLING="false",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
