@@ -296,7 +296,10 @@ def check_url(url: str | httpx.URL, allowlist: Allowlist) -> httpx.URL:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL as exc:
         # httpx refuses some spellings (0177.0.0.1); still say what they meant.
-        ip = numeric_host(urlsplit(str(url)).hostname or "")
+        try:
+            ip = numeric_host(urlsplit(str(url)).hostname or "")
+        except ValueError:  # "https://[]/": urllib refuses it too
+            ip = None
         reason = blocked_reason(ip) if ip is not None else None
         if reason is not None:
             raise BlockedAddress(str(url), reason) from None

@@ -304,3 +304,12 @@ def test_atom_entry_without_text_gets_a_summary() -> None:
     assert item is not None
     texts = item.findall("a:summary", ns) + item.findall("a:content", ns)
     assert texts and texts[0].text == "Only a title"
+
+
+@pytest.mark.parametrize("url", ["https://[]/", "http://[::1", "http://[v1.x]/"])
+def test_check_url_raises_only_feed_errors(url: str) -> None:
+    from feeds.errors import FeedError
+    from feeds.upstream.guard import Allowlist, check_url
+
+    with pytest.raises(FeedError):
+        check_url(url, Allowlist())

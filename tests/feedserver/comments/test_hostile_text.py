@@ -41,12 +41,14 @@ def test_check_website_refuses_malformed_urls_without_raising(text: str) -> None
         assert problem is not None
 
 
+@pytest.mark.fuzz
 @given(st.text(alphabet=st.sampled_from(list("http:/[]@%.:-9a ()\n<>&\"'\u0663")), max_size=60))
 def test_body_html_fuzz(text: str) -> None:
     html = str(body_html(text))
     assert "<script" not in html and "javascript:" not in html.lower()
 
 
+@pytest.mark.fuzz
 @given(st.text(max_size=80).map(lambda t: "http://" + t))
 def test_body_html_fuzz_after_scheme(text: str) -> None:
     body_html(text)
