@@ -17,6 +17,12 @@ path and the Flask path answer byte-for-byte alike by construction.
 Validator state comes from feedserver.publishing.scopewatch: per worker process, and
 invalidated correctly across processes and machines.
 
+Database outage (stale-if-error, RFC 5861 §4): when the scope versions
+cannot be read, a kept answer is served as it is, validators included,
+rather than an error; for OUTAGE_PAUSE seconds after a failed read the
+database is not asked again (one refused connection per pause, not one per
+hit). A URL with no kept answer goes to Flask, which answers 503.
+
 See RFC 9110 §13 (conditional requests) and RFC 9111 (caching).
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +47,7 @@ from feedserver.publishing.scopewatch import (
 log = logging.getLogger(__name__)
 
 ENVIRON_KEY = "feedserver.fastfeed"  # set by syndication.respond_feed
+OUTAGE_PAUSE = 1.0  # seconds without asking the database after a failed read
 EMPTY: list[bytes] = []
 
 StartResponse = Callable[..., Any]
@@ -99,6 +107,8 @@ class FastFeeds:
         self._encodings: dict[str | None, str] = {}
         self.hits = 0
         self.fills = 0
+        self.stale_served = 0
+        self._outage_until = 0.0
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -120,7 +130,7 @@ class FastFeeds:
             encoding,
         )
         entry = self._entries.get(key)
-        if entry is not None and self.versions.current(entry.scope_key) == entry.versions:
+        if entry is not None and self._still_current(entry):
             inm = environ.get("HTTP_IF_NONE_MATCH")
             ims = environ.get("HTTP_IF_MODIFIED_SINCE")
             if (inm is not None or ims is not None) and entry.is_not_modified(inm, ims):
@@ -133,6 +143,21 @@ class FastFeeds:
                 start_response(entry.status200, entry.headers200)
                 return EMPTY if method == "HEAD" else [entry.body]
         return self._fill(key, environ, start_response)
+
+    def _still_current(self, entry: _Entry) -> bool:
+        """Whether the kept answer is current; True (stale-if-error) when we cannot tell."""
+        if self._outage_until and time.monotonic() < self._outage_until:
+            self.stale_served += 1
+            return True
+        try:
+            current = self.versions.current(entry.scope_key)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is an outage here
+            self._outage_until = time.monotonic() + OUTAGE_PAUSE
+            self.stale_served += 1
+            log.warning("scope versions unreadable (%s); serving kept feeds", type(exc).__name__)
+            return True
+        self._outage_until = 0.0
+        return bool(current == entry.versions)
 
     def _fill(
         self, key: tuple[str, ...], environ: dict[str, Any], start_response: StartResponse
