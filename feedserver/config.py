@@ -45,6 +45,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
+    "MAX_PAGE_DEPTH": (
+        10_000,
+        int,
+        "deepest item a paged feed, listing or API list reaches (page × items); past it: 404",
+    ),
 }
 
 

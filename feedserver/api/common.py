@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -80,6 +80,13 @@ def page_args() -> tuple[int, int]:
         if not raw.isascii() or not raw.isdigit() or len(raw) > 7 or not 1 <= int(raw) <= top:
             raise BadRequest(f"{name} must be a whole number from 1 to {top}, not {raw[:40]!r}.")
         values.append(int(raw))
+    depth = int(current_app.config["MAX_PAGE_DEPTH"])
+    if (values[0] - 1) * values[1] >= depth:
+        raise NotFound(
+            f"Lists are served to a depth of {depth:,} items; page {values[0]} "
+            f"({values[1]} per page) is beyond that. Narrow the list with its filters instead.",
+            code="page_too_deep",
+        )
     return values[0], values[1]
 
 

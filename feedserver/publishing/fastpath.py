@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from feeds.conditional import choose_encoding, not_modified
+from feedserver.hosts import HostPin, pin_for
 from feedserver.publishing.scopewatch import (
     PostgresVersions,
     SQLiteVersions,
@@ -48,6 +50,12 @@ log = logging.getLogger(__name__)
 
 ENVIRON_KEY = "feedserver.fastfeed"  # set by syndication.respond_feed
 OUTAGE_PAUSE = 1.0  # seconds without asking the database after a failed read
+# The query strings a feed URL answers to (its contract): none, ?page=N, and
+# WordPress's ?paged=N on its /feed/ paths. Any other query is answered by
+# Flask (which ignores unknown parameters) but never kept here, so junk
+# parameters cannot create entries and evict the real ones.
+_CONTRACT = re.compile(r"page=[0-9]{1,6}")
+_WP_CONTRACT = re.compile(r"paged?=[0-9]{1,6}")
 EMPTY: list[bytes] = []
 
 StartResponse = Callable[..., Any]
@@ -97,8 +105,10 @@ class FastFeeds:
         versions: SQLiteVersions | PostgresVersions,
         max_entries: int = 4096,
         max_bytes: int = 64 * 1024 * 1024,
+        pin: HostPin | None = None,
     ) -> None:
         self.app = app
+        self.pin = pin  # None: key on the Host as given (tests that build a FastFeeds)
         self.versions = versions
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -120,13 +130,25 @@ class FastFeeds:
             encoding = choose_encoding(accept)
             if len(self._encodings) < 256:
                 self._encodings[accept] = encoding
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        if query and not _in_contract(path, query):
+            return self.app(environ, start_response)
+        host = environ.get("HTTP_HOST") or (
+            f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        )
+        if self.pin is not None:
+            # An answer built from a Host other than the pinned one is never kept
+            # (feedserver.hosts): Flask builds it fresh, for that client only.
+            if not self.pin.may_cache(host):
+                return self.app(environ, start_response)
+            host = self.pin.cache_key_host(host)
         key = (
-            environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
+            path,
+            query,
             environ.get("SCRIPT_NAME", ""),
             environ.get("wsgi.url_scheme", "http"),
-            environ.get("HTTP_HOST")
-            or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
+            host,
             encoding,
         )
         entry = self._entries.get(key)
@@ -252,6 +274,12 @@ class FastFeeds:
         self._bytes = 0
 
 
+def _in_contract(path: str, query: str) -> bool:
+    """Whether ``query`` is one a feed URL defines (see _CONTRACT)."""
+    pattern = _WP_CONTRACT if path.startswith("/feed/") or path == "/feed" else _CONTRACT
+    return pattern.fullmatch(query) is not None
+
+
 def _cacheable(headers: list[tuple[str, str]]) -> bool:
     """Never keep an answer that is personal (a cookie) or varies on more than the coding."""
     for name, value in headers:
@@ -272,5 +300,5 @@ def init_app(app: Any) -> None:
     )
     if versions is None:
         return
-    app.wsgi_app = FastFeeds(app.wsgi_app, versions)
+    app.wsgi_app = FastFeeds(app.wsgi_app, versions, pin=pin_for(app))
     app.extensions["feedserver.publishing.fastpath"] = app.wsgi_app

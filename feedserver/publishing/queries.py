@@ -113,6 +113,21 @@ def parse_page(raw: str | None) -> int:
     return page
 
 
+def check_depth(page: int, per_page: int, limit: int, what: str = "This list") -> None:
+    """404 for a page past the ``limit``-th item: deep pages walk a long OFFSET.
+
+    Feeds and listings are for what is new; the archive is there to browse,
+    but page 50,000 of a busy section is a database scan, not a reader. The
+    cap is on the offset (page × items), so a client cannot dodge it with a
+    larger ``per_page``.
+    """
+    if (page - 1) * per_page >= limit:
+        raise NotFound(
+            f"{what} is served to a depth of {limit:,} items; page {page} "
+            f"({per_page} per page) is beyond that."
+        )
+
+
 def articles_page(session: Session, scope: Scope, page: int, per_page: int) -> list[Article]:
     """Return one page of the scope's articles, newest first, with what feeds show."""
     offset = (page - 1) * per_page

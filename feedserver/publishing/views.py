@@ -16,8 +16,9 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from feeds import model as fm
 from feeds.conditional import choose_encoding, http_date, not_modified, variant_etag
 from feeds.render import render_atom, render_json, render_rss
-from feedserver import urls
+from feedserver import hosts, urls
 from feedserver.db import db_session
+from feedserver.errors import BadRequest
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
@@ -55,6 +56,10 @@ def respond_feed(
 ) -> BaseResponse:
     """Answer a feed request from validators, the cache, or a fresh render."""
     config = current_app.config
+    if not config["BASE_URL"] and not hosts.sane_host(request.host):
+        raise BadRequest("The Host header is not a valid host name.", code="bad_host")
+    # Kept and shared only when built from the configured or pinned host (feedserver.hosts).
+    shared = hosts.pin_for(current_app).may_cache(request.host)
     base = base_url()
     cache_key = (key, fmt, page, base, state.version, state.global_version)
     seed = "|".join(
@@ -74,14 +79,15 @@ def respond_feed(
     etag = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
     last_modified = state.last_change
     # What this answer is made from, for the fast path to keep it (fastfeeds.py).
-    request.environ[ENVIRON_KEY] = FeedMeta(
-        key, (state.version, state.global_version), etag, last_modified
-    )
+    if shared:
+        request.environ[ENVIRON_KEY] = FeedMeta(
+            key, (state.version, state.global_version), etag, last_modified
+        )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": variant_etag(etag, encoding),
         "Last-Modified": http_date(last_modified),
-        "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
+        "Cache-Control": f"{'public' if shared else 'private'}, max-age={config['FEED_MAX_AGE']}",
         "Vary": "Accept-Encoding",
     }
     if not_modified(
@@ -92,11 +98,12 @@ def respond_feed(
     ):
         return Response(status=304, headers=headers)
     cache = feed_cache()
-    cached = cache.get(cache_key)
+    cached = cache.get(cache_key) if shared else None
     if cached is None:
         rendered = RENDERERS[fmt](build())
         cached = CachedFeed(rendered.body, rendered.media_type, etag)
-        cache.put(cache_key, cached)
+        if shared:
+            cache.put(cache_key, cached)
     before = cached.size
     body = cached.encoded(encoding)
     if cached.size != before:
@@ -113,6 +120,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
+    publishing.check_depth(page, per_page, config["MAX_PAGE_DEPTH"], "This feed")
     if page > state.pages(per_page):
         raise publishing.NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
 

@@ -119,6 +119,7 @@ def _listing(scope: Scope, template: str, description: str, **context: Any) -> s
     """Render one page of a scope's articles, or raise for a bad or missing page."""
     page = publishing.parse_page(request.args.get("page"))
     per_page: int = current_app.config["PAGE_ITEMS"]
+    publishing.check_depth(page, per_page, current_app.config["MAX_PAGE_DEPTH"])
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     pages = state.pages(per_page)
