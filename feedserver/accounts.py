@@ -154,18 +154,20 @@ def _count_failure(session: Session, user: User, now: datetime) -> None:
     second conditional UPDATE, which only the request that reached the limit
     (and not one that raced past a reset) can match.
     """
-    users = User.__table__
+    no_sync = {"synchronize_session": False}  # the attributes are expired below
     count = session.execute(
-        update(users)
-        .where(users.c.id == user.id)
-        .values(failed_logins=func.coalesce(users.c.failed_logins, 0) + 1)
-        .returning(users.c.failed_logins)
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+        .returning(User.failed_logins),
+        execution_options=no_sync,
     ).scalar_one()
     if count >= MAX_FAILED_LOGINS:
         session.execute(
-            update(users)
-            .where(users.c.id == user.id, users.c.failed_logins >= MAX_FAILED_LOGINS)
-            .values(locked_until=now + LOCK_TIME, failed_logins=0)
+            update(User)
+            .where(User.id == user.id, User.failed_logins >= MAX_FAILED_LOGINS)
+            .values(locked_until=now + LOCK_TIME, failed_logins=0),
+            execution_options=no_sync,
         )
     session.expire(user, ["failed_logins", "locked_until"])
 

@@ -119,6 +119,12 @@ def test_nginx_caches_feeds_and_keeps_validators(database_url, db, tmp_path):
         # A Host that is not ours never reaches the app (nginx closes: 444).
         with pytest.raises((OSError, urllib.error.URLError)):
             _get(port, "/sections/world/feed.rss", Host="evil.example")
+        # Metrics only for direct scrapes: through nginx every client is loopback.
+        assert _get(port, "/metrics")[0] == 403
+        assert _get(app_port, "/metrics")[0] == 200
+        # nginx's request id reaches the app, which echoes it.
+        _, page, _ = _get(port, "/healthz")
+        assert len(page["X-Request-Id"]) == 32
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)
