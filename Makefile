@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 JOBS   ?= 2
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(VENV)/.installed-test
 
 pytest: $(VENV)/.installed-test
 	$(BIN)/pytest -q -n $(JOBS) $(PYTEST_ARGS)
+
+# Property-based tests with many examples (minutes; FUZZ_EXAMPLES to change).
+fuzz: $(VENV)/.installed-test
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n $(JOBS) -m fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
 # Benchmarks → bench/results/<date>.md. Needs wrk and nginx (installed here when
 # root); knobs: BENCH_SIZES, BENCH_PG, BENCH_DURATION, BENCH_SERVERS (bench/run.py).

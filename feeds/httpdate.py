@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+from feeds.lenient import bounded_datetime
+
 # The longest form (RFC 850 with a long weekday name) is 38 characters; this
 # leaves room for a tolerated offset and keeps hostile header values cheap.
 MAX_LENGTH = 64
@@ -35,8 +37,6 @@ def parse_http_date(value: str | None) -> datetime | None:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed is None:  # some Python versions return None instead of raising
-        return None
-    if parsed.tzinfo is None:  # "-0000" or the asctime form: UTC by definition
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # "-0000" or the asctime form are UTC by definition; a year-1 date with an
+    # offset, or one past 9999, is junk (None), never an OverflowError.
+    return bounded_datetime(parsed)

@@ -13,11 +13,11 @@ Errors: ``Unprocessable`` (bad name, password or label, with ``fields``),
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,11 +135,7 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
         _verify(_dummy(), password)
         return None
     if not _verify(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCK_TIME
-            user.failed_logins = 0
-        session.flush()
+        _count_failure(session, user, now)
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
@@ -148,6 +144,33 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
     user.last_login_at = now
     session.flush()
     return user
+
+
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    """Count one failure in the database itself, atomically.
+
+    ``failed_logins = failed_logins + 1`` is one UPDATE, so concurrent wrong
+    passwords (threads, processes, machines) each count; reading the number
+    into Python and writing it back lost updates. The lock is set by a
+    second conditional UPDATE, which only the request that reached the limit
+    (and not one that raced past a reset) can match.
+    """
+    no_sync = {"synchronize_session": False}  # the attributes are expired below
+    count = session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+        .returning(User.failed_logins),
+        execution_options=no_sync,
+    ).scalar_one()
+    if count >= MAX_FAILED_LOGINS:
+        session.execute(
+            update(User)
+            .where(User.id == user.id, User.failed_logins >= MAX_FAILED_LOGINS)
+            .values(locked_until=now + LOCK_TIME, failed_logins=0),
+            execution_options=no_sync,
+        )
+    session.expire(user, ["failed_logins", "locked_until"])
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -79,6 +79,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         bool,
         "answer 429 to a client's fourth unconditional re-fetch of an unchanged, fresh feed",
     ),
+    "MAX_PAGE_DEPTH": (
+        10_000,
+        int,
+        "deepest item a paged feed, listing or API list reaches (page × items); past it: 404",
+    ),
     "LOG_FORMAT": ("text", str, "log lines as plain text (text) or one JSON object each (json)"),
     "METRICS": (True, bool, "count requests, renders and polls for /metrics"),
     "METRICS_ALLOW": (

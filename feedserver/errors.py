@@ -11,6 +11,12 @@
     ├── Unprocessable   (422) well-formed but not acceptable (e.g. not a feed)
     └── TooManyRequests (429)
 
+A database that cannot be reached (connection refused or lost, pool
+exhausted, PostgreSQL shutting down or in recovery) is not a bug of ours:
+it is answered ``503 Service Unavailable`` with ``Retry-After``
+(RFC 9110 §15.6.4, §10.2.3), never 500; the pool re-connects by itself
+(pool_pre_ping), so nothing needs a restart once the database is back.
+
 Under /api/ every error is JSON ``{"error": {"code": …, "message": …}}``;
 elsewhere an HTML page (templates/errors/). Werkzeug's own HTTP errors (an
 unknown URL, a wrong method, an oversized body) get the same treatment, and an
@@ -23,6 +29,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -92,6 +99,28 @@ HTTP_CODES = {
     431: "request_header_fields_too_large",
 }
 
+# Seconds a client is asked to wait while the database is unreachable.
+OUTAGE_RETRY_AFTER = 5
+OUTAGE_MESSAGE = (
+    "The database is unreachable at the moment; please try again in a few seconds. "
+    "Cached feeds are still being served."
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database cannot be reached", not "the query was wrong"."""
+    if isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True  # connection refused/lost, admin shutdown, SQLite "locked"
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    try:  # psycopg's own errors, e.g. from the fast path's scope-version reader
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
@@ -148,5 +177,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if is_database_outage(exc):
+            log.warning(
+                "database unreachable on %s %s: %s",
+                request.method,
+                request.path,
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+            )
+            response = error_response(503, "database_unavailable", OUTAGE_MESSAGE)
+            response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+            response.headers["Cache-Control"] = "no-store"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -62,6 +62,24 @@ def page_arg(name: str = "page", *, top: int = MAX_PAGE, default: int = 1) -> in
     return parse_page(request.args.get(name), name=name, top=top, default=default)
 
 
+def check_depth(
+    page: int, per_page: int, limit: int, what: str = "This list", code: str | None = None
+) -> None:
+    """404 for a page past the ``limit``-th item: deep pages walk a long OFFSET.
+
+    Feeds and listings are for what is new; the archive is there to browse,
+    but page 50,000 of a busy section is a database scan, not a reader. The
+    cap is on the offset (page × items), so a client cannot dodge it with a
+    larger ``per_page``.
+    """
+    if (page - 1) * per_page >= limit:
+        raise NotFound(
+            f"{what} is served to a depth of {limit:,} items; page {page} "
+            f"({per_page} per page) is beyond that.",
+            code=code,
+        )
+
+
 def page_count(total: int, per_page: int) -> int:
     """Return how many pages ``total`` rows fill (at least one)."""
     return max(1, -(-total // per_page))

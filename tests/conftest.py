@@ -141,3 +141,26 @@ def runner(app):
 def db(app) -> Database:
     """The app's Database, for arranging rows and reading them back."""
     return get_db(app)
+
+
+# Property-based tests (hypothesis): a bounded run by default, many examples
+# under `make fuzz` (HYPOTHESIS_PROFILE=fuzz).
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    pass
+else:
+    _hypothesis_settings.register_profile(
+        "ci",
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    _hypothesis_settings.register_profile(
+        "fuzz",
+        max_examples=20_000,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -282,14 +282,21 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
         if category.scheme:
             cat["scheme"] = clean_text(category.scheme)
         fe.category(cat)
-    if entry.content_html:
-        fe.content(clean_text(entry.content_html), type="html")
-    if entry.summary:
+    content = clean_text(entry.content_html or "").strip()
+    if content:
+        fe.content(content, type="html")
+    summary_text = clean_text(entry.summary or "").strip()
+    if not content and not summary_text and fmt == "atom":
+        # An entry with a title but no text (a link post upstream): the W3C
+        # validator warns (MissingTextualContent) on an Atom entry without
+        # content or summary, so the title stands in as its summary.
+        summary_text = clean_text(entry.title).strip() or UNTITLED
+    if summary_text:
         # Our summary is plain text. RSS readers take <description> as HTML,
         # so it is escaped once as HTML (and again as XML by lxml); Atom gets
         # the same with type="html", because a plain-text summary that merely
         # mentions "<b>" draws the validator's "contains HTML" warning.
-        summary = html.escape(clean_text(entry.summary), quote=False)
+        summary = html.escape(summary_text, quote=False)
         if fmt == "rss":
             fe.description(summary, isSummary=True)
         else:

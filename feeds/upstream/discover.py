@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
+from html import unescape
 
 from feeds.sanitize import safe_url
 
@@ -40,39 +40,89 @@ class FeedLink:
     title: str | None = None
 
 
-class _LinkCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.links: list[tuple[str, str, str | None]] = []  # (href, type, title)
+# Tags are found with bounded regular expressions rather than html.parser:
+# HTMLParser re-scans an unclosed construct from its start at every step, so
+# a page of ``<a b='`` repeated took minutes for a few hundred kilobytes. A
+# <link> or <base> tag longer than MAX_TAG is not one we want.
+MAX_TAG = 4096
+_TAG_START = re.compile(r"<(link|base)(?=[\s/>])", re.I)
+_ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+_HIDDEN = (("<!--", "-->"), ("<script", "</script"))
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ("link", "base"):
-            return
-        values = {name.lower(): (value or "") for name, value in attrs}
-        if tag == "base":
-            if self.base is None and values.get("href"):
-                self.base = values["href"]
-            return
+
+def _visible(text: str) -> str:
+    """``text`` without comments and scripts, in one pass (an unclosed one runs to the end).
+
+    str.find, not a lazy regex: ``<!--.*?-->`` scans to the end from every
+    unclosed ``<!--``, which is quadratic on a page of them.
+    """
+    lowered = text.lower()
+    kept: list[str] = []
+    pos = 0
+    # Where each opener next occurs at or after pos; found again only once passed,
+    # so the whole walk reads the text a bounded number of times.
+    next_at = {opener: lowered.find(opener) for opener, _ in _HIDDEN}
+    while True:
+        for opener, _ in _HIDDEN:
+            if 0 <= next_at[opener] < pos:
+                next_at[opener] = lowered.find(opener, pos)
+        found = [(next_at[o], o, c) for o, c in _HIDDEN if next_at[o] >= 0]
+        if not found:
+            kept.append(text[pos:])
+            return " ".join(kept)
+        start, _, closing = min(found)
+        kept.append(text[pos:start])
+        end = lowered.find(closing, start + 4)
+        if end < 0:
+            return " ".join(kept)
+        pos = end + len(closing)
+
+
+def _attributes(raw: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for match in _ATTRIBUTE.finditer(raw):
+        name = match.group(1).lower()
+        value = match.group(2) or ""
+        if value[:1] in ("'", '"'):
+            value = value[1:-1]
+        values.setdefault(name, unescape(value))
+    return values
+
+
+def _collect(text: str) -> tuple[str | None, list[tuple[str, str, str | None]]]:
+    """The first <base href> and every feed <link> of a page: (base, [(href, type, title)])."""
+    base: str | None = None
+    links: list[tuple[str, str, str | None]] = []
+    visible = _visible(text)
+    closing = -1
+    for match in _TAG_START.finditer(visible):
+        if closing < match.end():  # one forward scan for ">" serves every tag before it
+            closing = visible.find(">", match.end())
+            if closing < 0:
+                break
+        if closing - match.end() > MAX_TAG:
+            continue
+        values = _attributes(visible[match.end() : closing])
+        if match.group(1).lower() == "base":
+            if base is None and values.get("href"):
+                base = values["href"]
+            continue
         rel = values.get("rel", "").lower().split()
         media = values.get("type", "").split(";")[0].strip().lower()
         href = values.get("href", "").strip()
         if "alternate" in rel and media in FEED_TYPES and href:
-            self.links.append((href, media, " ".join(values.get("title", "").split()) or None))
-
-    handle_startendtag = handle_starttag
+            links.append((href, media, " ".join(values.get("title", "").split()) or None))
+    return base, links
 
 
 def find_feed_links(body: bytes, url: str) -> list[FeedLink]:
     """Every feed an HTML page links to, absolute, in preference order."""
-    collector = _LinkCollector()
-    collector.feed(_decode(body[:MAX_BYTES]))
-    collector.close()
-    base = safe_url(collector.base, url) if collector.base else None
+    declared_base, links = _collect(_decode(body[:MAX_BYTES]))
+    base = safe_url(declared_base, url) if declared_base else None
     base = base or url
     found: list[FeedLink] = []
     seen: set[str] = set()
-    for href, media, title in collector.links:
+    for href, media, title in links:
         absolute = safe_url(href, base)
         if absolute is None or absolute in seen:
             continue

@@ -58,6 +58,7 @@ from feeds.errors import (
     TooManyRedirects,
 )
 from feeds.httpdate import format_http_date, parse_http_date
+from feeds.lenient import parse_count, safe_etag
 from feeds.model import Validators
 from feeds.upstream import transport
 from feeds.upstream.decompress import ACCEPT_ENCODING, decoder_for
@@ -238,7 +239,8 @@ class Fetcher:
             now=now,
         )
         seen = Validators(
-            etag=headers.get("etag") or None,
+            # Stored and sent back later: only a value every HTTP stack accepts.
+            etag=safe_etag(headers.get("etag")),
             last_modified=parse_http_date(headers.get("last-modified")),
         )
         common: dict[str, Any] = {
@@ -275,7 +277,8 @@ class Fetcher:
         cap = self.max_bytes
         coding = response.headers.get("content-encoding", "identity").strip().lower()
         declared = response.headers.get("content-length", "")
-        if coding in ("", "identity") and declared.isdigit() and int(declared) > cap:
+        length = parse_count(declared, 2**62)
+        if coding in ("", "identity") and length is not None and length > cap:
             raise BodyTooLarge(url, f"body over {_size(cap)} (Content-Length {declared})")
         if response.is_stream_consumed:  # an in-memory response (MockTransport)
             if len(response.content) > cap:
@@ -323,8 +326,11 @@ def _drain(response: httpx.Response) -> None:
 
 def _conditional_headers(validators: Validators) -> dict[str, str]:
     headers = {}
-    if validators.etag:
-        headers["If-None-Match"] = validators.etag
+    # A value stored before validators were vetted may be unsendable: drop it
+    # (one unconditional GET) rather than fail the fetch on every poll.
+    etag = safe_etag(validators.etag)
+    if etag:
+        headers["If-None-Match"] = etag
     if validators.last_modified is not None:
         headers["If-Modified-Since"] = format_http_date(validators.last_modified)
     return headers

@@ -152,6 +152,8 @@ _WHY = {
     "::/128": "an unspecified address",
     "::1/128": "a loopback address",
     "::/96": "an IPv4-compatible (deprecated) address",
+    "::ffff:0:0:0/96": "an IPv4-translated (SIIT, RFC 2765) address",
+    "::/8": "a reserved (unassigned) address",
     "64:ff9b:1::/48": "a local NAT64 address",
     "100::/64": "a discard-only address",
     "2001::/23": "an IETF protocol address",
@@ -165,27 +167,41 @@ _WHY = {
 }
 _SPECIAL = tuple((ipaddress.ip_network(cidr), why) for cidr, why in _WHY.items())
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 2765 §2.1 "IPv4-translated": ::ffff:0:a.b.c.d (not the mapped ::ffff:a.b.c.d).
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+# RFC 5214 §6.1 ISATAP interface identifiers: 0000:5efe:a.b.c.d or 0200:5efe:a.b.c.d.
+_ISATAP_IDS = (0x00005EFE, 0x02005EFE)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """Every IPv4 address this IPv6 one carries, with the name of the embedding."""
+    wrapped: list[tuple[str, ipaddress.IPv4Address]] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        wrapped.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip in _TRANSLATED:
+        wrapped.append(("IPv4-translated", low32))
+    if ip.sixtofour is not None:
+        wrapped.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        wrapped += [("Teredo", ip.teredo[0]), ("Teredo", ip.teredo[1])]
+    if ip in _NAT64:
+        wrapped.append(("NAT64", low32))
+    if (int(ip) >> 32) & 0xFFFFFFFF in _ISATAP_IDS:
+        wrapped.append(("ISATAP", low32))
+    return wrapped
 
 
 def blocked_reason(ip: IPAddress) -> str | None:
     """Say why an address is not a public unicast one, or None if it is."""
     if isinstance(ip, ipaddress.IPv6Address):
         # Addresses that wrap an IPv4 one are judged by what they wrap.
-        wrapped: list[tuple[str, ipaddress.IPv4Address]] = []
-        if ip.ipv4_mapped is not None:
-            wrapped.append(("IPv4-mapped", ip.ipv4_mapped))
-        if ip.sixtofour is not None:
-            wrapped.append(("6to4", ip.sixtofour))
-        if ip.teredo is not None:
-            wrapped += [("Teredo", ip.teredo[0]), ("Teredo", ip.teredo[1])]
-        if ip in _NAT64:
-            wrapped.append(("NAT64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
-        for kind, v4 in wrapped:
+        for kind, v4 in _embedded_ipv4(ip):
             inner = blocked_reason(v4)
             if inner is not None:
                 return f"{ip} ({kind} form of {inner})"
-        if ip.ipv4_mapped is not None:
-            return None
+        if ip.ipv4_mapped is not None or ip in _NAT64:
+            return None  # judged by the IPv4 address it carries, above
         if ip.scope_id:
             return "a scoped (interface-local) address"
     for net, why in _SPECIAL:
@@ -280,7 +296,10 @@ def check_url(url: str | httpx.URL, allowlist: Allowlist) -> httpx.URL:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL as exc:
         # httpx refuses some spellings (0177.0.0.1); still say what they meant.
-        ip = numeric_host(urlsplit(str(url)).hostname or "")
+        try:
+            ip = numeric_host(urlsplit(str(url)).hostname or "")
+        except ValueError:  # "https://[]/": urllib refuses it too
+            ip = None
         reason = blocked_reason(ip) if ip is not None else None
         if reason is not None:
             raise BlockedAddress(str(url), reason) from None

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import UTC, datetime
+import math
+from datetime import datetime
 from typing import Any
 
 from feeds.errors import ParseError
+from feeds.lenient import parse_rfc3339
 from feeds.model import Author, UpstreamEntry, UpstreamFeed
 from feeds.sanitize import safe_url, to_text
+
+MAX_ID = 2000  # characters of an item id kept
+MAX_TAGS = 100  # tags or authors read per item
+MAX_RAW_NAME = 2000  # characters of an author name read before markup is stripped
+MAX_BODY = 256 * 1024  # characters of HTML body kept (feeds.upstream.parse.MAX_BODY_HTML)
 
 VERSIONS = {
     "https://jsonfeed.org/version/1": "json10",
@@ -72,17 +79,24 @@ def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:
 
 def _item(item: dict[str, Any], base: str, feed_authors: tuple[Author, ...]) -> UpstreamEntry:
     raw_id = item.get("id")
-    if isinstance(raw_id, bool):
-        raw_id = None
-    item_id = str(raw_id).strip() if isinstance(raw_id, str | int | float) else None
+    item_id: str | None = None
+    if isinstance(raw_id, str):
+        item_id = raw_id.strip()[:MAX_ID] or None
+    elif isinstance(raw_id, int) and not isinstance(raw_id, bool) and abs(raw_id) < 10**30:
+        item_id = str(raw_id)
+    elif isinstance(raw_id, float) and math.isfinite(raw_id) and raw_id.is_integer():
+        item_id = str(int(raw_id)) if abs(raw_id) < 1e30 else None
     link = safe_url(_str(item.get("url")) or "", base)
     external = safe_url(_str(item.get("external_url")) or "", base)
     content = _str(item.get("content_html"))
+    if content is not None and len(content) > MAX_BODY:
+        end = content.rfind(">", 0, MAX_BODY)  # cut after a tag (see parse.cut_html)
+        content = content[: end + 1] if end > MAX_BODY // 2 else content[:MAX_BODY]
     if content is None and (text := _str(item.get("content_text"))):
-        content = html.escape(text).replace("\n", "<br>")
-    summary = _str(item.get("summary"))
+        content = html.escape(text[:MAX_BODY]).replace("\n", "<br>")
+    summary = (_str(item.get("summary")) or "")[:MAX_BODY] or None
     tags: list[str] = []
-    for tag in item.get("tags") or []:
+    for tag in _list(item.get("tags"))[:MAX_TAGS]:
         if isinstance(tag, str) and (term := to_text(tag, 200)) and term not in tags:
             tags.append(term)
     published = _date(item.get("date_published"))
@@ -106,10 +120,10 @@ def _authors(holder: dict[str, Any], base: str) -> tuple[Author, ...]:
         single = holder.get("author")  # JSON Feed 1.0
         raw = [single] if isinstance(single, dict) else []
     authors: list[Author] = []
-    for person in raw:
+    for person in raw[:MAX_TAGS]:
         if not isinstance(person, dict):
             continue
-        name = to_text(_str(person.get("name")) or "", 200)
+        name = to_text((_str(person.get("name")) or "")[:MAX_RAW_NAME], 200)
         if name and all(a.name != name for a in authors):
             authors.append(Author(name, safe_url(_str(person.get("url")) or "", base)))
     return tuple(authors)
@@ -119,23 +133,20 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _list(value: Any) -> list[Any]:
+    # A string is not a list of tags (iterating it would give its letters).
+    return value if isinstance(value, list) else []
+
+
 def _plain(value: Any) -> str | None:
     # JSON Feed titles are plain text; still collapse whitespace and bound them.
-    text = " ".join(value.split())[:1000] if isinstance(value, str) else ""
+    text = " ".join(value[:4000].split())[:1000] if isinstance(value, str) else ""
     return text or None
 
 
 def _date(value: Any) -> datetime | None:
-    """Read an RFC 3339 date-time; None if absent or not one."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1:] in ("z", "Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:  # RFC 3339 requires an offset; assume UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    """Read an RFC 3339 date-time; None if absent, not one, or out of range.
+
+    RFC 3339 requires an offset; a date without one is taken as UTC.
+    """
+    return parse_rfc3339(value)

@@ -1,7 +1,7 @@
 """OPML subscription lists in and out (OPML 1.0 and 2.0: http://opml.org/spec2.opml).
 
 Reading is defensive: lxml with no network, no DTD loading and no entity
-resolution, after :func:`feeds.upstream.parse.check_doctype` has refused entity
+resolution, after :func:`feeds.upstream.entities.check_doctype` has refused entity
 declarations (XXE, entity bombs); element depth and outline count are bounded.
 
 An outline with an ``xmlUrl`` is a feed; one without is a folder. A feed's
@@ -26,7 +26,7 @@ from email.utils import format_datetime
 from lxml import etree
 
 from feeds.errors import ParseError
-from feeds.upstream.parse import check_doctype
+from feeds.upstream.entities import check_doctype
 
 MAX_OUTLINES = 50_000
 MAX_DEPTH = 64

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from feeds.httpdate import parse_http_date
+from feeds.lenient import parse_count
 
 __all__ = ["parse_http_date"]  # re-exported: callers of the scheduler read dates through it
 
@@ -52,6 +53,9 @@ class PollPolicy:
 
 
 DEFAULT_POLICY = PollPolicy()
+# Any delta-seconds header is clamped to this (about three years) before use:
+# far past every cap below, far below what timedelta or datetime overflow at.
+_MAX_SECONDS = 10**8
 
 
 class RandomSource(Protocol):
@@ -62,12 +66,9 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     """Parse Retry-After (delay-seconds or HTTP-date) into an absolute time."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        try:
-            return now + timedelta(seconds=int(value))
-        except OverflowError:
-            return now + timedelta(days=365)
+    seconds = parse_count(value, 365 * 86400)  # more than a year means "not soon"
+    if seconds is not None:
+        return now + timedelta(seconds=seconds)
     return parse_http_date(value)
 
 
@@ -82,9 +83,9 @@ def parse_max_age(cache_control: str | None) -> int | None:
         if name in ("no-store", "no-cache"):
             return None  # must revalidate every time: no hint beyond our interval
         if name == "max-age":
-            arg = arg.strip().strip('"')
-            if arg.isdigit():
-                max_age = int(arg)
+            seconds = parse_count(arg.strip().strip('"'), _MAX_SECONDS)
+            if seconds is not None:
+                max_age = seconds
     return max_age
 
 
@@ -102,14 +103,16 @@ def cache_hints(
     max_age = None
     expires_at = None
     if max_age_s is not None:
-        age_s = int(age) if age and age.strip().isdigit() else 0
-        max_age = timedelta(seconds=max(0, min(max_age_s - age_s, 10**8)))
+        age_s = parse_count(age, _MAX_SECONDS) or 0
+        max_age = timedelta(seconds=max(0, min(max_age_s - age_s, _MAX_SECONDS)))
     elif expires is not None:
         # An invalid Expires ("0", "-1") means already expired (RFC 9111 §5.3).
         expires_at = parse_http_date(expires) or now
         served = parse_http_date(date)
         if served is not None:  # judge freshness by the server's clock, not ours
-            expires_at = now + (expires_at - served)
+            lifetime = expires_at - served
+            cap = timedelta(seconds=_MAX_SECONDS)
+            expires_at = now + max(-cap, min(lifetime, cap))
     return CacheHints(
         max_age=max_age,
         expires=expires_at,
@@ -135,12 +138,12 @@ def next_fetch(
     overrides ``hints.retry_after``. ``rng`` makes the jitter deterministic.
     """
     delay = max(interval, policy.min_delay)
+    floor = timedelta(0)
     if errors > 0:
         # 2**errors overflows timedelta long before the cap; stop doubling early.
         factor = 2 ** min(errors, 32)
         delay = min(delay * factor, max(policy.max_backoff, delay))
     else:
-        floor = timedelta(0)
         if hints is not None:
             if hints.max_age is not None:
                 floor = hints.max_age
@@ -148,10 +151,15 @@ def next_fetch(
                 floor = hints.expires - now
         if ttl is not None:
             floor = max(floor, ttl)
-        delay = max(delay, min(floor, policy.max_cache_delay))
+        floor = min(floor, policy.max_cache_delay)
+        delay = max(delay, floor)
 
     spread = (rng or random).uniform(-policy.jitter, policy.jitter)
     delay = delay * (1.0 + spread)
+    if errors <= 0:
+        # Jitter spreads sources, but never brings a visit before the upstream's
+        # own freshness lifetime (max-age, Expires, ttl) has run out.
+        delay = max(delay, floor)
 
     asked = retry_after or (hints.retry_after if hints is not None else None)
     if asked is not None:

@@ -3,63 +3,87 @@
 After :data:`MAX_FAILURES` wrong passwords in a row an account is locked for
 :data:`LOCK_MINUTES`; each further failure from one client address within
 :data:`IP_WINDOW` seconds beyond :data:`IP_FREE_FAILURES` doubles the wait it
-must sit out (kept in this process's memory: a worker restart forgets it, the
-per-account lock does not). Every refusal says the same words, so the page
+must sit out. Both are kept in the database, so every web process (and
+machine) shares them: the account's counter is incremented by one atomic
+UPDATE, and each failure from an address is one inserted row keyed by a
+salted hash of the address (the address itself is never stored). Every refusal says the same words, so the page
 never tells whether a user of that name exists.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import hashlib
+import hmac
+from datetime import UTC, timedelta
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, request, session, url_for
+from flask import current_app, flash, has_app_context, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import delete, func, select
 from werkzeug.wrappers import Response
 
 from feedserver import accounts
 from feedserver.admin import SignedInUser, bp
 from feedserver.admin.forms import LoginForm, render_form
 from feedserver.db import db_session
+from feedserver.models import SignInFailure, utcnow
 
 REFUSED = "Sign-in failed: the name or password is wrong, or the account is locked for a while."
 IP_WINDOW = 15 * 60
 IP_FREE_FAILURES = 10
 IP_MAX_WAIT = 15 * 60
 
-_failures: dict[str, deque[float]] = {}
-_failures_lock = threading.Lock()
+
+def address_hash(address: str) -> str:
+    """A keyed hash of a client address: countable, not reversible without the key."""
+    key = hashlib.sha256(b"feedserver sign-in address\x00" + _secret()).digest()
+    return hmac.new(key, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+
+
+def _secret() -> bytes:
+    return str(current_app.config["SECRET_KEY"]).encode()
 
 
 def _wait_for(address: str) -> int:
     """Return how many seconds this address must still wait before trying again."""
-    now = time.monotonic()
-    with _failures_lock:
-        times = _failures.get(address)
-        if not times:
-            return 0
-        while times and times[0] < now - IP_WINDOW:
-            times.popleft()
-        if len(times) < IP_FREE_FAILURES:
-            return 0
-        wait = min(2 ** (len(times) - IP_FREE_FAILURES), IP_MAX_WAIT)
-        return max(0, int(times[-1] + wait - now) + 1)
+    now = utcnow()
+    count, last = (
+        db_session()
+        .execute(
+            select(func.count(), func.max(SignInFailure.at)).where(
+                SignInFailure.address_hash == address_hash(address),
+                SignInFailure.at > now - timedelta(seconds=IP_WINDOW),
+            )
+        )
+        .one()
+    )
+    if count < IP_FREE_FAILURES or last is None:
+        return 0
+    if last.tzinfo is None:  # SQLite through an aggregate: no type processing
+        last = last.replace(tzinfo=UTC)
+    wait = min(2 ** min(count - IP_FREE_FAILURES, 30), IP_MAX_WAIT)
+    return max(0, int((last - now).total_seconds() + wait) + 1)
 
 
 def _note_failure(address: str) -> None:
-    with _failures_lock:
-        if len(_failures) > 10_000:  # a bound on memory under a spray of addresses
-            _failures.clear()
-        times = _failures.setdefault(address, deque(maxlen=64))
-        times.append(time.monotonic())
+    """Record one failure (a row: concurrent failures never overwrite each other)."""
+    session = db_session()
+    now = utcnow()
+    session.add(SignInFailure(address_hash=address_hash(address), at=now))
+    # Forget what is past every window, so the table stays small.
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.at < now - timedelta(seconds=IP_WINDOW))
+    )
+    session.commit()
 
 
 def reset_failures() -> None:
-    """Forget every address's failures (tests)."""
-    with _failures_lock:
-        _failures.clear()
+    """Forget every address's failures (tests; outside an app there is nothing to forget)."""
+    if not has_app_context():
+        return
+    session = db_session()
+    session.execute(delete(SignInFailure))
+    session.commit()
 
 
 def safe_next(target: str | None) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,15 @@ from feedserver.errors import (
     UnsupportedMediaType,
 )
 from feedserver.models import ApiToken, User, utcnow
-from feedserver.web import Page, absolute, find_by_ref, get_or_404, page_arg, paginate
+from feedserver.web import (
+    Page,
+    absolute,
+    check_depth,
+    find_by_ref,
+    get_or_404,
+    page_arg,
+    paginate,
+)
 
 __all__ = ["absolute", "get_or_404"]  # re-exported: the API modules import them from here
 
@@ -73,7 +81,12 @@ def json_body() -> dict[str, Any]:
 
 def page_args() -> tuple[int, int]:
     """Return (page, per_page) from the query string; 400 when malformed."""
-    return page_arg(top=MAX_API_PAGE), page_arg("per_page", top=MAX_PER_PAGE, default=20)
+    page = page_arg(top=MAX_API_PAGE)
+    per_page = page_arg("per_page", top=MAX_PER_PAGE, default=20)
+    check_depth(
+        page, per_page, int(current_app.config["MAX_PAGE_DEPTH"]), "Lists", code="page_too_deep"
+    )
+    return page, per_page
 
 
 def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

@@ -80,6 +80,25 @@ _WEBSITE_PROBLEMS = {
 }
 
 
+def _web_host(url: str) -> str | None:
+    """The host of an http(s) URL, or None if the URL is malformed in any way.
+
+    ``urlsplit`` raises ValueError on an unclosed IPv6 bracket ("http://[::1")
+    and ``.port`` on a port out of range ("http://a:99999999"); a comment that
+    merely mentions such a string must not take its page down, so every
+    failure here means "not a link".
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        return None
+    if not host or parts.scheme.lower() not in ("http", "https"):
+        return None
+    return host
+
+
 def check_submission(form: dict[str, str]) -> Submission:
     """Strip and check the name, email, website and comment fields of a form."""
     sub = Submission(
@@ -146,7 +165,7 @@ def _linkify(text: str) -> str:
         # Keep a closing parenthesis that belongs to the URL ("…/Foo_(bar)").
         while url[len(trimmed) :].startswith(")") and trimmed.count("(") > trimmed.count(")"):
             trimmed += ")"
-        if not urlsplit(trimmed).hostname:
+        if _web_host(trimmed) is None:
             continue
         out.append(str(escape(text[pos : match.start()])))
         out.append(_link(trimmed))

@@ -133,6 +133,7 @@ def feed_answer(
     secure: bool,
     feed: CachedFeed | None = None,
     links: Sequence[tuple[str, str]] = (),
+    shared: bool = True,
 ) -> FeedAnswer:
     """Write out a feed page's answers: the 304 always, the 200 when ``feed`` is rendered.
 
@@ -143,7 +144,8 @@ def feed_answer(
     """
     tag = variant_etag(version.etag, encoding)
     caching = [
-        ("Cache-Control", f"public, max-age={version.max_age}"),
+        # private: built from an unpinned Host, for that client only (feedserver.hosts)
+        ("Cache-Control", f"{'public' if shared else 'private'}, max-age={version.max_age}"),
         ("Vary", "Accept-Encoding"),
         *links,  # WebSub hub and self (INTERFACE §3), on 200 and 304 alike
     ]

@@ -17,17 +17,31 @@ alike by construction; nothing is asked of Flask twice.
 Validator state comes from feedserver.publishing.scopewatch: per worker
 process, and invalidated correctly across processes and machines.
 
+Only URLs in a feed's contract are kept: no query, ``?page=N``, or
+WordPress's ``?paged=N`` on its /feed/ paths; junk parameters go to Flask and
+cannot create entries that evict the real ones. Without FEEDSERVER_BASE_URL,
+answers are kept only for the Host the process pinned (feedserver.hosts).
+
+Database outage (stale-if-error, RFC 5861 §4): when the scope versions
+cannot be read, a kept answer is served as it is, validators included,
+rather than an error; for OUTAGE_PAUSE seconds after a failed read the
+database is not asked again (one refused connection per pause, not one per
+hit). A URL with no kept answer goes to Flask, which answers 503.
+
 See RFC 9110 §13 (conditional requests) and RFC 9111 (caching).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from feeds.conditional import choose_encoding
+from feedserver.hosts import HostPin, pin_for
 from feedserver.publishing.cache import STATUS_200, STATUS_304, FeedAnswer
 from feedserver.publishing.scopewatch import (
     PostgresVersions,
@@ -39,6 +53,11 @@ from feedserver.publishing.scopewatch import (
 log = logging.getLogger(__name__)
 
 EXTENSION = "feedserver.publishing.fastpath"
+OUTAGE_PAUSE = 1.0  # seconds without asking the database after a failed read
+# The query strings a feed URL answers to (its contract): none, ?page=N, and
+# WordPress's ?paged=N on its /feed/ paths.
+_CONTRACT = re.compile(r"page=[0-9]{1,6}")
+_WP_CONTRACT = re.compile(r"paged?=[0-9]{1,6}")
 EMPTY: list[bytes] = []
 
 StartResponse = Callable[..., Any]
@@ -53,16 +72,10 @@ class _Entry:
     answer: FeedAnswer
 
 
-def answer_key(environ: dict[str, Any], encoding: str) -> Key:
-    """What a kept answer is filed under: the URL as the client asked it, and the coding."""
-    return (
-        environ.get("PATH_INFO", ""),
-        environ.get("QUERY_STRING", ""),
-        environ.get("SCRIPT_NAME", ""),
-        environ.get("wsgi.url_scheme", "http"),
-        environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
-        encoding,
-    )
+def _in_contract(path: str, query: str) -> bool:
+    """Whether ``query`` is one a feed URL defines (see _CONTRACT)."""
+    pattern = _WP_CONTRACT if path.startswith("/feed/") or path == "/feed" else _CONTRACT
+    return pattern.fullmatch(query) is not None
 
 
 class FastFeeds:
@@ -74,8 +87,10 @@ class FastFeeds:
         versions: SQLiteVersions | PostgresVersions,
         max_entries: int = 4096,
         max_bytes: int = 64 * 1024 * 1024,
+        pin: HostPin | None = None,
     ) -> None:
         self.app = app
+        self.pin = pin  # None: key on the Host as given (tests that build a FastFeeds)
         self.versions = versions
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -84,6 +99,32 @@ class FastFeeds:
         self._encodings: dict[str | None, str] = {}
         self.hits = 0
         self.fills = 0
+        self.stale_served = 0
+        self._outage_until = 0.0
+
+    def answer_key(self, environ: dict[str, Any], encoding: str) -> Key | None:
+        """What a kept answer is filed under (the URL as asked, and the coding); None: never kept."""
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        if query and not _in_contract(path, query):
+            return None
+        host = environ.get("HTTP_HOST") or (
+            f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        )
+        if self.pin is not None:
+            # An answer built from a Host other than the pinned one is never kept
+            # (feedserver.hosts): Flask builds it fresh, for that client only.
+            if not self.pin.may_cache(host):
+                return None
+            host = self.pin.cache_key_host(host)
+        return (
+            path,
+            query,
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("wsgi.url_scheme", "http"),
+            host,
+            encoding,
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -95,8 +136,11 @@ class FastFeeds:
             encoding = choose_encoding(accept)
             if len(self._encodings) < 256:
                 self._encodings[accept] = encoding
-        entry = self._entries.get(answer_key(environ, encoding))
-        if entry is not None and self.versions.current(entry.scope_key) == entry.versions:
+        key = self.answer_key(environ, encoding)
+        if key is None:
+            return self.app(environ, start_response)
+        entry = self._entries.get(key)
+        if entry is not None and self._still_current(entry):
             answer = entry.answer
             inm = environ.get("HTTP_IF_NONE_MATCH")
             ims = environ.get("HTTP_IF_MODIFIED_SINCE")
@@ -110,6 +154,21 @@ class FastFeeds:
                 return EMPTY if method == "HEAD" else [answer.body]
         return self.app(environ, start_response)
 
+    def _still_current(self, entry: _Entry) -> bool:
+        """Whether the kept answer is current; True (stale-if-error) when we cannot tell."""
+        if self._outage_until and time.monotonic() < self._outage_until:
+            self.stale_served += 1
+            return True
+        try:
+            current = self.versions.current(entry.scope_key)
+        except Exception as exc:  # any failure to read is an outage here
+            self._outage_until = time.monotonic() + OUTAGE_PAUSE
+            self.stale_served += 1
+            log.warning("scope versions unreadable (%s); serving kept feeds", type(exc).__name__)
+            return True
+        self._outage_until = 0.0
+        return bool(current == entry.versions)
+
     def keep(
         self,
         environ: dict[str, Any],
@@ -119,7 +178,9 @@ class FastFeeds:
         answer: FeedAnswer,
     ) -> None:
         """Keep the answer the feed view just gave, for the next request of the same URL."""
-        key = answer_key(environ, encoding)
+        key = self.answer_key(environ, encoding)
+        if key is None:
+            return
         old = self._entries.get(key)
         if answer.body is None and old is not None and old.versions == versions:
             return  # a 304 adds nothing to the full answer kept for these versions
@@ -160,4 +221,4 @@ def init_app(app: Any) -> None:
     versions = versions_for(app.config["DATABASE_URL"], listen=app.config["FAST_FEEDS_LISTEN"])
     if versions is None:
         return
-    app.wsgi_app = app.extensions[EXTENSION] = FastFeeds(app.wsgi_app, versions)
+    app.wsgi_app = app.extensions[EXTENSION] = FastFeeds(app.wsgi_app, versions, pin=pin_for(app))

@@ -19,16 +19,16 @@ from feeds import model as fm
 from feeds.conditional import choose_encoding, not_modified
 from feeds.render import render_atom, render_json, render_rss
 from feeds.websub import format_link
-from feedserver import urls
+from feedserver import hosts, urls
 from feedserver.db import db_session
-from feedserver.errors import NotFound
+from feedserver.errors import BadRequest, NotFound
 from feedserver.ops.metrics import RENDER_SECONDS
 from feedserver.publishing import fastpath
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
 from feedserver.publishing.queries import Scope, ScopeState
 from feedserver.stories import members as story_members
-from feedserver.web import base_url, page_arg
+from feedserver.web import base_url, check_depth, page_arg
 
 bp = Blueprint("syndication", __name__)
 
@@ -66,6 +66,10 @@ def respond_feed(
     runs, so that it answers the next request for this URL without Flask.
     """
     config = current_app.config
+    if not config["BASE_URL"] and not hosts.sane_host(request.host):
+        raise BadRequest("The Host header is not a valid host name.", code="bad_host")
+    # Kept and shared only when built from the configured or pinned host (feedserver.hosts).
+    shared = hosts.pin_for(current_app).may_cache(request.host)
     base = base_url()
     hub = hub_url()
     cache_key = (key, fmt, page, base, hub, state.version, state.global_version)
@@ -93,7 +97,8 @@ def respond_feed(
     # topic URL to subscribe to (page 1 is spelled without ?page=).
     self_url = urls.with_page(base + quote(request.path, safe="/"), page)
     links = (("Link", format_link(hub, "hub")), ("Link", format_link(self_url, "self")))
-    answers = fastpath.answers(current_app)
+    # A private answer (another Host than the pinned one) is never kept for others.
+    answers = fastpath.answers(current_app) if shared else None
     versions = (state.version, state.global_version)
     if not_modified(
         version.etag,
@@ -101,20 +106,25 @@ def respond_feed(
         request.headers.get("If-None-Match"),
         request.headers.get("If-Modified-Since"),
     ):
-        answer = feed_answer(version, encoding, secure=request.is_secure, links=links)
+        answer = feed_answer(
+            version, encoding, secure=request.is_secure, links=links, shared=shared
+        )
         if answers is not None:
             answers.keep(request.environ, encoding, key, versions, answer)
         return Response(status=304, headers=answer.headers304)
     cache = feed_cache()
-    cached = cache.get(cache_key)
+    cached = cache.get(cache_key) if shared else None
     if cached is None:
         with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
             rendered = RENDERERS[fmt](dataclasses.replace(build(), hubs=(hub,)))
         cached = CachedFeed(rendered.body, rendered.media_type)
-        cache.put(cache_key, cached)
+        if shared:
+            cache.put(cache_key, cached)
     before = cached.size
-    answer = feed_answer(version, encoding, secure=request.is_secure, feed=cached, links=links)
-    if cached.size != before:  # a compressed variant was made for this answer
+    answer = feed_answer(
+        version, encoding, secure=request.is_secure, feed=cached, links=links, shared=shared
+    )
+    if shared and cached.size != before:  # a compressed variant was made for this answer
         cache.grew(cache_key, cached.size - before)
     if answers is not None:
         answers.keep(request.environ, encoding, key, versions, answer)
@@ -127,6 +137,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
+    check_depth(page, per_page, config["MAX_PAGE_DEPTH"], "This feed")
     if page > state.pages(per_page):
         raise NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
 

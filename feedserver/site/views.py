@@ -25,7 +25,7 @@ from feedserver.models import Article, Author, Section, Source
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.queries import Scope
 from feedserver.stories import members as story_members
-from feedserver.web import base_url, page_arg
+from feedserver.web import base_url, check_depth, page_arg
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def _listing(scope: Scope, template: str, description: str, **context: Any) -> s
     """Render one page of a scope's articles, or raise for a bad or missing page."""
     page = page_arg()
     per_page: int = current_app.config["PAGE_ITEMS"]
+    check_depth(page, per_page, current_app.config["MAX_PAGE_DEPTH"])
     session = db_session()
     state = publishing.scope_state(session, scope.key)
     pages = state.pages(per_page)

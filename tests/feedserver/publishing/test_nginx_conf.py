@@ -31,6 +31,8 @@ def _config(tmp: Path, listen: int, app_port: int) -> Path:
     site = (ROOT / "feedserver" / "deploy" / "nginx.conf").read_text()
     site = (
         site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+        .replace("listen 80 default_server;", f"listen 127.0.0.1:{listen} default_server;")
+        .replace("server_name news.example.org;", "server_name 127.0.0.1;")
         .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
         .replace("/var/cache/nginx/feedserver", str(tmp / "cache"))
     )
@@ -109,6 +111,14 @@ def test_nginx_caches_feeds_and_keeps_validators(database_url, db, tmp_path):
         status, zipped, data = _get(port, "/sections/world/feed.rss", **{"Accept-Encoding": "gzip"})
         assert zipped["Content-Encoding"] == "gzip" and gzip.decompress(data) == body
         assert _get(port, "/sections/nope/feed.rss")[0] == 404
+        # Junk query parameters share the entry of the page they name.
+        junk = _get(port, "/sections/world/feed.rss?utm_source=x&page=1x")
+        assert junk[0] in (200, 400)
+        status, tagged, _ = _get(port, "/sections/world/feed.rss?utm_source=spam")
+        assert status == 200 and tagged["X-Cache-Status"] == "HIT"
+        # A Host that is not ours never reaches the app (nginx closes: 444).
+        with pytest.raises((OSError, urllib.error.URLError)):
+            _get(port, "/sections/world/feed.rss", Host="evil.example")
         # Metrics only for direct scrapes: through nginx every client is loopback.
         assert _get(port, "/metrics")[0] == 403
         assert _get(app_port, "/metrics")[0] == 200

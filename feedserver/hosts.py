@@ -1,0 +1,79 @@
+"""Which Host a cacheable answer may be built from.
+
+Feeds carry absolute links and ids. With ``FEEDSERVER_BASE_URL`` set they
+come from it and the request's Host plays no part. Without it they come from
+the request (``request.host_url``), and the Host header is the client's to
+write: an answer built for ``Host: evil.example`` must not be kept and served
+to anyone else, and a stream of made-up hosts must not fill the caches and
+evict the real answers.
+
+So, when BASE_URL is unset:
+
+- a Host must look like a host (RFC 9110 §7.2, RFC 3986 §3.2.2: a DNS name,
+  IPv4 or bracketed IPv6 literal, optional port), or the request is a 400;
+- the first well-formed Host a process serves a feed for becomes its
+  *pinned* host. Answers for the pinned host are cached as usual (fast path
+  and render cache); answers for any other host are built fresh each time,
+  never kept, and marked ``Cache-Control: private`` so that no shared cache
+  keeps them either. A deployment that serves several names, or that cannot
+  trust its first visitor, sets FEEDSERVER_BASE_URL (the README says so).
+
+X-Forwarded-Host is believed only behind ``FEEDSERVER_TRUSTED_PROXIES``
+(werkzeug's ProxyFix, installed in ``feedserver.create_app`` only then).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+EXTENSION = "feedserver.hosts"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::[0-9]{{1,5}})?",
+    re.ASCII,
+)
+MAX_HOST = 255
+
+
+def sane_host(host: str | None) -> bool:
+    """Whether ``host`` is syntactically a host[:port] (no userinfo, path or junk)."""
+    if not host or len(host) > MAX_HOST or _HOST.fullmatch(host) is None:
+        return False
+    _, colon, port = host.rpartition(":")
+    return not (colon and "]" not in port and port.isdigit() and int(port) > 65535)
+
+
+class HostPin:
+    """The one Host whose answers a process keeps (when BASE_URL is unset)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.configured = bool(base_url)
+        self.host: str | None = None
+        self._lock = threading.Lock()
+
+    def may_cache(self, host: str | None) -> bool:
+        """Whether an answer built for ``host`` may be kept and shared."""
+        if self.configured:
+            return True
+        if not sane_host(host):
+            return False
+        assert host is not None
+        normal = host.lower().rstrip(".")
+        if self.host is None:
+            with self._lock:
+                if self.host is None:
+                    self.host = normal
+        return normal == self.host
+
+    def cache_key_host(self, host: str | None) -> str:
+        """The Host part of a cache key: constant when links do not depend on it."""
+        return "" if self.configured else (host or "").lower().rstrip(".")
+
+
+def pin_for(app: Any) -> HostPin:
+    pin = app.extensions.get(EXTENSION)
+    if pin is None:
+        pin = app.extensions[EXTENSION] = HostPin(app.config.get("BASE_URL", ""))
+    return pin  # type: ignore[no-any-return]

@@ -1,0 +1,176 @@
+"""Property-based tests: arbitrary and adversarial input raises only our own errors, fast.
+
+``make test`` runs a bounded number of examples (HYPOTHESIS_PROFILE=ci, the
+default, set in tests/conftest.py); ``make fuzz`` runs the same properties
+with many more examples (HYPOTHESIS_PROFILE=fuzz).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feeds.conditional import choose_encoding, not_modified
+from feeds.errors import FeedError, ParseError
+from feeds.httpdate import parse_http_date
+from feeds.lenient import parse_count, parse_rfc3339, safe_etag
+from feeds.sanitize import clean_html, safe_url, to_text
+from feeds.upstream.discover import find_feed_links
+from feeds.upstream.guard import Allowlist, blocked_reason, check_url
+from feeds.upstream.opml import parse_opml
+from feeds.upstream.parse import parse_feed
+from feeds.upstream.schedule import cache_hints, next_fetch
+
+P = ParamSpec("P")
+R = TypeVar("R")
+pytestmark = pytest.mark.fuzz
+NOW = datetime(2024, 5, 14, 8, 0, tzinfo=UTC)
+URL = "https://feeds.example.com/feed"
+# Seconds one example may take: generous for a shared 2-core machine, far
+# below what the quadratic and cubic readers this guards against took.
+BOUND = 5.0
+
+# Pieces that have broken parsers before: markup starts, odd digits, dates at
+# the ends of the calendar, encodings, entity declarations.
+TOKENS = [
+    "<", ">", "&", "&amp;", "&#x", "<!--", "-->", "<![CDATA[", "]]>", "<a b='", "</", "<?",
+    "<!DOCTYPE x [", '<!ENTITY a "', "&a;", "]>", "٣", "²", "1_0", "0001", "9999", "+0100",
+    "-2359", "T", "Z", ":", "\x00", "\ufeff", "http://", "[::1", "]", "%", "@", " ", "\n",
+    "<title>", "</title>", "<item>", "</item>", "<entry>", "<ttl>", "<pubDate>",
+]  # fmt: skip
+fragments = st.lists(st.sampled_from(TOKENS) | st.text(max_size=5), max_size=40).map("".join)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+
+
+def timed(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    started = time.monotonic()
+    result = fn(*args, **kwargs)
+    assert time.monotonic() - started < BOUND, getattr(fn, "__name__", "call")
+    return result
+
+
+@given(st.binary(max_size=2000))
+def test_parse_feed_arbitrary_bytes(body: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        timed(parse_feed, body, URL)
+
+
+@given(fragments, fragments, fragments)
+def test_parse_rss_with_hostile_fields(title: str, date: str, ttl: str) -> None:
+    from xml.sax.saxutils import escape
+
+    body = (
+        f'<rss version="2.0"><channel><title>{escape(title)}</title><ttl>{escape(ttl)}</ttl>'
+        f"<item><title>{escape(title)}</title><pubDate>{escape(date)}</pubDate>"
+        f"<author>{escape(title)}</author><description>{escape(title)}</description>"
+        "</item></channel></rss>"
+    ).encode("utf-8", "replace")
+    try:
+        feed = timed(parse_feed, body, URL)
+    except ParseError:
+        return
+    assert feed.ttl_minutes is None or feed.ttl_minutes >= 0
+
+
+@given(st.dictionaries(st.sampled_from(["id", "title", "url", "tags", "authors", "author",
+                                        "date_published", "date_modified", "content_html",
+                                        "content_text", "summary", "external_url"]),
+                       json_values))  # fmt: skip
+def test_json_feed_items_of_any_type(item: dict[str, object]) -> None:
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [item], "title": item.get("id")}
+    with contextlib.suppress(ParseError):
+        timed(parse_feed, json.dumps(doc).encode(), URL)
+
+
+@given(fragments, st.sampled_from(["utf-8", "utf-16", "utf-32", "cp037", "latin-1"]))
+def test_parse_in_any_encoding(text: str, codec: str) -> None:
+    doc = f'<?xml version="1.0" encoding="{codec}"?><rss version="2.0"><channel>{text}</channel></rss>'
+    with contextlib.suppress(ParseError):
+        timed(parse_feed, doc.encode(codec, "replace"), URL)
+
+
+@given(st.text(max_size=300) | fragments)
+def test_lenient_readers_never_raise(value: str) -> None:
+    count = parse_count(value, 1000)
+    assert count is None or 0 <= count <= 1000
+    for parsed in (parse_http_date(value), parse_rfc3339(value)):
+        assert parsed is None or (parsed.tzinfo is not None and 1 < parsed.year < 9999)
+    etag = safe_etag(value)
+    assert etag is None or (etag.isascii() and "\n" not in etag and len(etag) <= 512)
+
+
+@given(fragments, fragments, fragments, fragments, st.integers(0, 40))
+def test_schedule_never_raises_and_stays_bounded(
+    cache_control: str, age: str, retry_after: str, expires: str, errors: int
+) -> None:
+    hints = cache_hints(
+        cache_control=cache_control, expires=expires, age=age, retry_after=retry_after,
+        date=expires, now=NOW,
+    )  # fmt: skip
+    when = next_fetch(NOW, interval=timedelta(minutes=15), hints=hints, errors=errors)
+    assert NOW < when <= NOW + timedelta(days=400)
+    if errors == 0 and hints.max_age is not None and hints.retry_after is None:
+        assert when - NOW >= min(hints.max_age, timedelta(hours=12))
+
+
+@given(fragments, fragments, st.text(max_size=50))
+def test_conditional_requests_never_raise(inm: str, ims: str, accept: str) -> None:
+    not_modified('"abc"', NOW, inm, None)
+    not_modified('"abc"', NOW, None, ims)
+    assert choose_encoding(accept) in ("br", "gzip", "identity")
+
+
+@given(fragments | st.text(max_size=300))
+def test_sanitizer_never_raises_and_never_emits_script(html: str) -> None:
+    cleaned = timed(clean_html, html, "https://example.com/a/")
+    assert "<script" not in cleaned.lower()
+    assert "javascript:" not in cleaned.lower()
+    text = timed(to_text, html, 100)
+    assert len(text) <= 100
+    safe_url(html, "https://example.com/")
+
+
+@given(fragments | st.text(max_size=200))
+def test_discovery_never_raises(html: str) -> None:
+    for link in timed(find_feed_links, html.encode("utf-8", "replace"), "https://e.example/"):
+        assert link.url.startswith(("http://", "https://"))
+
+
+@given(st.integers(0, 2**32 - 1) | st.integers(0, 2**128 - 1))
+def test_guard_judges_every_address(value: int) -> None:
+    ip = ipaddress.IPv4Address(value) if value < 2**32 else ipaddress.IPv6Address(value)
+    blocked_reason(ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ipaddress.IPv6Address(0xFFFF00000000 | (value & 0xFFFFFFFF))
+        translated = ipaddress.IPv6Address(0xFFFF0000000000000000 | (value & 0xFFFFFFFF))
+        inner = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+        if blocked_reason(inner) is not None:
+            assert blocked_reason(mapped) is not None
+            assert blocked_reason(translated) is not None
+
+
+@given(st.text(max_size=80) | fragments)
+def test_check_url_raises_only_feed_errors(tail: str) -> None:
+    for url in (tail, f"http://{tail}", f"https://[{tail}]/"):
+        with contextlib.suppress(FeedError):
+            check_url(url, Allowlist())
+
+
+@given(fragments | st.text(max_size=200))
+def test_opml_raises_only_parse_errors(text: str) -> None:
+    for doc in (text, f"<opml><body>{text}</body></opml>", f'<outline xmlUrl="{text}"/>'):
+        with contextlib.suppress(ParseError):
+            timed(parse_opml, doc.encode("utf-8", "replace"))

@@ -1,0 +1,111 @@
+"""Requests an adversary controls: the Host, junk query strings, very deep pages."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedserver.hosts import HostPin, sane_host
+from tests.factories import make_article, make_section
+
+
+@pytest.fixture
+def world(db):
+    with db.session() as s:
+        section = make_section(s, slug="world")
+        for n in range(3):
+            make_article(s, slug=f"story-{n}", section=section)
+
+
+def fast(app):
+    return app.extensions["feedserver.publishing.fastpath"]
+
+
+def test_a_foreign_host_is_never_kept_or_served_to_others(app, client, world):
+    mine = client.get("/feed.atom")  # the first host seen is pinned: localhost
+    assert mine.status_code == 200 and b"http://localhost/" in mine.data
+    evil = client.get("/feed.atom", headers={"Host": "evil.example"})
+    assert evil.status_code == 200 and b"evil.example" in evil.data
+    assert evil.headers["Cache-Control"].startswith("private")
+    entries = len(fast(app)._entries)
+    for n in range(20):
+        assert client.get("/feed.atom", headers={"Host": f"junk{n}.example"}).status_code == 200
+    assert len(fast(app)._entries) == entries  # made-up hosts fill nothing
+    again = client.get("/feed.atom")
+    assert again.data == mine.data and b"evil.example" not in again.data
+    assert again.headers["Cache-Control"].startswith("public")
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example/x", "a b", "evil.example:99999", "[::1", "x@evil.example", "é.example"]
+)
+def test_a_malformed_host_is_a_400(client, world, host):
+    response = client.get("/feed.atom", headers={"Host": host})
+    assert response.status_code == 400
+    assert b"evil" not in response.data or b"Host" in response.data
+
+
+def test_with_base_url_the_host_plays_no_part(app_config, tmp_path, monkeypatch, db, world):
+    from feedserver import create_app
+
+    app_config["BASE_URL"] = "https://news.example.org"
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path / "i2"))
+    app = create_app(app_config)
+    client = app.test_client()
+    one = client.get("/feed.atom", headers={"Host": "evil.example"})
+    two = client.get("/feed.atom", headers={"Host": "other.example"})
+    assert b"evil.example" not in one.data and b"https://news.example.org/" in one.data
+    assert one.data == two.data
+    assert len(fast(app)._entries) == 1
+
+
+def test_forwarded_host_is_ignored_without_trusted_proxies(client, world):
+    response = client.get("/feed.atom", headers={"X-Forwarded-Host": "evil.example"})
+    assert response.status_code == 200 and b"evil.example" not in response.data
+
+
+def test_junk_query_strings_create_no_entries(app, client, world):
+    app.config["FEED_ITEMS"] = 2
+    base = client.get("/feed.atom")
+    client.get("/feed.atom?page=2")
+    kept = len(fast(app)._entries)
+    for n in range(30):
+        junk = client.get(f"/feed.atom?utm_source={n}")
+        assert junk.status_code == 200 and junk.data == base.data
+    assert len(fast(app)._entries) == kept
+    assert client.get("/feed.atom?page=2&x=1").status_code == 200
+    assert len(fast(app)._entries) == kept
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/feed.atom?page=600",  # 20 per page: past 10,000 items
+        "/sections/world/feed.rss?page=99999",
+        "/sections/world?page=1001",  # 10 per page
+    ],
+)
+def test_deep_pages_are_a_clear_404(client, world, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"10,000" in response.data
+
+
+def test_deep_api_pages_are_a_clear_404(client, world, api):
+    response = api.get("/api/articles?page=101&per_page=100")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "page_too_deep"
+    assert "10,000" in response.json["error"]["message"]
+    assert api.get("/api/articles?page=100&per_page=100").status_code == 200
+
+
+@pytest.mark.fuzz
+@settings(max_examples=200)
+@given(st.text(max_size=80))
+def test_sane_host_is_total(host: str) -> None:
+    if sane_host(host):
+        assert "/" not in host and "@" not in host and " " not in host and host.isascii()
+    pin = HostPin("")
+    pin.may_cache(host)
+    assert pin.cache_key_host(host) is not None

@@ -1,0 +1,179 @@
+"""A PostgreSQL outage under load: cached feeds 200, pages and API 503, never 500.
+
+The test starts its own PostgreSQL cluster (initdb in a temporary folder,
+its own port) so that it can stop and start it: the shared test server is
+not ours to stop. Being root, it runs the server as the ``postgres`` user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from werkzeug.serving import make_server
+
+from feedserver import create_app
+from feedserver.db import Database, get_db
+from feedserver.migrate import upgrade
+from tests.factories import make_article
+
+pytestmark = pytest.mark.slow
+BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(*args: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+
+
+class Cluster:
+    def __init__(self, bindir: str, root: Path, port: int) -> None:
+        self.bindir, self.data, self.port = bindir, root / "data", port
+        self.log = root / "server.log"
+        self.root = root
+
+    def run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            _as_postgres(f"{self.bindir}/{tool}", *args),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    if not BINARIES or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("no PostgreSQL server binaries here")
+    # Directly under /tmp: pytest's own tmp folders are root-only, and the
+    # server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="feedserver-pg-outage-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        root.chmod(0o700)
+    cluster = Cluster(BINARIES[-1], root, _free_port())
+    cluster.run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "--no-sync")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_outage_under_load(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres"
+    db = Database.from_url(url)
+    upgrade(db.engine)
+    with db.session() as s:
+        slugs = [make_article(s).slug for _ in range(3)]
+    db.engine.dispose()
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(
+        {
+            "TESTING": False,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "outage",
+            "RUN_POLLER": False,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    feeds = ["/feed.atom", "/feed.rss", "/feed.json"]
+    pages = ["/", f"/articles/{slugs[0]}"]
+    api = "/api/articles"  # a token is looked up in the database: 401, or 503 in an outage
+    bogus = {"Authorization": "Bearer not-a-real-token-but-long-enough-to-check"}
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            warm = {path: client.get(path) for path in feeds + pages}
+            assert all(r.status_code == 200 for r in warm.values()), warm
+            assert client.get(api, headers=bogus).status_code == 401
+            tags = {path: warm[path].headers["ETag"] for path in feeds}
+
+            seen: Counter[tuple[str, int]] = Counter()
+            problems: list[str] = []
+            stop = threading.Event()
+
+            def load() -> None:
+                with httpx.Client(base_url=base, timeout=10) as mine:
+                    while not stop.is_set():
+                        for path in feeds + pages:
+                            r = mine.get(path)
+                            seen[(path, r.status_code)] += 1
+                            if r.status_code >= 500 and r.status_code != 503:
+                                problems.append(f"{path} {r.status_code}")
+                            ok = path in feeds and r.status_code == 200
+                            if ok and r.headers.get("ETag") != tags[path]:
+                                problems.append(f"{path} ETag changed")
+
+            workers = [threading.Thread(target=load) for _ in range(3)]
+            for worker in workers:
+                worker.start()
+            time.sleep(1)
+            cluster.stop()
+            down_at = time.monotonic()
+            outage: Counter[tuple[str, int]] = Counter()
+            while time.monotonic() - down_at < 6:
+                for path in feeds + pages:
+                    r = client.get(path, headers={"If-None-Match": tags.get(path, "")})
+                    outage[(path, r.status_code)] += 1
+                    if path in pages and r.status_code == 503:
+                        assert r.headers.get("Retry-After", "").isdigit()
+                        assert "database" in r.text.lower()
+                r = client.get(api, headers=bogus)
+                outage[(api, r.status_code)] += 1
+                if r.status_code == 503:
+                    assert r.json()["error"]["code"] == "database_unavailable"
+                    assert r.headers.get("Retry-After", "").isdigit()
+                time.sleep(0.05)
+            cluster.start()
+            up_at = time.monotonic()
+            recovered = None
+            while time.monotonic() - up_at < 15:
+                if all(client.get(p).status_code == 200 for p in feeds + pages):
+                    recovered = time.monotonic() - up_at
+                    break
+                time.sleep(0.2)
+            stop.set()
+            for worker in workers:
+                worker.join(10)
+    finally:
+        server.shutdown()
+        get_db(app).engine.dispose()
+
+    assert not problems, problems[:10]
+    for path in feeds:  # served from the kept answer throughout: 200 or 304
+        assert {code for (p, code) in outage if p == path} <= {304}, outage
+        assert not [code for (p, code) in seen if p == path and code >= 500], seen
+    assert outage[(api, 503)] > 0 and {c for (p, c) in outage if p == api} <= {401, 503}
+    for path in pages:
+        assert outage[(path, 503)] > 0, outage
+        assert {code for (p, code) in outage if p == path} <= {200, 503}, outage
+    assert recovered is not None and recovered < 10, f"not back within 15 s: {seen}"
