@@ -32,7 +32,7 @@ from feeds.errors import BlockedAddress, FeedError, ParseError
 from feeds.upstream.fetch import Fetcher, FetchResult
 from feeds.upstream.guard import check_url
 from feedserver.aggregation import refresh as aggregation
-from feedserver.aggregation.poller import sqlite_lock
+from feedserver.aggregation import store
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
 from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
@@ -53,7 +53,7 @@ def app_fetcher(app: Flask | None = None) -> Fetcher:
     fetcher = app.extensions.get(FETCHER)
     if fetcher is None:
         fetcher = app.extensions[FETCHER] = PollSettings.from_config(app.config).fetcher()
-    return fetcher  # type: ignore[no-any-return]
+    return fetcher
 
 
 def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
@@ -177,8 +177,7 @@ def add_source(
         chosen = find_section(session, section)
         section_id = chosen.id if chosen else None
     feed_url, result, parsed = locate_feed(fetcher, url)
-    lock = sqlite_lock(db)
-    with lock or _nolock():
+    with db.write_lock():
         try:
             with db.session() as session:
                 _taken(session, feed_url)
@@ -198,7 +197,7 @@ def add_source(
                 )
                 session.add(source)
                 session.flush()
-                outcome = aggregation.store(session, source, result, parsed, settings)
+                outcome = store.store_fetched(session, source, result, parsed, settings)
         except IntegrityError:
             raise Conflict(
                 f"{feed_url} was just added as a source.", code="source_exists"
@@ -207,20 +206,12 @@ def add_source(
     return source
 
 
-class _nolock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
 def refresh_now(db: Database, fetcher: Fetcher, settings: PollSettings, source: Source) -> Outcome:
     """Fetch one source now, whatever its schedule (the admin's "refresh")."""
     job = SourceJob.of(source)
     if not job.feed_url:
         raise Unprocessable(f"Source {source.id} has no feed URL to fetch.")
-    return aggregation.refresh(db, job, fetcher, settings, lock=sqlite_lock(db))
+    return aggregation.refresh(db, job, fetcher, settings)
 
 
 def update_source(session: Session, source: Source, data: dict[str, Any], fetcher: Fetcher) -> None:
@@ -321,8 +312,7 @@ def import_opml(
     if len(outlines) > MAX_OUTLINES:
         raise Unprocessable(f"OPML lists {len(outlines)} feeds; at most {MAX_OUTLINES} at once.")
     summary = ImportSummary()
-    lock = sqlite_lock(db)
-    with lock or _nolock(), db.session() as session:
+    with db.write_lock(), db.session() as session:
         common = find_section(session, section) if section not in (None, "") else None
         seen: set[str] = set()
         for outline in outlines:
