@@ -21,7 +21,13 @@ from feedserver.aggregation import store
 from feedserver.aggregation.poller import poll_once
 from feedserver.aggregation.store import articles as store_articles
 from tests.factories import make_source
-from tests.feedserver.aggregation_support import articles_of, numbered, rss, settings_for, source_row
+from tests.feedserver.aggregation_support import (
+    articles_of,
+    numbered,
+    rss,
+    settings_for,
+    source_row,
+)
 
 RSS = "application/rss+xml"
 

@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug import Response
 
+from feedserver.aggregation import entries as upstream_entries
 from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store
-from feedserver.aggregation import entries as upstream_entries
-from feedserver.aggregation.store import articles as upstream_store
 from feedserver.aggregation.poller import (
     Worker,
     claim,
@@ -21,6 +20,7 @@ from feedserver.aggregation.poller import (
     start_in_process,
     stop_in_process,
 )
+from feedserver.aggregation.store import articles as upstream_store
 from feedserver.models import Source
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import (
