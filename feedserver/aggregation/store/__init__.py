@@ -51,7 +51,7 @@ from feedserver.models import Source
 
 __all__ = [
     "POST_STORE", "PostStoreHook", "PrepareError", "StoreError", "Stored", "add_post_store_hook",
-    "record_failure", "schedule", "store_entries", "store_failure", "store_fetched",
+    "record_failure", "schedule", "store_entries", "store_failure", "store_fetched", "store_pushed",
     "store_unchanged", "write_fetched",
 ]  # fmt: skip
 
@@ -98,6 +98,29 @@ def write_fetched(
             if attempt == 2:
                 raise
             log.info("slug race, storing again source_id=%s", job.id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def store_pushed(
+    db: Database, source_id: int, parsed: Parsed, *, now: datetime | None = None
+) -> Stored | None:
+    """Store entries pushed to us (WebSub) for a source: entries and identity, no schedule.
+
+    One transaction under the write lock; None when the source is gone. A push
+    is not a poll, so the source's health and next fetch are left alone.
+    """
+    for attempt in (1, 2):
+        try:
+            with db.write_lock(), db.session() as session:
+                source = session.get(Source, source_id)
+                if source is None:
+                    return None
+                _update_identity(source, parsed.feed)
+                return store_entries(session, source, parsed, now=now, careful=attempt > 1)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("slug race, storing pushed entries again source_id=%s", source_id)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -173,3 +173,19 @@ def test_one_bad_row_in_a_batch_of_304s_costs_only_that_row(db):
 )  # fmt: skip
 def test_only_sendable_validators_are_stored(etag, kept):
     assert store.safe_validator(etag) == kept
+
+
+def test_pushed_entries_are_stored_once_and_run_the_hooks(db, monkeypatch):
+    sid = add(db, "https://example.com/pushed")
+    calls = []
+    monkeypatch.setattr(store, "POST_STORE", [])
+    monkeypatch.setattr(store_articles, "POST_STORE", store.POST_STORE)
+    store.add_post_store_hook(lambda session, source, parsed, stored: calls.append(stored))
+    parsed = upstream_entries.parse(rss(numbered(2)), "https://example.com/pushed")
+    first = store.store_pushed(db, sid, parsed)
+    again = store.store_pushed(db, sid, parsed)
+    assert first is not None and (first.added, first.updated) == (2, 0)
+    assert again == store.Stored()  # unchanged entries are not touched
+    assert [c.added for c in calls] == [2, 0] and len(articles_of(db, sid)) == 2
+    assert source_row(db, sid).next_fetch_at is None  # a push does not reschedule
+    assert store.store_pushed(db, sid + 999, parsed) is None
