@@ -59,8 +59,13 @@ PARAGRAPH = (
 )
 
 
-def write_feeds(www: Path, feeds: int, entries: int) -> list[str]:
-    """Write the upstream feeds; return their paths."""
+def write_feeds(www: Path, feeds: int, entries: int, html_kb: float | None = None) -> list[str]:
+    """Write the upstream feeds; return their paths.
+
+    Each item's description holds five paragraphs of HTML (~1.3 kB), or about
+    ``html_kb`` kB of them when given (the "~1 kB of HTML per item" farm).
+    """
+    paragraphs = 5 if html_kb is None else max(1, round(html_kb * 1024 / len(PARAGRAPH)))
     www.mkdir(parents=True)
     base = datetime(2026, 3, 1, tzinfo=UTC)
     paths = []
@@ -68,7 +73,7 @@ def write_feeds(www: Path, feeds: int, entries: int) -> list[str]:
         items = []
         for e in range(entries):
             when = format_datetime(base - timedelta(hours=f + e * 7), usegmt=True)
-            body = escape(PARAGRAPH * 5 + f"<p>Feed {f}, entry {e}.</p>")
+            body = escape(PARAGRAPH * paragraphs + f"<p>Feed {f}, entry {e}.</p>")
             items.append(
                 f"<item><title>Feed {f} story {e}: council budget &amp; more</title>"
                 f"<link>https://upstream{f}.example/stories/{e}</link>"
