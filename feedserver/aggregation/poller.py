@@ -101,6 +101,24 @@ def due_filter(cutoff: datetime) -> Any:
     )
 
 
+def make_all_due(db: Database) -> int:
+    """Make every enabled source with a feed URL due now (``poll --once --all``); how many.
+
+    One UPDATE of the schedule column (no feed shows it, so no flush hook);
+    the pass then claims them like any due source, so a worker running at
+    the same time shares the work instead of fetching twice.
+    """
+    now = utcnow()
+    stmt = (
+        update(Source)
+        .where(Source.enabled.is_(True), Source.feed_url.is_not(None))
+        .values(next_fetch_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    with db.write_lock(), db.session() as session:
+        return session.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
 def count_due(db: Database, cutoff: datetime | None = None) -> int:
     """How many enabled sources are due now (for a progress bar)."""
     with db.session() as session:

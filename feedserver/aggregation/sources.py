@@ -295,6 +295,30 @@ class ImportSummary:
     added: list[Source] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
+    created_sections: list[Section] = field(default_factory=list)  # named by categories
+
+
+def category_section(
+    session: Session, category: str | None, summary: ImportSummary
+) -> Section | None:
+    """The section an OPML category names, created when none has that id, slug or name.
+
+    A reader's exported OPML then imports in one step (its folders become
+    our sections); what was created is listed in the summary.
+    """
+    if not category or not category.strip():
+        return None
+    try:
+        return find_section(session, category.strip(), "category")
+    except Unprocessable as exc:
+        if exc.details.get("fields", {}).get("category") != "unknown":
+            raise
+    from feedserver.content import editing
+
+    section = editing.create_section(session, {"name": category.strip()[:200]})
+    summary.created_sections.append(section)
+    log.info("opml import created section_id=%s slug=%s", section.id, section.slug)
+    return section
 
 
 def import_opml(
@@ -319,7 +343,7 @@ def import_opml(
             raw = outline.xml_url
             try:
                 url = check_feed_url(raw, fetcher, "xmlUrl")
-                chosen = common or find_section(session, outline.category, "category")
+                chosen = common or category_section(session, outline.category, summary)
             except (BadRequest, Unprocessable) as exc:
                 summary.refused.append({"url": str(raw)[:URL_LENGTH], "reason": exc.message})
                 continue
@@ -347,10 +371,11 @@ def import_opml(
             session.flush()
             summary.added.append(source)
     log.info(
-        "opml import added=%d skipped=%d refused=%d",
+        "opml import added=%d skipped=%d refused=%d sections_created=%d",
         len(summary.added),
         len(summary.skipped),
         len(summary.refused),
+        len(summary.created_sections),
     )
     return summary
 
