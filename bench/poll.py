@@ -180,6 +180,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--parse-processes", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="steady-state runs of each (median)")
+    parser.add_argument(
+        "--html-kb", type=float, default=None, help="~kB of HTML per item (default ~1.3)"
+    )
     parser.add_argument("--child", choices=["ours", "naive"])
     parser.add_argument("--db")
     parser.add_argument("--urls")
@@ -193,7 +196,7 @@ def main() -> None:
     tmp.chmod(0o755)  # nginx's workers may run as another user
     port = free_port()
     try:
-        paths = write_feeds(tmp / "www", opts.feeds, opts.entries)
+        paths = write_feeds(tmp / "www", opts.feeds, opts.entries, opts.html_kb)
         size = sum(p.stat().st_size for p in (tmp / "www").iterdir()) / len(paths)
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
         server = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf")], stderr=subprocess.DEVNULL)
