@@ -195,6 +195,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="feedserver-pollbench-"))
     tmp.chmod(0o755)  # nginx's workers may run as another user
     port = free_port()
+    server: subprocess.Popen[bytes] | None = None
     try:
         paths = write_feeds(tmp / "www", opts.feeds, opts.entries, opts.html_kb)
         size = sum(p.stat().st_size for p in (tmp / "www").iterdir()) / len(paths)
@@ -245,9 +246,10 @@ def main() -> None:
                 f" cpu {ours['cpu'] / naive['cpu']:.2f}×;"
                 f" without start-up wall {(ours['wall'] - ours['start']) / (naive['wall'] - naive['start']):.2f}×"
             )
-        server.terminate()
-        server.wait(10)
     finally:
+        if server is not None:  # also when a run fails or is interrupted
+            server.terminate()
+            server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
