@@ -89,7 +89,11 @@ def store_entries(
 ) -> Stored:
     """Write a source's parsed entries (new in bulk, changed in place), then the hooks."""
     now = now or datetime.now(UTC)
-    stored = _write_entries(session, source, parsed, now, careful)
+    # The source's pending changes (identity, health) need not reach the
+    # database before our reads: they go in one UPDATE at commit, not one
+    # more per refresh at the first query (profile: 2 flushes a refresh → 1).
+    with session.no_autoflush:
+        stored = _write_entries(session, source, parsed, now, careful)
     for hook in POST_STORE:
         hook(session, source, parsed, stored)
     return stored
