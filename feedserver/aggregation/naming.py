@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from feedserver.content.slugs import slugify
 from feedserver.models import Article
 
-_ARTICLES: Table = Article.__table__  # type: ignore[assignment]
+_ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
 _SLUGS_TAKEN = select(_ARTICLES.c.slug).where(
     _ARTICLES.c.slug.in_(bindparam("slugs", expanding=True))
 )

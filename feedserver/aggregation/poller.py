@@ -59,6 +59,7 @@ from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.db import Database, get_db
 from feedserver.models import Source, utcnow
+from feedserver.ops.metrics import record_refresh
 
 if TYPE_CHECKING:  # the poller runs without importing Flask
     from flask import Flask
@@ -117,7 +118,7 @@ def make_all_due(db: Database) -> int:
         .execution_options(synchronize_session=False)
     )
     with db.write_lock(), db.session() as session:
-        return session.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]
+        return session.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]  # an UPDATE gives a CursorResult
 
 
 def count_due(db: Database, cutoff: datetime | None = None) -> int:
@@ -292,6 +293,7 @@ class Poller:
 
         def record(outcome: Outcome) -> None:
             stats.add(outcome)
+            record_refresh(outcome.status, outcome.added, outcome.updated, outcome.error)
             if progress is not None:
                 progress(outcome)
 
@@ -410,7 +412,7 @@ class Worker:
 def start_in_process(app: Flask) -> Worker | None:
     """Run a poller thread inside the web process (``make run``), once per app."""
     if EXTENSION in app.extensions:
-        return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+        return app.extensions[EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
     if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return None  # the reloader's watcher process serves nothing: its child polls
     settings = PollSettings.from_config(app.config)

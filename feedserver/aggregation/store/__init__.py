@@ -66,7 +66,7 @@ class StoreError(FeedError):
     stage = "store"
 
 
-_SOURCES: Table = Source.__table__  # type: ignore[assignment]
+_SOURCES: Table = Source.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
 _UNCHANGED = (
     update(_SOURCES)
     .where(_SOURCES.c.id == bindparam("source_id"))
