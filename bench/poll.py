@@ -59,8 +59,13 @@ PARAGRAPH = (
 )
 
 
-def write_feeds(www: Path, feeds: int, entries: int) -> list[str]:
-    """Write the upstream feeds; return their paths."""
+def write_feeds(www: Path, feeds: int, entries: int, html_kb: float | None = None) -> list[str]:
+    """Write the upstream feeds; return their paths.
+
+    Each item's description holds five paragraphs of HTML (~1.3 kB), or about
+    ``html_kb`` kB of them when given (the "~1 kB of HTML per item" farm).
+    """
+    paragraphs = 5 if html_kb is None else max(1, round(html_kb * 1024 / len(PARAGRAPH)))
     www.mkdir(parents=True)
     base = datetime(2026, 3, 1, tzinfo=UTC)
     paths = []
@@ -68,7 +73,7 @@ def write_feeds(www: Path, feeds: int, entries: int) -> list[str]:
         items = []
         for e in range(entries):
             when = format_datetime(base - timedelta(hours=f + e * 7), usegmt=True)
-            body = escape(PARAGRAPH * 5 + f"<p>Feed {f}, entry {e}.</p>")
+            body = escape(PARAGRAPH * paragraphs + f"<p>Feed {f}, entry {e}.</p>")
             items.append(
                 f"<item><title>Feed {f} story {e}: council budget &amp; more</title>"
                 f"<link>https://upstream{f}.example/stories/{e}</link>"
@@ -175,6 +180,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--parse-processes", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="steady-state runs of each (median)")
+    parser.add_argument(
+        "--html-kb", type=float, default=None, help="~kB of HTML per item (default ~1.3)"
+    )
     parser.add_argument("--child", choices=["ours", "naive"])
     parser.add_argument("--db")
     parser.add_argument("--urls")
@@ -187,8 +195,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="feedserver-pollbench-"))
     tmp.chmod(0o755)  # nginx's workers may run as another user
     port = free_port()
+    server: subprocess.Popen[bytes] | None = None
     try:
-        paths = write_feeds(tmp / "www", opts.feeds, opts.entries)
+        paths = write_feeds(tmp / "www", opts.feeds, opts.entries, opts.html_kb)
         size = sum(p.stat().st_size for p in (tmp / "www").iterdir()) / len(paths)
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
         server = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf")], stderr=subprocess.DEVNULL)
@@ -237,9 +246,10 @@ def main() -> None:
                 f" cpu {ours['cpu'] / naive['cpu']:.2f}×;"
                 f" without start-up wall {(ours['wall'] - ours['start']) / (naive['wall'] - naive['start']):.2f}×"
             )
-        server.terminate()
-        server.wait(10)
     finally:
+        if server is not None:  # also when a run fails or is interrupted
+            server.terminate()
+            server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -192,9 +192,8 @@ def run(subscribers: int, hosts: int, database_url: str | None) -> dict[str, Any
         settings = HubSettings.from_config(
             {**app.config, "WEBSUB_CONCURRENCY": concurrency, "WEBSUB_PER_HOST": per_host}
         )
-        from feedserver.aggregation.poller import sqlite_lock
 
-        return Deliverer(db, settings, app_renderer(app), lock=sqlite_lock(db))
+        return Deliverer(db, settings, app_renderer(app))
 
     verify_s = _wait_active(db, subscribers, deliverer(32, 8))
     results: dict[str, Any] = {

@@ -6,8 +6,9 @@ benchmarks open sessions with ``Database.from_url(url)`` and no app.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -18,6 +19,12 @@ if TYPE_CHECKING:  # the poller and CLI use Database without importing Flask
 
 EXTENSION = "feedserver.db"
 
+# SQLite allows one writer per file: writers of one process queue on a lock
+# instead of spinning on SQLITE_BUSY. Keyed by URL, so every Database object
+# on the same file (the app's, a poller's, a CLI's) shares one lock.
+_SQLITE_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_LOCK = threading.Lock()
+
 
 class Database:
     """An engine and its session factory."""
@@ -25,6 +32,11 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_lock: threading.RLock | None = None
+        if engine.dialect.name == "sqlite":
+            key = engine.url.render_as_string(hide_password=True)
+            with _LOCKS_LOCK:
+                self._write_lock = _SQLITE_WRITE_LOCKS.setdefault(key, threading.RLock())
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> Database:
@@ -42,6 +54,15 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def write_lock(self) -> AbstractContextManager[Any]:
+        """Serialize this process's write transactions where the database needs it.
+
+        SQLite: a process-wide re-entrant lock per database file (one writer at
+        a time). PostgreSQL: a no-op; row locks and ``SKIP LOCKED`` do the work.
+        Use as ``with db.write_lock(), db.session() as session: …``.
+        """
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -65,7 +65,10 @@ from feeds.upstream.decompress import ACCEPT_ENCODING, decoder_for
 from feeds.upstream.guard import Allowlist, Resolver, check_url, system_resolver
 from feeds.upstream.schedule import CacheHints, cache_hints
 
-USER_AGENT = "feedserver/0.1 (+https://github.com/feedserver/feedserver)"
+# The product token alone; the application adds its own site as the contact
+# (feedserver.aggregation.jobs.user_agent) -- no invented address here.
+PRODUCT = "feedserver/0.1"
+USER_AGENT = PRODUCT
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, "
     "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "

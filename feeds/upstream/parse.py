@@ -44,6 +44,7 @@ from feeds.lenient import bounded_datetime, parse_count
 from feeds.model import Author, UpstreamEntry, UpstreamFeed
 from feeds.sanitize import safe_url, to_text
 from feeds.upstream.entities import check_doctype
+from feeds.upstream.fastparse import parse_fast
 from feeds.upstream.jsonfeed import looks_like_json, parse_json_feed
 
 # What one poll of one source may create at most. A feed is read newest-first
@@ -84,6 +85,19 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     if looks_like_json(body, content_type):
         return cap_feed(parse_json_feed(body, url))
     check_doctype(body, url, content_type)
+    fast = parse_fast(body, content_type)
+    if fast is not None:
+        shape, version = fast
+        return cap_feed(_from_feedparser(_Result(shape), url, version))
+    return parse_feedparser(body, url, content_type, checked=True)
+
+
+def parse_feedparser(
+    body: bytes, url: str, content_type: str | None = None, *, checked: bool = False
+) -> UpstreamFeed:
+    """Parse an XML feed with feedparser alone (the fallback; the reference in bench/)."""
+    if not checked:
+        check_doctype(body, url, content_type)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -97,6 +111,16 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     if not version and not result.entries:
         raise ParseError(url, _not_a_feed(body, result))
     return cap_feed(_from_feedparser(result, url, version or "unknown"))
+
+
+class _Result(dict[str, Any]):
+    """feedparser's result shape (``.feed``, ``.entries``) over plain dicts."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def cap_feed(feed: UpstreamFeed) -> UpstreamFeed:

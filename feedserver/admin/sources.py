@@ -141,9 +141,11 @@ def sources_import() -> View:
             form.file.errors = [f"That file could not be imported: {exc.message}"]
         else:
             added = [{"url": s.feed_url, "reason": s.name} for s in summary.added]
+            made = ", ".join(section.name for section in summary.created_sections)
             flash(
                 f"OPML import: {len(summary.added)} added, {len(summary.skipped)} skipped, "
-                f"{len(summary.refused)} refused.",
+                f"{len(summary.refused)} refused."
+                + (f" Sections created: {made}." if made else ""),
                 "success" if summary.added or not summary.refused else "warning",
             )
             report = {"added": added, "skipped": summary.skipped, "refused": summary.refused}

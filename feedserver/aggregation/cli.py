@@ -88,15 +88,18 @@ def sources_import(file: BinaryIO, section: str | None) -> None:
     """Import an OPML file ('-' for stdin); the poller fetches the new sources."""
     body = file.read()
     summary = sources.import_opml(get_db(), sources.app_fetcher(), body, section=section)
+    for new in summary.created_sections:
+        click.echo(f"created section\t{new.id}\t{new.slug}\t{new.name}")
     for source in summary.added:
         click.echo(f"added\t{source.id}\t{source.feed_url}")
     for item in summary.skipped:
         click.echo(f"skipped\t{item['url']}\t{item['reason']}")
     for item in summary.refused:
         click.echo(f"refused\t{item['url']}\t{item['reason']}", err=True)
+    made = len(summary.created_sections)
     click.echo(
         f"{len(summary.added)} added, {len(summary.skipped)} skipped, "
-        f"{len(summary.refused)} refused."
+        f"{len(summary.refused)} refused; {made} section{'' if made == 1 else 's'} created."
     )
 
 
@@ -135,15 +138,23 @@ def sources_remove(source_id: int, yes: bool) -> None:
 
 @click.command("poll")
 @click.option("--once", is_flag=True, help="Refresh every due source once, then exit.")
+@click.option(
+    "--all", "everything", is_flag=True,
+    help="With --once: refresh every enabled source now, due or not.",
+)  # fmt: skip
 @with_appcontext
 @clean_errors
-def poll(once: bool) -> None:
+def poll(once: bool, everything: bool) -> None:
     """Refresh due sources: once with a progress bar (--once), or forever like 'worker'."""
     poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
+    if everything and not once:
+        raise click.UsageError("--all works with --once (a worker polls what is due).")
     if not once:
         _work()
         return
     db = get_db()
+    if everything:
+        poller.make_all_due(db)
     cutoff = utcnow()
     total = poller.count_due(db, cutoff)
     failed: list[Outcome] = []

@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from feeds.model import UpstreamEntry, UpstreamFeed
 from feeds.sanitize import clean_html, clip_text, safe_url, to_text
@@ -163,3 +163,29 @@ def summary_text(html: str | None) -> str:
 
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
+
+
+def new_dates(row: Prepared, now: datetime, source_id: int) -> tuple[datetime, datetime]:
+    """(published, updated) of a new article.
+
+    Feeds list newest first: an undated entry further down gets an earlier
+    first-seen instant, so the feed order survives and no two are equal.
+    """
+    seen = now - timedelta(microseconds=row.position)
+    published = instant(row.published or row.updated, now, row.key, source_id) or seen
+    updated = instant(row.updated, now, row.key, source_id) or published
+    return published, max(updated, published)
+
+
+def instant(moment: datetime | None, now: datetime, key: str, source_id: int) -> datetime | None:
+    """A stored instant: future clamped to now; whole seconds get a stable sub-second part."""
+    if moment is None:
+        return None
+    moment = min(moment.astimezone(UTC), now)
+    if moment.microsecond == 0 and moment != now:
+        # Upstream dates have second precision; two entries of one second
+        # would share an Atom <updated>. A stable fraction keeps them apart.
+        digest = hashlib.blake2b(f"{source_id}:{key}".encode(), digest_size=4).digest()
+        moment = moment.replace(microsecond=1 + int.from_bytes(digest, "big") % 999_998)
+        moment = min(moment, now)
+    return moment

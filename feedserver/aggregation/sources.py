@@ -30,7 +30,7 @@ from feeds.errors import BlockedAddress, FeedError, ParseError
 from feeds.upstream.fetch import Fetcher, FetchResult
 from feeds.upstream.guard import check_url
 from feedserver.aggregation import refresh as aggregation
-from feedserver.aggregation.poller import sqlite_lock
+from feedserver.aggregation import store
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
 from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
@@ -176,8 +176,7 @@ def add_source(
         chosen = find_section(session, section)
         section_id = chosen.id if chosen else None
     feed_url, result, parsed = locate_feed(fetcher, url)
-    lock = sqlite_lock(db)
-    with lock or _nolock():
+    with db.write_lock():
         try:
             with db.session() as session:
                 _taken(session, feed_url)
@@ -197,7 +196,7 @@ def add_source(
                 )
                 session.add(source)
                 session.flush()
-                outcome = aggregation.store(session, source, result, parsed, settings)
+                outcome = store.store_fetched(session, source, result, parsed, settings)
         except IntegrityError:
             raise Conflict(
                 f"{feed_url} was just added as a source.", code="source_exists"
@@ -206,20 +205,12 @@ def add_source(
     return source
 
 
-class _nolock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
 def refresh_now(db: Database, fetcher: Fetcher, settings: PollSettings, source: Source) -> Outcome:
     """Fetch one source now, whatever its schedule (the admin's "refresh")."""
     job = SourceJob.of(source)
     if not job.feed_url:
         raise Unprocessable(f"Source {source.id} has no feed URL to fetch.")
-    return aggregation.refresh(db, job, fetcher, settings, lock=sqlite_lock(db))
+    return aggregation.refresh(db, job, fetcher, settings)
 
 
 def update_source(session: Session, source: Source, data: dict[str, Any], fetcher: Fetcher) -> None:
@@ -279,6 +270,30 @@ class ImportSummary:
     added: list[Source] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
+    created_sections: list[Section] = field(default_factory=list)  # named by categories
+
+
+def category_section(
+    session: Session, category: str | None, summary: ImportSummary
+) -> Section | None:
+    """The section an OPML category names, created when none has that id, slug or name.
+
+    A reader's exported OPML then imports in one step (its folders become
+    our sections); what was created is listed in the summary.
+    """
+    if not category or not category.strip():
+        return None
+    try:
+        return find_section(session, category.strip(), "category")
+    except Unprocessable as exc:
+        if exc.details.get("fields", {}).get("category") != "unknown":
+            raise
+    from feedserver.content import editing
+
+    section = editing.create_section(session, {"name": category.strip()[:200]})
+    summary.created_sections.append(section)
+    log.info("opml import created section_id=%s slug=%s", section.id, section.slug)
+    return section
 
 
 def import_opml(
@@ -296,15 +311,14 @@ def import_opml(
     if len(outlines) > MAX_OUTLINES:
         raise Unprocessable(f"OPML lists {len(outlines)} feeds; at most {MAX_OUTLINES} at once.")
     summary = ImportSummary()
-    lock = sqlite_lock(db)
-    with lock or _nolock(), db.session() as session:
+    with db.write_lock(), db.session() as session:
         common = find_section(session, section) if section not in (None, "") else None
         seen: set[str] = set()
         for outline in outlines:
             raw = outline.xml_url
             try:
                 url = check_feed_url(raw, fetcher, "xmlUrl")
-                chosen = common or find_section(session, outline.category, "category")
+                chosen = common or category_section(session, outline.category, summary)
             except (BadRequest, Unprocessable) as exc:
                 summary.refused.append({"url": str(raw)[:URL_LENGTH], "reason": exc.message})
                 continue
@@ -332,10 +346,11 @@ def import_opml(
             session.flush()
             summary.added.append(source)
     log.info(
-        "opml import added=%d skipped=%d refused=%d",
+        "opml import added=%d skipped=%d refused=%d sections_created=%d",
         len(summary.added),
         len(summary.skipped),
         len(summary.refused),
+        len(summary.created_sections),
     )
     return summary
 

@@ -189,6 +189,10 @@ def import_sources() -> ResponseReturnValue:
             "added": [source_json(s, 0) for s in added if s is not None],
             "skipped": summary.skipped,
             "refused": summary.refused,
+            "created_sections": [
+                {"id": made.id, "slug": made.slug, "name": made.name}
+                for made in summary.created_sections
+            ],
         }
     )
 
@@ -268,7 +272,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "properties": {
             "added": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
             "skipped": {"type": "array", "items": {"type": "object"}, "description": "Already sources: {url, reason}."},
-            "refused": {"type": "array", "items": {"type": "object"}, "description": "Bad or refused URLs, unknown sections: {url, reason}."},
+            "refused": {"type": "array", "items": {"type": "object"}, "description": "Bad or refused URLs, unusable categories: {url, reason}."},
+            "created_sections": {"type": "array", "items": {"type": "object"}, "description": "Sections created for OPML categories that named none: {id, slug, name}."},
         },
     },
 }  # fmt: skip

@@ -43,14 +43,11 @@ def start_deliverer(app: Flask, *, startup_delay: float = 2.0) -> threading.Even
     app.extensions[EXTENSION] = stop
 
     def run() -> None:
-        from feedserver.aggregation.poller import sqlite_lock
         from feedserver.db import get_db
         from feedserver.publishing.websub.deliver import Deliverer, HubSettings, app_renderer
 
         db = get_db(app)
-        deliverer = Deliverer(
-            db, HubSettings.from_config(app.config), app_renderer(app), lock=sqlite_lock(db)
-        )
+        deliverer = Deliverer(db, HubSettings.from_config(app.config), app_renderer(app))
         deliverer.stop_event = stop
         deliverer.run(startup_delay)
 

@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -179,14 +180,12 @@ class Deliverer:
         render: Renderer,
         *,
         sender: Sender | None = None,
-        lock: threading.Lock | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.render = render
         self.sender = sender or Sender(settings)
         self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="websub")
-        self.lock = lock  # serializes this process's SQLite writers
         self.stop_event = threading.Event()
         self._last_expiry = 0.0
         self._seeded = False
@@ -196,8 +195,9 @@ class Deliverer:
         self.pool.shutdown(wait=True)
         self.sender.close()
 
-    def _write(self) -> _Locked:
-        return _Locked(self.lock)
+    def _write(self) -> AbstractContextManager[Any]:
+        """The database's write lock (serializes this process's SQLite writers)."""
+        return self.db.write_lock()
 
     # -- one pass ---------------------------------------------------------------
 
@@ -344,19 +344,6 @@ class Deliverer:
 
     def stop(self) -> None:
         self.stop_event.set()
-
-
-class _Locked:
-    def __init__(self, lock: threading.Lock | None) -> None:
-        self.lock = lock
-
-    def __enter__(self) -> None:
-        if self.lock is not None:
-            self.lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.lock is not None:
-            self.lock.release()
 
 
 def _origin(url: str) -> str:

@@ -95,7 +95,7 @@ def test_200_returns_body_validators_and_hints(server: MockServer, fetcher: Fetc
     assert not result.not_modified and not result.gone
     assert result.final_url == result.url == url(server, "/feed")
     sent = server.log[0][0]
-    assert sent.headers["User-Agent"].startswith("feedserver/0.1 (+https://")
+    assert sent.headers["User-Agent"] == "feedserver/0.1"  # no made-up contact
     assert sent.headers["Accept"].startswith("application/atom+xml, application/rss+xml")
     assert "gzip" in sent.headers["Accept-Encoding"]
     assert "If-None-Match" not in sent.headers

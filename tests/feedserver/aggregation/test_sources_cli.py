@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from feedserver.models import Article, Source
+from feedserver.models import Article, Section, Source
 from tests.factories import make_section
 from tests.feedserver.aggregation_support import numbered, rss
 
@@ -113,3 +113,75 @@ def test_worker_stops_on_sigterm(database_url, tmp_path, upstream):
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_sections_create_and_list(runner, db):
+    assert "No sections yet" in runner.invoke(args=["sections", "list"]).output
+    made = runner.invoke(args=["sections", "create", "Science & Tech"])
+    assert made.exit_code == 0, made.output
+    assert "Created section" in made.output and "'science-and-tech'" in made.output
+    named = runner.invoke(args=["sections", "create", "World", "--slug", "world-news"])
+    assert named.exit_code == 0 and "'world-news' (World)" in named.output
+    taken = runner.invoke(args=["sections", "create", "Other", "--slug", "world-news"])
+    assert taken.exit_code == 1 and "world-news" in taken.output
+    bad = runner.invoke(args=["sections", "create", "Bad", "--slug", "Not A Slug!"])
+    assert bad.exit_code == 1 and "slug" in bad.output.lower()
+    empty = runner.invoke(args=["sections", "create", ""])
+    assert empty.exit_code == 1 and "name" in empty.output.lower()
+    listed = runner.invoke(args=["sections", "list"]).output.splitlines()
+    assert [line.split("\t")[1:] for line in listed] == [
+        ["science-and-tech", "Science & Tech", "articles=0"],
+        ["world-news", "World", "articles=0"],
+    ]
+
+
+def test_import_creates_the_sections_its_categories_name(runner, db, tmp_path):
+    with db.session() as s:
+        make_section(s, slug="world", name="World")
+    opml = tmp_path / "reader.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline text="Tech"><outline type="rss" text="A" xmlUrl="https://a.example/feed"/>'
+        '<outline type="rss" text="B" xmlUrl="https://b.example/feed"/></outline>'
+        '<outline text="world"><outline type="rss" text="C" xmlUrl="https://c.example/feed"/></outline>'
+        '<outline type="rss" text="D" xmlUrl="https://d.example/feed" category="/Deep/Science"/>'
+        "</body></opml>"
+    )
+    result = runner.invoke(args=["sources", "import", str(opml)])
+    assert result.exit_code == 0, result.output
+    created = [
+        line.split("\t")[2:]
+        for line in result.output.splitlines()
+        if line.startswith("created section")
+    ]
+    assert created == [["tech", "Tech"], ["science", "Science"]]
+    assert "4 added, 0 skipped, 0 refused; 2 sections created." in result.output
+    with db.session() as s:
+        pairs = s.execute(
+            select(Source.feed_url, Section.slug)
+            .join(Section, Source.section_id == Section.id)
+            .order_by(Source.feed_url)
+        ).all()
+    assert [slug for _url, slug in pairs] == ["tech", "tech", "world", "science"]
+    again = runner.invoke(args=["sources", "import", str(opml)])
+    assert "0 added, 4 skipped, 0 refused; 0 sections created." in again.output
+
+
+def test_poll_once_all_refreshes_sources_that_are_not_due(runner, db, upstream):
+    from datetime import timedelta
+
+    from feedserver.models import utcnow
+
+    upstream.expect_request("/f.xml").respond_with_data(rss(numbered(2)), content_type=RSS)
+    with db.session() as s:
+        s.add(Source(slug="later", name="Later", feed_url=upstream.url_for("/f.xml"),
+                     next_fetch_at=utcnow() + timedelta(hours=5)))  # fmt: skip
+        s.add(Source(slug="off", name="Off", feed_url=upstream.url_for("/f.xml") + "?off",
+                     enabled=False))  # fmt: skip
+    assert "0 sources polled" in runner.invoke(args=["poll", "--once"]).output
+    result = runner.invoke(args=["poll", "--once", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "1 sources polled: 2 new entries" in result.output  # the disabled one stays off
+    assert count(db, Article) == 2
+    misuse = runner.invoke(args=["poll", "--all"])
+    assert misuse.exit_code == 2 and "--once" in misuse.output

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from feedserver.aggregation.poller import sqlite_lock
 from feedserver.db import get_db
 from feedserver.publishing.websub.deliver import Deliverer, HubSettings, app_renderer
 
@@ -111,7 +110,7 @@ def start_callback_server() -> CallbackServer:
 def make_deliverer(app: Any, **overrides: Any) -> Deliverer:
     settings = HubSettings.from_config({**app.config, **overrides})
     db = get_db(app)
-    return Deliverer(db, settings, app_renderer(app), lock=sqlite_lock(db))
+    return Deliverer(db, settings, app_renderer(app))
 
 
 def subscribe(client: Any, topic: str, callback: str, **extra: str) -> Any:

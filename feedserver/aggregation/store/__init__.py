@@ -1,0 +1,305 @@
+"""Every write of an upstream refresh: entries, identity, health and schedule.
+
+The pipeline is fetch → decide/prepare → store (:mod:`~feedserver.aggregation.refresh`
+runs it); this module is the *store* step and nothing else writes:
+
+- :func:`store_entries` — one source's parsed entries, inside the caller's
+  transaction. The source's known keys and content hashes are read in one
+  query per 500 keys; unchanged entries are not touched (our feeds'
+  validators don't churn); only new or changed ones are prepared (sanitized).
+  **New** entries (the whole of a first poll) go in with Core ``INSERT …
+  RETURNING`` (one executemany each for articles, bylines, new authors),
+  bypassing the ORM flush hook, so :func:`~feedserver.models.scopes.bump_scopes`
+  bumps the scopes the hook would have; **changed** ones go through the ORM,
+  so the hook keeps ``updated_at``, bylines and every scope as for any edit.
+  Then the post-store hooks (:data:`POST_STORE`) run in the same transaction.
+- :func:`write_fetched` — a successful fetch: entries, identity, health and
+  next fetch in one transaction under :meth:`Database.write_lock`;
+- :func:`store_failure` — a failed refresh: error, count, backed-off schedule;
+- :func:`store_unchanged` — many plain 304s in one executemany.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from feeds.errors import FeedError, HTTPStatusError
+from feeds.httpdate import format_http_date
+from feeds.model import UpstreamFeed
+from feeds.sanitize import safe_url
+from feeds.upstream.fetch import FetchResult
+from feeds.upstream.schedule import CacheHints, next_fetch
+from feedserver.aggregation.entries import Parsed, clip
+from feedserver.aggregation.jobs import Outcome, PollSettings, SourceJob
+from feedserver.aggregation.store.articles import (
+    POST_STORE,
+    PostStoreHook,
+    PrepareError,
+    Stored,
+    add_post_store_hook,
+    store_entries,
+)
+from feedserver.db import Database
+from feedserver.models import Source
+
+__all__ = [
+    "POST_STORE", "PostStoreHook", "PrepareError", "StoreError", "Stored", "add_post_store_hook",
+    "record_failure", "schedule", "store_entries", "store_failure", "store_fetched", "store_pushed",
+    "store_unchanged", "write_fetched",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(days=1)  # when the scheduler itself fails on a value
+
+
+class StoreError(FeedError):
+    """Storing a fetched feed failed (a database problem or a bug)."""
+
+    stage = "store"
+
+
+_SOURCES: Table = Source.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+_UNCHANGED = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source_id"))
+    .values(
+        last_fetch_at=bindparam("fetched_at"),
+        last_success_at=bindparam("fetched_at"),
+        last_status=bindparam("status"),
+        etag=bindparam("new_etag"),
+        last_modified=bindparam("new_last_modified"),
+        error_count=0,
+        last_error=None,
+        next_fetch_at=bindparam("next_at"),
+    )
+)
+
+
+def write_fetched(
+    db: Database, job: SourceJob, result: FetchResult, parsed: Parsed | None, settings: PollSettings
+) -> Outcome:
+    """Store a successful fetch in one transaction; on a slug race, again with suffixed slugs."""
+    for attempt in (1, 2):
+        try:
+            with db.write_lock(), db.session() as session:
+                source = session.get(Source, job.id)
+                if source is None:  # removed while we were fetching
+                    return Outcome(job.id, result.status)
+                return store_fetched(session, source, result, parsed, settings, careful=attempt > 1)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("slug race, storing again source_id=%s", job.id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def store_pushed(
+    db: Database, source_id: int, parsed: Parsed, *, now: datetime | None = None
+) -> Stored | None:
+    """Store entries pushed to us (WebSub) for a source: entries and identity, no schedule.
+
+    One transaction under the write lock; None when the source is gone. A push
+    is not a poll, so the source's health and next fetch are left alone.
+    """
+    for attempt in (1, 2):
+        try:
+            with db.write_lock(), db.session() as session:
+                source = session.get(Source, source_id)
+                if source is None:
+                    return None
+                _update_identity(source, parsed.feed)
+                return store_entries(session, source, parsed, now=now, careful=attempt > 1)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("slug race, storing pushed entries again source_id=%s", source_id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def store_fetched(
+    session: Session,
+    source: Source,
+    result: FetchResult,
+    parsed: Parsed | None,
+    settings: PollSettings,
+    *,
+    careful: bool = False,
+) -> Outcome:
+    """Write a successful fetch into the session: entries, identity and health."""
+    now = result.fetched_at
+    stored = Stored()
+    if parsed is not None:
+        _update_identity(source, parsed.feed)
+        stored = store_entries(session, source, parsed, now=now, careful=careful)
+    if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
+        _move(session, source, result.permanent_redirect_url)
+    source.last_fetch_at = now
+    source.last_status = result.status
+    if result.gone:
+        source.enabled = False
+        source.error_count += 1
+        source.last_error = f"fetch {result.url}: HTTP 410 Gone; source disabled"
+        source.next_fetch_at = None
+        log.warning("source gone, disabled source_id=%s", source.id)
+        return Outcome(source.id, result.status, error=source.last_error)
+    source.etag = safe_validator(result.validators.etag)
+    modified = result.validators.last_modified
+    source.last_modified = format_http_date(modified) if modified else None
+    source.last_success_at = now
+    source.error_count = 0
+    source.last_error = None
+    ttl = parsed.feed.ttl_minutes if parsed is not None else None
+    ttl_delay = (
+        timedelta(minutes=min(ttl, 7 * 24 * 60)) if isinstance(ttl, int) and ttl > 0 else None
+    )
+    source.next_fetch_at = schedule(now, _interval(source, settings), result.cache, ttl=ttl_delay)
+    log.info(
+        "refreshed source_id=%s status=%s added=%d updated=%d",
+        source.id, result.status, stored.added, stored.updated,
+    )  # fmt: skip
+    return Outcome(source.id, result.status, stored.added, stored.updated)
+
+
+def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSettings) -> Outcome:
+    """Record a failed refresh in its own transaction; never raises (the lease then retries)."""
+    try:
+        with db.write_lock(), db.session() as session:
+            source = session.get(Source, job.id)
+            if source is None:
+                return Outcome(job.id, error=str(exc))
+            record_failure(source, exc, settings)
+            return Outcome(job.id, source.last_status, error=source.last_error)
+    except Exception:  # the database itself: the source stays leased, retried after the lease
+        log.exception("recording a failure failed source_id=%s", job.id)
+        return Outcome(job.id, error=f"{exc} (not recorded: database error)"[:2000])
+
+
+def record_failure(source: Source, exc: FeedError, settings: PollSettings) -> None:
+    """Note a failed refresh: status, message, error count, backed-off next fetch."""
+    now = datetime.now(UTC)
+    status = exc.status if isinstance(exc, HTTPStatusError) else None
+    retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+    source.last_fetch_at = now
+    source.last_status = status if status is not None else (200 if exc.stage == "parse" else None)
+    source.last_error = str(exc)[:2000]
+    source.error_count = (source.error_count or 0) + 1
+    source.next_fetch_at = schedule(
+        now, _interval(source, settings), CacheHints(), errors=source.error_count,
+        retry_after=retry_after,
+    )  # fmt: skip
+    log.warning(
+        "refresh failed source_id=%s errors=%d next=%s: %s",
+        source.id, source.error_count, source.next_fetch_at.isoformat(), exc,
+    )  # fmt: skip
+
+
+def store_unchanged(
+    db: Database, items: Sequence[tuple[SourceJob, FetchResult]], settings: PollSettings
+) -> list[Outcome]:
+    """Record many plain 304s: one transaction, one executemany.
+
+    Only health and schedule columns change, and no feed shows them, so no
+    scope is bumped. A source removed meanwhile simply matches no row. If the
+    batch fails, each row is written alone, so one bad value costs one source.
+    """
+    if not items:
+        return []
+    rows = [_unchanged_row(job, result, settings) for job, result in items]
+    try:
+        with db.write_lock(), db.session() as session:
+            session.execute(_UNCHANGED, rows, execution_options={"synchronize_session": False})
+    except Exception:
+        if len(rows) == 1:
+            raise
+        log.exception("batched not-modified write failed; writing %d rows one by one", len(rows))
+        outcomes = []
+        for item in items:
+            try:
+                outcomes += store_unchanged(db, [item], settings)
+            except Exception as exc:
+                job = item[0]
+                problem = StoreError(job.feed_url, _describe(exc))
+                outcomes.append(store_failure(db, job, problem, settings))
+        return outcomes
+    log.info("not modified: %d sources", len(items))
+    return [Outcome(job.id, result.status) for job, result in items]
+
+
+def _unchanged_row(job: SourceJob, result: FetchResult, settings: PollSettings) -> dict[str, Any]:
+    now = result.fetched_at
+    modified = result.validators.last_modified
+    interval = timedelta(seconds=job.poll_interval or settings.poll_interval)
+    return {
+        "source_id": job.id,
+        "fetched_at": now,
+        "status": result.status,
+        "new_etag": safe_validator(result.validators.etag),
+        "new_last_modified": format_http_date(modified) if modified else None,
+        "next_at": schedule(now, interval, result.cache),
+    }
+
+
+def schedule(
+    now: datetime,
+    interval: timedelta,
+    hints: CacheHints,
+    *,
+    ttl: timedelta | None = None,
+    errors: int = 0,
+    retry_after: datetime | None = None,
+) -> datetime:
+    """feeds.upstream.schedule.next_fetch; if a hostile value breaks it, a plain back-off."""
+    try:
+        return next_fetch(
+            now, interval=interval, hints=hints, ttl=ttl, errors=errors, retry_after=retry_after
+        )
+    except Exception:
+        log.exception("scheduling failed; plain back-off errors=%d", errors)
+        return now + min(interval * (1 << min(errors, 16)), MAX_BACKOFF)
+
+
+def safe_validator(etag: str | None) -> str | None:
+    """An ETag we can send back: visible ASCII only (RFC 9110 §8.8.3), ≤ 500 chars, else none."""
+    if not etag or len(etag) > 500 or not all(" " < c <= "~" for c in etag):
+        return None
+    return etag
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _interval(source: Source, settings: PollSettings) -> timedelta:
+    return timedelta(seconds=source.poll_interval or settings.poll_interval)
+
+
+def _move(session: Session, source: Source, url: str) -> None:
+    """Follow a permanent redirect, unless another source already polls that URL."""
+    taken = session.scalar(select(Source.id).where(Source.feed_url == url, Source.id != source.id))
+    if taken is None:
+        log.info("feed moved permanently source_id=%s to=%s", source.id, url)
+        source.feed_url = url[:2000]
+    else:
+        log.warning("feed moved to the URL of source_id=%s; kept source_id=%s", taken, source.id)
+
+
+def _update_identity(source: Source, feed: UpstreamFeed) -> None:
+    """Keep the upstream feed's id/title/link (for Atom <source>) in step."""
+    title = clip(feed.title, 500) or None
+    if title and source.upstream_title != title:
+        source.upstream_title = title
+    if feed.id and source.upstream_id != feed.id[:2000]:
+        source.upstream_id = feed.id[:2000]
+    home = safe_url(feed.link) if feed.link else None
+    if home and source.home_url != home[:2000]:
+        source.home_url = home[:2000]
+    if feed.updated is not None:
+        source.upstream_updated = min(feed.updated, datetime.now(UTC))
