@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from feedserver import admin, api, cli, db, errors, security
+    from feedserver.aggregation import websub_callback
     from feedserver.comments import views as comments
     from feedserver.publishing import fastpath
     from feedserver.publishing import views as publishing
@@ -46,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     publishing.init_app(app)
     site.init_app(app)
     comments.init_app(app)
+    websub_callback.init_app(app)  # the WebSub subscriber's callback
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)

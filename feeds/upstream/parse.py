@@ -130,6 +130,7 @@ def _from_feedparser(result: Any, url: str, version: str) -> UpstreamFeed:
             entry = replace(entry, authors=feed_authors)
         entries.append(entry)
     ttl = info.get("ttl")
+    hubs, self_url = _websub_links(info.get("links"), url)
     return UpstreamFeed(
         title=_text(info.get("title"), info.get("title_detail")),
         link=safe_url(info.get("link") or "", url),
@@ -138,7 +139,35 @@ def _from_feedparser(result: Any, url: str, version: str) -> UpstreamFeed:
         entries=tuple(entries),
         format=version,
         ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        hubs=hubs,
+        self_url=self_url,
     )
+
+
+MAX_HUBS = 8  # hub links kept from one document
+
+
+def _websub_links(links: Any, url: str) -> tuple[tuple[str, ...], str | None]:
+    """WebSub discovery in the document (https://www.w3.org/TR/websub/#discovery).
+
+    Atom ``<link rel="hub">`` and RSS ``<atom:link rel="hub">`` (feedparser
+    puts both in the feed's ``links``); a rel may hold several space-separated
+    types (RFC 4287 allows any IRI, RFC 8288 a list). Only http(s) URLs count.
+    """
+    hubs: list[str] = []
+    self_url = None
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict):
+            continue
+        rels = str(link.get("rel") or "").lower().split()
+        href = safe_url(str(link.get("href") or ""), url)
+        if not href:
+            continue
+        if "hub" in rels and href not in hubs and len(hubs) < MAX_HUBS:
+            hubs.append(href)
+        if "self" in rels and self_url is None:
+            self_url = href
+    return tuple(hubs), self_url
 
 
 def _entry(item: Any, url: str) -> UpstreamEntry:

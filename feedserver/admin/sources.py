@@ -24,6 +24,7 @@ from feedserver.admin.forms import (
 from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
 from feedserver.admin.paging import page_count, page_number
 from feedserver.aggregation import sources as managing
+from feedserver.aggregation import websub
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.db import db_session, get_db
 from feedserver.errors import AppError, BadRequest, Conflict, Unprocessable
@@ -104,6 +105,7 @@ def _detail_page(source: Source, outcome: Any = None) -> str:
         entries=managing.article_counts(db_session(), [source.id])[source.id],
         action_form=ConfirmForm(),
         outcome=outcome,
+        push=websub.wanted_row(db_session(), source.id),
     )
 
 

@@ -73,6 +73,11 @@ class PollSettings:
     per_host: int = 4
     parse_processes: int = 0
     lease: int = 300
+    # WebSub subscriber (feedserver.aggregation.websub): where our callbacks
+    # live ("" = do not subscribe), back-up poll interval, lease to ask for.
+    base_url: str = ""
+    websub_backup_poll: int = 86400
+    websub_lease: int = 864000
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PollSettings:
@@ -89,6 +94,9 @@ class PollSettings:
             per_host=max(1, int(get("POLL_PER_HOST", 4))),
             parse_processes=max(0, int(get("POLL_PARSE_PROCESSES", 0))),
             lease=max(60, int(get("POLL_LEASE", 300))),
+            base_url=str(get("BASE_URL", "")).rstrip("/"),
+            websub_backup_poll=max(60, int(get("WEBSUB_BACKUP_POLL", 86400))),
+            websub_lease=max(60, int(get("WEBSUB_SUBSCRIBE_LEASE", 864000))),
         )
 
     def fetcher(self) -> Fetcher:
@@ -237,6 +245,9 @@ def store(
     if parsed is not None:
         _update_identity(source, parsed.feed)
         added, updated = upsert_entries(session, source, parsed, now, careful=careful)
+        from feedserver.aggregation.websub import note_advertised  # it imports this module
+
+        note_advertised(session, source, result, parsed.feed)  # WebSub discovery (§7)
     if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
         _move(session, source, result.permanent_redirect_url)
     source.last_fetch_at = now

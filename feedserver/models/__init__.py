@@ -4,6 +4,7 @@ from feedserver.models.accounts import ApiToken, User
 from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.push import UpstreamSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 
 install_hooks()
@@ -20,6 +21,7 @@ __all__ = [
     "Section",
     "Source",
     "UTCDateTime",
+    "UpstreamSubscription",
     "User",
     "install_hooks",
     "recount_scopes",
