@@ -150,7 +150,9 @@ class HubClient:
             except httpx.HTTPError as exc:
                 raise FetchError(hub, f"{type(exc).__name__}: {exc}") from None
             status = response.status_code
-            if status in HUB_REDIRECTS and hop < MAX_HUB_REDIRECTS:
+            if status in HUB_REDIRECTS:
+                if hop == MAX_HUB_REDIRECTS:
+                    break
                 location = response.headers.get("location")
                 if not location:
                     raise FetchError(hub, f"HTTP {status} without Location")
