@@ -16,7 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from feedserver.aggregation import poller, sources
+from feedserver.aggregation import poller, sources, websub
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import get_db
 from feedserver.errors import NotFound
@@ -158,6 +158,7 @@ def poll(once: bool) -> None:
             bar.update(1)
 
         stats = runner.poll_due(cutoff, progress=progress)
+    websub.maintain(db, _settings())  # WebSub subscription requests due now
     for outcome in failed:
         click.echo(f"source {outcome.source_id}: {outcome.error}", err=True)
     click.echo(

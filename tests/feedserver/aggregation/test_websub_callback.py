@@ -7,6 +7,8 @@ import hmac
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from feedserver.models import Article, Source, UpstreamSubscription, utcnow
@@ -252,3 +254,30 @@ def test_the_callback_needs_no_csrf_token(app, db):
         f"/websub/callback/{'T' * 43}", data=body, headers={"X-Hub-Signature": sign(body)}
     )
     assert answer.status_code == 202 and articles(db, sid) == 1
+
+
+_junk = st.text(max_size=80) | st.sampled_from(["subscribe", "unsubscribe", "denied", TOPIC, ""])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["hub.mode", "hub.topic", "hub.challenge", "hub.lease_seconds", "hub.reason", "x"]
+        ),
+        _junk,
+    )
+)
+def test_arbitrary_verification_queries_never_fail_or_echo_wrongly(client, db, query):
+    with db.session() as s:
+        if s.scalar(select(UpstreamSubscription.id)) is None:
+            make_row(db)
+    answer = client.get(f"/websub/callback/{'T' * 43}", query_string=query)
+    assert answer.status_code in (200, 404)
+    ours = query.get("hub.topic") == TOPIC and query.get("hub.mode") in ("subscribe", "denied")
+    if answer.status_code == 200:
+        assert ours
+        if query.get("hub.mode") == "subscribe":
+            assert answer.data == query["hub.challenge"].encode()
