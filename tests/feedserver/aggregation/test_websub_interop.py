@@ -75,7 +75,9 @@ def test_our_subscriber_with_flask_websub_hub(app, db, api, httpserver, their_hu
                 s, feed_url=httpserver.url_for("/feed.xml"), section=make_section(s)
             ).id
         poll_once(db, settings)
-        row = wait_for(lambda: (r := subscription(db, sid)) is not None and r.state == "active" and r)
+        row = wait_for(
+            lambda: (r := subscription(db, sid)) is not None and r.state == "active" and r
+        )
         assert row.topic == httpserver.url_for("/feed.xml") and row.hub == their_hub
 
         # The publisher pings its hub; the hub fetches the topic and pushes it to us.
