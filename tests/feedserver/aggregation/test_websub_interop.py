@@ -11,6 +11,10 @@ implementation's signing.
 
 from __future__ import annotations
 
+import logging
+
+import celery
+import celery.signals
 import pytest
 from sqlalchemy import select
 
@@ -22,7 +26,6 @@ from tests.factories import make_section, make_source
 from tests.feedserver.aggregation_support import articles_of, numbered, rss
 from tests.feedserver.websub_support import live, wait_for
 
-celery = pytest.importorskip("celery")
 flask_websub_hub = pytest.importorskip("flask_websub.hub")
 
 
@@ -32,6 +35,10 @@ def their_hub(tmp_path_factory):
     from celery.contrib.testing.worker import start_worker
     from flask import Flask
 
+    # Celery's worker set-up would take over logging (root level ERROR, root
+    # handlers dropped), silencing the warnings other tests assert on.
+    celery.signals.setup_logging.connect(_leave_logging_alone, weak=False)
+    root_level = logging.getLogger().level
     app = Flask("flask_websub_hub")
     app.config["PUBLISH_SUPPORTED"] = True
     worker_app = celery.Celery(
@@ -45,6 +52,11 @@ def their_hub(tmp_path_factory):
         live(app) as base,
     ):
         yield f"{base}/hub"
+    logging.getLogger().setLevel(root_level)
+
+
+def _leave_logging_alone(**_kwargs: object) -> None:
+    """A setup_logging receiver: with one connected, Celery configures no logging."""
 
 
 def subscription(db, source_id):
