@@ -52,6 +52,7 @@ from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.db import Database, get_db
 from feedserver.models import Source, utcnow
+from feedserver.ops.metrics import record_refresh
 
 if TYPE_CHECKING:  # the poller runs without importing Flask
     from flask import Flask
@@ -274,6 +275,7 @@ class Poller:
 
         def record(outcome: Outcome) -> None:
             stats.add(outcome)
+            record_refresh(outcome.status, outcome.added, outcome.updated, outcome.error)
             if progress is not None:
                 progress(outcome)
 
@@ -395,7 +397,7 @@ class Worker:
 def start_in_process(app: Flask) -> Worker | None:
     """Run a poller thread inside the web process (``make run``), once per app."""
     if EXTENSION in app.extensions:
-        return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+        return app.extensions[EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
     if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return None  # the reloader's watcher process serves nothing: its child polls
     settings = PollSettings.from_config(app.config)

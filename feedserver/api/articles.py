@@ -40,7 +40,7 @@ FILTERS = {"section": Section, "author": Author, "source": Source}
 
 
 def _load(ident: int) -> Article:
-    return get_or_404(db_session(), Article, ident)  # type: ignore[no-any-return]
+    return get_or_404(db_session(), Article, ident)  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 @bp.get("/articles")

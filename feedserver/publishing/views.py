@@ -18,6 +18,8 @@ from feeds.conditional import choose_encoding, http_date, not_modified, variant_
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
+from feedserver.errors import NotFound
+from feedserver.ops.metrics import RENDER_SECONDS
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
@@ -43,7 +45,7 @@ def base_url() -> str:
 
 
 def feed_cache(app: Flask | None = None) -> FeedCache:
-    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def respond_feed(
@@ -94,7 +96,8 @@ def respond_feed(
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
-        rendered = RENDERERS[fmt](build())
+        with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
+            rendered = RENDERERS[fmt](build())
         cached = CachedFeed(rendered.body, rendered.media_type, etag)
         cache.put(cache_key, cached)
     before = cached.size
@@ -114,7 +117,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
     if page > state.pages(per_page):
-        raise publishing.NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
+        raise NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
