@@ -159,3 +159,7 @@ class UpstreamFeed:
     entries: tuple[UpstreamEntry, ...] = ()
     format: str = ""  # e.g. "rss20", "atom10", "json11"
     ttl_minutes: int | None = None  # RSS <ttl>: a hint for feeds.upstream.schedule
+    # WebSub discovery (https://www.w3.org/TR/websub/#discovery) from the document:
+    # atom:link rel="hub"/"self" (Atom, RSS), JSON Feed ``hubs`` and ``feed_url``.
+    hubs: tuple[str, ...] = ()
+    self_url: str | None = None

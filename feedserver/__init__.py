@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     load_settings(app, config)
 
     from feedserver import admin, api, cli, db, errors, ops, security
+    from feedserver.aggregation import websub_callback
     from feedserver.comments import views as comments
     from feedserver.ops import metrics
     from feedserver.publishing import audience, fastpath, websub
@@ -45,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     websub.init_app(app)
     site.init_app(app)
     comments.init_app(app)
+    websub_callback.init_app(app)  # the WebSub subscriber's callback
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)

@@ -57,6 +57,16 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     ),
     "WEBSUB_PER_HOST": (8, int, "concurrent WebSub hub requests to one subscriber host"),
     "WEBSUB_TIMEOUT": (10, int, "seconds one WebSub hub request may take in all"),
+    "WEBSUB_BACKUP_POLL": (
+        86400,
+        int,
+        "seconds between back-up polls of a source while its WebSub subscription is active",
+    ),
+    "WEBSUB_SUBSCRIBE_LEASE": (
+        864000,
+        int,
+        "hub.lease_seconds we ask upstream hubs for (the hub decides); renewed before it ends",
+    ),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),

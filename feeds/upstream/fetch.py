@@ -77,6 +77,7 @@ ACCEPT = (
 MIB = 1024 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
+MAX_LINK_HEADERS = 32  # Link header lines kept; a feed needs two
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,9 @@ class FetchResult:
     not_modified: bool = False  # 304: nothing changed since ``validators``
     gone: bool = False  # 410: disable the source
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The answering response's ``Link`` header values (RFC 8288), for WebSub
+    # discovery, which prefers them to the document's links.
+    links: tuple[str, ...] = ()
 
 
 class Fetcher:
@@ -253,6 +257,7 @@ class Fetcher:
             "content_type": headers.get("content-type"),
             "cache": hints,
             "fetched_at": now,
+            "links": tuple(headers.get_list("link")[:MAX_LINK_HEADERS]),
         }
         if status == 304:
             # A 304 may omit unchanged validators (RFC 9110 §15.4.5): keep ours.

@@ -67,6 +67,7 @@ def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:
     feed_authors = _authors(document, feed_url)
     entries = tuple(_item(item, feed_url, feed_authors) for item in items if isinstance(item, dict))
     times = [t for e in entries if (t := e.updated or e.published) is not None]
+    declared_self = safe_url(_str(document.get("feed_url")) or "", url)
     return UpstreamFeed(
         title=_plain(document.get("title")),
         link=safe_url(_str(document.get("home_page_url")) or "", feed_url),
@@ -74,7 +75,26 @@ def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:
         updated=max(times, default=None),
         entries=entries,
         format=fmt,
+        hubs=_hubs(document.get("hubs"), feed_url),
+        self_url=declared_self,
     )
+
+
+def _hubs(raw: Any, base: str) -> tuple[str, ...]:
+    """JSON Feed ``hubs``: objects with ``type`` and ``url``; WebSub ones only.
+
+    JSON Feed 1.1 names ``rssCloud`` and ``WebSub`` as types; the older name
+    ``PubSubHubbub`` is the same protocol.
+    """
+    hubs: list[str] = []
+    for hub in raw if isinstance(raw, list) else []:
+        if not isinstance(hub, dict):
+            continue
+        kind = (_str(hub.get("type")) or "").strip().lower()
+        url = safe_url(_str(hub.get("url")) or "", base)
+        if kind in ("websub", "pubsubhubbub") and url and url not in hubs and len(hubs) < 8:
+            hubs.append(url)
+    return tuple(hubs)
 
 
 def _item(item: dict[str, Any], base: str, feed_authors: tuple[Author, ...]) -> UpstreamEntry:

@@ -75,6 +75,7 @@ def cut_html(value: str | None, bound: int = MAX_BODY_HTML) -> str | None:
     return value[: end + 1] if end > bound // 2 else value[:bound]
 
 
+_HUB_REL = re.compile(rb"""rel\s*=\s*["'][^"']*\bhub\b""", re.I)
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 
@@ -85,7 +86,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     if looks_like_json(body, content_type):
         return cap_feed(parse_json_feed(body, url))
     check_doctype(body, url, content_type)
-    fast = parse_fast(body, content_type)
+    # The fast parser does not report the feed's own links, so a document that
+    # may advertise a WebSub hub (rel="hub") is read by feedparser, which does.
+    fast = None if _HUB_REL.search(body) else parse_fast(body, content_type)
     if fast is not None:
         shape, version = fast
         return cap_feed(_from_feedparser(_Result(shape), url, version))
@@ -164,6 +167,7 @@ def _from_feedparser(result: Any, url: str, version: str) -> UpstreamFeed:
             entry = replace(entry, authors=feed_authors)
         entries.append(entry)
     ttl = info.get("ttl")
+    hubs, self_url = _websub_links(info.get("links"), url)
     return UpstreamFeed(
         title=_text(info.get("title"), info.get("title_detail")),
         link=safe_url(info.get("link") or "", url),
@@ -172,7 +176,35 @@ def _from_feedparser(result: Any, url: str, version: str) -> UpstreamFeed:
         entries=tuple(entries),
         format=version,
         ttl_minutes=parse_count(ttl, MAX_TTL_MINUTES),
+        hubs=hubs,
+        self_url=self_url,
     )
+
+
+MAX_HUBS = 8  # hub links kept from one document
+
+
+def _websub_links(links: Any, url: str) -> tuple[tuple[str, ...], str | None]:
+    """WebSub discovery in the document (https://www.w3.org/TR/websub/#discovery).
+
+    Atom ``<link rel="hub">`` and RSS ``<atom:link rel="hub">`` (feedparser
+    puts both in the feed's ``links``); a rel may hold several space-separated
+    types (RFC 4287 allows any IRI, RFC 8288 a list). Only http(s) URLs count.
+    """
+    hubs: list[str] = []
+    self_url = None
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict):
+            continue
+        rels = str(link.get("rel") or "").lower().split()
+        href = safe_url(str(link.get("href") or ""), url)
+        if not href:
+            continue
+        if "hub" in rels and href not in hubs and len(hubs) < MAX_HUBS:
+            hubs.append(href)
+        if "self" in rels and self_url is None:
+            self_url = href
+    return tuple(hubs), self_url
 
 
 def _entry(item: Any, url: str) -> UpstreamEntry:

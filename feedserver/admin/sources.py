@@ -22,7 +22,7 @@ from feedserver.admin.forms import (
     render_form,
 )
 from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
-from feedserver.aggregation import removal
+from feedserver.aggregation import removal, websub
 from feedserver.aggregation import sources as managing
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import db_session, get_db
@@ -98,6 +98,7 @@ def _detail_page(source: Source, outcome: Any = None) -> str:
         entries=managing.article_counts(db_session(), [source.id])[source.id],
         action_form=ConfirmForm(),
         outcome=outcome,
+        push=websub.wanted_row(db_session(), source.id),
     )
 
 

@@ -16,7 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from feedserver.aggregation import poller, removal, sources
+from feedserver.aggregation import poller, removal, sources, websub
 from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import get_db
 from feedserver.models import Source, utcnow
@@ -169,6 +169,7 @@ def poll(once: bool, everything: bool) -> None:
             bar.update(1)
 
         stats = runner.poll_due(cutoff, progress=progress)
+    websub.maintain(db, _settings())  # WebSub subscription requests due now
     for outcome in failed:
         click.echo(f"source {outcome.source_id}: {outcome.error}", err=True)
     click.echo(

@@ -28,6 +28,11 @@ class PollSettings:
     per_host: int = 4
     parse_processes: int = 0
     lease: int = 300
+    # WebSub subscriber (feedserver.aggregation.websub): where our callbacks
+    # live ("" = do not subscribe), back-up poll interval, lease to ask for.
+    base_url: str = ""
+    websub_backup_poll: int = 86400
+    websub_lease: int = 864000
     user_agent: str | None = None
 
     @classmethod
@@ -45,6 +50,9 @@ class PollSettings:
             per_host=max(1, int(get("POLL_PER_HOST", 4))),
             parse_processes=max(0, int(get("POLL_PARSE_PROCESSES", 0))),
             lease=max(60, int(get("POLL_LEASE", 300))),
+            base_url=str(get("BASE_URL", "")).rstrip("/"),
+            websub_backup_poll=max(60, int(get("WEBSUB_BACKUP_POLL", 86400))),
+            websub_lease=max(60, int(get("WEBSUB_SUBSCRIBE_LEASE", 864000))),
             user_agent=user_agent(str(get("BASE_URL", "") or "")),
         )
 

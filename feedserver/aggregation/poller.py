@@ -54,7 +54,7 @@ from feeds.errors import FeedError
 from feeds.upstream.fastparse import plain_document
 from feedserver.aggregation import entries as upstream_entries
 from feedserver.aggregation import refresh as aggregation
-from feedserver.aggregation import store
+from feedserver.aggregation import store, websub
 from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.db import Database, get_db
@@ -336,7 +336,9 @@ def poll_once(
     if not isinstance(settings, PollSettings):
         settings = PollSettings.from_config(settings)
     with Poller(db, settings) as poller:
-        return poller.poll_due(progress=progress)
+        stats = poller.poll_due(progress=progress)
+    websub.maintain(db, settings)  # WebSub subscriber requests
+    return stats
 
 
 def next_due_in(db: Database) -> float | None:
@@ -394,6 +396,7 @@ class Worker:
             while not self.stop_event.is_set():
                 try:
                     stats = poller.poll_due(stop=self.stop_event)
+                    websub.maintain(self.db, self.settings)  # WebSub subscriber requests
                     self.passes += 1
                     if stats.sources:
                         log.info(

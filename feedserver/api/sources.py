@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from feedserver import urls
-from feedserver.aggregation import removal, sources
+from feedserver.aggregation import removal, sources, websub
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.api import bp
 from feedserver.api.common import (
@@ -42,9 +42,14 @@ OPML_TYPES = frozenset({"text/x-opml", "application/xml", "text/xml", "applicati
 OPML_MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
 
-def source_json(source: Source, article_count: int | None = None) -> dict[str, Any]:
-    """A source as the API shows it: identity, where it is polled, its health."""
+def source_json(
+    source: Source, article_count: int | None = None, push: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A source as the API shows it: identity, where it is polled, its health, its push state."""
     from feeds.httpdate import parse_http_date
+
+    if push is None:
+        push = websub.push_json(websub.wanted_row(db_session(), source.id))
 
     return {
         "id": source.id,
@@ -70,6 +75,7 @@ def source_json(source: Source, article_count: int | None = None) -> dict[str, A
             for fmt in ("atom", "rss", "json")
         },
         "created_at": rfc3339(source.created_at),
+        "websub": push,
     }
 
 
@@ -90,7 +96,12 @@ def list_sources() -> ResponseReturnValue:
     page, per_page = page_args()
     listing = paginate(session, select(Source).order_by(Source.id), page, per_page)
     counts = sources.article_counts(session, [s.id for s in listing.items])
-    return jsonify(list_json(listing, lambda s: source_json(s, counts[s.id])))
+    pushes = websub.wanted_rows(session, [s.id for s in listing.items])
+    return jsonify(
+        list_json(
+            listing, lambda s: source_json(s, counts[s.id], websub.push_json(pushes.get(s.id)))
+        )
+    )
 
 
 @bp.post("/sources")
@@ -221,6 +232,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": [
             "id", "slug", "name", "url", "feed_url", "section", "enabled", "last_fetch_at",
             "last_status", "last_error", "error_count", "next_fetch_at", "etag", "last_modified",
+            "websub",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -243,6 +255,18 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "article_count": {"type": ["integer", "null"]},
             "feeds": {"type": "object"},
             "created_at": TIME,
+            "websub": {"$ref": "#/components/schemas/SourceWebSub"},
+        },
+    },
+    "SourceWebSub": {
+        "type": "object",
+        "description": "Push state: our WebSub subscription at the hub the source's feed advertises (INTERFACE §7).",
+        "required": ["hub", "state", "expires_at", "last_push_at"],
+        "properties": {
+            "hub": {"type": ["string", "null"], "format": "uri", "description": "The hub advertised (Link header first, then the document); null: none."},
+            "state": {"enum": ["none", "pending", "active", "denied", "expired"], "description": "none: no hub advertised (or FEEDSERVER_BASE_URL unset, so no request sent yet); pending: asked, awaiting verification; active: verified, polled only as a back-up; denied: the hub refused; expired: the lease lapsed (polled normally)."},
+            "expires_at": {**_NULL_TIME, "description": "End of the lease the hub granted."},
+            "last_push_at": {**_NULL_TIME, "description": "When the hub last delivered content with a valid signature."},
         },
     },
     "SourceInput": {

@@ -5,6 +5,7 @@ from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
+from feedserver.models.push import UpstreamSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 from feedserver.models.stories import Story, StoryTerm
@@ -38,6 +39,7 @@ __all__ = [
     "Story",
     "StoryTerm",
     "UTCDateTime",
+    "UpstreamSubscription",
     "User",
     "install_hooks",
     "recount_scopes",

@@ -139,6 +139,9 @@ def store_fetched(
     if parsed is not None:
         _update_identity(source, parsed.feed)
         stored = store_entries(session, source, parsed, now=now, careful=careful)
+        from feedserver.aggregation.websub import note_advertised  # it imports this package
+
+        note_advertised(session, source, result, parsed.feed)  # WebSub discovery (§7)
     if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
         _move(session, source, result.permanent_redirect_url)
     source.last_fetch_at = now
