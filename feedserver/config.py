@@ -42,6 +42,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         "extra processes that parse feeds for the poller; 0: parse in threads",
     ),
     "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
+    "TOMBSTONE_DAYS": (
+        30,
+        int,
+        "days a deleted article keeps its RFC 6721 tombstone (feeds, 410 Gone page)",
+    ),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),

@@ -22,6 +22,7 @@ from feedserver.admin.forms import (
 )
 from feedserver.admin.paging import page_count, page_number
 from feedserver.content import editing
+from feedserver.content.deletion import delete_article
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
@@ -215,6 +216,6 @@ def article_delete(ident: int) -> Response:
     article = get_row(Article, ident)
     title = article.title
     with editing.saving(session):
-        editing.delete_article(session, article)
+        delete_article(session, article)
     flash(f"The article “{title}” was deleted.", "success")
     return redirect(url_for("admin.articles"))

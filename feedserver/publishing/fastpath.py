@@ -26,7 +26,7 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from feeds.conditional import choose_encoding, not_modified
@@ -54,6 +54,8 @@ class FeedMeta:
     versions: Versions
     etag: str  # opaque, without quotes or coding suffix
     last_modified: datetime
+    # When the body changes without a version bump (a tombstone expires).
+    valid_until: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -120,7 +122,11 @@ class FastFeeds:
             encoding,
         )
         entry = self._entries.get(key)
-        if entry is not None and self.versions.current(entry.scope_key) == entry.versions:
+        if (
+            entry is not None
+            and self.versions.current(entry.scope_key) == entry.versions
+            and (entry.meta.valid_until is None or datetime.now(UTC) < entry.meta.valid_until)
+        ):
             inm = environ.get("HTTP_IF_NONE_MATCH")
             ims = environ.get("HTTP_IF_MODIFIED_SINCE")
             if (inm is not None or ims is not None) and entry.is_not_modified(inm, ims):

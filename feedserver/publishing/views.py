@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -18,7 +20,9 @@ from feeds.conditional import choose_encoding, http_date, not_modified, variant_
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
+from feedserver.models import utcnow
 from feedserver.publishing import queries as publishing
+from feedserver.publishing import tombstones
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
 from feedserver.publishing.queries import Scope, ScopeState
@@ -52,11 +56,17 @@ def respond_feed(
     fmt: str,
     page: int,
     build: Callable[[], fm.Feed],
+    valid_until: datetime | None = None,
 ) -> BaseResponse:
-    """Answer a feed request from validators, the cache, or a fresh render."""
+    """Answer a feed request from validators, the cache, or a fresh render.
+
+    ``valid_until``: when the feed's body changes without a write — its
+    oldest tombstone expires (publishing.tombstones) — so it is part of the
+    validators and of the cache key, and bounds how long the fast path keeps it.
+    """
     config = current_app.config
     base = base_url()
-    cache_key = (key, fmt, page, base, state.version, state.global_version)
+    cache_key = (key, fmt, page, base, state.version, state.global_version, valid_until)
     seed = "|".join(
         map(
             str,
@@ -67,6 +77,7 @@ def respond_feed(
                 config["FEED_ITEMS"],
                 config["SITE_TITLE"],
                 config["SITE_TAGLINE"],
+                config["TOMBSTONE_DAYS"],
                 RENDER_VERSION,
             ),
         )
@@ -75,7 +86,7 @@ def respond_feed(
     last_modified = state.last_change
     # What this answer is made from, for the fast path to keep it (fastfeeds.py).
     request.environ[ENVIRON_KEY] = FeedMeta(
-        key, (state.version, state.global_version), etag, last_modified
+        key, (state.version, state.global_version), etag, last_modified, valid_until
     )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     headers = {
@@ -111,6 +122,8 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     config = current_app.config
     page = publishing.parse_page(request.args.get("page"))
     session = db_session()
+    days = config["TOMBSTONE_DAYS"]
+    valid_until = tombstones.expire_due(session, scope.key, utcnow(), days)
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
     if page > state.pages(per_page):
@@ -118,7 +131,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
-        return publishing.build_feed(
+        feed = publishing.build_feed(
             scope,
             state,
             articles,
@@ -128,8 +141,12 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             base=base_url(),
             site_title=config["SITE_TITLE"],
         )
+        if page > 1:  # tombstones on page 1 only: see publishing.tombstones
+            return feed
+        gone = tombstones.feed_tombstones(session, scope.key, utcnow(), days, base_url())
+        return replace(feed, tombstones=gone) if gone else feed
 
-    return respond_feed(scope.key, state, fmt, page, build)
+    return respond_feed(scope.key, state, fmt, page, build, valid_until)
 
 
 FORMATS = "<any(rss, atom, json):fmt>"
