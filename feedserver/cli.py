@@ -34,7 +34,7 @@ from feedserver.errors import AppError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that add commands (see the module docstring), in --help order.
-COMMAND_MODULES = ("feedserver.aggregation.cli",)
+COMMAND_MODULES = ("feedserver.aggregation.cli", "feedserver.content.cli")
 
 
 def clean_errors(command: F) -> F:

@@ -43,6 +43,7 @@ from feeds.errors import ParseError
 from feeds.model import Author, UpstreamEntry, UpstreamFeed
 from feeds.sanitize import safe_url, to_text
 from feeds.upstream.jsonfeed import looks_like_json, parse_json_feed
+from feeds.upstream.tombstones import read_tombstones
 
 _ENTITY = re.compile(rb"<!ENTITY\b", re.I)
 # A harmless declaration: a name and one character reference, or a literal of
@@ -74,7 +75,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     version = result.get("version") or ""
     if not version and not result.entries:
         raise ParseError(url, _not_a_feed(body, result))
-    return _from_feedparser(result, url, version or "unknown")
+    feed = _from_feedparser(result, url, version or "unknown")
+    # feedparser keeps only the last at:deleted-entry (RFC 6721); read them all.
+    deleted = read_tombstones(body)
+    return replace(feed, deleted=tuple(deleted)) if deleted else feed
 
 
 def check_doctype(body: bytes, subject: str) -> None:

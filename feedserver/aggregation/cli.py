@@ -167,7 +167,9 @@ def poll(once: bool) -> None:
 
 
 def _work() -> None:
-    worker = poller.Worker(get_db(), _settings())
+    worker = poller.Worker(
+        get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"]
+    )
     worker.install_signal_handlers()
     click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
     worker.run()

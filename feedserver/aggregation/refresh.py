@@ -47,6 +47,7 @@ from feedserver.aggregation.entries import (
 from feedserver.aggregation.entries import clip
 from feedserver.aggregation.entries import parse as parse
 from feedserver.aggregation.store import upsert_entries
+from feedserver.aggregation.tombstones import honour_tombstones
 from feedserver.db import Database
 from feedserver.models import Source
 
@@ -236,6 +237,7 @@ def store(
     added = updated = 0
     if parsed is not None:
         _update_identity(source, parsed.feed)
+        parsed = honour_tombstones(session, source.id, parsed)  # RFC 6721, both ways
         added, updated = upsert_entries(session, source, parsed, now, careful=careful)
     if result.permanent_redirect_url and result.permanent_redirect_url != source.feed_url:
         _move(session, source, result.permanent_redirect_url)

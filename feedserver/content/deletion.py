@@ -17,10 +17,9 @@ https://www.rfc-editor.org/rfc/rfc6721
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from feedserver.models import (
@@ -108,46 +107,3 @@ def purge_tombstones(session: Session, now: datetime, days: int) -> int:
     if removed:
         log.info("tombstones purged count=%d scopes=%d", removed, len(set(keys)))
     return removed
-
-
-def upstream_tombstone_keys(refs: Iterable[str]) -> list[str]:
-    """The de-duplication keys (Article.upstream_key) upstream tombstone refs name."""
-    from feeds.model import UpstreamEntry
-    from feedserver.aggregation.entries import entry_key
-
-    keys = []
-    for ref in refs:
-        blank = UpstreamEntry(id=ref, link=None, title=None, summary_html=None, content_html=None)
-        keys.append(entry_key(blank, ""))
-    return keys
-
-
-def apply_upstream_tombstones(
-    session: Session,
-    source_id: int,
-    deleted: Iterable[tuple[str, datetime | None]],
-    listed: Iterable[str] = (),
-) -> int:
-    """Delete the source's articles that upstream ``at:deleted-entry`` elements name.
-
-    ``deleted`` holds (ref, when) pairs as feeds.upstream.tombstones reads
-    them; a ref is the upstream entry id, matched against this source's
-    de-duplication keys only. A ref we never stored is ignored, and so is
-    one whose entry the same document still lists (``listed``: its keys) —
-    we never delete what the publisher still shows. Returns how many
-    articles were deleted.
-    """
-    refs = [ref for ref, _ in deleted]
-    if not refs:
-        return 0
-    keys = set(upstream_tombstone_keys(refs)) - set(listed)
-    if not keys:
-        return 0
-    articles = session.scalars(
-        select(Article).where(Article.source_id == source_id, Article.upstream_key.in_(keys))
-    ).all()
-    for article in articles:
-        delete_article(session, article)
-    if articles:
-        log.info("upstream tombstones applied source_id=%s deleted=%d", source_id, len(articles))
-    return len(articles)
