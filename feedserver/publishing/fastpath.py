@@ -101,6 +101,7 @@ class FastFeeds:
         self._encodings: dict[str | None, str] = {}
         self.hits = 0
         self.fills = 0
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move it
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -125,7 +126,7 @@ class FastFeeds:
         if (
             entry is not None
             and self.versions.current(entry.scope_key) == entry.versions
-            and (entry.meta.valid_until is None or datetime.now(UTC) < entry.meta.valid_until)
+            and (entry.meta.valid_until is None or self.clock() < entry.meta.valid_until)
         ):
             inm = environ.get("HTTP_IF_NONE_MATCH")
             ims = environ.get("HTTP_IF_MODIFIED_SINCE")
