@@ -34,6 +34,7 @@ from feeds.upstream.guard import check_url
 from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation.poller import sqlite_lock
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
+from feedserver.content.deletion import delete_article
 from feedserver.content.slugs import unique_slug
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
@@ -283,7 +284,9 @@ def remove_source(session: Session, source: Source) -> int:
         if not batch:
             break
         for article in batch:
-            session.delete(article)  # through the ORM, so feed versions follow
+            # The one deletion service: feed versions follow, and each feed
+            # the article was in carries its tombstone (RFC 6721).
+            delete_article(session, article, flush=False)
         session.flush()
         removed += len(batch)
     used = select(ArticleAuthor.author_id)

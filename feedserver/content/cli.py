@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
-from feedserver.cli import clean_errors
 from feedserver.content.deletion import delete_article
 from feedserver.db import get_db
 from feedserver.errors import NotFound
 from feedserver.models import Article
+
+
+def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """feedserver.cli.clean_errors, looked up at call time (feedserver.cli imports us)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from feedserver.cli import clean_errors as clean
+
+        return clean(command)(*args, **kwargs)
+
+    return wrapper
+
 
 articles_group = AppGroup("articles", help="Manage articles.")
 

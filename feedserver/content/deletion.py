@@ -47,11 +47,12 @@ def article_scopes(article: Article) -> list[str]:
 
 
 def delete_article(
-    session: Session, article: Article, *, when: datetime | None = None
+    session: Session, article: Article, *, when: datetime | None = None, flush: bool = True
 ) -> ArticleTombstone:
     """Delete an article with its bylines and comments, keeping its tombstone.
 
-    Flushes and never commits: the caller's transaction holds the deletion,
+    Flushes (unless ``flush=False``: a caller deleting many flushes once per
+    batch) and never commits: the caller's transaction holds the deletion,
     the tombstone and the scope bumps together.
     """
     deleted_at = when or utcnow()
@@ -69,10 +70,11 @@ def delete_article(
     ]
     session.add(tombstone)
     session.delete(article)
-    session.flush()
+    if flush:
+        session.flush()
     log.info(
         "article deleted article_id=%s entry_id=%s scopes=%s",
-        tombstone.article_id, tombstone.entry_id, ",".join(s.scope_key for s in tombstone.scopes),
+        article.id, tombstone.entry_id, ",".join(s.scope_key for s in tombstone.scopes),
     )  # fmt: skip
     return tombstone
 

@@ -248,3 +248,17 @@ def test_poller_purge_runs_at_most_once_an_hour(db, world):
         )
     assert worker.purge_tombstones() == 0  # too soon
     assert worker.purge_tombstones(every=0) == 1
+
+
+def test_source_removal_tombstones_each_aggregated_article(client, db, world):
+    from feedserver.aggregation.sources import remove_source
+    from feedserver.models import Source
+
+    with db.session() as s:  # the doomed article was aggregated from the wire
+        s.get_one(Article, world["id"]).upstream_key = "https://wire.example/1"
+    with db.session() as s:
+        remove_source(s, s.scalar(select(Source).where(Source.slug == "wire")))
+    refs = [ref for ref, _, _ in atom_tombstones(feed(client, "/", "atom").data)]
+    assert refs == [world["ref"]]
+    assert client.get("/sources/wire/feed.atom").status_code == 404
+    assert client.get("/articles/doomed").status_code == 410
