@@ -262,3 +262,13 @@ def test_source_removal_tombstones_each_aggregated_article(client, db, world):
     assert refs == [world["ref"]]
     assert client.get("/sources/wire/feed.atom").status_code == 404
     assert client.get("/articles/doomed").status_code == 410
+
+
+def test_a_new_article_is_not_given_a_tombstoned_address(api, db, world):
+    api.delete(f"/api/articles/{world['id']}")
+    created = api.post(
+        "/api/articles",
+        json={"title": "Doomed", "body_html": "<p>x</p>", "section": "world", "authors": ["ada"]},
+    )
+    assert created.status_code == 201 and created.json["slug"] == "doomed-2"
+    assert api.client.get("/articles/doomed").status_code == 410
