@@ -62,11 +62,15 @@ def respond_feed(
 
     ``valid_until``: when the feed's body changes without a write — its
     oldest tombstone expires (publishing.tombstones) — so it is part of the
-    validators and of the cache key, and bounds how long the fast path keeps it.
+    validators, and bounds how long the fast path keeps the answer.
     """
     config = current_app.config
     base = base_url()
-    cache_key = (key, fmt, page, base, state.version, state.global_version, valid_until)
+    cache_key = (key, fmt, page, base, state.version, state.global_version)
+    # The same version has the same live tombstones, except across a restart
+    # with another TOMBSTONE_DAYS: the next expiry names that. Left out when
+    # there is none, so feeds without tombstones keep their validators.
+    expiry = () if valid_until is None else (valid_until.isoformat(),)
     seed = "|".join(
         map(
             str,
@@ -77,8 +81,8 @@ def respond_feed(
                 config["FEED_ITEMS"],
                 config["SITE_TITLE"],
                 config["SITE_TAGLINE"],
-                config["TOMBSTONE_DAYS"],
                 RENDER_VERSION,
+                *expiry,
             ),
         )
     )
