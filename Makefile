@@ -24,7 +24,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/feedserver db upgrade
 	$(BIN)/feedserver demo
-	FEEDSERVER_RUN_POLLER=$${FEEDSERVER_RUN_POLLER:-1} $(BIN)/feedserver run --host $(HOST) --port $(PORT) --with-threads
+	FEEDSERVER_RUN_POLLER=$${FEEDSERVER_RUN_POLLER:-1} exec $(BIN)/feedserver serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test lint typecheck pytest
 

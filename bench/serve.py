@@ -67,6 +67,27 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
         [PY, "-m", "bench.bjoern_server", "--bind", "127.0.0.1:{port}", "--workers", "{workers}"],
         {},
     ),
+    # The production command (granian under feedserver's own supervisor).
+    "feedserver serve": (
+        [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
+         "--no-poller"],
+        {},
+    ),
+    "feedserver serve (metrics off)": (
+        [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
+         "--no-poller"],
+        {"FEEDSERVER_METRICS": "false"},
+    ),
+    "feedserver serve --threads 1": (
+        [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
+         "--no-poller", "--threads", "1"],
+        {},
+    ),
+    "feedserver serve --threads 4": (
+        [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
+         "--no-poller", "--threads", "4"],
+        {},
+    ),
 }  # fmt: skip
 
 
@@ -196,6 +217,7 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         etag on;
+        gzip_static on;  # the same pre-compressed bytes, as our cache keeps them
     }}
 }}
 """)
@@ -308,6 +330,8 @@ def run(
                     target = static / path.lstrip("/")
                     target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
                     target.write_bytes(body)
+                    _, _, zipped = fetch(port, path, {"Accept-Encoding": "gzip"})
+                    target.with_name(target.name + ".gz").write_bytes(zipped)
             for label, path in FEEDS.items():
                 result.loads[label] = wrk(f"http://127.0.0.1:{port}{path}", duration)
             result.loads["304 (If-None-Match)"] = wrk(
@@ -340,6 +364,10 @@ def run(
         nginx_loads["304 (If-None-Match)"] = wrk(
             f"http://127.0.0.1:{port + 1}{FEEDS['section RSS']}", duration,
             {"If-None-Match": headers["etag"]},
+        )  # fmt: skip
+        nginx_loads["section RSS, gzip"] = wrk(
+            f"http://127.0.0.1:{port + 1}{FEEDS['section RSS']}", duration,
+            {"Accept-Encoding": "gzip"},
         )  # fmt: skip
     finally:
         nginx.stop()

@@ -6,7 +6,6 @@ the syndication core it publishes and aggregates with.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from feedserver.config import instance_path_from_env, load_settings
@@ -30,16 +29,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(resource_dir("templates")),
     )
     load_settings(app, config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
-    from feedserver import admin, api, cli, db, errors, security
+    from feedserver import admin, api, cli, db, errors, ops, security
     from feedserver.comments import views as comments
+    from feedserver.ops import metrics
     from feedserver.publishing import fastpath
     from feedserver.publishing import views as publishing
     from feedserver.site import views as site
 
+    ops.init_app(app)  # logging first, then /healthz, /readyz, /metrics
     db.init_app(app)
     errors.init_app(app)
     security.init_app(app)
@@ -50,10 +48,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     cli.init_app(app)
     fastpath.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
+    metrics.wrap(app)  # request ids and counts, fast-path answers included
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # wrapping wsgi_app is Flask's documented way to add middleware
     if app.config["RUN_POLLER"]:
         from feedserver.aggregation import poller
 

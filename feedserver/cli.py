@@ -34,7 +34,7 @@ from feedserver.errors import AppError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that add commands (see the module docstring), in --help order.
-COMMAND_MODULES = ("feedserver.aggregation.cli", "feedserver.content.cli")
+COMMAND_MODULES = ("feedserver.aggregation.cli", "feedserver.ops.serve", "feedserver.content.cli")
 
 
 def clean_errors(command: F) -> F:
@@ -51,7 +51,7 @@ def clean_errors(command: F) -> F:
         except sa_exc.SQLAlchemyError as exc:
             raise click.ClickException(f"Database error: {exc}") from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
 
 
 def _database_problem(exc: sa_exc.DBAPIError) -> str:
@@ -100,7 +100,7 @@ def db_upgrade(revision: str) -> None:
 def demo() -> None:
     """Load the demo content, if the database has no articles yet."""
     try:
-        from feedserver.demo import load_demo  # type: ignore[import-not-found, unused-ignore]
+        from feedserver.demo import load_demo  # type: ignore[import-not-found, unused-ignore]  # the demo package may be left out of a build
     except ModuleNotFoundError as exc:
         if exc.name != "feedserver.demo":
             raise

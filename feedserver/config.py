@@ -50,7 +50,26 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
+    "LOG_FORMAT": ("text", str, "log lines as plain text (text) or one JSON object each (json)"),
+    "METRICS": (True, bool, "count requests, renders and polls for /metrics"),
+    "METRICS_ALLOW": (
+        "127.0.0.0/8,::1",
+        str,
+        "comma-separated addresses or CIDRs that may read /metrics",
+    ),
+    "READY_MAX_POLL_LAG": (
+        1800,
+        int,
+        "seconds a due source may wait before /readyz reports the poller lagging",
+    ),
 }
+
+LOG_FORMATS = ("text", "json")
+
+
+def truthy(value: str) -> bool:
+    """Read an on/off setting the way every boolean setting is read."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -58,7 +77,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return None
     if kind is bool:
         if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
+            return truthy(value)
         return bool(value)
     if kind is int:
         try:
@@ -90,6 +109,11 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
     app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+    if app.config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ValueError(
+            f"config {ENV_PREFIX}_LOG_FORMAT: {app.config['LOG_FORMAT']!r} is not one of "
+            + ", ".join(LOG_FORMATS)
+        )
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
 
 

@@ -70,7 +70,7 @@ def get_db(app: Flask | None = None) -> Database:
     """Return the app's Database."""
     from flask import current_app
 
-    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def db_session() -> Session:
@@ -79,7 +79,7 @@ def db_session() -> Session:
 
     if "db_session" not in g:
         g.db_session = get_db().sessions()
-    return g.db_session  # type: ignore[no-any-return]
+    return g.db_session  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -136,7 +136,9 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         if 300 <= status < 400:  # a routing redirect, e.g. a missing trailing slash
-            return exc.get_response()
+            redirect = Response(status=status)
+            redirect.headers.update(exc.get_response().headers)
+            return redirect
         code = HTTP_CODES.get(status, "error")
         message = exc.description or exc.name
         if status == 404:

@@ -89,9 +89,9 @@ def login() -> str | tuple[str, int] | Response:
                 f"Too many failed sign-ins from your address; try again in {wait} seconds."
             )
             page, _ = render_form("admin/login.html", form)
-            return page, 429, {"Retry-After": str(wait)}  # type: ignore[return-value]
+            return page, 429, {"Retry-After": str(wait)}  # type: ignore[return-value]  # Flask accepts (body, status, headers) tuples
         db = db_session()
-        user = accounts.authenticate(db, form.name.data, form.password.data)
+        user = accounts.authenticate(db, form.name.data or "", form.password.data or "")
         db.commit()  # a failure is counted towards the account's lock-out
         if user is None:
             _note_failure(address)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import render_template
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from feedserver.admin import bp
 from feedserver.admin.health import HEALTH_LABELS, health_expression
@@ -19,7 +19,7 @@ def dashboard() -> str:
     session = db_session()
     now = utcnow()
 
-    def count_articles(*where: object) -> int:
+    def count_articles(*where: ColumnElement[bool]) -> int:
         return session.scalar(select(func.count(Article.id)).where(*where)) or 0
 
     articles = {
@@ -29,7 +29,10 @@ def dashboard() -> str:
         "week": count_articles(Article.published_at >= now - timedelta(days=7)),
     }
     health = health_expression()
-    by_health = dict(session.execute(select(health, func.count(Source.id)).group_by(health)).all())
+    by_health: dict[str, int] = {
+        name: n
+        for name, n in session.execute(select(health, func.count(Source.id)).group_by(health))
+    }
     errors = session.scalars(
         select(Source)
         .where(Source.last_error.is_not(None), Source.last_error != "")

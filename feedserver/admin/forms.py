@@ -49,7 +49,9 @@ from feedserver.content.slugs import is_valid_slug
 from feedserver.models.content import SLUG_LENGTH
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
-    from wtforms.fields.choices import SelectChoice
+    from wtforms.fields.choices import (  # type: ignore[attr-defined]  # stubs predate 3.3
+        SelectChoice,
+    )
 except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None
 
@@ -181,7 +183,7 @@ class ArticleForm(FlaskForm):
     preview = SubmitField("Preview")
     submit = SubmitField("Save article")
 
-    def validate_authors(self, field: FieldList) -> None:
+    def validate_authors(self, field: FieldList[Any]) -> None:
         if not any(entry.data for entry in field):
             raise ValidationError("Choose at least one author.")
 

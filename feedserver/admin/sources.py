@@ -24,7 +24,7 @@ from feedserver.admin.forms import (
 from feedserver.admin.health import HEALTH_LABELS, health_expression, source_health
 from feedserver.admin.paging import page_count, page_number
 from feedserver.aggregation import sources as managing
-from feedserver.aggregation.refresh import PollSettings
+from feedserver.aggregation.refresh import Outcome, PollSettings
 from feedserver.db import db_session, get_db
 from feedserver.errors import AppError, BadRequest, Conflict, Unprocessable
 from feedserver.models import Section, Source
@@ -170,11 +170,11 @@ def sources_export() -> Response:
 def source_refresh(ident: int) -> str:
     """Fetch a source now and show what came back."""
     source = get_row(Source, ident)
+    outcome: Outcome | None = None
     try:
         outcome = managing.refresh_now(get_db(), managing.app_fetcher(), _settings(), source)
     except AppError as exc:
         flash(f"“{source.name}” was not refreshed: {exc.message}", "error")
-        outcome = None
     else:
         if outcome.error:
             flash(f"Refreshing “{source.name}” failed: {outcome.error}", "error")

@@ -30,7 +30,7 @@ def tokens() -> str | tuple[str, int]:
     new_token = None
     if form.validate_on_submit():
         try:
-            new_token = accounts.create_token(session, user, form.label.data)
+            new_token = accounts.create_token(session, user, form.label.data or "")
             session.commit()
         except Unprocessable as exc:
             session.rollback()

@@ -9,7 +9,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from flask import current_app
@@ -84,7 +84,7 @@ def sources_list() -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--section", "-s", default=None, help="Section for every feed (else its category).")
 @clean_errors
-def sources_import(file: click.utils.LazyFile, section: str | None) -> None:
+def sources_import(file: BinaryIO, section: str | None) -> None:
     """Import an OPML file ('-' for stdin); the poller fetches the new sources."""
     body = file.read()
     summary = sources.import_opml(get_db(), sources.app_fetcher(), body, section=section)
@@ -139,7 +139,7 @@ def sources_remove(source_id: int, yes: bool) -> None:
 @clean_errors
 def poll(once: bool) -> None:
     """Refresh due sources: once with a progress bar (--once), or forever like 'worker'."""
-    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]
+    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
     if not once:
         _work()
         return
@@ -180,7 +180,7 @@ def _work() -> None:
 @clean_errors
 def worker() -> None:
     """Poll forever; SIGTERM or Ctrl-C stops after the refreshes under way."""
-    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]
+    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
     _work()
 
 

@@ -53,6 +53,7 @@ from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.content.deletion import purge_tombstones
 from feedserver.db import Database, get_db
 from feedserver.models import Source, utcnow
+from feedserver.ops.metrics import record_refresh
 
 if TYPE_CHECKING:  # the poller runs without importing Flask
     from flask import Flask
@@ -276,6 +277,7 @@ class Poller:
 
         def record(outcome: Outcome) -> None:
             stats.add(outcome)
+            record_refresh(outcome.status, outcome.added, outcome.updated, outcome.error)
             if progress is not None:
                 progress(outcome)
 
@@ -411,7 +413,7 @@ class Worker:
 def start_in_process(app: Flask) -> Worker | None:
     """Run a poller thread inside the web process (``make run``), once per app."""
     if EXTENSION in app.extensions:
-        return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+        return app.extensions[EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
     if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return None  # the reloader's watcher process serves nothing: its child polls
     settings = PollSettings.from_config(app.config)

@@ -283,11 +283,11 @@ def store_failure(
             record_failure(source, exc, settings)
             return Outcome(job.id, source.last_status, error=source.last_error)
 
-    return _locked(lock, work)  # type: ignore[no-any-return]
+    return _locked(lock, work)  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 _UNCHANGED = (
-    update(Source.__table__)  # type: ignore[arg-type]
+    update(Source.__table__)  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
     .where(Source.__table__.c.id == bindparam("source_id"))
     .values(
         last_fetch_at=bindparam("fetched_at"),

@@ -54,7 +54,7 @@ def app_fetcher(app: Flask | None = None) -> Fetcher:
     fetcher = app.extensions.get(FETCHER)
     if fetcher is None:
         fetcher = app.extensions[FETCHER] = PollSettings.from_config(app.config).fetcher()
-    return fetcher  # type: ignore[no-any-return]
+    return fetcher
 
 
 def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
@@ -150,7 +150,7 @@ def locate_feed(fetcher: Fetcher, url: str) -> tuple[str, FetchResult, Parsed]:
             assert found.body is not None
             parsed = aggregation.parse(found.body, found.final_url, found.content_type)
         except (Unprocessable, ParseError) as exc:
-            problem = exc  # type: ignore[assignment]
+            problem = exc  # type: ignore[assignment]  # narrowed by the except clause
             continue
         return found.permanent_redirect_url or candidate, found, parsed
     raise Unprocessable(

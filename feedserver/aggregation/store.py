@@ -36,14 +36,14 @@ CHUNK = 500  # keys per IN (…) list
 
 # Core statements, built once (an ORM select or a fresh statement per call
 # costs more than the query itself on a 20-entry feed).
-_ARTICLES: Table = Article.__table__  # type: ignore[assignment]
-_AUTHORS: Table = Author.__table__  # type: ignore[assignment]
+_ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+_AUTHORS: Table = Author.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
 _KNOWN = select(_ARTICLES.c.upstream_key, _ARTICLES.c.id, _ARTICLES.c.content_hash).where(
     _ARTICLES.c.source_id == bindparam("source_id"),
     _ARTICLES.c.upstream_key.in_(bindparam("keys", expanding=True)),
 )
 _INSERT_ARTICLES = insert(_ARTICLES).returning(_ARTICLES.c.id, sort_by_parameter_order=True)
-_INSERT_BYLINES = insert(ArticleAuthor.__table__)  # type: ignore[arg-type]
+_INSERT_BYLINES = insert(ArticleAuthor.__table__)  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
 _INSERT_AUTHORS = insert(_AUTHORS).returning(_AUTHORS.c.id, sort_by_parameter_order=True)
 _AUTHORS_BY_NAME = select(_AUTHORS.c.name, _AUTHORS.c.id).where(
     _AUTHORS.c.source_id == bindparam("source_id"),

@@ -52,7 +52,7 @@ def _load(ident: int) -> Article:
     """
     session = db_session()
     try:
-        return get_or_404(session, Article, ident)  # type: ignore[no-any-return]
+        return get_or_404(session, Article, ident)  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
     except NotFound:
         if 0 < ident < 2**31:
             days = current_app.config["TOMBSTONE_DAYS"]

@@ -49,7 +49,7 @@ def token_required(view: F) -> F:
         g.api_user = session.get(User, row.user_id)
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
 
 
 def json_body() -> dict[str, Any]:

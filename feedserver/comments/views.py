@@ -142,7 +142,8 @@ def _form_page(state: FormState, status: int) -> BaseResponse:
     # The article page's own view renders it, whatever it needs besides the form.
     adapter = current_app.url_map.bind_to_environ(request.environ)
     endpoint, args = adapter.match(request.path.removesuffix("/comments"), method="GET")
-    response = current_app.make_response(current_app.view_functions[endpoint](**args))
+    view: Any = current_app.view_functions[endpoint]  # the article page's view
+    response = current_app.make_response(view(**args))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -243,7 +244,7 @@ def comment_section(article: Article) -> CommentSection:
     for comment in approved:
         # A reply whose parent is no longer shown stands on its own.
         if comment.parent_id in ids:
-            replies.setdefault(comment.parent_id, []).append(comment)  # type: ignore[arg-type]
+            replies.setdefault(comment.parent_id, []).append(comment)
         else:
             top.append(comment)
     state: FormState = g.get("comment_form") or FormState()
@@ -253,7 +254,7 @@ def comment_section(article: Article) -> CommentSection:
     if wanted and wanted.isascii() and wanted.isdigit() and int(wanted) in by_id:
         reply_to = by_id[int(wanted)]
         if reply_to.parent_id in by_id:
-            reply_to = by_id[reply_to.parent_id]  # type: ignore[index]
+            reply_to = by_id[reply_to.parent_id]
     return CommentSection(
         article=article,
         threads=[(c, replies.get(c.id, [])) for c in top],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
@@ -30,6 +30,8 @@ from feedserver.content.slugs import unique_slug
 from feedserver.content.validation import Fields
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+
+Named = TypeVar("Named", Section, Author)  # the rows with a name, a slug and a bio or description
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +270,8 @@ def _fields(model: Any, data: Mapping[str, Any], url_field: str) -> Fields:
 
 
 def _create_named(
-    session: Session, model: Any, data: Mapping[str, Any], url_field: str = "url"
-) -> Any:
+    session: Session, model: type[Named], data: Mapping[str, Any], url_field: str = "url"
+) -> Named:
     check = _fields(model, data, url_field)
     if not check.given("name"):
         check.fail("name", "is required")
@@ -288,8 +290,8 @@ def _create_named(
 
 
 def _update_named(
-    session: Session, row: Any, data: Mapping[str, Any], url_field: str = "url"
-) -> Any:
+    session: Session, row: Named, data: Mapping[str, Any], url_field: str = "url"
+) -> Named:
     model = type(row)
     check = _fields(model, data, url_field)
     values = _named_values(check, model, url_field)

@@ -16,9 +16,9 @@ A session hook bumps exactly the scopes a flush touches, whichever code path
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Integer, String, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -55,14 +55,26 @@ class ScopeVersion(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+@overload
+def section_key(section_id: int) -> str: ...
+@overload
+def section_key(section_id: None) -> None: ...
 def section_key(section_id: int | None) -> str | None:
     return f"section:{section_id}" if section_id is not None else None
 
 
+@overload
+def source_key(source_id: int) -> str: ...
+@overload
+def source_key(source_id: None) -> None: ...
 def source_key(source_id: int | None) -> str | None:
     return f"source:{source_id}" if source_id is not None else None
 
 
+@overload
+def author_key(author_id: int) -> str: ...
+@overload
+def author_key(author_id: None) -> None: ...
 def author_key(author_id: int | None) -> str | None:
     return f"author:{author_id}" if author_id is not None else None
 
@@ -244,11 +256,15 @@ def recount_scopes(session: Session) -> None:
     """Rebuild every scope row from the articles (after bulk loads)."""
     now = utcnow()
     counts: dict[str, int] = {SITE: session.scalar(select(func.count(Article.id))) or 0}
-    for column, key in ((Article.section_id, section_key), (Article.source_id, source_key)):
+    keyed: tuple[tuple[Any, Callable[[int], str]], ...] = (
+        (Article.section_id, section_key),
+        (Article.source_id, source_key),
+    )
+    for column, key_of in keyed:
         for ident, n in session.execute(
             select(column, func.count()).where(column.is_not(None)).group_by(column)
         ):
-            counts[key(ident)] = n  # type: ignore[index]
+            counts[key_of(ident)] = n
     for ident, n in session.execute(
         select(ArticleAuthor.author_id, func.count()).group_by(ArticleAuthor.author_id)
     ):
@@ -277,7 +293,9 @@ def bump_scopes(
     Two executemany statements (authors, then the other keys), each in key
     order, so rows are locked in the hook's order (no deadlock between them).
     """
-    deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
+    deltas: list[tuple[str, int]] = sorted(
+        (key, delta) for key, delta in items.items() if key is not None
+    )
     keys = sorted((author_key(ident), ident) for ident in set(authors))
     if not deltas and not keys:
         return

@@ -86,7 +86,7 @@ class SQLiteVersions:
             if len(st.cache) >= self.max_keys:
                 st.cache.clear()
             st.cache[key] = value
-        return value  # type: ignore[no-any-return]
+        return value  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
     def invalidate(self) -> None:
         """Nothing to do: data_version sees every commit, this process's too."""

@@ -20,7 +20,9 @@ from feeds.conditional import choose_encoding, http_date, not_modified, variant_
 from feeds.render import render_atom, render_json, render_rss
 from feedserver import urls
 from feedserver.db import db_session
+from feedserver.errors import NotFound
 from feedserver.models import utcnow
+from feedserver.ops.metrics import RENDER_SECONDS
 from feedserver.publishing import queries as publishing
 from feedserver.publishing import tombstones
 from feedserver.publishing.cache import CachedFeed, FeedCache
@@ -47,7 +49,7 @@ def base_url() -> str:
 
 
 def feed_cache(app: Flask | None = None) -> FeedCache:
-    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[CACHE_EXTENSION]  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def respond_feed(
@@ -109,7 +111,8 @@ def respond_feed(
     cache = feed_cache()
     cached = cache.get(cache_key)
     if cached is None:
-        rendered = RENDERERS[fmt](build())
+        with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
+            rendered = RENDERERS[fmt](build())
         cached = CachedFeed(rendered.body, rendered.media_type, etag)
         cache.put(cache_key, cached)
     before = cached.size
@@ -131,7 +134,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
     if page > state.pages(per_page):
-        raise publishing.NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
+        raise NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)

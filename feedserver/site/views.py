@@ -113,7 +113,7 @@ def nav_sections() -> list[Section]:
             # the database is the thing that failed.
             log.warning("navigation: could not read the sections", exc_info=True)
             g.nav_sections = []
-    return g.nav_sections  # type: ignore[no-any-return]
+    return g.nav_sections  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
 
 def _listing(scope: Scope, template: str, description: str, **context: Any) -> str:
@@ -264,7 +264,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(url_host, "url_host")
     # Globals rather than a context processor: nothing is queried unless a
     # template asks, so an admin page that replaces the navigation pays nothing.
-    app.add_template_global(urls, "urls")
+    app.jinja_env.globals["urls"] = urls  # a module: templates call urls.article(…)
     app.add_template_global(base_url, "base_url")
     app.add_template_global(nav_sections, "nav_sections")
     app.add_template_global(site_feed_links, "site_feed_links")

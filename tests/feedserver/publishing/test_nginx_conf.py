@@ -109,6 +109,12 @@ def test_nginx_caches_feeds_and_keeps_validators(database_url, db, tmp_path):
         status, zipped, data = _get(port, "/sections/world/feed.rss", **{"Accept-Encoding": "gzip"})
         assert zipped["Content-Encoding"] == "gzip" and gzip.decompress(data) == body
         assert _get(port, "/sections/nope/feed.rss")[0] == 404
+        # Metrics only for direct scrapes: through nginx every client is loopback.
+        assert _get(port, "/metrics")[0] == 403
+        assert _get(app_port, "/metrics")[0] == 200
+        # nginx's request id reaches the app, which echoes it.
+        _, page, _ = _get(port, "/healthz")
+        assert len(page["X-Request-Id"]) == 32
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)

@@ -1,0 +1,61 @@
+"""Logs: JSON lines with the request id, text otherwise, bad settings refused."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from feedserver import create_app
+from feedserver.ops.logs import REQUEST_ID, JsonFormatter, RequestIdFilter
+
+
+def _record(message: str, **extra: object) -> logging.LogRecord:
+    record = logging.getLogger("feedserver.test").makeRecord(
+        "feedserver.test", logging.WARNING, __file__, 1, message, (), None, extra=extra
+    )
+    RequestIdFilter().filter(record)
+    return record
+
+
+def test_json_line_carries_request_id_and_subject():
+    token = REQUEST_ID.set("req-42")
+    try:
+        line = JsonFormatter().format(_record("refresh failed: %s", source_id=7))
+    finally:
+        REQUEST_ID.reset(token)
+    out = json.loads(line)
+    assert out["message"] == "refresh failed: %s"
+    assert out["request_id"] == "req-42"
+    assert out["source_id"] == 7
+    assert out["level"] == "WARNING"
+    assert out["logger"] == "feedserver.test"
+    assert out["time"].endswith("+00:00")
+
+
+def test_json_line_outside_a_request_has_no_request_id():
+    out = json.loads(JsonFormatter().format(_record("poll pass")))
+    assert "request_id" not in out
+
+
+def test_a_request_logs_with_the_id_it_answers_with(app, client, caplog):
+    caplog.handler.addFilter(RequestIdFilter())
+
+    @app.get("/_log_probe")
+    def probe() -> str:
+        logging.getLogger("feedserver.test").warning("probe %s", "ran", extra={"article_id": 3})
+        return "ok"
+
+    with caplog.at_level(logging.WARNING, logger="feedserver.test"):
+        response = client.get("/_log_probe", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"
+    record = next(r for r in caplog.records if r.getMessage() == "probe ran")
+    assert record.request_id == "abc-123"
+    assert json.loads(JsonFormatter().format(record))["article_id"] == 3
+
+
+def test_unknown_log_format_is_refused(app_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="FEEDSERVER_LOG_FORMAT: 'xml'"):
+        create_app({**app_config, "LOG_FORMAT": "xml"})

@@ -1,0 +1,161 @@
+"""``feedserver serve``: real granian workers and the poller; Ctrl-C and SIGTERM stop both.
+
+Each test runs the command as a child process in its own session on a free
+loopback port, against a migrated SQLite database and an upstream feed served
+on 127.0.0.1 (allowlisted), so the poller has real work to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedserver.db import Database
+from feedserver.migrate import upgrade
+from feedserver.models import Source
+from tests.feedserver.aggregation_support import numbered, rss
+
+pytestmark = pytest.mark.slow
+
+FEEDSERVER = [sys.executable, "-m", "feedserver.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def site(tmp_path: Path, httpserver):
+    """A migrated database with one due upstream source, and the env to serve it."""
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(numbered(3, prefix="fresh")), content_type="application/rss+xml"
+    )
+    url = f"sqlite:///{tmp_path}/serve.db"
+    database = Database.from_url(url)
+    upgrade(database.engine)
+    with database.session() as session:  # due now: only a running poller stores its entries
+        session.add(Source(slug="up", name="Upstream", feed_url=httpserver.url_for("/feed.xml")))
+    database.engine.dispose()
+    env = dict(
+        os.environ,
+        FEEDSERVER_INSTANCE_PATH=str(tmp_path / "instance"),
+        FEEDSERVER_DATABASE_URL=url,
+        FEEDSERVER_SECRET_KEY="serve-test",
+        FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{httpserver.port}",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def start(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    child = subprocess.Popen(
+        [*FEEDSERVER, "serve", "--port", str(port), "--workers", "2", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal job is
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return child, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    child.kill()
+    pytest.fail(f"serve did not answer: {child.stdout.read() if child.stdout else ''}")
+
+
+def stop(child: subprocess.Popen[str], send: callable) -> tuple[float, str]:
+    started = time.monotonic()
+    send()
+    try:
+        child.wait(15)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    output = child.stdout.read() if child.stdout else ""
+    return time.monotonic() - started, output
+
+
+def wait_for_article(base: str) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/feed.atom", timeout=5).text
+        if "Fresh 1" in body:
+            return body
+        time.sleep(0.5)
+    pytest.fail("the poller under serve stored nothing")
+
+
+def test_ctrl_c_stops_workers_and_poller(site):
+    child, base = start(site, "--poller")
+    feed = wait_for_article(base)  # the poller ran inside serve
+    assert "<feed" in feed
+    assert_metrics_sum_every_worker(base)
+    # Ctrl-C in a terminal signals the whole foreground process group.
+    elapsed, output = stop(child, lambda: os.killpg(child.pid, signal.SIGINT))
+    assert child.returncode == 0, output
+    assert elapsed < 10, output
+    assert "poller stopped" in output
+    assert not _alive_children(child.pid)
+
+
+def test_sighup_replaces_workers_then_sigterm_stops_everything(site):
+    child, base = start(site, "--poller")
+    wait_for_article(base)
+    workers = set(_alive_children(child.pid))
+    child.send_signal(signal.SIGHUP)  # graceful reload: new workers, one at a time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fresh = set(_alive_children(child.pid))
+        if len(fresh - workers) >= 2:
+            break
+        assert httpx.get(f"{base}/healthz", timeout=20).status_code == 200  # still serving
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"workers were not replaced: {workers} -> {fresh}")
+    assert httpx.get(f"{base}/feed.atom", timeout=5).status_code == 200
+    elapsed, output = stop(child, lambda: child.send_signal(signal.SIGTERM))
+    assert child.returncode == 0, output
+    assert elapsed < 10, output
+    assert "poller stopped" in output
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=1)
+
+
+def assert_metrics_sum_every_worker(base: str) -> None:
+    with httpx.Client(base_url=base) as client:
+        time.sleep(2.5)  # each worker hands its counts over once a second
+        before = _feed_hits(client.get("/metrics").text)
+        for _ in range(40):  # new connections spread over both workers
+            assert client.get("/feed.rss", headers={"Connection": "close"}).status_code == 200
+        time.sleep(2.5)  # each worker hands its counts over once a second
+        assert _feed_hits(client.get("/metrics").text) - before == 40
+
+
+def _feed_hits(text: str) -> float:
+    match = re.search(r'feedserver_http_requests_total\{group="feed",status="200"\} (\S+)', text)
+    return float(match.group(1)) if match else 0.0
+
+
+def _alive_children(pid: int) -> list[str]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    )
+    return [line.split()[0] for line in out.stdout.splitlines() if "resource_tracker" not in line]
