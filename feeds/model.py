@@ -69,6 +69,17 @@ class Entry:
     comments_url: str | None = None  # the page's comment section (RSS <comments>)
     comments_feed_url: str | None = None  # wfw:commentRss, Atom rel="replies"
     comment_count: int | None = None  # slash:comments, thr:count
+    # Stories (INTERFACE §10): every article of the story this entry leads,
+    # one rel="via" link each in Atom and RSS, "_story" in JSON Feed.
+    story_sources: tuple[StorySource, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorySource:
+    """One article of a story, credited in the entry that leads it (INTERFACE §10)."""
+
+    name: str  # its source, or the site's name for the newsroom's own
+    url: str  # its original URL, or its page here when it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,9 @@ class Feed:
     alternates: tuple[tuple[str, str], ...] = ()  # (media type, URL)
     # Entries deleted from the scope while their tombstones are kept (RFC 6721).
     tombstones: tuple[Tombstone, ...] = ()
+    # WebSub hubs (https://www.w3.org/TR/websub/#discovery): atom:link
+    # rel="hub" in RSS and Atom, "hubs" in JSON Feed.
+    hubs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

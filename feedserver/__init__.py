@@ -33,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from feedserver import admin, api, cli, db, errors, ops, security
     from feedserver.comments import views as comments
     from feedserver.ops import metrics
-    from feedserver.publishing import fastpath
+    from feedserver.publishing import fastpath, websub
     from feedserver.publishing import views as publishing
     from feedserver.site import views as site
 
@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     publishing.init_app(app)
+    websub.init_app(app)
     site.init_app(app)
     comments.init_app(app)
     api.init_app(app)
@@ -56,5 +57,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["RUN_POLLER"]:
         from feedserver.aggregation import poller
 
-        poller.start_in_process(app)
+        if poller.start_in_process(app) is not None:
+            websub.start_deliverer(app)  # the hub's sender runs beside the poller
     return app

@@ -47,6 +47,18 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         int,
         "days a deleted article keeps its RFC 6721 tombstone (feeds, 410 Gone page)",
     ),
+    "WEBSUB_HUB": (
+        "",
+        str,
+        "external WebSub hub to advertise and ping; empty: our own hub at <base>/websub",
+    ),
+    "WEBSUB_CONCURRENCY": (
+        32,
+        int,
+        "WebSub hub requests (deliveries) one poller process sends at once",
+    ),
+    "WEBSUB_PER_HOST": (8, int, "concurrent WebSub hub requests to one subscriber host"),
+    "WEBSUB_TIMEOUT": (10, int, "seconds one WebSub hub request may take in all"),
     "MAX_REQUEST_BYTES": (1024 * 1024, int, "largest request body accepted"),
     "TRUSTED_PROXIES": (0, int, "reverse proxies whose X-Forwarded-For/-Proto/-Host are believed"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
@@ -61,6 +73,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         1800,
         int,
         "seconds a due source may wait before /readyz reports the poller lagging",
+    ),
+    "STORIES": (
+        True,
+        bool,
+        "group articles of several sources that report the same news into stories",
     ),
 }
 

@@ -62,7 +62,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the database to the app and close request sessions at teardown."""
-    app.extensions[EXTENSION] = Database.from_url(app.config["DATABASE_URL"])
+    database = Database.from_url(app.config["DATABASE_URL"])
+    # Read by the story grouping hook (feedserver.stories.grouping.enabled).
+    database.sessions.configure(info={"feedserver_stories": bool(app.config["STORIES"])})
+    app.extensions[EXTENSION] = database
     app.teardown_appcontext(_close_session)
 
 

@@ -56,6 +56,13 @@ def _item(feed: Feed, entry: Entry) -> dict[str, Any]:
             source["home_page_url"] = clean_text(entry.source.link)
         source["feed_url"] = clean_text(entry.source.feed_url)
         item["_source"] = source
+    if entry.story_sources:
+        # INTERFACE §10: every article of the story this item leads.
+        item["_story"] = {
+            "sources": [
+                {"name": clean_text(s.name), "url": clean_text(s.url)} for s in entry.story_sources
+            ]
+        }
     return item
 
 
@@ -73,6 +80,9 @@ def render_json_bytes(feed: Feed) -> bytes:
     if feed.paging.next:
         document["next_url"] = clean_text(feed.paging.next)
     document["language"] = clean_text(feed.language)
+    if feed.hubs:
+        # JSON Feed 1.1 "hubs": endpoints for real-time notification (WebSub).
+        document["hubs"] = [{"type": "WebSub", "url": clean_text(hub)} for hub in feed.hubs]
     document["items"] = [_item(feed, entry) for entry in feed.entries]
     if feed.tombstones:
         deleted = []

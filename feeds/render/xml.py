@@ -10,6 +10,7 @@ Specifications:
   Atom a child of ``feed``; RSS has no rule of its own, so the same element
   goes into ``channel`` (with an ``atom:link`` inside), where RSS 2.0 allows
   namespaced extension elements.
+- WebSub discovery (atom:link rel="hub"): https://www.w3.org/TR/websub/#discovery
 - RSS modules: Dublin Core https://www.dublincore.org/specifications/dublin-core/dces/ ,
   content https://web.resource.org/rss/1.0/modules/content/ ,
   wfw https://www.rssboard.org/comment-api ,
@@ -70,6 +71,8 @@ def _extra_feed_links(feed: Feed) -> list[tuple[str, str, str | None]]:
             continue
         seen_types.add(media_type)
         links.append(("alternate", clean_text(url), clean_text(media_type)))
+    # WebSub §4: the hub a subscriber should subscribe at.
+    links.extend(("hub", clean_text(hub), None) for hub in feed.hubs)
     paging = feed.paging
     for rel, href in (
         ("first", paging.first),
@@ -95,6 +98,27 @@ def _tombstones(parent: etree._Element, tombstones: tuple[Tombstone, ...], link_
         )
         if tombstone.link:
             _sub(element, link_tag, rel="related", href=clean_text(tombstone.link))
+
+
+def _via_links(entry: Entry) -> list[tuple[str, str | None]]:
+    """(href, title) of an entry's rel="via" links: its original, then its story's articles.
+
+    RFC 4287 §4.2.7 allows any number of links of one rel; each href once,
+    so no two links of an entry are the same.
+    """
+    titled = [(clean_text(s.url), clean_text(s.name) or None) for s in entry.story_sources]
+    names = dict(reversed(titled))
+    candidates: list[tuple[str, str | None]] = []
+    if entry.original_url:
+        href = clean_text(entry.original_url)
+        candidates.append((href, names.get(href)))
+    links: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for href, title in candidates + titled:
+        if href and href not in seen:
+            seen.add(href)
+            links.append((href, title))
+    return links
 
 
 # feedgen instantiates extensions itself, without arguments; the model object
@@ -146,6 +170,13 @@ class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         _sub(item, f"{{{ATOM_NS}}}updated", as_utc(self.updated or entry.updated).isoformat())
         if entry.comments_feed_url:
             _sub(item, f"{{{WFW_NS}}}commentRss", clean_text(entry.comments_feed_url))
+        # A story's sources (INTERFACE §10); the item's own original is its <source>.
+        if entry.story_sources:
+            for href, title in _via_links(entry):
+                attrib = {"rel": "via", "href": href}
+                if title:
+                    attrib["title"] = title
+                _sub(item, f"{{{ATOM_NS}}}link", **attrib)
         if entry.comment_count is not None:
             _sub(item, f"{{{SLASH_NS}}}comments", str(entry.comment_count))
         return item
@@ -194,8 +225,11 @@ class _AtomEntryExtension(BaseEntryExtension):  # type: ignore[misc]
             if "rel" not in link.attrib:
                 link.set("rel", "alternate")
                 link.set("type", "text/html")
-        if entry.original_url:
-            _sub(element, "link", rel="via", href=clean_text(entry.original_url))
+        for href, title in _via_links(entry):
+            attrib = {"rel": "via", "href": href}
+            if title:
+                attrib["title"] = title
+            _sub(element, "link", **attrib)
         if entry.comments_feed_url:
             url = clean_text(entry.comments_feed_url)
             attrib = {

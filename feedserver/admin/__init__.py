@@ -29,7 +29,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()
 
 # The view modules, each registering its routes on ``bp``.
-MODULES = ("auth", "dashboard", "taxonomy", "articles", "sources", "comments", "tokens")
+MODULES = (
+    "auth", "dashboard", "taxonomy", "articles", "stories", "sources", "comments", "tokens",
+    "websub",
+)  # fmt: skip
 # The only endpoints an anonymous visitor may reach.
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 
@@ -117,10 +120,12 @@ def _admin_nav() -> list[tuple[str, str, str]]:
     items: list[tuple[str, str, Any]] = [
         ("admin.dashboard", "Dashboard", url_for("admin.dashboard")),
         ("admin.article", "Articles", url_for("admin.articles")),
+        ("admin.stor", "Stories", url_for("admin.stories")),
         ("admin.source", "Sources", url_for("admin.sources")),
         ("admin.section", "Sections", url_for("admin.sections")),
         ("admin.author", "Authors", url_for("admin.authors")),
         ("admin.comment", "Comments", url_for("admin.comments")),
         ("admin.token", "Tokens", url_for("admin.tokens")),
+        ("admin.websub", "WebSub", url_for("admin.websub")),
     ]
     return items

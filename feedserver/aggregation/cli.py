@@ -167,12 +167,19 @@ def poll(once: bool) -> None:
 
 
 def _work() -> None:
+    from feedserver.publishing import websub
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = poller.Worker(
         get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"]
     )
     worker.install_signal_handlers()
     click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
-    worker.run()
+    websub.start_deliverer(app, startup_delay=0.0)  # WebSub hub deliveries, beside polling
+    try:
+        worker.run()
+    finally:
+        websub.stop_deliverer(app)
 
 
 @click.command("worker")

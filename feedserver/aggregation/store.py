@@ -31,6 +31,7 @@ from feedserver.aggregation.entries import Incoming, Parsed, Prepared, prepare
 from feedserver.content.slugs import slugify
 from feedserver.models import Article, ArticleAuthor, Author, Source
 from feedserver.models.scopes import SITE, bump_scopes, section_key, source_key
+from feedserver.stories.grouping import group_new
 
 CHUNK = 500  # keys per IN (…) list
 
@@ -155,6 +156,8 @@ def _insert(
         {SITE: n, section_key(source.section_id): n, source_key(source.id): n},
         authors={b["author_id"] for b in bylines},
     )
+    # The ORM hook does not see Core inserts: group these here (INTERFACE §10).
+    group_new(session, ids)
 
 
 def _update(

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 # Resource modules, in the order their paths appear in the OpenAPI document.
-RESOURCES = ("articles", "taxonomy", "sources", "comments")
+RESOURCES = ("articles", "taxonomy", "sources", "comments", "stories", "websub_subscriptions")
 
 
 def init_app(app: Flask) -> None:

@@ -32,6 +32,7 @@ from feedserver.errors import BadRequest, NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
 from feedserver.publishing import tombstones
 from feedserver.publishing.views import base_url
+from feedserver.stories.members import story_article_ids
 
 LOADED = (
     selectinload(Article.section),
@@ -58,6 +59,14 @@ def _load(ident: int) -> Article:
             days = current_app.config["TOMBSTONE_DAYS"]
             tombstones.check_gone(session, days, article_id=ident)
         raise
+
+
+def _with_story(article: Article) -> dict[str, Any]:
+    """The article with its story (INTERFACE §10): the ids of the story's articles."""
+    body = article_json(article)
+    body["story"] = story_article_ids(db_session(), article)
+    body["story_id"] = article.story_id
+    return body
 
 
 @bp.get("/articles")
@@ -90,14 +99,14 @@ def create_article() -> ResponseReturnValue:
     session = db_session()
     with editing.saving(session):
         article = editing.create_article(session, data, site_url=base_url())
-    return created(article_json(article), f"{base_url()}/api/articles/{article.id}")
+    return created(_with_story(article), f"{base_url()}/api/articles/{article.id}")
 
 
 @bp.get("/articles/<int:ident>")
 @token_required
 def get_article(ident: int) -> ResponseReturnValue:
     """Show one article."""
-    return jsonify(article_json(_load(ident)))
+    return jsonify(_with_story(_load(ident)))
 
 
 @bp.patch("/articles/<int:ident>")
@@ -109,7 +118,7 @@ def update_article(ident: int) -> ResponseReturnValue:
     article = _load(ident)
     with editing.saving(session):
         editing.update_article(session, article, data, site_url=base_url())
-    return jsonify(article_json(article))
+    return jsonify(_with_story(article))
 
 
 @bp.delete("/articles/<int:ident>")
@@ -181,6 +190,16 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "created_at": TIME,
             "comments_open": {"type": "boolean"},
             "comment_count": {"type": "integer", "description": "Approved comments."},
+            "story": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "The ids of the articles of its story, earliest first "
+                "(only its own id when it is in no story). Single-article answers only.",
+            },
+            "story_id": {
+                "type": ["integer", "null"],
+                "description": "Its story (see /api/stories/{id}), or null.",
+            },
         },
     },
     "ArticleCreate": {

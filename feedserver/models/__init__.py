@@ -4,10 +4,17 @@ from feedserver.models.accounts import ApiToken, User
 from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
+from feedserver.models.stories import Story, StoryTerm
 from feedserver.models.tombstones import ArticleTombstone, TombstoneScope
 
 install_hooks()
+
+# After the scope hook: grouping reads what it counted (feedserver.stories).
+from feedserver.stories.grouping import install_hooks as _install_story_hooks  # noqa: E402
+
+_install_story_hooks()
 
 __all__ = [
     "COMMENT_STATUSES",
@@ -18,10 +25,15 @@ __all__ = [
     "Author",
     "Base",
     "Comment",
+    "HubDelivery",
+    "HubMark",
+    "HubSubscription",
     "ScopeVersion",
     "Section",
     "Source",
     "TombstoneScope",
+    "Story",
+    "StoryTerm",
     "UTCDateTime",
     "User",
     "install_hooks",

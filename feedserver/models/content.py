@@ -13,6 +13,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -105,6 +107,24 @@ class Article(Base):
         Index("ix_articles_source_published", "source_id", "published_at", "id"),
         # Upstream entries are de-duplicated per source by this key.
         UniqueConstraint("source_id", "upstream_key", name="uq_articles_source_upstream_key"),
+        # A story's members. Partial: most articles are in no story, and an
+        # index full of NULLs makes planners (SQLite after ANALYZE) scan instead.
+        Index(
+            "ix_articles_story_id",
+            "story_id",
+            sqlite_where=text("story_id IS NOT NULL"),
+            postgresql_where=text("story_id IS NOT NULL"),
+        ),
+        # Listings of the site and of a section, with a story's later members
+        # folded away (feedserver.models.stories).
+        Index("ix_articles_listed", "story_hidden", "published_at", "id"),
+        Index(
+            "ix_articles_section_listed",
+            "section_id",
+            "story_section_hidden",
+            "published_at",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +143,13 @@ class Article(Base):
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its story (feedserver.stories) and whether the site / its section's
+    # listings fold it away under an earlier member of that story.
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
+    story_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    story_section_hidden: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     section: Mapped[Section | None] = relationship()
     source: Mapped[Source | None] = relationship()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, overload
 
-from sqlalchemy import Integer, String, bindparam, event, func, inspect, select, update
+from sqlalchemy import Integer, String, bindparam, event, func, inspect, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -112,8 +112,10 @@ class _Changes:
             self.delta[key] += delta
 
     def article(self, art: Article, delta: int = 0) -> None:
-        self.bump(SITE, delta)
-        self.bump(section_key(art.section_id), delta)
+        # A story's folded members are not counted in the site and section
+        # listings (feedserver.models.stories); they still change the scope.
+        self.bump(SITE, 0 if art.story_hidden else delta)
+        self.bump(section_key(art.section_id), 0 if art.story_section_hidden else delta)
         self.bump(source_key(art.source_id), delta)
         self.authors.update(link.author_id for link in art.bylines)
 
@@ -166,9 +168,12 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             comment_delta[obj.article_id] += 1
     for obj in session.deleted:
         if isinstance(obj, Article):
-            old = {a: _old_new(obj, a)[0] for a in ("section_id", "source_id")}
-            changes.bump(SITE, -1)
-            changes.bump(section_key(old["section_id"]), -1)
+            old = {
+                a: _old_new(obj, a)[0]
+                for a in ("section_id", "source_id", "story_hidden", "story_section_hidden")
+            }
+            changes.bump(SITE, 0 if old["story_hidden"] else -1)
+            changes.bump(section_key(old["section_id"]), 0 if old["story_section_hidden"] else -1)
             changes.bump(source_key(old["source_id"]), -1)
             # Its comment feed now answers 410 Gone: the kept answers must go.
             changes.bump(comments_key(obj.id))
@@ -186,9 +191,14 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             for attr in ("section_id", "source_id"):
                 old, new = _old_new(obj, attr)
                 key = section_key if attr == "section_id" else source_key
-                if old != new:
+                # A folded story member moves without changing any count.
+                counted = attr == "source_id" or not obj.story_section_hidden
+                if old != new and counted:
                     changes.bump(key(old), -1)
                     changes.bump(key(new), +1)
+                elif old != new:
+                    changes.bump(key(old))
+                    changes.bump(key(new))
             changes.article(obj)
             # The comment feed shows the article's title and links its slug.
             if _changed(obj, ("title", "slug")):
@@ -255,14 +265,17 @@ def install_hooks() -> None:
 def recount_scopes(session: Session) -> None:
     """Rebuild every scope row from the articles (after bulk loads)."""
     now = utcnow()
-    counts: dict[str, int] = {SITE: session.scalar(select(func.count(Article.id))) or 0}
-    keyed: tuple[tuple[Any, Callable[[int], str]], ...] = (
-        (Article.section_id, section_key),
-        (Article.source_id, source_key),
+    # Listings count a story once: its folded members are left out (models.stories).
+    counts: dict[str, int] = {
+        SITE: session.scalar(select(func.count(Article.id)).where(~Article.story_hidden)) or 0
+    }
+    keyed: tuple[tuple[Any, Callable[[int], str], Any], ...] = (
+        (Article.section_id, section_key, ~Article.story_section_hidden),
+        (Article.source_id, source_key, true()),
     )
-    for column, key_of in keyed:
+    for column, key_of, shown in keyed:
         for ident, n in session.execute(
-            select(column, func.count()).where(column.is_not(None)).group_by(column)
+            select(column, func.count()).where(column.is_not(None), shown).group_by(column)
         ):
             counts[key_of(ident)] = n
     for ident, n in session.execute(

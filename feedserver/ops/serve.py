@@ -55,6 +55,7 @@ class PollerThread:
     def __init__(self) -> None:
         self.worker: Any = None
         self.thread: threading.Thread | None = None
+        self.app: Any = None
 
     def start(self) -> None:
         from feedserver import create_app
@@ -70,12 +71,20 @@ class PollerThread:
             target=self.worker.run, name="feedserver-poller", daemon=True
         )
         self.thread.start()
+        from feedserver.publishing import websub
+
+        self.app = app
+        websub.start_deliverer(app)  # the WebSub hub's sender, beside the poller
 
     def stop(self) -> None:
         if self.worker is None or self.thread is None:
             return
         worker, thread, self.worker, self.thread = self.worker, self.thread, None, None
         log.info("stopping the poller: finishing the refreshes under way")
+        if self.app is not None:
+            from feedserver.publishing import websub
+
+            websub.stop_deliverer(self.app)
         worker.stop()
         thread.join(POLLER_STOP_WAIT)
         if thread.is_alive():

@@ -7,6 +7,7 @@ only the rows it returns: a page of articles, then their bylines in one query.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,8 +131,14 @@ def articles_page(session: Session, scope: Scope, page: int, per_page: int) -> l
         query = select(Article).where(Article.id.in_(ids)) if ids else None
     else:
         query = select(Article).order_by(*order).limit(per_page).offset(offset)
-        if scope.kind == "section":
-            query = query.where(Article.section_id == scope.id)
+        # The site and a section show a story once (INTERFACE §10): its later
+        # members are folded away (ix_articles_listed, ix_articles_section_listed).
+        if scope.kind == "site":
+            query = query.where(Article.story_hidden.is_(False))
+        elif scope.kind == "section":
+            query = query.where(
+                Article.section_id == scope.id, Article.story_section_hidden.is_(False)
+            )
         elif scope.kind == "source":
             query = query.where(Article.source_id == scope.id)
     if query is None:
@@ -190,7 +197,12 @@ def attribution(source: Source, base: str) -> fm.Attribution:
     )
 
 
-def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
+def article_entry(
+    article: Article,
+    base: str,
+    fmt: str = "atom",
+    story_sources: tuple[fm.StorySource, ...] = (),
+) -> fm.Entry:
     """Describe one article as a feed entry (absolute URLs, no e-mail addresses)."""
     link = base + urls.article(article.slug)
     section = article.section
@@ -217,6 +229,7 @@ def article_entry(article: Article, base: str, fmt: str = "atom") -> fm.Entry:
         comments_feed_url=base
         + urls.comments_feed(article.slug, "rss" if fmt == "rss" else "atom"),
         comment_count=article.comment_count,
+        story_sources=story_sources,
     )
 
 
@@ -240,8 +253,14 @@ def build_feed(
     per_page: int,
     base: str,
     site_title: str,
+    story_credits: Mapping[int, tuple[fm.StorySource, ...]] | None = None,
 ) -> fm.Feed:
-    """Describe one page of a scope's feed in one format."""
+    """Describe one page of a scope's feed in one format.
+
+    ``story_credits``: for the site and section feeds, the sources of each
+    story an article leads (feedserver.stories.members.credits).
+    """
+    credits = story_credits or {}
     feed_url = base + urls.scope_feed(scope.kind, scope.slug, fmt)
     pages = state.pages(per_page)
     title = site_title if scope.kind == "site" else f"{scope.name} — {site_title}"
@@ -252,7 +271,7 @@ def build_feed(
         link=base + urls.scope_page(scope.kind, scope.slug),
         self_url=urls.with_page(feed_url, page),
         updated=state.last_change,
-        entries=tuple(article_entry(a, base, fmt) for a in articles),
+        entries=tuple(article_entry(a, base, fmt, credits.get(a.id, ())) for a in articles),
         paging=paging_links(feed_url, page, pages),
         alternates=tuple(
             (urls.MEDIA_TYPES[other], base + urls.scope_feed(scope.kind, scope.slug, other))

@@ -7,17 +7,20 @@ Cache-Control and Vary (RFC 9110 §8.8, §13; RFC 9111 §5.2).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from feeds import model as fm
 from feeds.conditional import choose_encoding, http_date, not_modified, variant_etag
 from feeds.render import render_atom, render_json, render_rss
+from feeds.websub import format_link
 from feedserver import urls
 from feedserver.db import db_session
 from feedserver.errors import NotFound
@@ -28,6 +31,7 @@ from feedserver.publishing import tombstones
 from feedserver.publishing.cache import CachedFeed, FeedCache
 from feedserver.publishing.fastpath import ENVIRON_KEY, FeedMeta
 from feedserver.publishing.queries import Scope, ScopeState
+from feedserver.stories import members as story_members
 
 bp = Blueprint("syndication", __name__)
 
@@ -38,7 +42,7 @@ RENDERERS: dict[str, Callable[[fm.Feed], fm.Rendered]] = {
 }
 # Bump when the rendered bytes change for the same data (a new element, a fix),
 # so no client keeps a stale copy under an old strong ETag.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"  # 3: WebSub hub links
 CACHE_EXTENSION = "feedserver.publishing.cache"
 
 
@@ -46,6 +50,12 @@ def base_url() -> str:
     """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
     configured: str = current_app.config["BASE_URL"]
     return configured or request.host_url.rstrip("/")
+
+
+def hub_url() -> str:
+    """The WebSub hub every feed advertises: FEEDSERVER_WEBSUB_HUB, else our own /websub."""
+    configured: str = current_app.config["WEBSUB_HUB"]
+    return configured or base_url() + "/websub"
 
 
 def feed_cache(app: Flask | None = None) -> FeedCache:
@@ -68,7 +78,8 @@ def respond_feed(
     """
     config = current_app.config
     base = base_url()
-    cache_key = (key, fmt, page, base, state.version, state.global_version)
+    hub = hub_url()
+    cache_key = (key, fmt, page, base, hub, state.version, state.global_version)
     # The same version has the same live tombstones, except across a restart
     # with another TOMBSTONE_DAYS: the next expiry names that. Left out when
     # there is none, so feeds without tombstones keep their validators.
@@ -95,12 +106,19 @@ def respond_feed(
         key, (state.version, state.global_version), etag, last_modified, valid_until
     )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
-    headers = {
-        "ETag": variant_etag(etag, encoding),
-        "Last-Modified": http_date(last_modified),
-        "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
-        "Vary": "Accept-Encoding",
-    }
+    headers = Headers(
+        {
+            "ETag": variant_etag(etag, encoding),
+            "Last-Modified": http_date(last_modified),
+            "Cache-Control": f"public, max-age={config['FEED_MAX_AGE']}",
+            "Vary": "Accept-Encoding",
+        }
+    )
+    # WebSub §4 discovery, on 200 and 304 alike: where to subscribe, and the
+    # topic URL to subscribe to (page 1 is spelled without ?page=).
+    self_url = urls.with_page(base + quote(request.path, safe="/"), page)
+    headers.add("Link", format_link(hub, "hub"))
+    headers.add("Link", format_link(self_url, "self"))
     if not_modified(
         etag,
         last_modified,
@@ -112,7 +130,7 @@ def respond_feed(
     cached = cache.get(cache_key)
     if cached is None:
         with RENDER_SECONDS.labels(fmt).time():  # a cold render: query + render
-            rendered = RENDERERS[fmt](build())
+            rendered = RENDERERS[fmt](dataclasses.replace(build(), hubs=(hub,)))
         cached = CachedFeed(rendered.body, rendered.media_type, etag)
         cache.put(cache_key, cached)
     before = cached.size
@@ -138,6 +156,11 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
+        credits = (
+            story_members.credits(session, articles, base_url(), config["SITE_TITLE"])
+            if scope.kind in ("site", "section")
+            else None
+        )
         feed = publishing.build_feed(
             scope,
             state,
@@ -147,11 +170,12 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             per_page=per_page,
             base=base_url(),
             site_title=config["SITE_TITLE"],
+            story_credits=credits,
         )
         if page > 1:  # tombstones on page 1 only: see publishing.tombstones
             return feed
         gone = tombstones.feed_tombstones(session, scope.key, utcnow(), days, base_url())
-        return replace(feed, tombstones=gone) if gone else feed
+        return dataclasses.replace(feed, tombstones=gone) if gone else feed
 
     return respond_feed(scope.key, state, fmt, page, build, valid_until)
 

@@ -26,6 +26,7 @@ from feedserver.publishing import queries as publishing
 from feedserver.publishing import tombstones
 from feedserver.publishing.queries import Scope
 from feedserver.publishing.views import base_url
+from feedserver.stories import members as story_members
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ def _listing(scope: Scope, template: str, description: str, **context: Any) -> s
     if page > pages:
         raise NotFound(f"This list has {pages} page(s); there is no page {page}.")
     articles = publishing.articles_page(session, scope, page, per_page)
+    # The site and section listings show a story once, crediting the others (§10).
+    also = story_members.others(session, articles) if scope.kind in ("site", "section") else {}
     path = urls.scope_page(scope.kind, scope.slug)
     pagination = Pagination(
         page=page,
@@ -138,6 +141,7 @@ def _listing(scope: Scope, template: str, description: str, **context: Any) -> s
         template,
         scope=scope,
         articles=articles,
+        also_reported=also,
         pagination=pagination,
         feed_links=[] if scope.kind == "site" else scope_feed_links(scope),
         scope_feeds=scope_feed_links(scope),
@@ -217,6 +221,7 @@ def article(slug: str) -> str:
         original_host=publishing.source_host(item) if original else None,
         updated=updated if updated - item.published_at > UPDATE_GRACE else None,
         feed_links=feed_links,
+        also_reported=story_members.others(session, [item]).get(item.id, []),
         current_section=item.section.slug if item.section else None,
         meta=PageMeta(
             description=item.summary or item.title,

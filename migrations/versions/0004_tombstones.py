@@ -1,7 +1,7 @@
 """RFC 6721 tombstones of deleted articles
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import feedserver.models.base
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -120,6 +120,7 @@ def sample_feed() -> Feed:
             ("application/rss+xml", f"{BASE}/sections/world/feed.rss?page=2"),
             ("application/feed+json", f"{BASE}/sections/world/feed.json?page=2"),
         ),
+        hubs=(f"{BASE}/websub",),
     )
 
 

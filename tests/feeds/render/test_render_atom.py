@@ -52,6 +52,7 @@ def test_feed_links(page: Callable[[str], Feed]) -> None:
         ("alternate", "https://ledger.example.com/sections/world", "text/html"),
         ("alternate", f"{base}.rss?page=2", "application/rss+xml"),
         ("alternate", f"{base}.json?page=2", "application/feed+json"),
+        ("hub", "https://ledger.example.com/websub", None),
         ("first", f"{base}.atom", None),
         ("previous", f"{base}.atom", None),
         ("next", f"{base}.atom?page=3", None),

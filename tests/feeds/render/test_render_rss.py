@@ -65,6 +65,7 @@ def test_channel_alternates_and_paging_links(rss: Feed) -> None:
         ("self", f"{base}.rss?page=2"),
         ("alternate", f"{base}.atom?page=2"),
         ("alternate", f"{base}.json?page=2"),
+        ("hub", "https://ledger.example.com/websub"),
         ("first", f"{base}.rss"),
         ("previous", f"{base}.rss"),
         ("next", f"{base}.rss?page=3"),
@@ -74,7 +75,7 @@ def test_channel_alternates_and_paging_links(rss: Feed) -> None:
 
 def test_no_paging_links_on_a_single_page(rss: Feed) -> None:
     rels = {x.get("rel") for x in channel(replace(rss, paging=Paging())).findall("atom:link", NS)}
-    assert rels == {"self", "alternate"}
+    assert rels == {"self", "alternate", "hub"}
 
 
 def test_first_page_has_no_previous(rss: Feed) -> None:

@@ -1,0 +1,378 @@
+"""The hub's sender: verification of intent, content distribution, external-hub pings.
+
+WebSub §5.3 (verification: ``GET callback?hub.mode&hub.topic&hub.challenge&
+hub.lease_seconds``; only a 2xx whose body is exactly the challenge counts),
+§7 (content distribution: ``POST callback`` with the topic's new content,
+its Content-Type, ``Link`` rel=hub and rel=self, and ``X-Hub-Signature``
+when the subscriber gave a secret), §8 (signatures).
+https://www.w3.org/TR/websub/
+
+Runs in the poller processes (``feedserver worker`` and the in-process
+poller of ``make run``) as its own thread, :class:`Deliverer`. Each pass:
+end lapsed leases; turn scope changes into queued deliveries
+(:mod:`store`: a compare-and-set on ``websub_marks`` makes one process do
+each); claim due deliveries; send them concurrently on a thread pool
+through one guarded httpx client (:mod:`feeds.upstream.transport`: the
+private-address guard at every connection), at most ``per_host`` at once to
+one host; write the outcomes in one transaction.
+
+Page 1 is rendered by the app's own feed view (a request context and
+``full_dispatch_request``), so a delivery carries the bytes a GET would.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from feeds.errors import FeedError
+from feeds.upstream import transport
+from feeds.upstream.guard import Allowlist
+from feeds.websub import format_link, new_challenge, sign, verification_url
+from feedserver.db import Database
+from feedserver.publishing.websub import store
+from feedserver.publishing.websub.store import Claimed, Result
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "feedserver-websub-hub/0.1 (+https://www.w3.org/TR/websub/)"
+MAX_RESPONSE_READ = 64 * 1024  # a callback's answer: we need the challenge, nothing more
+IDLE_WAIT = 0.5  # seconds between passes when nothing is due (changes go out within ~1 s)
+CLAIM_LEASE = 120.0
+EXPIRE_EVERY = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    """What the sender needs from the configuration."""
+
+    allowlist: str = ""
+    concurrency: int = 32
+    per_host: int = 8
+    timeout: float = 10.0
+    external_hub: str = ""
+    base_url: str = ""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HubSettings:
+        get = config.get
+        return cls(
+            allowlist=str(get("UPSTREAM_ALLOWLIST") or ""),
+            concurrency=max(1, int(get("WEBSUB_CONCURRENCY") or 32)),
+            per_host=max(1, int(get("WEBSUB_PER_HOST") or 8)),
+            timeout=float(get("WEBSUB_TIMEOUT") or 10),
+            external_hub=str(get("WEBSUB_HUB") or ""),
+            base_url=str(get("BASE_URL") or "").rstrip("/"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A rendered page 1: what a content delivery sends."""
+
+    status: int
+    body: bytes
+    content_type: str
+    hub: str
+
+
+Renderer = Callable[[str, str], Page]
+
+
+def app_renderer(app: Flask) -> Renderer:
+    """Render a feed path through the app's own view, as a GET at ``base`` would."""
+
+    def render(path: str, base: str) -> Page:
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        with app.test_request_context(path, base_url=base, headers=headers):
+            response = app.full_dispatch_request()
+            body = response.get_data()
+            hub = ""
+            for value in response.headers.getlist("Link"):
+                if value.endswith('rel="hub"'):
+                    hub = value[1 : value.index(">")]
+            return Page(response.status_code, body, response.content_type or "", hub)
+
+    return render
+
+
+class Sender:
+    """One guarded HTTP client and the per-host limits, shared by the pool's threads."""
+
+    def __init__(self, settings: HubSettings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.client = client or httpx.Client(
+            transport=transport.GuardedTransport(
+                Allowlist.parse(settings.allowlist),
+                max_connections=settings.concurrency * 2,
+                max_keepalive_connections=settings.concurrency,
+            ),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+            follow_redirects=False,  # a callback that moves must subscribe again
+            timeout=httpx.Timeout(settings.timeout),
+        )
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _slot(self, url: str) -> threading.BoundedSemaphore:
+        host = urlsplit(url).netloc.lower()
+        with self._lock:
+            slot = self._hosts.get(host)
+            if slot is None:
+                slot = self._hosts[host] = threading.BoundedSemaphore(self.settings.per_host)
+            return slot
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> tuple[int, bytes]:
+        """Send one request within the time limit; (status, first bytes of the body)."""
+        with self._slot(url):
+            token = transport.deadline.set(time.monotonic() + self.settings.timeout)
+            try:
+                with self.client.stream(
+                    method, url, content=content if method == "POST" else None, headers=headers
+                ) as response:
+                    data = b""
+                    for chunk in response.iter_bytes():
+                        data += chunk
+                        if len(data) > MAX_RESPONSE_READ:
+                            break
+                    return response.status_code, data[: MAX_RESPONSE_READ + 1]
+            finally:
+                transport.deadline.reset(token)
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, FeedError):
+        return exc.problem
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class Deliverer:
+    """The delivery loop of one poller process."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: HubSettings,
+        render: Renderer,
+        *,
+        sender: Sender | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.render = render
+        self.sender = sender or Sender(settings)
+        self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="websub")
+        self.lock = lock  # serializes this process's SQLite writers
+        self.stop_event = threading.Event()
+        self._last_expiry = 0.0
+        self._seeded = False
+        self.delivered = 0
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.sender.close()
+
+    def _write(self) -> _Locked:
+        return _Locked(self.lock)
+
+    # -- one pass ---------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Expire, distribute, then send everything due; return deliveries sent."""
+        if time.monotonic() - self._last_expiry > EXPIRE_EVERY:
+            with self._write(), self.db.session() as session:
+                store.expire_leases(session)
+            self._last_expiry = time.monotonic()
+        self.distribute()
+        sent = 0
+        while not self.stop_event.is_set():
+            batch = self._claim()
+            if not batch:
+                break
+            results = self._send_all(batch)
+            with self._write(), self.db.session() as session:
+                store.record_results(session, results)
+            sent += len(batch)
+        self.delivered += sent
+        return sent
+
+    def distribute(self) -> int:
+        """Queue deliveries (and pings) for every scope that changed; return scopes taken."""
+        external = self.settings.external_hub
+        if external and not self._seeded:
+            with self._write(), self.db.session() as session:
+                store.seed_marks(session)
+            self._seeded = True
+        with self.db.session() as session:
+            changes = store.changed_scopes(session, every_scope=bool(external))
+        taken = 0
+        for key, version, marked in changes:
+            with self._write(), self.db.session() as session:
+                if not store.take_change(session, key, version, marked):
+                    continue  # another process has it
+                taken += 1
+                count = store.enqueue_content(session, key)
+                if external and key != "global":
+                    topics = self._topics_of(session, key)
+                    store.enqueue_ping(session, external, topics)
+                log.info(
+                    "websub scope changed key=%s version=%s deliveries=%s", key, version, count
+                )
+        return taken
+
+    def _topics_of(self, session: object, key: str) -> list[str]:
+        from feedserver.publishing.websub.pings import topics_of_scope
+
+        return topics_of_scope(session, key, self.settings.base_url)  # type: ignore[arg-type]
+
+    def _claim(self) -> list[Claimed]:
+        limit = self.settings.concurrency * 8
+        with self._write(), self.db.session() as session:
+            return store.claim(session, limit, CLAIM_LEASE, postgres=not self.db.is_sqlite)
+
+    def _send_all(self, batch: list[Claimed]) -> list[Result]:
+        pages: dict[tuple[str, str], Page | Exception] = {}
+        pages_lock = threading.Lock()
+
+        def page_for(path: str, base: str) -> Page:
+            key = (path, base)
+            with pages_lock:  # one render per topic per batch, however many subscribers
+                found = pages.get(key)
+                if found is None:
+                    try:
+                        found = self.render(path, base)
+                    except Exception as exc:  # the feed vanished, the database hiccuped
+                        found = exc
+                    pages[key] = found
+            if isinstance(found, Exception):
+                raise found
+            return found
+
+        futures = [self.pool.submit(self._send_one, job, page_for) for job in _by_host(batch)]
+        return [future.result() for future in futures]
+
+    def _send_one(self, job: Claimed, page_for: Callable[[str, str], Page]) -> Result:
+        try:
+            if job.kind == "verify":
+                return self._verify(job)
+            if job.kind == "content":
+                return self._content(job, page_for)
+            return self._ping(job)
+        except Exception as exc:  # network errors, guard refusals, time-outs
+            log.info("websub %s delivery_id=%s failed: %s", job.kind, job.id, _failure(exc))
+            return Result(job, ok=False, error=_failure(exc))
+
+    def _verify(self, job: Claimed) -> Result:
+        challenge = new_challenge()
+        url = verification_url(job.url, job.mode or "", job.topic, challenge, job.lease_seconds)
+        status, body = self.sender.request("GET", url)
+        ok = 200 <= status < 300 and body == challenge.encode()
+        return Result(job, ok=ok, status=status, error=None if ok else "challenge not echoed")
+
+    def _content(self, job: Claimed, page_for: Callable[[str, str], Page]) -> Result:
+        base = self.settings.base_url or _origin(job.topic)
+        page = page_for(job.path or urlsplit(job.topic).path, base)
+        if page.status != 200:
+            # The feed is gone (its section deleted, say): nothing to send.
+            return Result(job, ok=True, status=None, error=f"feed answered {page.status}")
+        headers = [
+            ("Content-Type", page.content_type),
+            ("Link", format_link(page.hub, "hub")),
+            ("Link", format_link(job.topic, "self")),
+        ]
+        if job.secret:
+            headers.append(("X-Hub-Signature", sign(page.body, job.secret, "sha256")))
+        status, _ = self.sender.request("POST", job.url, content=page.body, headers=headers)
+        ok = 200 <= status < 300
+        return Result(job, ok=ok, status=status, error=None if ok else f"HTTP {status}")
+
+    def _ping(self, job: Claimed) -> Result:
+        form = httpx.QueryParams(
+            {"hub.mode": "publish", "hub.url": job.topic, "hub.topic": job.topic}
+        )
+        status, _ = self.sender.request(
+            "POST",
+            job.url,
+            content=str(form).encode(),
+            headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        )
+        ok = 200 <= status < 300
+        return Result(job, ok=ok, status=status, error=None if ok else f"HTTP {status}")
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self, startup_delay: float = 0.0) -> None:
+        """Deliver until stopped."""
+        if self.stop_event.wait(startup_delay):
+            return
+        log.info("websub deliverer started concurrency=%s", self.settings.concurrency)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self.run_once()
+                except Exception:  # the database went away, say: try again shortly
+                    log.exception("websub delivery pass failed")
+                    self.stop_event.wait(5.0)
+                self.stop_event.wait(IDLE_WAIT)
+        finally:
+            self.close()
+            log.info("websub deliverer stopped")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+class _Locked:
+    def __init__(self, lock: threading.Lock | None) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        if self.lock is not None:
+            self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _by_host(batch: list[Claimed]) -> list[Claimed]:
+    """Interleave hosts, so one host's queue does not hold the pool's threads."""
+    queues: dict[str, list[Claimed]] = defaultdict(list)
+    for job in batch:
+        queues[urlsplit(job.url).netloc.lower()].append(job)
+    ordered: list[Claimed] = []
+    while queues:
+        for host in list(queues):
+            ordered.append(queues[host].pop(0))
+            if not queues[host]:
+                del queues[host]
+    return ordered

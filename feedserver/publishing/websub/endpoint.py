@@ -1,0 +1,180 @@
+"""``POST /websub``: the hub's subscription endpoint (WebSub §5.1, §5.2).
+
+https://www.w3.org/TR/websub/#subscriber-sends-subscription-request
+
+A form-encoded request with ``hub.mode`` (subscribe | unsubscribe),
+``hub.topic`` (a feed of this site, page 1), ``hub.callback`` (http(s),
+through the private-address guard), optional ``hub.lease_seconds`` and
+``hub.secret``. A valid one is answered ``202 Accepted`` at once and its
+intent verified later by the poller (§5.3); an invalid one gets ``400`` (or
+``403`` for a callback the guard refuses, ``413``/``415`` for the body) with
+a plain-text reason. Unknown parameters are ignored (§5.1).
+
+A public protocol endpoint, so no CSRF token: nothing here acts on a
+session, and every effect waits for the callback to confirm it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.routing import MapAdapter
+
+from feeds.errors import BlockedAddress, FetchError
+from feeds.upstream.guard import Allowlist, check_url, numeric_host, resolve_checked
+from feeds.websub import WebSubError, check_secret, clamp_lease, parse_lease_seconds
+from feedserver.db import db_session
+from feedserver.publishing.views import base_url
+from feedserver.publishing.websub import store
+from feedserver.publishing.websub.topics import MAX_URL, resolve_topic
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("websub", __name__)
+
+MAX_FORM_BYTES = 16 * 1024  # a few URLs and a secret; more is not a subscription
+FORM_TYPE = "application/x-www-form-urlencoded"
+MODES = ("subscribe", "unsubscribe")
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="websub-dns")
+DNS_TIMEOUT = 5.0
+
+
+class Refused(Exception):
+    """A request the hub refuses, with the status and the reason to give."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class HubRequest:
+    """A subscription request, checked but for the topic and callback's addresses."""
+
+    mode: str
+    topic: str
+    callback: str
+    lease_seconds: int
+    secret: str | None
+
+
+def parse_form(form: dict[str, str]) -> HubRequest:
+    """Check the form's parameters (§5.1); raise :class:`Refused` with a reason."""
+    mode = form.get("hub.mode", "")
+    if mode not in MODES:
+        shown = f"{mode[:40]!r}" if mode else "missing"
+        raise Refused(400, f"hub.mode must be subscribe or unsubscribe ({shown})")
+    topic = form.get("hub.topic", "")
+    if not topic:
+        raise Refused(400, "hub.topic is missing")
+    callback = form.get("hub.callback", "")
+    if not callback:
+        raise Refused(400, "hub.callback is missing")
+    if len(callback) > MAX_URL:
+        raise Refused(400, f"hub.callback is longer than {MAX_URL} characters")
+    try:
+        lease = clamp_lease(parse_lease_seconds(form.get("hub.lease_seconds")))
+        secret = check_secret(form.get("hub.secret"))
+    except WebSubError as exc:
+        raise Refused(400, f"{exc.subject}: {exc.problem}") from None
+    return HubRequest(mode, topic, callback, lease, secret)
+
+
+def check_callback(callback: str, allowlist: Allowlist) -> str:
+    """The private-address guard of upstream fetching, applied to a callback."""
+    try:
+        url = check_url(callback, allowlist)
+    except BlockedAddress as exc:
+        raise Refused(403, f"hub.callback refused: {exc.problem}") from None
+    except FetchError as exc:
+        raise Refused(400, f"hub.callback: {exc.problem}") from None
+    if url.fragment:
+        raise Refused(400, "hub.callback must not carry a fragment")
+    host = url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if numeric_host(host) is None and not allowlist.allows_host(host, port):
+        # A name is checked now for a clear answer, and again at every connection
+        # (feeds.upstream.transport pins the address it checked).
+        future = _LOOKUPS.submit(resolve_checked, host, port, allowlist)
+        try:
+            future.result(timeout=DNS_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            raise Refused(400, f"hub.callback: looking up {host} timed out") from None
+        except BlockedAddress as exc:
+            raise Refused(403, f"hub.callback refused: {exc.problem}") from None
+        except FetchError as exc:
+            raise Refused(400, f"hub.callback: {exc.problem}") from None
+    return str(url) if str(url) == callback else callback
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")
+
+
+@bp.post("/websub")
+def hub() -> Response:
+    """Take a subscribe or unsubscribe request; verify it later."""
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")
+    if request.mimetype != FORM_TYPE:
+        return _plain(415, f"send the parameters as {FORM_TYPE}")
+    raw = request.stream.read(MAX_FORM_BYTES + 1)
+    if len(raw) > MAX_FORM_BYTES:
+        return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")
+    try:
+        form = _decode_form(raw)
+        wanted = parse_form(form)
+        callback = check_callback(
+            wanted.callback, Allowlist.parse(current_app.config["UPSTREAM_ALLOWLIST"])
+        )
+        session = db_session()
+        try:
+            topic = resolve_topic(wanted.topic, base_url(), _adapter(), session)
+        except WebSubError as exc:
+            raise Refused(400, f"{exc.subject}: {exc.problem}") from None
+        store.request_intent(
+            session,
+            mode=wanted.mode,
+            topic_url=wanted.topic,
+            topic=topic,
+            callback=callback,
+            lease_seconds=wanted.lease_seconds,
+            secret=wanted.secret,
+        )
+        session.commit()
+    except Refused as exc:
+        return _plain(exc.status, exc.reason)
+    log.info("websub %s request accepted scope=%s", wanted.mode, topic.scope_key)
+    return _plain(202, "Accepted: the hub will verify this request with your callback.")
+
+
+def _decode_form(raw: bytes) -> dict[str, str]:
+    """The first value of each parameter, as text (bad encodings are refused)."""
+    try:
+        text = raw.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(
+            400, "the form is not valid UTF-8 application/x-www-form-urlencoded"
+        ) from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
+
+
+def _adapter() -> MapAdapter:
+    return current_app.url_map.bind("localhost")
+
+
+def init_app(app: Flask) -> None:
+    """Register /websub (exempt from CSRF: a public protocol endpoint)."""
+    from feedserver.security import csrf
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,464 @@
+"""The hub's rows: subscription requests, verification outcomes, the delivery queue.
+
+WebSub §5.1 (subscriber sends a request), §5.3 (hub verifies intent), §7
+(content distribution). The request handler only records an intent to
+verify (a ``verify`` delivery) and answers 202; the poller processes send
+it, and :func:`apply_verification` turns its outcome into state.
+
+Claiming (:func:`claim`) is one short transaction: ``UPDATE … WHERE id IN
+(SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL sets ``claimed_until``, so
+other processes skip those rows; on SQLite, where one writer at a time is
+the rule, the same UPDATE is atomic by itself and a process-level lock
+serializes this process's writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, exists, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from feedserver.models import HubDelivery, HubMark, HubSubscription, ScopeVersion, utcnow
+from feedserver.models.scopes import GLOBAL
+from feedserver.publishing.websub.topics import Topic
+
+log = logging.getLogger(__name__)
+
+GIVE_UP_AFTER = timedelta(hours=25)  # retries go on for at least 24 hours (§7 contract)
+MAX_BACKOFF = 3600.0
+FIRST_RETRY = 5.0  # the first retry comes within 10 seconds
+
+
+def subscription_ident(path: str, callback: str) -> str:
+    """The identity of a (topic, callback) pair: one row however often it subscribes."""
+    return hashlib.sha256(f"{path}\n{callback}".encode()).hexdigest()
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry number ``attempts`` (1: the first retry)."""
+    return min(FIRST_RETRY * 2.0 ** max(attempts - 1, 0), MAX_BACKOFF)
+
+
+def request_intent(
+    session: Session,
+    *,
+    mode: str,
+    topic_url: str,
+    topic: Topic,
+    callback: str,
+    lease_seconds: int,
+    secret: str | None,
+) -> int | None:
+    """Record a (un)subscription request to verify; return the delivery id (None: nothing to do).
+
+    A new pair gets a ``pending`` subscription row; an existing one keeps its
+    state, lease and secret until the new intent is verified.
+    """
+    ident = subscription_ident(topic.path, callback)
+    sub = session.scalar(select(HubSubscription).where(HubSubscription.ident == ident))
+    if mode == "unsubscribe" and (sub is None or sub.state == "ended"):
+        return None  # nothing to end; answering 202 reveals nothing either way
+    if sub is None:
+        sub = HubSubscription(
+            ident=ident,
+            topic=topic_url,
+            path=topic.path,
+            scope_key=topic.scope_key,
+            callback=callback,
+            state="pending",
+            failures=0,
+        )
+        try:
+            with session.begin_nested():
+                session.add(sub)
+                session.flush()
+        except IntegrityError:  # a concurrent request created it first
+            sub = session.scalars(
+                select(HubSubscription).where(HubSubscription.ident == ident)
+            ).one()
+    now = utcnow()
+    job = HubDelivery(
+        kind="verify",
+        subscription_id=sub.id,
+        url=callback,
+        topic=topic_url,
+        mode=mode,
+        secret=secret,
+        lease_seconds=lease_seconds if mode == "subscribe" else None,
+        due_at=now,
+        created_at=now,
+        attempts=0,
+    )
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed delivery with what sending it needs."""
+
+    id: int
+    kind: str
+    url: str
+    topic: str
+    mode: str | None
+    lease_seconds: int | None
+    secret: str | None  # verify: the requested one; content: the subscription's
+    subscription_id: int | None
+    path: str | None
+    attempts: int
+    created_at: datetime
+
+
+def claim(session: Session, limit: int, lease: float, *, postgres: bool) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries for ``lease`` seconds (commit right after)."""
+    now = utcnow()
+    due = (
+        select(HubDelivery.id)
+        .where(
+            HubDelivery.due_at <= now,
+            or_(HubDelivery.claimed_until.is_(None), HubDelivery.claimed_until < now),
+        )
+        .order_by(HubDelivery.due_at, HubDelivery.id)
+        .limit(limit)
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+    ids = list(
+        session.scalars(
+            update(HubDelivery)
+            .where(HubDelivery.id.in_(due.scalar_subquery()))
+            .values(claimed_until=now + timedelta(seconds=lease))
+            .returning(HubDelivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not ids:
+        return []
+    rows = session.execute(
+        select(HubDelivery, HubSubscription.secret, HubSubscription.path)
+        .outerjoin(HubSubscription, HubSubscription.id == HubDelivery.subscription_id)
+        .where(HubDelivery.id.in_(ids))
+    ).all()
+    claimed = []
+    for job, sub_secret, path in rows:
+        claimed.append(
+            Claimed(
+                id=job.id,
+                kind=job.kind,
+                url=job.url,
+                topic=job.topic,
+                mode=job.mode,
+                lease_seconds=job.lease_seconds,
+                secret=job.secret if job.kind == "verify" else sub_secret,
+                subscription_id=job.subscription_id,
+                path=path,
+                attempts=job.attempts,
+                created_at=job.created_at,
+            )
+        )
+    return sorted(claimed, key=lambda c: c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened to one claimed delivery."""
+
+    job: Claimed
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+
+
+def record_results(session: Session, results: list[Result]) -> None:
+    """Write the outcomes of a batch of deliveries (one transaction).
+
+    Successful content deliveries — the bulk of a fan-out — are written with
+    two statements for the whole batch; the rest one by one.
+    """
+    now = utcnow()
+    delivered = [r for r in results if r.job.kind == "content" and r.ok]
+    if delivered:
+        table: Any = HubSubscription.__table__  # Core: an executemany, not ORM bulk by key
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("sid"))
+            .values(
+                last_delivery_at=now,
+                last_status=bindparam("status"),
+                last_error=None,
+                failures=0,
+            ),
+            [{"sid": r.job.subscription_id, "status": r.status} for r in delivered],
+        )
+        session.execute(
+            delete(HubDelivery)
+            .where(HubDelivery.id.in_([r.job.id for r in delivered]))
+            .execution_options(synchronize_session=False)
+        )
+    wanted = {r.job.subscription_id for r in results if r.job.subscription_id}
+    if wanted:  # load the rest's subscriptions in one query
+        list(session.scalars(select(HubSubscription).where(HubSubscription.id.in_(wanted))))
+    for result in results:
+        job = result.job
+        if job.kind == "verify":
+            apply_verification(session, result, now)
+            session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        elif job.kind == "content":
+            if not result.ok:
+                _content_result(session, result, now)
+        elif result.ok:  # a ping the external hub took
+            session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        else:
+            _retry_or_drop(session, result, now)
+
+
+def apply_verification(session: Session, result: Result, now: datetime) -> None:
+    """§5.3: a verified intent takes effect; a refused one changes nothing (or drops a new pair)."""
+    job = result.job
+    sub = session.get(HubSubscription, job.subscription_id) if job.subscription_id else None
+    if sub is None:
+        return
+    if not result.ok:
+        log.info(
+            "websub verify refused subscription_id=%s mode=%s status=%s error=%s",
+            sub.id, job.mode, result.status, result.error,
+        )  # fmt: skip
+        if sub.state == "pending":
+            session.delete(sub)  # never confirmed: it never existed
+        return
+    if job.mode == "subscribe":
+        lease = job.lease_seconds or 0
+        sub.state = "active"
+        sub.topic = job.topic
+        sub.secret = job.secret
+        sub.lease_seconds = lease
+        sub.expires_at = now + timedelta(seconds=lease)
+        sub.failures = 0
+        ensure_mark(session, sub.scope_key)
+        ensure_mark(session, GLOBAL)
+        log.info("websub subscription active subscription_id=%s lease=%s", sub.id, lease)
+    else:
+        end(session, sub, now)
+        log.info("websub subscription ended (unsubscribed) subscription_id=%s", sub.id)
+
+
+def end(session: Session, sub: HubSubscription, now: datetime) -> None:
+    """End a subscription: no more deliveries, secret forgotten."""
+    sub.state = "ended"
+    sub.secret = None
+    sub.expires_at = min(sub.expires_at or now, now)
+    session.execute(
+        delete(HubDelivery).where(
+            HubDelivery.subscription_id == sub.id, HubDelivery.kind == "content"
+        )
+    )
+
+
+def _content_result(session: Session, result: Result, now: datetime) -> None:
+    job = result.job
+    sub = session.get(HubSubscription, job.subscription_id) if job.subscription_id else None
+    if sub is None:
+        session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        return
+    sub.last_delivery_at = now
+    sub.last_status = result.status
+    sub.last_error = result.error[:500] if result.error else None
+    if result.ok:
+        sub.failures = 0
+        session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        return
+    sub.failures += 1
+    if result.status == 410:  # §7 contract: Gone ends the subscription
+        log.info("websub subscription ended (410) subscription_id=%s", sub.id)
+        end(session, sub, now)
+        return
+    _retry_or_drop(session, result, now)
+
+
+def _retry_or_drop(session: Session, result: Result, now: datetime) -> None:
+    job = result.job
+    if now - job.created_at >= GIVE_UP_AFTER:
+        log.warning(
+            "websub giving up delivery_id=%s kind=%s after %s attempts",
+            job.id, job.kind, job.attempts + 1,
+        )  # fmt: skip
+        session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        return
+    attempts = job.attempts + 1
+    session.execute(
+        update(HubDelivery)
+        .where(HubDelivery.id == job.id)
+        .values(
+            attempts=attempts,
+            due_at=now + timedelta(seconds=backoff(attempts)),
+            claimed_until=None,
+            last_error=(result.error or f"HTTP {result.status}")[:500],
+        )
+    )
+
+
+def ensure_mark(session: Session, key: str) -> None:
+    """Start tracking a scope from its current version (no delivery for the past)."""
+    if session.scalar(select(HubMark.version).where(HubMark.key == key)) is not None:
+        return
+    version = session.scalar(select(ScopeVersion.version).where(ScopeVersion.key == key)) or 0
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        ins(HubMark).values(key=key, version=version).on_conflict_do_nothing(),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def expire_leases(session: Session) -> int:
+    """§5.3: a lease that ran out ends its subscription."""
+    now = utcnow()
+    ids = list(
+        session.scalars(
+            select(HubSubscription.id).where(
+                HubSubscription.state == "active", HubSubscription.expires_at < now
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(HubSubscription)
+            .where(HubSubscription.id.in_(ids))
+            .values(state="ended", secret=None)
+        )
+        session.execute(
+            delete(HubDelivery).where(
+                HubDelivery.subscription_id.in_(ids), HubDelivery.kind == "content"
+            )
+        )
+        log.info("websub leases ended count=%d", len(ids))
+    return len(ids)
+
+
+# -- distribution: scope changes → deliveries ----------------------------------
+
+
+def changed_scopes(session: Session, *, every_scope: bool) -> list[tuple[str, int, int | None]]:
+    """(key, current version, marked version) of scopes changed since last distributed.
+
+    Only scopes with active subscribers (and the global row) are looked at,
+    unless ``every_scope`` (an external hub is pinged for every feed).
+    """
+    query = (
+        select(ScopeVersion.key, ScopeVersion.version, HubMark.version)
+        .outerjoin(HubMark, HubMark.key == ScopeVersion.key)
+        .where(or_(HubMark.version.is_(None), HubMark.version != ScopeVersion.version))
+    )
+    if not every_scope:
+        subscribed = select(HubSubscription.scope_key).where(HubSubscription.state == "active")
+        query = query.where(
+            HubMark.version.is_not(None),
+            or_(ScopeVersion.key == GLOBAL, ScopeVersion.key.in_(subscribed)),
+        )
+    return [(key, version, mark) for key, version, mark in session.execute(query)]
+
+
+def seed_marks(session: Session) -> bool:
+    """Mark every scope as distributed, once (True if this call did it).
+
+    When an external hub is first configured every scope would look new; the
+    feeds did not change, so nothing is pinged for them.
+    """
+    if session.scalar(select(HubMark.version).where(HubMark.key == GLOBAL)) is not None:
+        return False
+    marked = set(session.scalars(select(HubMark.key)))
+    rows = [
+        {"key": key, "version": version}
+        for key, version in session.execute(select(ScopeVersion.key, ScopeVersion.version))
+        if key not in marked
+    ]
+    if rows:
+        session.execute(insert(HubMark), rows)
+    ensure_mark(session, GLOBAL)
+    return True
+
+
+def take_change(session: Session, key: str, version: int, marked: int | None) -> bool:
+    """Compare-and-set the mark; True if this process is the one to distribute it."""
+    if marked is None:
+        dialect = session.get_bind().dialect.name
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt: Any = (
+            ins(HubMark)
+            .values(key=key, version=version)
+            .on_conflict_do_nothing()
+            .returning(HubMark.key)
+        )
+    else:
+        stmt = (
+            update(HubMark)
+            .where(HubMark.key == key, HubMark.version == marked)
+            .values(version=version)
+            .returning(HubMark.key)
+            .execution_options(synchronize_session=False)
+        )
+    # RETURNING, not rowcount: an INSERT's rowcount is not reliable on every driver.
+    return session.execute(stmt).first() is not None
+
+
+def enqueue_content(session: Session, key: str) -> int:
+    """Queue a content delivery for every active subscriber of scope ``key`` (all, for global).
+
+    A subscriber that already has one waiting (not being sent) gets no second
+    one: it renders page 1 when it goes out, so it carries this change too.
+    """
+    now = utcnow()
+    waiting = exists().where(
+        HubDelivery.subscription_id == HubSubscription.id,
+        HubDelivery.kind == "content",
+        or_(HubDelivery.claimed_until.is_(None), HubDelivery.claimed_until < now),
+    )
+    conditions = [HubSubscription.state == "active", ~waiting]
+    if key != GLOBAL:
+        conditions.append(HubSubscription.scope_key == key)
+    source = select(
+        literal("content"),
+        HubSubscription.id,
+        HubSubscription.callback,
+        HubSubscription.topic,
+        literal(now, type_=HubDelivery.due_at.type),
+        literal(0),
+        literal(now, type_=HubDelivery.created_at.type),
+    ).where(and_(*conditions))
+    result = session.execute(
+        insert(HubDelivery).from_select(
+            ["kind", "subscription_id", "url", "topic", "due_at", "attempts", "created_at"],
+            source,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def enqueue_ping(session: Session, hub: str, topics: list[str]) -> None:
+    """Queue a ``hub.mode=publish`` ping of the external hub for each topic not already queued."""
+    now = utcnow()
+    waiting = set(
+        session.scalars(
+            select(HubDelivery.topic).where(
+                HubDelivery.kind == "ping",
+                HubDelivery.topic.in_(topics),
+                or_(HubDelivery.claimed_until.is_(None), HubDelivery.claimed_until < now),
+            )
+        )
+    )
+    for topic in topics:
+        if topic not in waiting:
+            session.add(
+                HubDelivery(
+                    kind="ping", url=hub, topic=topic, due_at=now, created_at=now, attempts=0
+                )
+            )

@@ -1,0 +1,241 @@
+"""POST /websub: what the hub accepts and how it refuses (WebSub §5.1), hostile input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from feeds.websub import WebSubError
+from feedserver.models import HubDelivery, HubSubscription
+from feedserver.publishing.websub.endpoint import Refused, parse_form
+from feedserver.publishing.websub.topics import split_topic
+
+CB = "http://127.0.0.1:9/cb"  # allowlisted below; nothing is sent in these tests
+
+
+@pytest.fixture
+def app_config(app_config):
+    app_config["UPSTREAM_ALLOWLIST"] = "127.0.0.1:9"
+    return app_config
+
+
+def _post(client, **form):
+    return client.post("/websub", data=form)
+
+
+def _counts(db):
+    with db.session() as s:
+        return (
+            s.scalar(select(func.count(HubSubscription.id))),
+            s.scalar(select(func.count(HubDelivery.id))),
+        )
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "http://localhost/feed.rss",
+        "http://localhost/feed.atom?page=1",
+        "https://localhost/feed.json",
+        "http://localhost/sections/world/feed.json",
+        "http://localhost/authors/ada/feed.rss?page=1",
+        "http://localhost/sources/wire/feed.atom",
+    ],
+)
+def test_every_scope_and_format_is_accepted(client, db, newsroom, topic):
+    r = _post(client, **{"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": CB})
+    assert r.status_code == 202, r.data
+    assert r.mimetype == "text/plain"
+    assert _counts(db) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("topic", "reason"),
+    [
+        ("http://localhost/feed.atom?page=2", "only page 1"),
+        ("http://localhost/feed.atom?page=1&x=1", "query parameters"),
+        ("http://localhost/feed.atom#top", "fragment"),
+        ("http://localhost/sections/nowhere/feed.atom", "no section called 'nowhere'"),
+        ("http://localhost/articles/nothing/comments.rss", "no article called"),
+        ("http://elsewhere.example/feed.atom", "only the feeds of http://localhost"),
+        ("http://localhost:8080/feed.atom", "only the feeds of"),
+        ("http://localhost/", "not a feed URL"),
+        ("http://localhost/feed/", "not a feed URL"),
+        ("http://localhost/websub", "not a feed URL"),
+        ("ftp://localhost/feed.atom", "absolute http(s) URL"),
+        ("/feed.atom", "absolute http(s) URL"),
+        ("http://localhost:99999/feed.atom", "not a valid URL"),
+        ("http://localhost/" + "a" * 3000, "longer than 2048"),
+    ],
+)
+def test_other_topics_are_refused_with_a_reason(client, db, newsroom, topic, reason):
+    r = _post(client, **{"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": CB})
+    assert r.status_code == 400
+    assert r.mimetype == "text/plain"
+    assert reason in r.get_data(as_text=True)
+    assert _counts(db) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "reason"),
+    [
+        ({"hub.mode": "publish"}, 400, "hub.mode must be subscribe or unsubscribe"),
+        ({"hub.mode": ""}, 400, "hub.mode must be"),
+        ({"hub.topic": ""}, 400, "hub.topic is missing"),
+        ({"hub.callback": ""}, 400, "hub.callback is missing"),
+        ({"hub.callback": "javascript:alert(1)"}, 403, "scheme"),
+        ({"hub.callback": "http://10.0.0.1/cb"}, 403, "private address"),
+        ({"hub.callback": "http://169.254.169.254/latest"}, 403, "link-local"),
+        ({"hub.callback": "http://127.0.0.1:8000/cb"}, 403, "loopback"),
+        ({"hub.callback": "http://2130706433/cb"}, 403, "loopback"),
+        ({"hub.callback": "http://[::1]/cb"}, 403, "loopback"),
+        ({"hub.callback": "http://user:pw@127.0.0.1:9/cb"}, 403, "credentials"),
+        ({"hub.callback": CB + "#frag"}, 400, "fragment"),
+        ({"hub.callback": "http://127.0.0.1:9/" + "a" * 3000}, 400, "longer than 2048"),
+        ({"hub.lease_seconds": "-5"}, 400, "hub.lease_seconds"),
+        ({"hub.lease_seconds": "ten days"}, 400, "hub.lease_seconds"),
+        ({"hub.lease_seconds": "1e9"}, 400, "hub.lease_seconds"),
+        ({"hub.secret": "x" * 200}, 400, "hub.secret: longer than 199 bytes"),
+        ({"hub.secret": "é" * 100}, 400, "hub.secret"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason(client, db, newsroom, form, status, reason):
+    full = {"hub.mode": "subscribe", "hub.topic": "http://localhost/feed.atom", "hub.callback": CB}
+    full.update(form)
+    r = _post(client, **full)
+    assert r.status_code == status, r.data
+    assert reason in r.get_data(as_text=True)
+    assert _counts(db) == (0, 0)
+
+
+def test_limits_unknown_parameters_and_secret_boundary(client, db, newsroom):
+    full = {
+        "hub.mode": "subscribe",
+        "hub.topic": "http://localhost/feed.atom",
+        "hub.callback": CB,
+        "hub.secret": "x" * 199,
+        "hub.lease_seconds": "99999999999999999999999",
+        "hub.unknown": "ignored",
+        "utm_source": "x",
+    }
+    assert _post(client, **full).status_code == 202
+    with db.session() as s:
+        job = s.scalars(select(HubDelivery)).one()
+        assert job.lease_seconds == 30 * 24 * 3600 and job.secret == "x" * 199
+
+
+def test_body_type_and_size(client, db, newsroom):
+    r = client.post("/websub", data=b'{"hub.mode": "subscribe"}', content_type="application/json")
+    assert r.status_code == 415 and b"x-www-form-urlencoded" in r.data
+    huge = "hub.mode=subscribe&hub.secret=" + "x" * 20_000
+    r = client.post("/websub", data=huge, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 413
+    r = client.post(
+        "/websub",
+        data=b"hub.mode=%ff%fe&\xff\xfe",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert r.status_code == 400
+    many = "&".join(f"a{i}=1" for i in range(500))
+    r = client.post("/websub", data=many, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400
+    assert client.get("/websub").status_code == 405
+    assert _counts(db) == (0, 0)
+
+
+def test_unsubscribe_of_nothing_is_accepted_and_does_nothing(client, db, newsroom):
+    r = _post(
+        client,
+        **{
+            "hub.mode": "unsubscribe",
+            "hub.topic": "http://localhost/feed.atom",
+            "hub.callback": CB,
+        },
+    )
+    assert r.status_code == 202
+    assert _counts(db) == (0, 0)
+
+
+def test_csrf_does_not_apply(app_config, tmp_path, monkeypatch):
+    from feedserver import create_app
+
+    monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path / "i2"))
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    r = app.test_client().post(
+        "/websub",
+        data={
+            "hub.mode": "subscribe",
+            "hub.topic": "http://localhost/feed.atom",
+            "hub.callback": CB,
+        },
+    )
+    assert r.status_code == 202
+
+
+# -- properties of the pure parts ------------------------------------------------
+
+TEXT = st.text(max_size=60)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["hub.mode", "hub.topic", "hub.callback", "hub.lease_seconds", "hub.secret", "other"]
+        ),
+        TEXT,
+    )
+)
+def test_parse_form_refuses_cleanly_or_gives_bounded_values(form):
+    try:
+        parsed = parse_form(form)
+    except Refused as exc:
+        assert exc.status == 400 and exc.reason
+        return
+    assert parsed.mode in ("subscribe", "unsubscribe")
+    assert 300 <= parsed.lease_seconds <= 2592000
+    assert parsed.secret is None or len(parsed.secret.encode()) <= 199
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x24F), max_size=80))
+def test_split_topic_accepts_only_our_origin_page_one(tail):
+    topic = "http://localhost/" + tail
+    try:
+        path = split_topic(topic, "http://localhost")
+    except WebSubError as exc:
+        assert exc.subject == "hub.topic" and exc.problem
+        return
+    assert path.startswith("/")
+    assert "#" not in tail or tail.index("#") == len(tail) - 1
+    query = tail.partition("?")[2].partition("#")[0]
+    assert query in ("", "page=1")
+
+
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(
+        [
+            "localhost",
+            "LOCALHOST",
+            "localhost:80",
+            "localhost:443",
+            "evil.example",
+            "localhost.evil.example",
+            "localhost:81",
+        ]
+    ),
+)
+def test_split_topic_origin(scheme, netloc):
+    ours = netloc.lower().split(":")[0] == "localhost" and netloc.partition(":")[2] in (
+        "",
+        "80",
+        "443",
+    )
+    try:
+        split_topic(f"{scheme}://{netloc}/feed.atom", "http://localhost")
+    except WebSubError:
+        assert not ours
+    else:
+        assert ours

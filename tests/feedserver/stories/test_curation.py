@@ -1,0 +1,165 @@
+"""Admins split and merge stories (API and admin); their decisions stick."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.feedserver.admin_support import (
+    admin_fixture,  # noqa: F401 - the signed-in client fixture
+    forget_failures_fixture,  # noqa: F401 - autouse
+)
+from tests.feedserver.stories.stories_support import (
+    PERU,
+    QUAKE,
+    newsroom,
+    quake_story,
+    story_of,
+    write,
+)
+
+
+def test_article_api_shows_its_story(api, db):
+    ids = newsroom(db)
+    a, b, c = quake_story(db, ids)
+    body = api.get(f"/api/articles/{b}").get_json()
+    assert body["story"] == [a, b, c]
+    assert body["story_id"] == story_of(db, a)
+    alone = write(db, ids, "peru", PERU, "a", hours=30)
+    assert api.get(f"/api/articles/{alone}").get_json()["story"] == [alone]
+
+
+def test_article_created_through_the_api_joins_its_story(api, db):
+    ids = newsroom(db)
+    first = write(db, ids, "q0", QUAKE[0], "a")
+    response = api.post(
+        "/api/articles",
+        json={
+            "title": QUAKE[1][0],
+            "summary": QUAKE[1][1],
+            "section": "world",
+            "authors": ["ada"],
+            "published_at": "2026-03-02T09:00:00Z",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["story"] == [first, response.get_json()["id"]]
+
+
+def test_split_then_merge_through_the_api(api, db):
+    ids = newsroom(db)
+    a, b, c = quake_story(db, ids)
+    story = story_of(db, a)
+    response = api.post(f"/api/stories/{story}/split", json={"articles": [c]})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert [x["id"] for x in body["story"]["articles"]] == [a, b]
+    assert body["story"]["curated"] is True
+    assert body["split"] is None  # one article alone is no story
+    assert story_of(db, c) is None
+    # The split article is on the site again, in its own right.
+    assert b"quake-2" in api.get("/feed.atom").data
+    response = api.post("/api/stories/merge", json={"stories": [story], "articles": [c]})
+    assert response.status_code == 200, response.get_json()
+    assert [x["id"] for x in response.get_json()["articles"]] == [a, b, c]
+    assert response.get_json()["lead"] == a
+    assert b"/articles/quake-2<" not in api.get("/feed.atom").data
+
+
+def test_a_split_sticks_when_new_articles_arrive(api, db):
+    ids = newsroom(db)
+    a, b = write(db, ids, "q0", QUAKE[0], "a"), write(db, ids, "q1", QUAKE[1], "b", hours=1)
+    story = story_of(db, a)
+    assert api.post(f"/api/stories/{story}/split", json={"articles": [b]}).status_code == 200
+    # A third source's version arrives: it joins one of them, never both again.
+    c = write(db, ids, "q2", QUAKE[2], "c", hours=2)
+    assert story_of(db, c) is not None
+    assert story_of(db, a) != story_of(db, b)
+
+
+def test_merge_refuses_two_articles_of_one_source(api, db):
+    ids = newsroom(db)
+    x = write(db, ids, "x", QUAKE[0], "a")
+    y = write(db, ids, "y", PERU, "a", hours=1)
+    response = api.post("/api/stories/merge", json={"articles": [x, y]})
+    assert response.status_code == 409
+    assert "Agency Wire" in response.get_json()["error"]["message"]
+    assert story_of(db, x) is None and story_of(db, y) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/api/stories/999/split", {"articles": [1]}, 404),
+        ("/api/stories/merge", {"stories": "1,2"}, 422),
+        ("/api/stories/merge", {"articles": [1]}, 422),
+        ("/api/stories/merge", {"articles": [True, 2]}, 422),
+        ("/api/stories/merge", {"articles": list(range(1, 500))}, 422),
+        ("/api/stories/merge", {"articles": [2**40, 1]}, 422),
+        ("/api/stories/merge", {"articles": [123456, 123457]}, 404),
+        ("/api/stories/merge", [], 400),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(api, db, path, body, status):
+    response = api.post(path, json=body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert set(response.get_json()["error"]) >= {"code", "message"}
+
+
+def test_split_refuses_strangers_and_everyone(api, db):
+    ids = newsroom(db)
+    a, b, c = quake_story(db, ids)
+    story = story_of(db, a)
+    assert api.post(f"/api/stories/{story}/split", json={"articles": [a, b, c]}).status_code == 422
+    other = write(db, ids, "peru", PERU, "a", hours=40)
+    assert api.post(f"/api/stories/{story}/split", json={"articles": [other]}).status_code == 422
+    assert api.post(f"/api/stories/{story}/split", json={}).status_code == 422
+    assert api.get(f"/api/stories/{story}").get_json()["lead"] == a
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["stories", "articles", "x"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda c: st.lists(c, max_size=4),
+            max_leaves=8,
+        ),
+        max_size=3,
+    )
+)
+def test_merge_never_fails_on_any_json(api, db, body):
+    response = api.post("/api/stories/merge", json=body)
+    assert response.status_code in (400, 404, 409, 422), response.get_data(as_text=True)
+
+
+def test_openapi_describes_the_story_endpoints(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    assert {
+        "/api/stories",
+        "/api/stories/{id}",
+        "/api/stories/{id}/split",
+        "/api/stories/merge",
+    } <= set(paths)
+
+
+def test_admin_page_splits_and_merges(admin, db):
+    ids = newsroom(db)
+    a, b, c = quake_story(db, ids)
+    story = story_of(db, a)
+    page = admin.get("/admin/stories/")
+    assert page.status_code == 200
+    assert QUAKE[2][0].encode() in page.data
+    response = admin.post(f"/admin/stories/{story}/split", data={"articles": [str(b), str(c)]})
+    assert response.status_code == 302
+    assert story_of(db, a) is None  # a lone article is no story
+    assert story_of(db, b) == story_of(db, c) is not None
+    response = admin.post("/admin/stories/merge", data={"stories": "", "articles": f"{a}, {b}"})
+    assert response.status_code == 302
+    assert story_of(db, a) == story_of(db, b) == story_of(db, c) is not None
+    response = admin.post("/admin/stories/merge", data={"articles": "1; drop"})
+    assert response.status_code == 400

@@ -1,0 +1,147 @@
+"""The pure similarity: paraphrases meet, hard negatives and instalments do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feedserver.stories.similarity import (
+    MAX_INDEX_TERMS,
+    THRESHOLD,
+    W_NAMES,
+    W_TITLE,
+    document,
+    index_terms,
+    names,
+    numbers_agree,
+    same_story,
+    similarity,
+    stem,
+    terms,
+)
+
+PAIRS = Path(__file__).resolve().parents[2] / "data/stories/pairs.jsonl"
+
+
+def _doc(pair: dict[str, str]):
+    return document(pair["title"], pair["text"])
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            (
+                "Strong earthquake hits northern Chile, killing 12",
+                "A magnitude 7.1 earthquake struck near Antofagasta, killing 12, Chile's emergency office said.",
+            ),
+            (
+                "Quake of magnitude 7.1 strikes Chile's north",
+                "At least twelve people died when the quake shook Antofagasta region.",
+            ),
+        ),
+        (
+            (
+                "Norvik recalls 200,000 laptops over battery fires",
+                "Electronics maker Norvik is recalling 200,000 Aero laptops.",
+            ),
+            (
+                "Battery fire risk prompts Norvik laptop recall",
+                "The recall of 200,000 Aero notebooks follows 31 reports of overheating, Norvik said.",
+            ),
+        ),
+    ],
+)
+def test_paraphrases_are_one_story(a, b):
+    assert same_story(document(*a), document(*b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # Same kind of event, another place.
+        (
+            (
+                "Earthquake hits southern Peru",
+                "A magnitude 6.2 earthquake struck near Arequipa, Peru's institute said.",
+            ),
+            (
+                "Strong earthquake hits northern Chile",
+                "A magnitude 7.1 earthquake struck near Antofagasta, Chile's office said.",
+            ),
+        ),
+        # Same place, another event.
+        (
+            (
+                "Floods close dozens of schools in Lyon",
+                "Heavy rain flooded streets in Lyon, and the city closed 34 schools.",
+            ),
+            (
+                "Lyon council approves new tram line",
+                "Lyon's council voted 96 to 40 to build the T9 tram line.",
+            ),
+        ),
+        # Instalments: the same words with other figures.
+        (
+            ("Live: election results, 9pm", "Counting goes on."),
+            ("Live: election results, 10pm", "Counting goes on."),
+        ),
+    ],
+)
+def test_hard_negatives_are_two_stories(a, b):
+    assert not same_story(document(*a), document(*b))
+
+
+def test_normalization():
+    assert terms("The Minister's RESIGNATION, explained!") == ["minister", "resignation", "explain"]
+    assert stem("northern") == "north"
+    assert names("Rescuers searched Antofagasta on Tuesday. Chile mourned.") == {"antofagasta"}
+    assert numbers_agree(frozenset({"2500"}), frozenset({"2531"}))
+    assert not numbers_agree(frozenset({"150"}), frozenset({"151"}))
+
+
+def test_labelled_set_is_large_and_balanced_enough():
+    rows = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+    assert len(rows) >= 200
+    assert {r["kind"] for r in rows} == {"paraphrase", "hard", "easy"}
+    assert sum(r["same"] for r in rows) >= 100
+    assert sum(r["kind"] == "hard" for r in rows) >= 100
+
+
+def test_quality_on_the_held_out_split():
+    """The floor the issue asks for (0.95 / 0.85) on pairs the weights were not tuned on."""
+    tp = fp = fn = 0
+    for line in PAIRS.read_text().splitlines():
+        row = json.loads(line)
+        if row["split"] != "test":
+            continue
+        predicted = similarity(_doc(row["a"]), _doc(row["b"])) >= THRESHOLD
+        tp += predicted and row["same"]
+        fp += predicted and not row["same"]
+        fn += (not predicted) and row["same"]
+    assert tp / (tp + fp) >= 0.95
+    assert tp / (tp + fn) >= 0.85
+
+
+text_strategy = st.text(max_size=400)
+
+
+@given(text_strategy, text_strategy, text_strategy, text_strategy)
+def test_similarity_is_a_symmetric_score(t1, s1, t2, s2):
+    a, b = document(t1, s1), document(t2, s2)
+    score = similarity(a, b)
+    assert 0.0 <= score <= 1.0
+    # Only the greedy fuzzy matching of titles and names can tell the order apart.
+    assert score == pytest.approx(similarity(b, a), abs=W_TITLE + W_NAMES)
+
+
+@given(text_strategy, text_strategy)
+def test_index_terms_are_bounded(title, text):
+    chosen = index_terms(document(title, text))
+    assert len(chosen) <= MAX_INDEX_TERMS
+    assert len(set(chosen)) == len(chosen)
+    assert all(0 < len(term) <= 40 for term in chosen)
