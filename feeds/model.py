@@ -93,6 +93,21 @@ class Paging:
 
 
 @dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An entry this feed no longer carries: RFC 6721 ``at:deleted-entry``.
+
+    ``ref`` is the deleted entry's permanent id (its Atom ``id``, RSS ``guid``,
+    JSON ``id``); ``link`` its former page, written as ``rel="related"``
+    (``alternate`` would be read by feedparser as the feed's own link).
+    https://www.rfc-editor.org/rfc/rfc6721#section-2
+    """
+
+    ref: str
+    when: datetime
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     """One page of one feed in one format (self_url and paging are per format)."""
 
@@ -109,6 +124,8 @@ class Feed:
     generator: str = "feedserver"
     # The other formats of the same page, for rel="alternate" links.
     alternates: tuple[tuple[str, str], ...] = ()  # (media type, URL)
+    # Entries deleted from the scope while their tombstones are kept (RFC 6721).
+    tombstones: tuple[Tombstone, ...] = ()
     # WebSub hubs (https://www.w3.org/TR/websub/#discovery): atom:link
     # rel="hub" in RSS and Atom, "hubs" in JSON Feed.
     hubs: tuple[str, ...] = ()
@@ -163,3 +180,6 @@ class UpstreamFeed:
     # atom:link rel="hub"/"self" (Atom, RSS), JSON Feed ``hubs`` and ``feed_url``.
     hubs: tuple[str, ...] = ()
     self_url: str | None = None
+    # RFC 6721 at:deleted-entry tombstones as (ref, when), read by
+    # feeds.upstream.tombstones (feedparser keeps only the last one).
+    deleted: tuple[tuple[str, datetime | None], ...] = ()

@@ -45,6 +45,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         "extra processes that parse feeds for the poller; 0: parse in threads",
     ),
     "POLL_LEASE": (300, int, "seconds a claimed source stays reserved to its poller"),
+    "TOMBSTONE_DAYS": (
+        30,
+        int,
+        "days a deleted article keeps its RFC 6721 tombstone (feeds, 410 Gone page)",
+    ),
     "WEBSUB_HUB": (
         "",
         str,

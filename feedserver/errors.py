@@ -6,6 +6,7 @@
     ├── Forbidden       (403)
     ├── NotFound        (404)
     ├── Conflict        (409) e.g. a slug already taken
+    ├── Gone            (410) deleted, with its tombstone still kept (RFC 6721)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── Unprocessable   (422) well-formed but not acceptable (e.g. not a feed)
@@ -67,6 +68,10 @@ class Conflict(AppError):
     status, code = 409, "conflict"
 
 
+class Gone(AppError):
+    status, code = 410, "gone"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
 
@@ -91,6 +96,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     414: "uri_too_long",
     415: "unsupported_media_type",

@@ -3,7 +3,8 @@
 Paging is ``next_url`` only (the spec has no first/previous/last). The
 upstream attribution goes into ``_source``: keys starting with an underscore
 are the spec's extension mechanism ("Extensions" section), and readers that do
-not know one ignore it.
+not know one ignore it. RFC 6721 tombstones go the same way into a top-level
+``_deleted`` object (extensions are objects): ``{"entries": [{"id", "deleted_at"}]}``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def render_json_bytes(feed: Feed) -> bytes:
         # JSON Feed 1.1 "hubs": endpoints for real-time notification (WebSub).
         document["hubs"] = [{"type": "WebSub", "url": clean_text(hub)} for hub in feed.hubs]
     document["items"] = [_item(feed, entry) for entry in feed.entries]
+    if feed.tombstones:
+        deleted = []
+        for tombstone in feed.tombstones:
+            ref = clean_text(tombstone.ref).strip()
+            if not ref:
+                raise RenderError(feed.self_url, "json: a tombstone has no id")
+            deleted.append({"id": ref, "deleted_at": rfc3339(tombstone.when)})
+        document["_deleted"] = {"entries": deleted}
     # ensure_ascii=False keeps non-ASCII text readable and compact; clean_text
     # has removed the lone surrogates that would make encode() fail.
     text = json.dumps(document, ensure_ascii=False, indent=2)

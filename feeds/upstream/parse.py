@@ -46,6 +46,7 @@ from feeds.sanitize import safe_url, to_text
 from feeds.upstream.entities import check_doctype
 from feeds.upstream.fastparse import parse_fast
 from feeds.upstream.jsonfeed import looks_like_json, parse_json_feed
+from feeds.upstream.tombstones import read_tombstones
 
 # What one poll of one source may create at most. A feed is read newest-first
 # by convention, so the first entries are kept; authors past the cap are
@@ -91,7 +92,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     fast = None if _HUB_REL.search(body) else parse_fast(body, content_type)
     if fast is not None:
         shape, version = fast
-        return cap_feed(_from_feedparser(_Result(shape), url, version))
+        return _with_tombstones(cap_feed(_from_feedparser(_Result(shape), url, version)), body)
     return parse_feedparser(body, url, content_type, checked=True)
 
 
@@ -113,7 +114,19 @@ def parse_feedparser(
     version = result.get("version") or ""
     if not version and not result.entries:
         raise ParseError(url, _not_a_feed(body, result))
-    return cap_feed(_from_feedparser(result, url, version or "unknown"))
+    return _with_tombstones(cap_feed(_from_feedparser(result, url, version or "unknown")), body)
+
+
+def _with_tombstones(feed: UpstreamFeed, body: bytes) -> UpstreamFeed:
+    """Add the document's RFC 6721 at:deleted-entry tombstones (every one of them).
+
+    feedparser keeps only the last, and the fast parser none, so they are read
+    with lxml (feeds.upstream.tombstones) — only when the bytes mention one.
+    """
+    if b"deleted-entry" not in body:
+        return feed
+    deleted = read_tombstones(body)
+    return replace(feed, deleted=tuple(deleted)) if deleted else feed
 
 
 class _Result(dict[str, Any]):

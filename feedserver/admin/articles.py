@@ -21,6 +21,7 @@ from feedserver.admin.forms import (
     utc_from_local,
 )
 from feedserver.content import editing
+from feedserver.content.deletion import delete_article
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
@@ -209,6 +210,6 @@ def article_delete(ident: int) -> Response:
     article = get_or_404(db_session(), Article, ident)
     title = article.title
     with editing.saving(session):
-        editing.delete_article(session, article)
+        delete_article(session, article)
     flash(f"The article “{title}” was deleted.", "success")
     return redirect(url_for("admin.articles"))

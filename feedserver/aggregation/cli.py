@@ -182,7 +182,9 @@ def _work() -> None:
     from feedserver.publishing import websub
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = poller.Worker(get_db(), _settings())
+    worker = poller.Worker(
+        get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"]
+    )
     worker.install_signal_handlers()
     click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
     websub.start_deliverer(app, startup_delay=0.0)  # WebSub hub deliveries, beside polling

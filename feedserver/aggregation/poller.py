@@ -37,6 +37,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import (
     Future,
@@ -57,6 +58,7 @@ from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store, websub
 from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
+from feedserver.content.deletion import purge_tombstones
 from feedserver.db import Database, get_db
 from feedserver.models import Source, utcnow
 from feedserver.ops.metrics import record_refresh
@@ -72,6 +74,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "feedserver.aggregation.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
 UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
+TOMBSTONE_PURGE_EVERY = 3600.0  # seconds between purges of expired tombstones
 IDLE_WAIT = 10.0  # longest sleep of an idle worker, seconds (new sources wait at most this)
 T = TypeVar("T")
 
@@ -365,11 +368,14 @@ class Worker:
         *,
         parse_processes: int | None = None,
         startup_delay: float = 0.0,
+        tombstone_days: int = 30,
     ) -> None:
         self.db = db
         self.settings = settings
         self.parse_processes = parse_processes
         self.startup_delay = startup_delay
+        self.tombstone_days = tombstone_days
+        self.purged_at = 0.0  # time.monotonic() of the last tombstone purge
         self.stop_event = threading.Event()
         self.passes = 0
 
@@ -403,6 +409,7 @@ class Worker:
                             "poll pass sources=%d added=%d updated=%d errors=%d",
                             stats.sources, stats.added, stats.updated, stats.errors,
                         )  # fmt: skip
+                    self.purge_tombstones()
                     wait_for = next_due_in(self.db)
                 except Exception:  # the database went away, say: retry later
                     log.exception("poll pass failed")
@@ -410,6 +417,19 @@ class Worker:
                 idle = IDLE_WAIT if wait_for is None else min(IDLE_WAIT, wait_for)
                 self.stop_event.wait(max(idle, 0.5))
         log.info("poller stopped pid=%s", os.getpid())
+
+    def purge_tombstones(self, every: float = TOMBSTONE_PURGE_EVERY) -> int:
+        """Remove expired tombstones, at most once per ``every`` seconds.
+
+        Housekeeping only: feed reads already leave expired tombstones out
+        and purge them (publishing.tombstones); this keeps the table small.
+        """
+        now = time.monotonic()
+        if self.purged_at and now - self.purged_at < every:
+            return 0
+        self.purged_at = now
+        with self.db.session() as session:
+            return purge_tombstones(session, utcnow(), self.tombstone_days)
 
 
 def start_in_process(app: Flask) -> Worker | None:
@@ -421,7 +441,13 @@ def start_in_process(app: Flask) -> Worker | None:
     settings = PollSettings.from_config(app.config)
     # No parse processes inside a web server; a short delay so one-shot CLI
     # commands that build the app exit before the first pass.
-    worker = Worker(get_db(app), settings, parse_processes=0, startup_delay=2.0)
+    worker = Worker(
+        get_db(app),
+        settings,
+        parse_processes=0,
+        startup_delay=2.0,
+        tombstone_days=app.config["TOMBSTONE_DAYS"],
+    )
     thread = threading.Thread(target=worker.run, name="feedserver-poller", daemon=True)
     app.extensions[EXTENSION] = worker
     thread.start()

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from feedserver.content.deletion import delete_article
 from feedserver.models import Article, ArticleAuthor, Author, Source
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _cited(source_id: int) -> Any:
     return (Article.source_id == source_id) & Article.upstream_key.is_(None)
 
 
-def _in_batches(session: Session, where: Any, act: Callable[[Article], None]) -> int:
+def _in_batches(session: Session, where: Any, act: Callable[[Article], object]) -> int:
     """Apply ``act`` to every article matching ``where``, BATCH per flush; return how many.
 
     ``act`` must take each article out of ``where`` (delete or detach it), or this never ends.
@@ -64,7 +65,11 @@ def remove_source(session: Session, source: Source) -> int:
     Staff articles that cite the source stay, detached from it (see the module doc).
     Everything goes through the ORM, in batches, so the feed versions follow.
     """
-    removed = _in_batches(session, _aggregated(source.id), session.delete)
+    # The one deletion service: feed versions follow, and each feed the article
+    # was in carries its tombstone (RFC 6721).
+    removed = _in_batches(
+        session, _aggregated(source.id), lambda a: delete_article(session, a, flush=False)
+    )
 
     def detach(article: Article) -> None:
         article.source_id = None  # original_url stays: the page still links the original

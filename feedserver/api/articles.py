@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -25,11 +25,13 @@ from feedserver.api.shapes import (
     request_fields,
 )
 from feedserver.content import editing
+from feedserver.content.deletion import delete_article as delete_with_tombstone
 from feedserver.db import db_session
-from feedserver.errors import BadRequest
+from feedserver.errors import BadRequest, NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
+from feedserver.publishing import tombstones
 from feedserver.stories.members import story_article_ids
-from feedserver.web import base_url, find_by_ref
+from feedserver.web import base_url, find_by_ref, valid_id
 
 LOADED = (
     selectinload(Article.section),
@@ -40,7 +42,22 @@ FILTERS = {"section": Section, "author": Author, "source": Source}
 
 
 def _load(ident: int) -> Article:
-    return get_or_404(db_session(), Article, ident)
+    """The article with this id; 410 Gone while a deleted one's tombstone is kept.
+
+    410 rather than 404: RFC 9110 §15.5.11 says a 410 is for a resource known
+    to be gone for good, which is exactly what the tombstone records (and what
+    the article's page answers); a client can tell "deleted" from "never
+    existed" or a wrong id, and stop asking. After the retention period it is
+    an ordinary 404.
+    """
+    session = db_session()
+    try:
+        return get_or_404(session, Article, ident)
+    except NotFound:
+        if valid_id(ident):
+            days = current_app.config["TOMBSTONE_DAYS"]
+            tombstones.check_gone(session, days, article_id=ident)
+        raise
 
 
 def _with_story(article: Article) -> dict[str, Any]:
@@ -106,11 +123,11 @@ def update_article(ident: int) -> ResponseReturnValue:
 @bp.delete("/articles/<int:ident>")
 @token_required
 def delete_article(ident: int) -> ResponseReturnValue:
-    """Delete an article, its bylines and its comments."""
+    """Delete an article, its bylines and its comments, keeping its tombstone."""
     session = db_session()
     article = _load(ident)
     with editing.saving(session):
-        editing.delete_article(session, article)
+        delete_with_tombstone(session, article)
     return Response(status=204)
 
 
@@ -239,7 +256,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["articles"],
             "responses": {
                 "200": {"description": "The article", "content": json_content("Article")},
-                **error_responses(401, 404),
+                **error_responses(401, 404, 410),
             },
         },
         "patch": {
@@ -249,14 +266,17 @@ OPENAPI_PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": json_content("ArticleUpdate")},
             "responses": {
                 "200": {"description": "The changed article", "content": json_content("Article")},
-                **error_responses(400, 401, 404, 409, 413, 415, 422),
+                **error_responses(400, 401, 404, 409, 410, 413, 415, 422),
             },
         },
         "delete": {
-            "summary": "Delete an article",
+            "summary": "Delete an article, keeping an RFC 6721 tombstone",
             "operationId": "deleteArticle",
             "tags": ["articles"],
-            "responses": {"204": {"description": "Deleted"}, **error_responses(401, 404, 409)},
+            "responses": {
+                "204": {"description": "Deleted"},
+                **error_responses(401, 404, 409, 410),
+            },
         },
     },
 }

@@ -35,7 +35,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     """Describe error responses that share the JSON error shape."""
     names = {
         400: "Malformed request", 401: "Missing or invalid token", 403: "Forbidden",
-        404: "Not found", 409: "Conflict", 413: "Body too large", 415: "Not JSON",
+        404: "Not found", 409: "Conflict", 410: "Deleted (its tombstone is kept)", 413: "Body too large", 415: "Not JSON",
         422: "Invalid field values", 429: "Too many requests",
     }  # fmt: skip
     return {

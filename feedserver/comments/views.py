@@ -31,6 +31,7 @@ from feedserver.db import db_session
 from feedserver.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from feedserver.models import Article, Comment, utcnow
 from feedserver.models.scopes import comments_key
+from feedserver.publishing import tombstones
 from feedserver.publishing.queries import paging_links, scope_state
 from feedserver.publishing.views import respond_feed
 from feedserver.web import base_url, page_arg
@@ -146,6 +147,8 @@ def _form_page(state: FormState, status: int) -> BaseResponse:
 def _article_or_404(session: Session, slug: str) -> Article:
     article = session.scalar(select(Article).where(Article.slug == slug))
     if article is None:
+        # A deleted article's comments (feed, form) are gone with it: 410.
+        tombstones.check_gone(session, current_app.config["TOMBSTONE_DAYS"], slug=slug)
         raise NotFound(f"No article called {slug!r}.")
     return article
 

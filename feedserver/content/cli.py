@@ -1,4 +1,4 @@
-"""``feedserver sections create NAME [--slug SLUG]`` and ``sections list``.
+"""``feedserver sections create NAME [--slug SLUG]``, ``sections list`` and ``articles delete ID``.
 
 Registered by :mod:`feedserver.cli` through :func:`register`. Creating goes
 through :func:`feedserver.content.editing.create_section`, the service the API
@@ -16,8 +16,10 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from feedserver.content import editing
+from feedserver.content.deletion import delete_article
 from feedserver.db import get_db
 from feedserver.models import Article, Section
+from feedserver.web import MAX_ID, get_or_404
 
 sections_group = AppGroup("sections", help="Manage the site's sections (where articles land).")
 
@@ -70,6 +72,23 @@ def sections_list() -> None:
         click.echo(f"{ident}\t{slug}\t{name}\tarticles={count}")
 
 
+articles_group = AppGroup("articles", help="Manage articles.")
+
+
+@articles_group.command("delete")
+@click.argument("article_id", metavar="ID", type=click.IntRange(1, MAX_ID))
+@clean_errors
+def articles_delete(article_id: int) -> None:
+    """Delete article ID with its comments, keeping an RFC 6721 tombstone."""
+    with get_db().session() as session:
+        article = get_or_404(session, Article, article_id)
+        title = article.title
+        tombstone = delete_article(session, article)
+        entry = tombstone.entry_id
+    click.echo(f"Deleted article {article_id} ({title!r}); its tombstone names {entry}.")
+
+
 def register(group: click.Group) -> None:
-    """Add the sections commands to the feedserver command."""
+    """Add the sections and articles commands to the feedserver command."""
     group.add_command(sections_group)
+    group.add_command(articles_group)

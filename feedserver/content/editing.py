@@ -1,4 +1,6 @@
-"""Create, change and delete articles, sections and authors — one set of rules.
+"""Create and change articles; create, change and delete sections and authors.
+
+Articles are deleted by :mod:`feedserver.content.deletion` (with a tombstone).
 
 The JSON API and the web admin both call these. Each operation takes a
 mapping of JSON-typed field values (str, int, bool, list, None; a datetime is
@@ -147,12 +149,6 @@ def update_article(
         article.set_authors(authors)
     session.flush()
     return article
-
-
-def delete_article(session: Session, article: Article) -> None:
-    """Delete an article with its bylines and comments."""
-    session.delete(article)
-    session.flush()
 
 
 def _article_values(session: Session, check: Fields) -> dict[str, Any]:

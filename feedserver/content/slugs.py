@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedserver.models.content import SLUG_LENGTH
+from feedserver.models.content import SLUG_LENGTH, Article
+from feedserver.models.tombstones import ArticleTombstone
 
 MAX_SLUG = SLUG_LENGTH
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -66,6 +67,11 @@ def unique_slug(
     if exclude_id is not None:
         query = query.where(model.id != exclude_id)
     taken = set(session.scalars(query))
+    if model is Article:
+        # A deleted article's address answers 410 while its tombstone is kept
+        # (content.deletion): a new article is not given it by chance.
+        kept = ArticleTombstone.slug
+        taken.update(session.scalars(select(kept).where((kept == base) | kept.like(f"{base}-%"))))
     if base not in taken:
         return base
     n = 2

@@ -9,6 +9,7 @@ from feedserver.models.push import UpstreamSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 from feedserver.models.stories import Story, StoryTerm
+from feedserver.models.tombstones import ArticleTombstone, TombstoneScope
 
 install_hooks()
 
@@ -22,6 +23,7 @@ __all__ = [
     "ApiToken",
     "Article",
     "ArticleAuthor",
+    "ArticleTombstone",
     "Author",
     "Base",
     "Comment",
@@ -36,6 +38,7 @@ __all__ = [
     "SignInFailure",
     "Section",
     "Source",
+    "TombstoneScope",
     "Story",
     "StoryTerm",
     "UTCDateTime",

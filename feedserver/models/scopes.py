@@ -192,6 +192,8 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             changes.bump(SITE, 0 if old["story_hidden"] else -1)
             changes.bump(section_key(old["section_id"]), 0 if old["story_section_hidden"] else -1)
             changes.bump(source_key(old["source_id"]), -1)
+            # Its comment feed now answers 410 Gone: the kept answers must go.
+            changes.bump(comments_key(obj.id))
         elif isinstance(obj, Comment):
             if _old_new(obj, "status")[0] == "approved":
                 comment_delta[obj.article_id] -= 1

@@ -106,6 +106,9 @@ class FeedVersion:
     etag: str  # opaque: without quotes or coding suffix
     last_modified: datetime
     max_age: int
+    # When the body changes without a version bump (its oldest tombstone
+    # expires, publishing.tombstones): the fast path keeps it until then.
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from feeds.conditional import choose_encoding
@@ -101,6 +102,7 @@ class FastFeeds:
         self.fills = 0
         self.stale_served = 0
         self._outage_until = 0.0
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move it
 
     def answer_key(self, environ: dict[str, Any], encoding: str) -> Key | None:
         """What a kept answer is filed under (the URL as asked, and the coding); None: never kept."""
@@ -156,6 +158,9 @@ class FastFeeds:
 
     def _still_current(self, entry: _Entry) -> bool:
         """Whether the kept answer is current; True (stale-if-error) when we cannot tell."""
+        until = entry.answer.version.valid_until
+        if until is not None and self.clock() >= until:
+            return False  # a tombstone in it has expired: Flask renders it anew
         if self._outage_until and time.monotonic() < self._outage_until:
             self.stale_served += 1
             return True

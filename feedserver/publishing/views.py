@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
@@ -22,8 +23,9 @@ from feeds.websub import format_link
 from feedserver import hosts, urls
 from feedserver.db import db_session
 from feedserver.errors import BadRequest, NotFound
+from feedserver.models import utcnow
 from feedserver.ops.metrics import RENDER_SECONDS
-from feedserver.publishing import fastpath
+from feedserver.publishing import fastpath, tombstones
 from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
 from feedserver.publishing.queries import Scope, ScopeState
@@ -59,11 +61,16 @@ def respond_feed(
     fmt: str,
     page: int,
     build: Callable[[], fm.Feed],
+    valid_until: datetime | None = None,
 ) -> BaseResponse:
     """Answer a feed request from validators, the cache, or a fresh render.
 
     The answer (publishing.cache.FeedAnswer) is handed to the fast path, if it
     runs, so that it answers the next request for this URL without Flask.
+
+    ``valid_until``: when the feed's body changes without a write — its
+    oldest tombstone expires (publishing.tombstones) — so it is part of the
+    validators, and bounds how long the fast path keeps the answer.
     """
     config = current_app.config
     if not config["BASE_URL"] and not hosts.sane_host(request.host):
@@ -73,6 +80,10 @@ def respond_feed(
     base = base_url()
     hub = hub_url()
     cache_key = (key, fmt, page, base, hub, state.version, state.global_version)
+    # The same version has the same live tombstones, except across a restart
+    # with another TOMBSTONE_DAYS: the next expiry names that. Left out when
+    # there is none, so feeds without tombstones keep their validators.
+    expiry = () if valid_until is None else (valid_until.isoformat(),)
     seed = "|".join(
         map(
             str,
@@ -84,6 +95,7 @@ def respond_feed(
                 config["SITE_TITLE"],
                 config["SITE_TAGLINE"],
                 RENDER_VERSION,
+                *expiry,
             ),
         )
     )
@@ -91,6 +103,7 @@ def respond_feed(
         etag=hashlib.blake2b(seed.encode(), digest_size=16).hexdigest(),
         last_modified=state.last_change,
         max_age=config["FEED_MAX_AGE"],
+        valid_until=valid_until,
     )
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     # WebSub §4 discovery, on 200 and 304 alike: where to subscribe, and the
@@ -135,6 +148,8 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     config = current_app.config
     page = page_arg()
     session = db_session()
+    days = config["TOMBSTONE_DAYS"]
+    valid_until = tombstones.expire_due(session, scope.key, utcnow(), days)
     state = publishing.scope_state(session, scope.key)
     per_page = config["FEED_ITEMS"]
     check_depth(page, per_page, config["MAX_PAGE_DEPTH"], "This feed")
@@ -148,7 +163,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             if scope.kind in ("site", "section")
             else None
         )
-        return publishing.build_feed(
+        feed = publishing.build_feed(
             scope,
             state,
             articles,
@@ -159,8 +174,12 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             site_title=config["SITE_TITLE"],
             story_credits=credits,
         )
+        if page > 1:  # tombstones on page 1 only: see publishing.tombstones
+            return feed
+        gone = tombstones.feed_tombstones(session, scope.key, utcnow(), days, base_url())
+        return dataclasses.replace(feed, tombstones=gone) if gone else feed
 
-    return respond_feed(scope.key, state, fmt, page, build)
+    return respond_feed(scope.key, state, fmt, page, build, valid_until)
 
 
 FORMATS = "<any(rss, atom, json):fmt>"

@@ -23,6 +23,7 @@ from feedserver.db import db_session
 from feedserver.errors import NotFound
 from feedserver.models import Article, Author, Section, Source
 from feedserver.publishing import queries as publishing
+from feedserver.publishing import tombstones
 from feedserver.publishing.queries import Scope
 from feedserver.stories import members as story_members
 from feedserver.web import base_url, check_depth, page_arg
@@ -196,7 +197,12 @@ def source(slug: str) -> str:
 def article(slug: str) -> str:
     """Show one article with its attribution, author boxes and comments."""
     session = db_session()
-    item = publishing.article_by_slug(session, slug)
+    try:
+        item = publishing.article_by_slug(session, slug)
+    except NotFound:
+        # A deleted article's page says so (410) while its tombstone is kept.
+        tombstones.check_gone(session, current_app.config["TOMBSTONE_DAYS"], slug=slug)
+        raise
     base = base_url()
     feed_links = []
     if item.section is not None:

@@ -42,7 +42,9 @@ def test_a_padded_if_modified_since_counts() -> None:
     assert not_modified("tag", WHEN, None, " Sun, 06 Nov 1994 08:49:37 GMT ")
 
 
-@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31)))
+# Years 1 and 9999 read as junk (feeds.lenient.bounded_datetime keeps a year of
+# room each side, so a back-off or max-age added later cannot overflow).
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9998, 12, 31)))
 def test_round_trip(moment: datetime) -> None:
     aware = moment.replace(tzinfo=UTC)
     assert parse_http_date(format_http_date(aware)) == aware.replace(microsecond=0)
@@ -52,3 +54,8 @@ def test_round_trip(moment: datetime) -> None:
 def test_any_text_is_a_date_or_none(value: str) -> None:
     parsed = parse_http_date(value)
     assert parsed is None or parsed.tzinfo is UTC
+
+
+def test_the_edges_of_the_calendar_are_junk() -> None:
+    assert parse_http_date("Fri, 01 Jan 9999 00:00:00 GMT") is None
+    assert parse_http_date("Mon, 01 Jan 0001 00:00:00 +0100") is None

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from feeds.errors import FeedError
 from feedserver.aggregation.entries import Parsed, Prepared, instant, new_dates, prepare
 from feedserver.aggregation.naming import ArticleSlugs, free_slugs
+from feedserver.aggregation.tombstones import honour_tombstones
 from feedserver.models import Article, ArticleAuthor, Author, Source
 from feedserver.models.scopes import SITE, bump_scopes, section_key, source_key
 from feedserver.stories.grouping import group_new
@@ -88,8 +89,14 @@ def store_entries(
     now: datetime | None = None,
     careful: bool = False,
 ) -> Stored:
-    """Write a source's parsed entries (new in bulk, changed in place), then the hooks."""
+    """Write a source's parsed entries (new in bulk, changed in place), then the hooks.
+
+    First the document's RFC 6721 tombstones are honoured (matching articles are
+    deleted through the one deletion service) and entries whose tombstone we
+    keep are left out (feedserver.aggregation.tombstones) — for polls and pushes alike.
+    """
     now = now or datetime.now(UTC)
+    parsed = honour_tombstones(session, source.id, parsed)
     # The source's pending changes (identity, health) need not reach the
     # database before our reads: they go in one UPDATE at commit, not one
     # more per refresh at the first query (profile: 2 flushes a refresh → 1).

@@ -8,6 +8,7 @@ still linking its original. Admin, API and CLI remove through one service.
 
 from __future__ import annotations
 
+import feedparser
 import pytest
 from sqlalchemy import select
 
@@ -64,9 +65,13 @@ def test_the_api_keeps_staff_articles(client, api, db, cited):
     _check_removed(db, cited)
     page = client.get("/articles/our-take")
     assert page.status_code == 200 and "https://wire.example/1" in page.text
-    assert client.get("/articles/wire-1").status_code == 404
+    # Gone, not missing: its tombstone is kept (INTERFACE §8).
+    assert client.get("/articles/wire-1").status_code == 410
     feed = client.get("/feed.atom").text
-    assert "our-take" in feed and "wire-1" not in feed and "The Wire" not in feed
+    entries = [e.link for e in feedparser.parse(feed).entries]
+    assert any(link.endswith("/our-take") for link in entries)
+    assert not any(link.endswith("/wire-1") for link in entries) and "The Wire" not in feed
+    assert 'ref="' in feed  # the removed article's tombstone (RFC 6721) takes its place
 
 
 def test_the_cli_keeps_staff_articles(runner, db, cited):

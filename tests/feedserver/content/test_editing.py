@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from feedserver.content import editing
+from feedserver.content.deletion import delete_article
 from feedserver.content.slugs import is_valid_slug, slugify, unique_slug
 from feedserver.content.validation import Fields, parse_time, text_problem, url_problem
 from feedserver.errors import Conflict, Unprocessable
@@ -195,7 +196,7 @@ def test_delete_section_and_author_refuse_while_used(db):
             editing.delete_section(s, section)
         with pytest.raises(Conflict, match="byline of 1 article"):
             editing.delete_author(s, author)
-        editing.delete_article(s, article)
+        delete_article(s, article)
         editing.delete_section(s, section)
         editing.delete_author(s, author)
         assert s.scalar(select(Section)) is None

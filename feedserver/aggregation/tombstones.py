@@ -1,0 +1,87 @@
+"""Honour upstream RFC 6721 tombstones, and keep deleted entries deleted.
+
+One step of a refresh, run in its transaction before the entries are stored
+(:func:`honour_tombstones`):
+
+1. each ``at:deleted-entry`` the upstream document carries
+   (``parsed.feed.deleted``, read by feeds.upstream.tombstones) whose ``ref``
+   is the upstream id of an article of this source deletes that article
+   through :func:`feedserver.content.deletion.delete_article` — so our own
+   feeds carry a tombstone for it in turn. A ref we never stored is ignored;
+   so is one whose entry the same document still lists (we never delete what
+   the publisher still shows);
+2. entries of this source that have a tombstone here (deleted by an admin, or
+   by step 1 earlier) are not stored again while the tombstone is kept:
+   otherwise the next poll would bring a deleted article back under a new id.
+
+https://www.rfc-editor.org/rfc/rfc6721
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feeds.model import UpstreamEntry
+from feedserver.aggregation.entries import Parsed, entry_key
+from feedserver.content.deletion import delete_article
+from feedserver.models import Article, ArticleTombstone
+
+log = logging.getLogger(__name__)
+
+
+def tombstone_keys(refs: Iterable[str]) -> list[str]:
+    """The de-duplication keys (Article.upstream_key) that upstream tombstone refs name."""
+    keys = []
+    for ref in refs:
+        # The same rule as for entries: an id is the key (hashed when too long).
+        blank = UpstreamEntry(id=ref, link=None, title=None, summary_html=None, content_html=None)
+        keys.append(entry_key(blank, ""))
+    return keys
+
+
+def apply_upstream_tombstones(
+    session: Session,
+    source_id: int,
+    deleted: Iterable[tuple[str, datetime | None]],
+    listed: Iterable[str] = (),
+) -> int:
+    """Delete the source's articles that upstream tombstones name; return how many."""
+    keys = set(tombstone_keys(ref for ref, _ in deleted)) - set(listed)
+    if not keys:
+        return 0
+    articles = session.scalars(
+        select(Article).where(Article.source_id == source_id, Article.upstream_key.in_(keys))
+    ).all()
+    for article in articles:
+        delete_article(session, article)
+    if articles:
+        log.info("upstream tombstones applied source_id=%s deleted=%d", source_id, len(articles))
+    return len(articles)
+
+
+def honour_tombstones(session: Session, source_id: int, parsed: Parsed) -> Parsed:
+    """Apply the document's tombstones; return ``parsed`` without entries deleted here."""
+    listed = [incoming.key for incoming in parsed.entries]
+    if parsed.feed.deleted:
+        apply_upstream_tombstones(session, source_id, parsed.feed.deleted, listed)
+    if not listed:
+        return parsed
+    buried = set(
+        session.scalars(
+            select(ArticleTombstone.upstream_key).where(
+                ArticleTombstone.source_id == source_id,
+                ArticleTombstone.upstream_key.in_(listed),
+            )
+        )
+    )
+    if not buried:
+        return parsed
+    log.info("deleted entries not stored again source_id=%s count=%d", source_id, len(buried))
+    kept = tuple(incoming for incoming in parsed.entries if incoming.key not in buried)
+    return replace(parsed, entries=kept)
