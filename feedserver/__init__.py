@@ -58,8 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # wrapping wsgi_app is Flask's documented way to add middleware
     if app.config["RUN_POLLER"]:
-        from feedserver.aggregation import poller
+        from feedserver.aggregation import worker
 
-        if poller.start_in_process(app) is not None:
+        if worker.start_in_process(app) is not None:
             websub.start_deliverer(app)  # the hub's sender runs beside the poller
     return app

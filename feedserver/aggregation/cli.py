@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from feedserver.aggregation import poller, removal, sources, websub
 from feedserver.aggregation.refresh import Outcome, PollSettings
+from feedserver.aggregation.worker import Worker, stop_in_process
 from feedserver.db import get_db
 from feedserver.models import Source, utcnow
 from feedserver.web import get_or_404
@@ -146,7 +147,7 @@ def sources_remove(source_id: int, yes: bool) -> None:
 @clean_errors
 def poll(once: bool, everything: bool) -> None:
     """Refresh due sources: once with a progress bar (--once), or forever like 'worker'."""
-    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
+    stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
     if everything and not once:
         raise click.UsageError("--all works with --once (a worker polls what is due).")
     if not once:
@@ -182,9 +183,7 @@ def _work() -> None:
     from feedserver.publishing import websub
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = poller.Worker(
-        get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"]
-    )
+    worker = Worker(get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"])
     worker.install_signal_handlers()
     click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
     websub.start_deliverer(app, startup_delay=0.0)  # WebSub hub deliveries, beside polling
@@ -199,7 +198,7 @@ def _work() -> None:
 @clean_errors
 def worker() -> None:
     """Poll forever; SIGTERM or Ctrl-C stops after the refreshes under way."""
-    poller.stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
+    stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
     _work()
 
 

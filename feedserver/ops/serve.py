@@ -59,14 +59,12 @@ class PollerThread:
 
     def start(self) -> None:
         from feedserver import create_app
-        from feedserver.aggregation import poller
         from feedserver.aggregation.refresh import PollSettings
+        from feedserver.aggregation.worker import Worker
         from feedserver.db import get_db
 
         app = create_app({"RUN_POLLER": False, "FAST_FEEDS": False})
-        self.worker = poller.Worker(
-            get_db(app), PollSettings.from_config(app.config), parse_processes=0
-        )
+        self.worker = Worker(get_db(app), PollSettings.from_config(app.config), parse_processes=0)
         self.thread = threading.Thread(
             target=self.worker.run, name="feedserver-poller", daemon=True
         )

@@ -13,14 +13,9 @@ from werkzeug import Response
 from feedserver.aggregation import entries as upstream_entries
 from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store
-from feedserver.aggregation.poller import (
-    Worker,
-    claim,
-    poll_once,
-    start_in_process,
-    stop_in_process,
-)
+from feedserver.aggregation.poller import claim, poll_once
 from feedserver.aggregation.store import articles as upstream_store
+from feedserver.aggregation.worker import Worker, start_in_process, stop_in_process
 from feedserver.models import Source
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import (

@@ -229,8 +229,8 @@ def test_purge_bumps_exactly_the_scopes_that_carried_it(db, world):
 
 
 def test_poller_purge_runs_at_most_once_an_hour(db, world):
-    from feedserver.aggregation.poller import Worker
     from feedserver.aggregation.refresh import PollSettings
+    from feedserver.aggregation.worker import Worker
 
     with db.session() as s:
         delete_article(s, s.get_one(Article, world["id"]), when=utcnow() - timedelta(days=2))
