@@ -59,9 +59,14 @@ def test_readyz_a_source_due_soon_is_not_lag(client, db):
 
 
 def test_readyz_schema_behind(client, db):
+    (head,) = head_revisions()
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    response = client.get("/readyz")
+    try:
+        response = client.get("/readyz")
+    finally:  # the PostgreSQL test database is shared by the whole run: put it back
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
     body = response.get_json()
     assert response.status_code == 503
     assert body["checks"]["schema"]["ok"] is False
