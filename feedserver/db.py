@@ -6,16 +6,19 @@ benchmarks open sessions with ``Database.from_url(url)`` and no app.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:  # the poller and CLI use Database without importing Flask
     from flask import Flask
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "feedserver.db"
 
@@ -110,5 +113,14 @@ def _close_session(_exc: BaseException | None) -> None:
     from flask import g
 
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except exc.SQLAlchemyError as problem:
+        # The connection died under us (a database restart): the ROLLBACK of
+        # close() fails. The answer is already made; drop the connection so the
+        # pool opens a fresh one, rather than turn a sent 503 into a 500.
+        log.warning("closing a request's session failed: %s", type(problem).__name__)
+        with suppress(exc.SQLAlchemyError):
+            session.invalidate()
