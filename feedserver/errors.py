@@ -117,6 +117,8 @@ def is_database_outage(exc: BaseException) -> bool:
     """Whether ``exc`` means "the database cannot be reached", not "the query was wrong"."""
     if isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError):
         return True
+    if isinstance(exc, sa_exc.PendingRollbackError):
+        return True  # an earlier statement of this request lost its connection
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
         return True  # connection refused/lost, admin shutdown, SQLite "locked"
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:

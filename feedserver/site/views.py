@@ -9,6 +9,7 @@ site's feeds and for its own scope's (INTERFACE §2).
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,12 +108,16 @@ def comment_feed_links(article: Article) -> list[FeedLink]:
 def nav_sections() -> list[Section]:
     """Return the sections for the navigation, read at most once per request."""
     if "nav_sections" not in g:
+        session = db_session()
         try:
-            g.nav_sections = list(db_session().scalars(select(Section).order_by(Section.id)))
+            g.nav_sections = list(session.scalars(select(Section).order_by(Section.id)))
         except Exception:
             # Error pages show the navigation too, and must render even when
-            # the database is the thing that failed.
+            # the database is the thing that failed. Roll back, so the rest of
+            # the request meets the outage itself, not a half-failed session.
             log.warning("navigation: could not read the sections", exc_info=True)
+            with suppress(Exception):
+                session.rollback()
             g.nav_sections = []
     return g.nav_sections  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 

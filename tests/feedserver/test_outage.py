@@ -179,3 +179,13 @@ def test_outage_under_load(cluster: Cluster, tmp_path: Path, monkeypatch: pytest
         assert outage[(path, 503)] > 0, outage
         assert {code for (p, code) in outage if p == path} <= {200, 503}, outage
     assert recovered is not None and recovered < 10, f"not back within 15 s: {seen}"
+
+
+def test_a_session_an_outage_left_half_failed_counts_as_the_outage():
+    """A later statement of the same request meets PendingRollbackError: 503, not 500."""
+    from sqlalchemy import exc
+
+    from feedserver.errors import is_database_outage
+
+    assert is_database_outage(exc.PendingRollbackError("Can't reconnect until rolled back"))
+    assert not is_database_outage(exc.NoResultFound("not an outage"))
