@@ -40,6 +40,7 @@ from feeds.upstream import transport
 from feeds.upstream.guard import Allowlist
 from feeds.websub import format_link, new_challenge, sign, verification_url
 from feedserver.db import Database
+from feedserver.publishing.websub import changes as changed
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.store import Claimed, Result
 
@@ -225,20 +226,20 @@ class Deliverer:
         external = self.settings.external_hub
         if external and not self._seeded:
             with self._write(), self.db.session() as session:
-                store.seed_marks(session)
+                changed.seed_marks(session)
             self._seeded = True
         with self.db.session() as session:
-            changes = store.changed_scopes(session, every_scope=bool(external))
+            changes = changed.changed_scopes(session, every_scope=bool(external))
         taken = 0
         for key, version, marked in changes:
             with self._write(), self.db.session() as session:
-                if not store.take_change(session, key, version, marked):
+                if not changed.take_change(session, key, version, marked):
                     continue  # another process has it
                 taken += 1
-                count = store.enqueue_content(session, key)
+                count = changed.enqueue_content(session, key)
                 if external and key != "global":
                     topics = self._topics_of(session, key)
-                    store.enqueue_ping(session, external, topics)
+                    changed.enqueue_ping(session, external, topics)
                 log.info(
                     "websub scope changed key=%s version=%s deliveries=%s", key, version, count
                 )

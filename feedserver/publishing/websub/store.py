@@ -26,14 +26,7 @@ from sqlalchemy.orm import Session
 
 from feedserver.models import HubDelivery, HubSubscription, utcnow
 from feedserver.models.scopes import GLOBAL
-from feedserver.publishing.websub.changes import (  # kept here for callers that use ``store.``
-    changed_scopes as changed_scopes,
-)
-from feedserver.publishing.websub.changes import enqueue_content as enqueue_content
-from feedserver.publishing.websub.changes import enqueue_ping as enqueue_ping
 from feedserver.publishing.websub.changes import ensure_mark
-from feedserver.publishing.websub.changes import seed_marks as seed_marks
-from feedserver.publishing.websub.changes import take_change as take_change
 from feedserver.publishing.websub.topics import Topic
 
 log = logging.getLogger(__name__)
