@@ -191,7 +191,9 @@ def farm(feeds: int, entries: int, rounds: int, nginx: str) -> dict[str, dict[st
 def show(feeds: int, results: dict[str, dict[str, float]]) -> None:
     naive = results["naive"]
     print(f"{feeds} feeds, every answer 304 (medians)")
-    print(f"  {'run':10} {'wall s':>8} {'start s':>8} {'cpu s':>8} {'×naive':>7} {'× w/o start':>12}")
+    print(
+        f"  {'run':10} {'wall s':>8} {'start s':>8} {'cpu s':>8} {'×naive':>7} {'× w/o start':>12}"
+    )
     for kind, r in results.items():
         ratio = r["wall"] / naive["wall"]
         bare = (r["wall"] - r["start"]) / (naive["wall"] - naive["start"])
@@ -229,7 +231,9 @@ def main() -> None:
             bare = (large[kind]["wall"] - large[kind]["start"]) / (
                 small[kind]["wall"] - small[kind]["start"]
             )
-            print(f"  {kind}: {opts.scale // opts.feeds}× the feeds took {growth:.2f}× the wall time ({bare:.2f}× without start-up)")
+            print(
+                f"  {kind}: {opts.scale // opts.feeds}× the feeds took {growth:.2f}× the wall time ({bare:.2f}× without start-up)"
+            )
 
 
 if __name__ == "__main__":
