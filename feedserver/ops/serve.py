@@ -34,10 +34,12 @@ import click
 
 log = logging.getLogger(__name__)
 
-# Threads per worker that run the WSGI app. One keeps the GIL uncontended, which
-# is fastest for the fast path; a few more let a slow cold render not hold up
-# the cached hits queued behind it (figures in bench/results/).
-DEFAULT_THREADS = 2
+# Threads per worker that run the WSGI app. One keeps the GIL uncontended: a
+# second thread nearly doubled the CPU a 304 costs (19 → 34 µs a request, in
+# one run, bench/results/). More threads let a slow cold render not hold up the
+# cached hits queued behind it in the same worker; with one, the other workers
+# take them.
+DEFAULT_THREADS = 1
 POLLER_STOP_WAIT = 30.0  # seconds to let refreshes under way finish
 WORKER_STOP_WAIT = 10  # seconds a worker may take to finish its requests
 
