@@ -72,6 +72,13 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
         [PY, "-m", "bench.bjoern_server", "--bind", "127.0.0.1:{port}", "--workers", "{workers}"],
         {},
     ),
+    # The ceiling of a WSGI app on granian: the same bytes from memory (bench/bare_wsgi.py).
+    "granian bare": (
+        [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", "{port}",
+         "--workers", "{workers}", "--blocking-threads", "1", "--log-level", "warning",
+         "bench.bare_wsgi:app"],
+        {},
+    ),
     # The production command (granian under feedserver's own supervisor).
     "feedserver serve": (
         [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
@@ -346,6 +353,7 @@ def run(
         "PYTHONPATH": str(ROOT),
     }
     static = Path(tempfile.mkdtemp(prefix="feedserver-static-"))
+    env["BENCH_STATIC"] = str(static)  # what "granian bare" serves (written by the first server)
     static.chmod(0o755)  # nginx's workers run as an unprivileged user
     results: list[ServerResult] = []
     nginx_loads: dict[str, Load] = {}
@@ -403,12 +411,15 @@ def run(
                     result.cpu_us[label] = cpu
                     result.nginx_cpu_us[label] = nginx_cpu
                     nginx_loads.setdefault(label, reference)
+                result.worker_rss_mb = [rss_mb(pid) for pid in descendants(proc.pid)]
+                if name == "granian bare":  # feeds only: no pages, nothing to publish
+                    results.append(result)
+                    continue
                 status, _, _ = fetch(port, article_path)
                 result.statuses["article page"] = status
                 result.loads["article page"] = wrk(
                     f"http://127.0.0.1:{port}{article_path}", duration
                 )
-                result.worker_rss_mb = [rss_mb(pid) for pid in descendants(proc.pid)]
                 cold, lags = cold_render(url, port, FEEDS["section RSS"])
                 result.cold_ms = {
                     "median": statistics.median(cold),
