@@ -17,8 +17,9 @@ over httpcore, so a steady-state poll is as cheap as the HTTP it does.
   total deadline (:data:`deadline`), so a server that drips a byte a second is
   cut off at the deadline, not only when one read stalls.
 - **Keep-alive**: a response read to its end goes back to a per-host idle
-  list (LIFO, at most ``max_idle_per_host`` and ``keepalive_expiry`` seconds
-  old); one that was not, or that said ``Connection: close``, is closed. A
+  list (LIFO, at most ``max_idle_per_host`` per host and ``max_idle`` in all,
+  the oldest closed first, none older than ``keepalive_expiry`` seconds, and
+  none that has bytes or an EOF waiting); one that was not, or that said ``Connection: close``, is closed. A
   request on a reused connection the server had meanwhile closed is retried
   once on a new connection (GET is idempotent). ``max_connections`` bounds
   the connections in use at once.
@@ -26,10 +27,8 @@ over httpcore, so a steady-state poll is as cheap as the HTTP it does.
   checking each target), HTTP/1.1 only; ``http.client`` refuses more than 100
   header lines or a line over 64 kB.
 
-Errors are :class:`TransportError` (``kind`` names what failed, in httpx's
-words: ``ConnectError``, ``ReadError``, ``RemoteProtocolError`` …) and its
-subclass :class:`TransportTimeout`; the guard's refusals are the guard's
-:class:`~feeds.errors.BlockedAddress` and :class:`~feeds.errors.FetchError`.
+Errors: :class:`TransportError` (``kind`` in httpx's words: ``ConnectError``,
+``ReadError``, ``RemoteProtocolError`` …), :class:`TransportTimeout`, and the guard's own.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -236,6 +236,7 @@ class Connections:
         read_timeout: float = 15.0,
         max_connections: int = 100,
         max_idle_per_host: int = 8,
+        max_idle: int = 20,
         keepalive_expiry: float = 30.0,
     ) -> None:
         self._allowlist = allowlist
@@ -246,7 +247,9 @@ class Connections:
         self._slots = threading.BoundedSemaphore(max_connections)
         self._max_idle = max(1, max_idle_per_host)
         self._expiry = keepalive_expiry
+        self._max_idle_total = max(1, max_idle)
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._lru: OrderedDict[_Connection, None] = OrderedDict()  # every idle one, oldest first
         self._lock = threading.Lock()
         self._closed = False
 
@@ -321,6 +324,7 @@ class Connections:
             kept = self._idle.get(origin) or []
             while kept:
                 connection = kept.pop()
+                del self._lru[connection]
                 sock = connection.sock
                 fresh = now - connection.idle_since < self._expiry
                 if fresh and isinstance(sock, _Socket) and sock.idle_and_open():
@@ -330,22 +334,36 @@ class Connections:
         return _Connection(origin, self)
 
     def release(self, connection: _Connection, *, reusable: bool) -> None:
+        """Take a connection back: kept idle if ``reusable`` and there is room, else closed."""
+        dropped = [] if reusable and connection.sock is not None else [connection]
         try:
-            if reusable and connection.sock is not None:
-                connection.idle_since = time.monotonic()
+            if not dropped:
+                now = connection.idle_since = time.monotonic()
                 with self._lock:
+                    # Oldest first: the expired, then whatever exceeds the idle limit.
+                    while self._lru and (
+                        len(self._lru) >= self._max_idle_total
+                        or now - next(iter(self._lru)).idle_since >= self._expiry
+                    ):
+                        oldest, _ = self._lru.popitem(last=False)
+                        self._idle[oldest.origin].remove(oldest)
+                        dropped.append(oldest)
                     kept = self._idle.setdefault(connection.origin, [])
-                    if not self._closed and len(kept) < self._max_idle:
+                    if self._closed or len(kept) >= self._max_idle:
+                        dropped.append(connection)
+                    else:
                         kept.append(connection)
-                        return
-            connection.close()
+                        self._lru[connection] = None
         finally:
             self._slots.release()
+            for gone in dropped:
+                gone.close()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, {}
+            self._lru.clear()
         for kept in idle.values():
             for connection in kept:
                 connection.close()

@@ -173,3 +173,34 @@ def test_headers_dripped_forever_are_cut_off_at_the_deadline() -> None:
         pytest.raises(FetchTimeout, match="within 0.8 s"),
     ):
         f.fetch(raw.url("/feed"))
+
+
+def test_idle_connections_are_capped_in_all_oldest_closed_first() -> None:
+    """Polling many hosts must not leave a socket open per host: ``max_idle`` in all."""
+    from feeds.upstream.connections import Connections, Origin
+    from feeds.upstream.guard import Allowlist
+
+    counts: list[list[int]] = [[] for _ in range(4)]
+    servers = [RawServer(serve(ok(), seen)) for seen in counts]
+    for server in servers:
+        server.__enter__()
+    pool = Connections(Allowlist.parse("127.0.0.1"), max_idle=2)
+
+    def get(server: RawServer) -> None:
+        response = pool.request(
+            Origin("http", "127.0.0.1", server.port), "/feed", f"127.0.0.1:{server.port}", []
+        )
+        while response.read1():
+            pass
+        response.close()
+
+    try:
+        for server in servers:  # four hosts; only the last two stay open
+            get(server)
+        get(servers[3])  # kept: reused
+        get(servers[0])  # the oldest, closed when the third came back: a new connection
+    finally:
+        pool.close()
+        for server in servers:
+            server.__exit__(None, None, None)
+    assert [len(seen) for seen in counts] == [2, 1, 1, 1]
