@@ -2,7 +2,7 @@
 
 The fetcher's transport (:class:`feeds.upstream.fetch.Fetcher`), on the
 standard library's ``http.client``: a poll is mostly conditional GETs answered
-304, and per request this costs a fifth of the CPU time of an httpx client
+304, and per request this costs about half the CPU time of an httpx client
 over httpcore, so a steady-state poll is as cheap as the HTTP it does.
 
 - **The guard at connect time**: the host is resolved once
