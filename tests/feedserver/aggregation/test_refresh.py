@@ -212,6 +212,32 @@ def test_titles_and_dates(db, upstream):
     assert len({a.slug for a in arts.values()}) == len(arts)
 
 
+def test_placeholder_dates_before_1990_count_as_no_date(db, upstream, app):
+    # "1900-01-01" (or a zero timestamp) is an upstream's placeholder: stored
+    # as-is it sank the entry to the bottom and drew the W3C validator's
+    # "Implausible date" in every feed carrying it.
+    now = datetime.now(UTC)
+    items = [
+        Item(
+            guid="placeholder", title="Placeholder date", pub_date=datetime(1900, 1, 1, tzinfo=UTC)
+        ),
+        Item(guid="epoch", title="Epoch date", pub_date=datetime(1970, 1, 1, tzinfo=UTC)),
+        Item(guid="old", title="Old but real", pub_date=datetime(1999, 3, 1, tzinfo=UTC)),
+    ]
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    poll(db, upstream)
+    arts = {a.upstream_key: a for a in articles_of(db, sid)}
+    for key in ("placeholder", "epoch"):
+        assert now - timedelta(minutes=1) < arts[key].published_at <= datetime.now(UTC)
+        assert arts[key].updated_at >= arts[key].published_at
+    assert arts["old"].published_at.replace(microsecond=0) == datetime(1999, 3, 1, tzinfo=UTC)
+    body = app.test_client().get("/feed.rss").get_data(as_text=True)
+    assert "1900" not in body and "1970" not in body
+
+
 def test_authors_are_per_source_and_never_staff(db, upstream):
     with db.session() as s:
         staff = make_author(s, name="Sam Smith", slug="sam-smith").id
