@@ -5,6 +5,7 @@ Every failed request must leave the database as it was.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 
@@ -45,6 +46,32 @@ MALFORMED = {
     "deep-object": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
     "huge-int": b"1" * 5000,
 }
+
+
+def test_an_oversized_chunked_body_is_413_not_400(api, newsroom, app, db):
+    # No Content-Length (Transfer-Encoding: chunked): Werkzeug stops reading
+    # at the limit without a word, and the cut JSON was answered 400.
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = json.dumps(article_payload(body_html="x" * limit)).encode()
+    before = counts(db)
+    response = api.post(
+        "/api/articles",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+    )
+    assert "1,048,576 bytes" in error(response, 413)["message"]
+    assert counts(db) == before
+    # A chunked body within the limit is read as usual.
+    small = json.dumps(article_payload(title="Chunked and fine")).encode()
+    response = api.post(
+        "/api/articles",
+        input_stream=io.BytesIO(small),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+    )
+    assert response.status_code == 201, response.data[:300]
+    assert response.json["title"] == "Chunked and fine"
 
 
 def test_malformed_json_is_400(api, newsroom, db):
