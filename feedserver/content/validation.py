@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -131,13 +131,25 @@ class Fields:
         return value
 
     def time(self, name: str) -> datetime | None:
-        """Return an RFC 3339 time (or an aware datetime) as UTC."""
+        """Return an RFC 3339 time (or an aware datetime) as UTC, from 1990 to a little ahead.
+
+        Feeds print it as the entry's date: one before 1990 or in the future
+        (there is no scheduling: the article is public at once) draws the W3C
+        validator's "Implausible date", and a future one would top every feed
+        for good. A few minutes ahead are allowed for clocks that disagree.
+        """
         value = self.data.get(name)
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
-        moment = parse_time(value) if isinstance(value, str) else None
+            moment: datetime | None = value.astimezone(UTC)
+        else:
+            moment = parse_time(value) if isinstance(value, str) else None
         if moment is None:
             self.fail(name, "must be an RFC 3339 time with an offset, like 2026-11-24T10:00:00Z")
+            return None
+        latest = datetime.now(UTC) + TIME_AHEAD
+        if not EARLIEST_TIME <= moment <= latest:
+            self.fail(name, "must lie between 1990-01-01 and now (articles cannot be scheduled)")
+            return None
         return moment
 
     # --- references ------------------------------------------------------------
@@ -203,6 +215,11 @@ def url_problem(value: str, max_length: int = 2000) -> str | None:
         UrlProblem.MALFORMED: f"is not a valid URL: {_short(value)}",
         UrlProblem.NOT_HTTP: f"must be an absolute http:// or https:// URL, not {_short(value)}",
     }[problem]
+
+
+# The range of article times feeds can carry; see Checker.time.
+EARLIEST_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+TIME_AHEAD = timedelta(minutes=5)
 
 
 def parse_time(value: str) -> datetime | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -192,6 +193,14 @@ ARTICLE_422 = {
     "time hour 24": ({"published_at": "2026-02-01T24:00:00Z"}, "published_at"),
     "time year 0001": ({"published_at": "0001-01-01T00:00:00Z"}, "published_at"),
     "time number": ({"published_at": 1700000000}, "published_at"),
+    # Feeds cannot carry these (the W3C validator's "Implausible date"); found by the audit.
+    "time 1975": ({"published_at": "1975-05-01T10:00:00Z"}, "published_at"),
+    "time epoch": ({"published_at": "1970-01-01T00:00:00Z"}, "published_at"),
+    "time 2100": ({"published_at": "2100-01-01T00:00:00Z"}, "published_at"),
+    "time tomorrow": (
+        {"published_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+        "published_at",
+    ),
     "time null": ({"published_at": None}, "published_at"),
     "time long": ({"published_at": "2026-03-01T10:00:00" + "0" * 100 + "Z"}, "published_at"),
     "comments string": ({"comments_open": "yes"}, "comments_open"),
