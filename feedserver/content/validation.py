@@ -9,6 +9,7 @@ all at once and an API client learns everything from one answer.
 
 from __future__ import annotations
 
+import html.entities
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -68,9 +69,14 @@ class Fields:
         max_length: int,
         required: bool = False,
         multiline: bool = False,
+        plain: bool = False,
         default: str | None = None,
     ) -> str | None:
-        """Return a string field: stripped, printable, within its length."""
+        """Return a string field: stripped, printable, within its length.
+
+        ``plain`` (names): no HTML tags or character references either; see
+        ``markup_problem``.
+        """
         value = self.data.get(name, _MISSING)
         if value is _MISSING or value is None:
             if required:
@@ -81,7 +87,9 @@ class Fields:
         if not isinstance(value, str):
             self.fail(name, "must be a string")
             return None
-        problem = text_problem(value, multiline=multiline)
+        problem = text_problem(value, multiline=multiline) or (
+            markup_problem(value) if plain else None
+        )
         if problem:
             self.fail(name, problem)
             return None
@@ -201,6 +209,31 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
             return f"contains a control character (U+{ord(char):04X})"
+    return None
+
+
+# What the W3C validator takes for markup in a feed's plain-text fields (Atom
+# <name>, category labels, subtitles, RSS descriptions): a tag, or a character
+# reference such as "&amp;" or "&#8217;" written out as text.
+_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_REFERENCE = re.compile(r"&(#\w+|[A-Za-z]\w*)")
+
+
+def markup_problem(value: str) -> str | None:
+    """Say why a name would read as markup in feeds, or None if it is plain text.
+
+    Names go into feed elements that are plain text by definition; one that
+    holds "</b>" or "&amp;" draws the validator's "should not contain HTML"
+    warning (INTERFACE §3 allows that only in titles), and readers show it raw.
+    """
+    if tag := _TAG.search(value):
+        return f"must be plain text, not HTML (it contains {_short(tag.group(0), 20)})"
+    for ref in _REFERENCE.finditer(value):
+        if ref.group(1).startswith("#") or ref.group(1) in html.entities.name2codepoint:
+            return (
+                "must be plain text: write the character itself, "
+                f"not a character reference ({_short(ref.group(0), 20)})"
+            )
     return None
 
 

@@ -302,6 +302,21 @@ def test_a_name_is_required_for_sections_and_authors(api):
         assert body["fields"] == {"name": "is required"}
 
 
+def test_names_written_as_markup_are_refused_and_plain_ones_kept(api, newsroom, client):
+    # Section and author names are plain text in feeds (Atom <name>, category
+    # labels, subtitles): "</b>" or "&amp;" drew the W3C validator's "should
+    # not contain HTML" there (found by the audit).
+    for kind in ("sections", "authors"):
+        for name in ("R&amp;D", "<b>Bold</b>", "Zoë </em> O'Brien", "it&#8217;s"):
+            body = error(api.post(f"/api/{kind}", json={"name": name}), 422)
+            assert body["fields"]["name"].startswith("must be plain text"), (kind, name)
+    ok = api.post("/api/authors", json={"name": "AT&T <3 Research & Zoë", "slug": "att"})
+    assert ok.status_code == 201 and ok.json["name"] == "AT&T <3 Research & Zoë"
+    renamed = api.patch(f"/api/sections/{newsroom['world']}", json={"name": "World </b>"})
+    assert error(renamed, 422)["fields"]["name"].startswith("must be plain text")
+    assert api.get(f"/api/sections/{newsroom['world']}").json["name"] == "World"
+
+
 # --- never a 500 ----------------------------------------------------------------------------
 
 
