@@ -44,6 +44,7 @@ from feeds.render.values import (
     named,
     rfc3339,
 )
+from feeds.sanitize import to_text
 
 Format = Literal["rss", "atom"]
 
@@ -60,6 +61,9 @@ TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
 # A title is required by Atom and by our readers' lists; an empty one would
 # make feedgen refuse the entry, so it gets a placeholder instead.
 UNTITLED = "Untitled"
+
+# Characters of body text an RSS item without a summary gets as <description>.
+RSS_DESCRIPTION_LENGTH = 300
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> None:
@@ -331,6 +335,11 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
         # validator warns (MissingTextualContent) on an Atom entry without
         # content or summary, so the title stands in as its summary.
         summary_text = clean_text(entry.title).strip() or UNTITLED
+    if content and not summary_text and fmt == "rss":
+        # feedgen writes content:encoded only beside a description; alone,
+        # the body went into <description> and content:encoded was missing
+        # (§3 wants the full body there). The body's opening text stands in.
+        summary_text = to_text(content, RSS_DESCRIPTION_LENGTH) or clean_text(entry.title).strip()
     if summary_text:
         # Our summary is plain text. RSS readers take <description> as HTML,
         # so it is escaped once as HTML (and again as XML by lxml); Atom gets
