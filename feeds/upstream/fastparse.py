@@ -104,6 +104,11 @@ def parse_fast(body: bytes, content_type: str | None = None) -> tuple[dict[str, 
     entries = raw.entries
     if len(entries) != expected or expected > MAX_ENTRIES:
         return None
+    if any(link.href == "" for e in entries for link in e.links or []):
+        # feedparser-rs blanks an entry link to a loopback or private host
+        # (http://127.0.0.1:8080/post, http://localhost/…); feedparser keeps
+        # it, and the article's original URL must not depend on the parser.
+        return None
     rss = version == "rss20"
     shaped = [_entry(e, rss, body) for e in entries]
     if not rss and len(_UPDATED.findall(body)) < len(shaped) + 1:

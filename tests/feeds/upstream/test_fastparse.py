@@ -74,12 +74,23 @@ def test_a_plain_feed_takes_the_fast_path():
         b'<rss version="2.0"><channel><item><description><![CDATA[<item>]]></description></item></channel></rss>',
         # an Atom entry without <updated>: the two fill it differently
         b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:x:1</id><published>2024-01-01T00:00:00Z</published></entry></feed>',
+        # entry links to loopback/private hosts, which feedparser-rs blanks (audit)
+        b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://127.0.0.1:8080/post</link></item></channel></rss>',
+        b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://localhost/post</link></item></channel></rss>',
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><updated>2024-01-01T00:00:00Z</updated><entry><id>urn:x:1</id><title>t</title><link href="http://[::1]/post"/><updated>2024-01-01T00:00:00Z</updated></entry></feed>',
     ],
 )  # fmt: skip
 def test_the_gate_sends_the_corners_to_feedparser(body):
     assert fastparse.parse_fast(body) is None
     reference, adopted = both(body)
     assert adopted == reference
+
+
+def test_an_entry_link_to_a_loopback_host_is_kept():
+    # Upstreams under test (and intranet feeds) link to 127.0.0.1:PORT; the
+    # fast parser blanked those links, so articles lost their original URL.
+    body = b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://127.0.0.1:8080/post</link></item></channel></rss>'
+    assert parse_feed(body, URL).entries[0].link == "http://127.0.0.1:8080/post"
 
 
 def test_a_non_utf8_http_charset_goes_to_feedparser():
