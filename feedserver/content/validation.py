@@ -170,7 +170,8 @@ class Fields:
         if row is None:
             kind = model.__name__.lower()
             if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-                self.fail(name, f"must be the id or slug of a {kind}")
+                article = "an" if kind[0] in "aeiou" else "a"
+                self.fail(name, f"must be the id or slug of {article} {kind}")
             else:
                 self.fail(name, f"names no {kind}: {_short(value)}")
         return row

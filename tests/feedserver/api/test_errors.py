@@ -391,3 +391,9 @@ def test_refused_token_says_why_and_oversized_body_names_the_limit(client, app, 
     assert big.status_code == 413
     assert big.json["error"]["code"] == "payload_too_large"
     assert f"{limit:,} bytes" in big.json["error"]["message"]
+
+
+def test_a_reference_of_the_wrong_type_reads_right(api, newsroom):
+    body = error(api.post("/api/articles", json=_payload({"authors": [True], "section": 1.5})), 422)
+    assert body["fields"]["authors"] == "entry 1: must be the id or slug of an author"
+    assert body["fields"]["section"] == "must be the id or slug of a section"
