@@ -357,6 +357,18 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
             fe.source(url=clean_url(entry.source.feed_url), title=clean_text(entry.source.title))
 
 
+def _hex_references(body: bytes) -> bytes:
+    """Write "<" and "&" in RSS text as hexadecimal character references.
+
+    The RSS Best Practices Profile asks for ``&#x3C;`` and ``&#x26;`` in
+    plain-text elements, and the W3C validator warns ("Encode "&" and "<" in
+    plain text using hexadecimal character references") on a title such as
+    "Why <em> matters" written with ``&lt;``. The XML is the same either way;
+    lxml writes no CDATA here, so every ``&lt;``/``&amp;`` is such an escape.
+    """
+    return body.replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;")
+
+
 def render_xml(feed: Feed, fmt: Format) -> bytes:
     """Serialize ``feed`` as RSS 2.0 or Atom 1.0, UTF-8 with an XML declaration."""
     try:
@@ -367,7 +379,7 @@ def render_xml(feed: Feed, fmt: Format) -> bytes:
         if fmt == "atom":
             body = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
         else:
-            body = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+            body = _hex_references(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
     except (ValueError, TypeError) as exc:
         raise RenderError(feed.self_url, f"{fmt}: {exc}") from exc
     assert isinstance(body, bytes)

@@ -184,9 +184,15 @@ def test_hrefs_from_outside_are_valid_uris_in_xml(feed: Feed) -> None:
     )
     entry = replace(feed.entries[0], original_url=odd, source=source)
     for fmt in ("rss", "atom"):
-        body = RENDERERS[fmt](replace(feed, entries=(entry,))).body.decode("utf-8")
-        assert "https://example.com/p%C3%A4th?a=1&amp;b=%3C2%3E%20c#frag" in body
-        assert "päth" not in body
+        body = RENDERERS[fmt](replace(feed, entries=(entry,))).body
+        links = {
+            v
+            for el in etree.fromstring(body).iter()
+            for k, v in el.attrib.items()
+            if k in ("href", "url")
+        }
+        assert "https://example.com/p%C3%A4th?a=1&b=%3C2%3E%20c#frag" in links
+        assert "päth" not in body.decode("utf-8")
     atom = render_atom(replace(feed, entries=(entry,))).body.decode("utf-8")
     assert 'rel="via" href="https://example.com/p%C3%A4th?a=1&amp;b=%3C2%3E%20c#frag"' in atom
     assert 'href="https://wire.example/%C3%A4%20b"' in atom
@@ -214,3 +220,13 @@ def test_an_entry_without_id_is_a_render_error(feed: Feed, fmt: str) -> None:
     message = str(caught.value)
     assert message.startswith(f"render {feed.self_url}: {fmt}: ")
     assert "tidal-power-plant-opens has no id" in message
+
+
+def test_rss_writes_lt_and_amp_as_hexadecimal_references(feed: Feed) -> None:
+    # The RSS Profile's spelling; with "&lt;" the W3C validator warned on a
+    # title such as "Why <em> matters" (found by the audit).
+    entry = replace(feed.entries[0], title="Why <em> & AT&T matter")
+    body = render_rss(replace(feed, entries=(entry,))).body
+    assert b"<title>Why &#x3C;em&gt; &#x26; AT&#x26;T matter</title>" in body
+    assert b"&lt;" not in body and b"&amp;" not in body
+    assert etree.fromstring(body).find("channel/item").findtext("title") == "Why <em> & AT&T matter"
