@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from feeds.model import Author
 
@@ -25,12 +26,45 @@ from feeds.model import Author
 # set is dropped for JSON: a title then reads the same in all three formats.
 # The C1 controls U+007F-U+009F, which §2.2 discourages, go too: in real text
 # they are mis-decoded Windows-1252, and the W3C validator flags them as such.
-_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# So is U+FFFD, the mark a decoder leaves where bytes (or an upstream's "&#0;")
+# could not be read: it carries nothing, so it goes as well.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd\ufffe\uffff]")
+
+# RFC 3986's characters (the W3C validator's set); anything else in an href —
+# a space, "<", a non-ASCII letter — is percent-encoded on the way out.
+_URI_CHARS = re.compile(r"[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]*")
+_URI_SAFE = ";/?:@&=+$-_.!~*'(),#%"
 
 
 def clean_text(value: str) -> str:
     """Drop the characters XML 1.0 cannot carry (or discourages); keep the rest."""
     return _NOT_XML_CHAR.sub("", value)
+
+
+def clean_url(value: str) -> str:
+    """Return ``value`` as a URI the validator and strict readers accept.
+
+    Links that come from upstream feeds or from an editor (an article's
+    original URL) may hold spaces, "<", ">" or non-ASCII letters: the host is
+    IDNA-encoded and every other such character percent-encoded as UTF-8;
+    an already valid URI (and an existing "%xx") is left as it is.
+    """
+    text = clean_text(value).strip()
+    if _URI_CHARS.fullmatch(text):
+        return text
+    try:
+        parts = urlsplit(text)
+        host = parts.netloc
+        if not host.isascii():
+            user, at, hostport = host.rpartition("@")
+            name, colon, port = hostport.partition(":")
+            name = name.encode("idna").decode("ascii")
+            host = quote(user, safe=_URI_SAFE) + at + name + colon + quote(port, safe="")
+        host = quote(host, safe=_URI_SAFE + "[]")
+        rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+        return urlunsplit((parts.scheme, host, "", "", "")) + quote(rest, safe=_URI_SAFE)
+    except (ValueError, UnicodeError):  # not a URL we can take apart: encode it whole
+        return quote(text, safe=_URI_SAFE)
 
 
 def as_utc(value: datetime) -> datetime:

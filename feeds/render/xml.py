@@ -35,7 +35,16 @@ from lxml import etree
 
 from feeds.errors import RenderError
 from feeds.model import Entry, Feed, Tombstone
-from feeds.render.values import as_utc, byline, clean_text, distinct_instants, named, rfc3339
+from feeds.render.values import (
+    as_utc,
+    byline,
+    clean_text,
+    clean_url,
+    distinct_instants,
+    named,
+    rfc3339,
+)
+from feeds.sanitize import to_text
 
 Format = Literal["rss", "atom"]
 
@@ -52,6 +61,9 @@ TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
 # A title is required by Atom and by our readers' lists; an empty one would
 # make feedgen refuse the entry, so it gets a placeholder instead.
 UNTITLED = "Untitled"
+
+# Characters of body text an RSS item without a summary gets as <description>.
+RSS_DESCRIPTION_LENGTH = 300
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> None:
@@ -81,7 +93,7 @@ def _extra_feed_links(feed: Feed) -> list[tuple[str, str, str | None]]:
         ("last", paging.last),
     ):
         if href:
-            links.append((rel, clean_text(href), None))
+            links.append((rel, clean_url(href), None))
     return links
 
 
@@ -97,7 +109,7 @@ def _tombstones(parent: etree._Element, tombstones: tuple[Tombstone, ...], link_
             {"ref": ref, "when": rfc3339(tombstone.when)},
         )
         if tombstone.link:
-            _sub(element, link_tag, rel="related", href=clean_text(tombstone.link))
+            _sub(element, link_tag, rel="related", href=clean_url(tombstone.link))
 
 
 def _via_links(entry: Entry) -> list[tuple[str, str | None]]:
@@ -106,11 +118,11 @@ def _via_links(entry: Entry) -> list[tuple[str, str | None]]:
     RFC 4287 §4.2.7 allows any number of links of one rel; each href once,
     so no two links of an entry are the same.
     """
-    titled = [(clean_text(s.url), clean_text(s.name) or None) for s in entry.story_sources]
+    titled = [(clean_url(s.url), clean_text(s.name) or None) for s in entry.story_sources]
     names = dict(reversed(titled))
     candidates: list[tuple[str, str | None]] = []
     if entry.original_url:
-        href = clean_text(entry.original_url)
+        href = clean_url(entry.original_url)
         candidates.append((href, names.get(href)))
     links: list[tuple[str, str | None]] = []
     seen: set[str] = set()
@@ -169,7 +181,7 @@ class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         # edit time from atom:updated, RFC 3339 as Atom defines it.
         _sub(item, f"{{{ATOM_NS}}}updated", as_utc(self.updated or entry.updated).isoformat())
         if entry.comments_feed_url:
-            _sub(item, f"{{{WFW_NS}}}commentRss", clean_text(entry.comments_feed_url))
+            _sub(item, f"{{{WFW_NS}}}commentRss", clean_url(entry.comments_feed_url))
         # A story's sources (INTERFACE §10); the item's own original is its <source>.
         if entry.story_sources:
             for href, title in _via_links(entry):
@@ -231,7 +243,7 @@ class _AtomEntryExtension(BaseEntryExtension):  # type: ignore[misc]
                 attrib["title"] = title
             _sub(element, "link", **attrib)
         if entry.comments_feed_url:
-            url = clean_text(entry.comments_feed_url)
+            url = clean_url(entry.comments_feed_url)
             attrib = {
                 "rel": "replies",
                 "type": RSS_MEDIA_TYPE if url.endswith(".rss") else ATOM_MEDIA_TYPE,
@@ -246,8 +258,8 @@ class _AtomEntryExtension(BaseEntryExtension):  # type: ignore[misc]
             _sub(box, "id", clean_text(source.feed_id))
             _sub(box, "title", clean_text(source.title))
             if source.link:
-                _sub(box, "link", rel="alternate", href=clean_text(source.link))
-            _sub(box, "link", rel="self", href=clean_text(source.feed_url))
+                _sub(box, "link", rel="alternate", href=clean_url(source.link))
+            _sub(box, "link", rel="self", href=clean_url(source.feed_url))
             _sub(box, "updated", as_utc(source.updated).isoformat())
         return element
 
@@ -271,8 +283,8 @@ def _generator(feed: Feed, fmt: Format) -> Any:
     fg.description(clean_text(feed.description).strip() or title)
     # feedgen takes the RSS <link> from the last feed link added, so the
     # page link goes after the self link.
-    fg.link(href=clean_text(feed.self_url), rel="self", type=media_type)
-    fg.link(href=clean_text(feed.link), rel="alternate", type="text/html")
+    fg.link(href=clean_url(feed.self_url), rel="self", type=media_type)
+    fg.link(href=clean_url(feed.link), rel="alternate", type="text/html")
     fg.language(clean_text(feed.language))
     fg.generator(clean_text(feed.generator))
     # Also the RSS lastBuildDate; feedgen's default would be "now".
@@ -299,7 +311,7 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
     fe.id(entry_id)
     fe.title(clean_text(entry.title).strip() or UNTITLED)
     # Also the RSS <link>; in Atom, the entry extension completes it.
-    fe.link(href=clean_text(entry.link), rel="alternate", type="text/html")
+    fe.link(href=clean_url(entry.link), rel="alternate", type="text/html")
     fe.published(as_utc(entry.published))
     fe.updated(as_utc(updated_at or entry.updated))
     for author in named(entry.authors):
@@ -323,6 +335,11 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
         # validator warns (MissingTextualContent) on an Atom entry without
         # content or summary, so the title stands in as its summary.
         summary_text = clean_text(entry.title).strip() or UNTITLED
+    if content and not summary_text and fmt == "rss":
+        # feedgen writes content:encoded only beside a description; alone,
+        # the body went into <description> and content:encoded was missing
+        # (§3 wants the full body there). The body's opening text stands in.
+        summary_text = to_text(content, RSS_DESCRIPTION_LENGTH) or clean_text(entry.title).strip()
     if summary_text:
         # Our summary is plain text. RSS readers take <description> as HTML,
         # so it is escaped once as HTML (and again as XML by lxml); Atom gets
@@ -335,9 +352,21 @@ def _add_entry(fg: Any, entry: Entry, fmt: Format, updated_at: datetime | None) 
             fe.summary(summary, type="html")
     if fmt == "rss":
         if entry.comments_url:
-            fe.comments(clean_text(entry.comments_url))
+            fe.comments(clean_url(entry.comments_url))
         if entry.source is not None:
-            fe.source(url=clean_text(entry.source.feed_url), title=clean_text(entry.source.title))
+            fe.source(url=clean_url(entry.source.feed_url), title=clean_text(entry.source.title))
+
+
+def _hex_references(body: bytes) -> bytes:
+    """Write "<" and "&" in RSS text as hexadecimal character references.
+
+    The RSS Best Practices Profile asks for ``&#x3C;`` and ``&#x26;`` in
+    plain-text elements, and the W3C validator warns ("Encode "&" and "<" in
+    plain text using hexadecimal character references") on a title such as
+    "Why <em> matters" written with ``&lt;``. The XML is the same either way;
+    lxml writes no CDATA here, so every ``&lt;``/``&amp;`` is such an escape.
+    """
+    return body.replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;")
 
 
 def render_xml(feed: Feed, fmt: Format) -> bytes:
@@ -350,7 +379,7 @@ def render_xml(feed: Feed, fmt: Format) -> bytes:
         if fmt == "atom":
             body = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
         else:
-            body = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+            body = _hex_references(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
     except (ValueError, TypeError) as exc:
         raise RenderError(feed.self_url, f"{fmt}: {exc}") from exc
     assert isinstance(body, bytes)

@@ -57,6 +57,8 @@ _ROOT = re.compile(
 _ENTRIES = re.compile(rb"<(?:item|entry)[\s>/]")
 _UPDATED = re.compile(rb"<updated[\s>]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# An RSS <guid> that is a permalink (no isPermaLink="false"): feedparser resolves it.
+_PERMALINK_GUID = re.compile(rb"<guid(?![^>]*isPermaLink\s*=\s*[\"']false)[\s>]", re.I)
 MAX_ENTRIES = 2000  # longer feeds go to feedparser (feedparser-rs truncates at its limit)
 
 
@@ -104,13 +106,22 @@ def parse_fast(body: bytes, content_type: str | None = None) -> tuple[dict[str, 
     entries = raw.entries
     if len(entries) != expected or expected > MAX_ENTRIES:
         return None
+    if any(link.href == "" for e in entries for link in e.links or []):
+        # feedparser-rs blanks an entry link to a loopback or private host
+        # (http://127.0.0.1:8080/post, http://localhost/…); feedparser keeps
+        # it, and the article's original URL must not depend on the parser.
+        return None
     rss = version == "rss20"
     shaped = [_entry(e, rss, body) for e in entries]
     if not rss and len(_UPDATED.findall(body)) < len(shaped) + 1:
         return None  # an Atom entry without <updated>: the two fill it differently
+    # feedparser-rs reports guidislink False for a permalink guid that is not
+    # a URL ("crane-1"), which feedparser still resolves against the feed's
+    # URL: without this, one entry's id changed with the parser that read it.
+    permalink = rss and _PERMALINK_GUID.search(body) is not None
     for item, entry in zip(entries, shaped, strict=True):
         ident = entry["id"]
-        if ident and (not rss or item.guidislink) and _odd_uri(ident):
+        if ident and (not rss or item.guidislink or permalink) and _odd_uri(ident):
             return None  # feedparser resolves relative ids and lower-cases schemes
     return {"feed": _feed(raw.feed, rss), "entries": shaped}, version
 

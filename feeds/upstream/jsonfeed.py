@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +48,7 @@ def looks_like_json(body: bytes, content_type: str | None) -> bool:
 def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:
     """Parse a JSON Feed document fetched from ``url``."""
     try:
-        document = json.loads(body)
+        document = _scrub(json.loads(body))
     except (ValueError, RecursionError) as exc:
         raise ParseError(url, f"invalid JSON ({str(exc)[:200]})") from None
     if not isinstance(document, dict):
@@ -147,6 +148,24 @@ def _authors(holder: dict[str, Any], base: str) -> tuple[Author, ...]:
         if name and all(a.name != name for a in authors):
             authors.append(Author(name, safe_url(_str(person.get("url")) or "", base)))
     return tuple(authors)
+
+
+# What an XML parser would refuse, a JSON string may still spell with escapes
+# ("\u0000", a lone "\ud800"): C0 controls but TAB/LF/CR, surrogates and the
+# non-characters U+FFFE/U+FFFF. They are dropped from every string of the
+# document at once, so no title, name, id or URL carries them into the
+# database (PostgreSQL refuses NUL outright) or into our feeds.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NOT_TEXT.sub("", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
 
 
 def _str(value: Any) -> str | None:

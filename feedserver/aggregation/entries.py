@@ -161,6 +161,10 @@ def summary_text(html: str | None) -> str:
     return to_text(html, SUMMARY_LENGTH)
 
 
+# The earliest date an upstream entry may carry; see instant().
+PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=UTC)
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
@@ -178,8 +182,13 @@ def new_dates(row: Prepared, now: datetime, source_id: int) -> tuple[datetime, d
 
 
 def instant(moment: datetime | None, now: datetime, key: str, source_id: int) -> datetime | None:
-    """A stored instant: future clamped to now; whole seconds get a stable sub-second part."""
-    if moment is None:
+    """A stored instant: future clamped to now; whole seconds get a stable sub-second part.
+
+    A date before 1990 is a placeholder ("1900-01-01", a zero timestamp), not
+    a publication time: it counts as no date (the W3C validator calls it
+    implausible, and it would sink the entry to the bottom of every feed).
+    """
+    if moment is None or moment < PLAUSIBLE_SINCE:
         return None
     moment = min(moment.astimezone(UTC), now)
     if moment.microsecond == 0 and moment != now:

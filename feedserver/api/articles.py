@@ -165,7 +165,10 @@ _INPUT_PROPERTIES: dict[str, Any] = {
         "maxLength": editing.URL_MAX,
         "description": "An absolute http(s) URL of the original article.",
     },
-    "published_at": {**TIME, "description": "RFC 3339 with an offset; now when left out."},
+    "published_at": {
+        **TIME,
+        "description": "RFC 3339 with an offset, from 1990 to now; now when left out.",
+    },
     "comments_open": {"type": "boolean", "default": True},
 }
 REF_OR_NULL = {"oneOf": [{"$ref": "#/components/schemas/Ref"}, {"type": "null"}]}

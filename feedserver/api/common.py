@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from feedserver.db import db_session
 from feedserver.errors import (
     BadRequest,
+    PayloadTooLarge,
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
@@ -68,6 +69,7 @@ def json_body() -> dict[str, Any]:
         raise UnsupportedMediaType(
             f"Send a JSON object with 'Content-Type: application/json', not {request.mimetype or 'nothing'!r}."
         )
+    _refuse_truncated_stream()
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # nesting deeper than the JSON decoder can follow
@@ -77,6 +79,23 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
     return data
+
+
+def _refuse_truncated_stream() -> None:
+    """413 for a chunked body longer than the limit.
+
+    With a Content-Length over the limit Werkzeug refuses the request itself;
+    a chunked body has none, and Werkzeug's reader then stops at the limit
+    silently, so the JSON looked merely malformed (400). One more byte on the
+    wire beyond the limit tells the two apart.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not limit or request.content_length is not None:
+        return
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge(
+            f"The request body is larger than the {limit:,} bytes this server accepts."
+        )
 
 
 def page_args() -> tuple[int, int]:

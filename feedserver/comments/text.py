@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from feedserver.content.validation import markup_problem
 from feedserver.urls import UrlProblem, http_url_problem
 
 NAME_MAX = 100
@@ -114,6 +115,9 @@ def check_submission(form: dict[str, str]) -> Submission:
         errors["name"] = f"Name must be at most {NAME_MAX} characters (it has {len(sub.name)})."
     elif _has_control(sub.name):
         errors["name"] = "Name contains control characters."
+    elif problem := markup_problem(sub.name):
+        # The name is the comment feeds' <author><name>, plain text by definition.
+        errors["name"] = f"Name {problem}."
 
     if not sub.email:
         errors["email"] = "Email is required."

@@ -220,6 +220,18 @@ def comments_anchor(slug: str) -> BaseResponse:
     return redirect(f"{urls.article(slug)}#comments", code=303)
 
 
+def _description(title: str) -> str:
+    """The comment feeds' description (RSS) and subtitle (Atom), plain text.
+
+    A title may look like markup ("Why x<y", "</b>"): in a title the W3C
+    validator's "contains HTML" warning is allowed (INTERFACE §3), in a
+    description it is not, so such a title is left out there.
+    """
+    if "<" in title or "&" in title:
+        return "Readers' comments on this article, newest first."
+    return f"Readers' comments on “{title}”, newest first."
+
+
 # --- the article page's comment section --------------------------------------
 
 
@@ -328,7 +340,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
         return fm.Feed(
             id=f"urn:uuid:{uuid.uuid5(_namespace(article), 'comments')}",
             title=title,
-            description=f"Readers' comments on “{article.title}”, newest first.",
+            description=_description(article.title),
             link=f"{link}#comments",
             self_url=urls.with_page(feed_url, page),
             updated=state.last_change,

@@ -242,7 +242,7 @@ def _named_values(
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if check.given("name"):
-        values["name"] = check.text("name", max_length=NAME_MAX, required=True)
+        values["name"] = check.text("name", max_length=NAME_MAX, required=True, plain=True)
     if check.given("slug"):
         values["slug"] = check.slug()
     if model is Section and check.given("description"):

@@ -9,10 +9,11 @@ all at once and an API client learns everything from one answer.
 
 from __future__ import annotations
 
+import html.entities
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -68,9 +69,14 @@ class Fields:
         max_length: int,
         required: bool = False,
         multiline: bool = False,
+        plain: bool = False,
         default: str | None = None,
     ) -> str | None:
-        """Return a string field: stripped, printable, within its length."""
+        """Return a string field: stripped, printable, within its length.
+
+        ``plain`` (names): no HTML tags or character references either; see
+        ``markup_problem``.
+        """
         value = self.data.get(name, _MISSING)
         if value is _MISSING or value is None:
             if required:
@@ -81,7 +87,9 @@ class Fields:
         if not isinstance(value, str):
             self.fail(name, "must be a string")
             return None
-        problem = text_problem(value, multiline=multiline)
+        problem = text_problem(value, multiline=multiline) or (
+            markup_problem(value) if plain else None
+        )
         if problem:
             self.fail(name, problem)
             return None
@@ -131,13 +139,25 @@ class Fields:
         return value
 
     def time(self, name: str) -> datetime | None:
-        """Return an RFC 3339 time (or an aware datetime) as UTC."""
+        """Return an RFC 3339 time (or an aware datetime) as UTC, from 1990 to a little ahead.
+
+        Feeds print it as the entry's date: one before 1990 or in the future
+        (there is no scheduling: the article is public at once) draws the W3C
+        validator's "Implausible date", and a future one would top every feed
+        for good. A few minutes ahead are allowed for clocks that disagree.
+        """
         value = self.data.get(name)
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
-        moment = parse_time(value) if isinstance(value, str) else None
+            moment: datetime | None = value.astimezone(UTC)
+        else:
+            moment = parse_time(value) if isinstance(value, str) else None
         if moment is None:
             self.fail(name, "must be an RFC 3339 time with an offset, like 2026-11-24T10:00:00Z")
+            return None
+        latest = datetime.now(UTC) + TIME_AHEAD
+        if not EARLIEST_TIME <= moment <= latest:
+            self.fail(name, "must lie between 1990-01-01 and now (articles cannot be scheduled)")
+            return None
         return moment
 
     # --- references ------------------------------------------------------------
@@ -150,7 +170,8 @@ class Fields:
         if row is None:
             kind = model.__name__.lower()
             if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-                self.fail(name, f"must be the id or slug of a {kind}")
+                article = "an" if kind[0] in "aeiou" else "a"
+                self.fail(name, f"must be the id or slug of {article} {kind}")
             else:
                 self.fail(name, f"names no {kind}: {_short(value)}")
         return row
@@ -192,6 +213,31 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     return None
 
 
+# What the W3C validator takes for markup in a feed's plain-text fields (Atom
+# <name>, category labels, subtitles, RSS descriptions): a tag, or a character
+# reference such as "&amp;" or "&#8217;" written out as text.
+_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_REFERENCE = re.compile(r"&(#\w+|[A-Za-z]\w*)")
+
+
+def markup_problem(value: str) -> str | None:
+    """Say why a name would read as markup in feeds, or None if it is plain text.
+
+    Names go into feed elements that are plain text by definition; one that
+    holds "</b>" or "&amp;" draws the validator's "should not contain HTML"
+    warning (INTERFACE §3 allows that only in titles), and readers show it raw.
+    """
+    if tag := _TAG.search(value):
+        return f"must be plain text, not HTML (it contains {_short(tag.group(0), 20)})"
+    for ref in _REFERENCE.finditer(value):
+        if ref.group(1).startswith("#") or ref.group(1) in html.entities.name2codepoint:
+            return (
+                "must be plain text: write the character itself, "
+                f"not a character reference ({_short(ref.group(0), 20)})"
+            )
+    return None
+
+
 def url_problem(value: str, max_length: int = 2000) -> str | None:
     """Say why a string is not an absolute http(s) URL, or None if it is one."""
     problem = http_url_problem(value, max_length)
@@ -203,6 +249,11 @@ def url_problem(value: str, max_length: int = 2000) -> str | None:
         UrlProblem.MALFORMED: f"is not a valid URL: {_short(value)}",
         UrlProblem.NOT_HTTP: f"must be an absolute http:// or https:// URL, not {_short(value)}",
     }[problem]
+
+
+# The range of article times feeds can carry; see Checker.time.
+EARLIEST_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+TIME_AHEAD = timedelta(minutes=5)
 
 
 def parse_time(value: str) -> datetime | None:

@@ -42,7 +42,7 @@ OTHER = "other"  # the by_reader key of clients that report no count
 
 # "42 subscribers", "1 subscriber", "1,204 readers"; a digit run of at most 12.
 _COUNT = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:,\d{3}){1,3}|\d{1,12})\s*(?:subscribers?|readers?)\b", re.IGNORECASE
+    r"(?<![\w.,+-])(\d{1,3}(?:,\d{3}){1,3}|\d{1,12})\s*(?:subscribers?|readers?)\b", re.IGNORECASE
 )
 # "feed-id=123", "feed-id:123", "feedID: 6639445", "feed_id=abc".
 _FEED_ID = re.compile(r"feed[-_ ]?id\s*[=:]\s*([A-Za-z0-9._~-]{1,64})", re.IGNORECASE)

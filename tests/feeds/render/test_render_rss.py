@@ -203,3 +203,23 @@ def test_rss_items_carry_their_edit_time_as_atom_updated():
     item = parsed.entries[0]
     assert item.published == "Sun, 01 Mar 2026 08:00:00 +0000"
     assert item.updated == "2026-03-02T09:30:00.250000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("body", "description"),
+    [
+        ("<p>Full <b>body</b> &amp; more.</p><p>Second.</p>", "Full body &amp; more. Second."),
+        ('<p><img src="https://ledger.example.com/a.png" alt=""></p>', "Tidal"),
+    ],
+)
+def test_an_item_without_a_summary_keeps_its_body_in_content_encoded(
+    rss: Feed, body: str, description: str
+) -> None:
+    # feedgen put a lone body into <description> and wrote no content:encoded
+    # (found by the audit: an API article without a summary).
+    entry = replace(rss.entries[0], summary=None, content_html=body)
+    item = etree.fromstring(render_rss(replace(rss, entries=(entry,))).body).find("channel/item")
+    assert item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded") == body
+    assert item.findtext("description").startswith(description)
+    parsed = feedparser.parse(render_rss(replace(rss, entries=(entry,))).body).entries[0]
+    assert parsed.content[0].value.startswith("<p>")  # feedparser reads content:encoded

@@ -12,9 +12,16 @@ import pytest
 from lxml import etree
 
 from feeds.errors import RenderError
-from feeds.model import Author, Feed, Rendered
+from feeds.model import Attribution, Author, Feed, Rendered
 from feeds.render import render_atom, render_json, render_rss
-from feeds.render.values import as_utc, byline, clean_text, distinct_instants, rfc3339
+from feeds.render.values import (
+    as_utc,
+    byline,
+    clean_text,
+    clean_url,
+    distinct_instants,
+    rfc3339,
+)
 
 RENDERERS: dict[str, Callable[[Feed], Rendered]] = {
     "rss": render_rss,
@@ -135,7 +142,60 @@ def test_byline(names: list[str], expected: str) -> None:
 
 def test_clean_text_drops_only_what_xml_cannot_carry() -> None:
     assert clean_text(HOSTILE) == KEPT
-    assert clean_text("line\nbreak\r\ttab \ufffd") == "line\nbreak\r\ttab \ufffd"
+    assert clean_text("line\nbreak\r\ttab") == "line\nbreak\r\ttab"
+
+
+def test_clean_text_drops_the_replacement_character() -> None:
+    # An upstream's "&#0;" or undecodable bytes arrive as U+FFFD, which the W3C
+    # validator reports as "contains bad characters" (a warning §3 forbids).
+    assert clean_text("caf\ufffd ok \ufffd") == "caf ok "
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://example.com/ok?a=b&c=d#f", "https://example.com/ok?a=b&c=d#f"),
+        ("https://example.com/p%C3%A4th", "https://example.com/p%C3%A4th"),
+        (
+            "https://example.com/päth?a=1&b=<2>#frag",
+            "https://example.com/p%C3%A4th?a=1&b=%3C2%3E#frag",
+        ),
+        ("http://127.0.0.1:8199/e2 with space", "http://127.0.0.1:8199/e2%20with%20space"),
+        ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
+        ("https://user@bü.example:8080/p", "https://user@xn--b-eha.example:8080/p"),
+        ('http://[::1]:80/a[1] {x}|^`\\"', "http://[::1]:80/a%5B1%5D%20%7Bx%7D%7C%5E%60%5C%22"),
+        ("  https://example.com/\x00x  ", "https://example.com/x"),
+    ],
+)
+def test_clean_url_leaves_only_uri_characters(raw: str, expected: str) -> None:
+    assert clean_url(raw) == expected
+
+
+def test_hrefs_from_outside_are_valid_uris_in_xml(feed: Feed) -> None:
+    # An editor's original URL (Atom rel="via") and an upstream's feed URL
+    # (RSS <source url>, Atom <source><link rel="self">) are written as URIs.
+    odd = "https://example.com/päth?a=1&b=<2> c#frag"
+    source = Attribution(
+        title="Wire",
+        link="https://wire.example/ä b",
+        feed_url=odd,
+        feed_id="tag:w,2024:f",
+        updated=datetime(2024, 5, 1, tzinfo=UTC),
+    )
+    entry = replace(feed.entries[0], original_url=odd, source=source)
+    for fmt in ("rss", "atom"):
+        body = RENDERERS[fmt](replace(feed, entries=(entry,))).body
+        links = {
+            v
+            for el in etree.fromstring(body).iter()
+            for k, v in el.attrib.items()
+            if k in ("href", "url")
+        }
+        assert "https://example.com/p%C3%A4th?a=1&b=%3C2%3E%20c#frag" in links
+        assert "päth" not in body.decode("utf-8")
+    atom = render_atom(replace(feed, entries=(entry,))).body.decode("utf-8")
+    assert 'rel="via" href="https://example.com/p%C3%A4th?a=1&amp;b=%3C2%3E%20c#frag"' in atom
+    assert 'href="https://wire.example/%C3%A4%20b"' in atom
 
 
 def test_times() -> None:
@@ -160,3 +220,13 @@ def test_an_entry_without_id_is_a_render_error(feed: Feed, fmt: str) -> None:
     message = str(caught.value)
     assert message.startswith(f"render {feed.self_url}: {fmt}: ")
     assert "tidal-power-plant-opens has no id" in message
+
+
+def test_rss_writes_lt_and_amp_as_hexadecimal_references(feed: Feed) -> None:
+    # The RSS Profile's spelling; with "&lt;" the W3C validator warned on a
+    # title such as "Why <em> matters" (found by the audit).
+    entry = replace(feed.entries[0], title="Why <em> & AT&T matter")
+    body = render_rss(replace(feed, entries=(entry,))).body
+    assert b"<title>Why &#x3C;em&gt; &#x26; AT&#x26;T matter</title>" in body
+    assert b"&lt;" not in body and b"&amp;" not in body
+    assert etree.fromstring(body).find("channel/item").findtext("title") == "Why <em> & AT&T matter"

@@ -74,12 +74,42 @@ def test_a_plain_feed_takes_the_fast_path():
         b'<rss version="2.0"><channel><item><description><![CDATA[<item>]]></description></item></channel></rss>',
         # an Atom entry without <updated>: the two fill it differently
         b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:x:1</id><published>2024-01-01T00:00:00Z</published></entry></feed>',
+        # a permalink guid that is not a URL: feedparser resolves it (audit)
+        b'<rss version="2.0"><channel><item><guid>crane-1</guid><title>t</title><link>https://news.example.com/a</link></item></channel></rss>',
+        b'<rss version="2.0"><channel><item><guid isPermaLink="true">crane-1</guid><title>t</title></item></channel></rss>',
+        # entry links to loopback/private hosts, which feedparser-rs blanks (audit)
+        b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://127.0.0.1:8080/post</link></item></channel></rss>',
+        b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://localhost/post</link></item></channel></rss>',
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><updated>2024-01-01T00:00:00Z</updated><entry><id>urn:x:1</id><title>t</title><link href="http://[::1]/post"/><updated>2024-01-01T00:00:00Z</updated></entry></feed>',
     ],
 )  # fmt: skip
 def test_the_gate_sends_the_corners_to_feedparser(body):
     assert fastparse.parse_fast(body) is None
     reference, adopted = both(body)
     assert adopted == reference
+
+
+def test_an_entry_keeps_its_id_whichever_parser_reads_it():
+    # A document that advertises a hub goes to feedparser; the id of a
+    # non-URL permalink guid must not change with that (duplicates otherwise).
+    plain = b'<rss version="2.0"><channel><title>t</title><link>https://news.example.com/</link><description>d</description><item><title>x</title><link>https://news.example.com/a</link><guid>crane-1</guid></item></channel></rss>'
+    hub = plain.replace(
+        b"<description>d</description>",
+        b'<description>d</description><atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="hub" href="https://hub.example.com/"/>',
+    )
+    ids = {parse_feed(body, URL).entries[0].id for body in (plain, hub)}
+    assert len(ids) == 1
+    # isPermaLink="false" keeps the fast path and the id as written.
+    opaque = plain.replace(b"<guid>", b'<guid isPermaLink="false">')
+    assert fastparse.parse_fast(opaque) is not None
+    assert parse_feed(opaque, URL).entries[0].id == "crane-1"
+
+
+def test_an_entry_link_to_a_loopback_host_is_kept():
+    # Upstreams under test (and intranet feeds) link to 127.0.0.1:PORT; the
+    # fast parser blanked those links, so articles lost their original URL.
+    body = b'<rss version="2.0"><channel><item><guid isPermaLink="false">g</guid><title>t</title><link>http://127.0.0.1:8080/post</link></item></channel></rss>'
+    assert parse_feed(body, URL).entries[0].link == "http://127.0.0.1:8080/post"
 
 
 def test_a_non_utf8_http_charset_goes_to_feedparser():

@@ -314,3 +314,32 @@ def test_check_url_raises_only_feed_errors(url: str) -> None:
 
     with pytest.raises(FeedError):
         check_url(url, Allowlist())
+
+
+def test_json_feed_escapes_for_nul_and_surrogates_are_dropped_everywhere() -> None:
+    # JSON may spell what XML cannot carry ("\u0000", a lone "\ud800"); found
+    # by the audit as a source named "JSON upstream \x00 nul" — PostgreSQL
+    # refuses such text, so the whole poll of that source failed.
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "JSON\u0000 upstream\u0007 \ud800x",
+        "items": [
+            {
+                "id": "a\u0000b",
+                "url": "https://example.com/\u0000x",
+                "title": "It\u0000em\u001b",
+                "content_text": "c\u0000t\nline",
+                "summary": "s\u0000um",
+                "authors": [{"name": "N\u0000ame"}],
+                "tags": ["t\u0000ag"],
+            }
+        ],
+    }
+    feed = parse_feed(json.dumps(doc).encode(), "https://example.com/f.json", "application/json")
+    entry = feed.entries[0]
+    assert feed.title == "JSON upstream x"
+    assert (entry.id, entry.title, entry.link) == ("ab", "Item", "https://example.com/x")
+    assert entry.content_html == "ct<br>line"
+    assert entry.summary_html == "sum"
+    assert [a.name for a in entry.authors] == ["Name"]
+    assert entry.categories == ("tag",)

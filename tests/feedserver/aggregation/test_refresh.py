@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -210,6 +211,50 @@ def test_titles_and_dates(db, upstream):
     stamps = [max(a.updated_at, a.published_at) for a in arts.values()]
     assert len(set(stamps)) == len(stamps)
     assert len({a.slug for a in arts.values()}) == len(arts)
+
+
+def test_placeholder_dates_before_1990_count_as_no_date(db, upstream, app):
+    # "1900-01-01" (or a zero timestamp) is an upstream's placeholder: stored
+    # as-is it sank the entry to the bottom and drew the W3C validator's
+    # "Implausible date" in every feed carrying it.
+    now = datetime.now(UTC)
+    items = [
+        Item(
+            guid="placeholder", title="Placeholder date", pub_date=datetime(1900, 1, 1, tzinfo=UTC)
+        ),
+        Item(guid="epoch", title="Epoch date", pub_date=datetime(1970, 1, 1, tzinfo=UTC)),
+        Item(guid="old", title="Old but real", pub_date=datetime(1999, 3, 1, tzinfo=UTC)),
+    ]
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    poll(db, upstream)
+    arts = {a.upstream_key: a for a in articles_of(db, sid)}
+    for key in ("placeholder", "epoch"):
+        assert now - timedelta(minutes=1) < arts[key].published_at <= datetime.now(UTC)
+        assert arts[key].updated_at >= arts[key].published_at
+    assert arts["old"].published_at.replace(microsecond=0) == datetime(1999, 3, 1, tzinfo=UTC)
+    body = app.test_client().get("/feed.rss").get_data(as_text=True)
+    assert "1900" not in body and "1970" not in body
+
+
+def test_json_feed_with_escaped_nul_is_stored(db, upstream):
+    # PostgreSQL refuses NUL in text: a JSON Feed that spells one ("\u0000")
+    # made every poll of its source fail there.
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Wire\u0000",
+        "items": [{"id": "n\u0000ul", "title": "Nul\u0000 title", "content_text": "b\u0000ody"}],
+    }
+    upstream.expect_request("/feed.json").respond_with_data(
+        json.dumps(doc), content_type="application/feed+json"
+    )
+    sid = add_source(db, upstream.url_for("/feed.json"))
+    stats = poll(db, upstream)
+    assert (stats.added, stats.errors) == (1, 0)
+    [art] = articles_of(db, sid)
+    assert (art.title, art.body_html) == ("Nul title", "body")
 
 
 def test_authors_are_per_source_and_never_staff(db, upstream):

@@ -5,8 +5,10 @@ Every failed request must leave the database as it was.
 
 from __future__ import annotations
 
+import io
 import json
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,6 +47,32 @@ MALFORMED = {
     "deep-object": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
     "huge-int": b"1" * 5000,
 }
+
+
+def test_an_oversized_chunked_body_is_413_not_400(api, newsroom, app, db):
+    # No Content-Length (Transfer-Encoding: chunked): Werkzeug stops reading
+    # at the limit without a word, and the cut JSON was answered 400.
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = json.dumps(article_payload(body_html="x" * limit)).encode()
+    before = counts(db)
+    response = api.post(
+        "/api/articles",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+    )
+    assert "1,048,576 bytes" in error(response, 413)["message"]
+    assert counts(db) == before
+    # A chunked body within the limit is read as usual.
+    small = json.dumps(article_payload(title="Chunked and fine")).encode()
+    response = api.post(
+        "/api/articles",
+        input_stream=io.BytesIO(small),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+    )
+    assert response.status_code == 201, response.data[:300]
+    assert response.json["title"] == "Chunked and fine"
 
 
 def test_malformed_json_is_400(api, newsroom, db):
@@ -165,6 +193,14 @@ ARTICLE_422 = {
     "time hour 24": ({"published_at": "2026-02-01T24:00:00Z"}, "published_at"),
     "time year 0001": ({"published_at": "0001-01-01T00:00:00Z"}, "published_at"),
     "time number": ({"published_at": 1700000000}, "published_at"),
+    # Feeds cannot carry these (the W3C validator's "Implausible date"); found by the audit.
+    "time 1975": ({"published_at": "1975-05-01T10:00:00Z"}, "published_at"),
+    "time epoch": ({"published_at": "1970-01-01T00:00:00Z"}, "published_at"),
+    "time 2100": ({"published_at": "2100-01-01T00:00:00Z"}, "published_at"),
+    "time tomorrow": (
+        {"published_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+        "published_at",
+    ),
     "time null": ({"published_at": None}, "published_at"),
     "time long": ({"published_at": "2026-03-01T10:00:00" + "0" * 100 + "Z"}, "published_at"),
     "comments string": ({"comments_open": "yes"}, "comments_open"),
@@ -266,6 +302,21 @@ def test_a_name_is_required_for_sections_and_authors(api):
         assert body["fields"] == {"name": "is required"}
 
 
+def test_names_written_as_markup_are_refused_and_plain_ones_kept(api, newsroom, client):
+    # Section and author names are plain text in feeds (Atom <name>, category
+    # labels, subtitles): "</b>" or "&amp;" drew the W3C validator's "should
+    # not contain HTML" there (found by the audit).
+    for kind in ("sections", "authors"):
+        for name in ("R&amp;D", "<b>Bold</b>", "Zoë </em> O'Brien", "it&#8217;s"):
+            body = error(api.post(f"/api/{kind}", json={"name": name}), 422)
+            assert body["fields"]["name"].startswith("must be plain text"), (kind, name)
+    ok = api.post("/api/authors", json={"name": "AT&T <3 Research & Zoë", "slug": "att"})
+    assert ok.status_code == 201 and ok.json["name"] == "AT&T <3 Research & Zoë"
+    renamed = api.patch(f"/api/sections/{newsroom['world']}", json={"name": "World </b>"})
+    assert error(renamed, 422)["fields"]["name"].startswith("must be plain text")
+    assert api.get(f"/api/sections/{newsroom['world']}").json["name"] == "World"
+
+
 # --- never a 500 ----------------------------------------------------------------------------
 
 
@@ -340,3 +391,9 @@ def test_refused_token_says_why_and_oversized_body_names_the_limit(client, app, 
     assert big.status_code == 413
     assert big.json["error"]["code"] == "payload_too_large"
     assert f"{limit:,} bytes" in big.json["error"]["message"]
+
+
+def test_a_reference_of_the_wrong_type_reads_right(api, newsroom):
+    body = error(api.post("/api/articles", json=_payload({"authors": [True], "section": 1.5})), 422)
+    assert body["fields"]["authors"] == "entry 1: must be the id or slug of an author"
+    assert body["fields"]["section"] == "must be the id or slug of a section"

@@ -66,7 +66,7 @@ def test_comment_feed_lists_approved_comments_newest_first(client, story, fmt):
     assert first.id != reply.id
     assert re.fullmatch(r"http://localhost/articles/story#comment-\d+", first.link)
     assert first.author == "First Reader"
-    html = first.content[0].value if fmt == "atom" else first.description
+    html = first.content[0].value  # RSS: content:encoded (its description is plain text)
     assert html.strip() == "<p>Early</p>\n<p>thoughts</p>"
     assert first.published_parsed
     assert fmt == "rss" or first.updated_parsed
@@ -108,6 +108,19 @@ def test_editing_the_article_title_refreshes_its_comment_feed(client, db, story)
     assert again.status_code == 200
     assert again.headers["ETag"] != first.headers["ETag"]
     assert "Comments on “A retitled story”" in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("fmt", FEED_TYPES)
+def test_a_title_that_looks_like_markup_stays_out_of_the_description(client, db, story, fmt):
+    # The validator allows "contains HTML" in a title, not in a description
+    # or subtitle, which repeated the title (found by the audit).
+    with db.session() as s:
+        from feedserver.models import Article
+
+        s.get(Article, story["id"]).title = "Why x<y & </b> matter"
+    parsed = feedparser.parse(client.get(f"/articles/story/comments.{fmt}").data)
+    assert parsed.feed.title.startswith("Comments on “Why x<y & </b> matter”")
+    assert parsed.feed.subtitle == "Readers' comments on this article, newest first."
 
 
 @pytest.mark.parametrize(
@@ -211,7 +224,9 @@ def test_a_new_pending_comment_changes_no_feed(client, db, story):
     assert _etags(client, paths) == before
 
 
-HOSTILE_NAME = '<script>alert("n")</script>'
+# Markup-like but no tag: a name that is a tag is refused (test_form), since
+# Atom <name> is plain text and the W3C validator warns of HTML in it.
+HOSTILE_NAME = 'Eve "<script" & Co <3'
 HOSTILE_BODY = '<b>bold</b> <script>alert(1)</script> http://evil.example/"><img src=x>'
 
 
@@ -224,7 +239,7 @@ def test_markup_is_escaped_in_comment_feeds(client, db, story, fmt):
     assert not parsed.bozo
     entry = parsed.entries[0]
     assert entry.author == HOSTILE_NAME  # text, not markup
-    html = entry.content[0].value if fmt == "atom" else entry.description
+    html = entry.content[0].value
     assert "<script>" not in html and "<img" not in html and "<b>" not in html
     assert "&lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<a href="http://evil.example/" rel="nofollow ugc noopener">' in html

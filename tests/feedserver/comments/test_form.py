@@ -327,7 +327,7 @@ def test_body_paragraphs_links_and_website(client, db, story):
 
 
 HOSTILE = {
-    "name": '<script>alert("name")</script>',
+    "name": 'Eve "<script" & Co',
     "email": "x@example.net",
     "website": 'https://evil.example/"onmouseover="alert(1)',
     "comment": '<img src=x onerror=alert(1)> javascript:alert(2) http://evil.example/"><script>alert(3)</script>',
@@ -341,11 +341,32 @@ def test_markup_in_every_field_is_escaped_on_the_page(client, db, story):
     body = page(client)
     section = body.split('id="comments"')[1]
     assert "<script>alert" not in section and "<img" not in section
-    assert "&lt;script&gt;alert(&#34;name&#34;)&lt;/script&gt;" in section
+    assert "Eve &#34;&lt;script&#34; &amp; Co" in section
     assert 'href="https://evil.example/&#34;onmouseover=&#34;alert(1)"' in section
     assert "&lt;img src=x onerror=alert(1)&gt; javascript:alert(2)" in section
     assert 'href="javascript' not in section
     assert '<a href="http://evil.example/" rel="nofollow ugc noopener">' in section
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '<script>alert("name")</script>',
+        "<b>Eve</b>",
+        "Eve </em>",
+        "Tom &amp; Jerry",
+        "it&#8217;s me",
+    ],
+)
+def test_a_name_written_as_markup_is_refused(client, db, story, name):
+    # The name is the comment feeds' Atom <name>, plain text: as "</b>" or
+    # "&amp;" it drew the W3C validator's "name should not contain HTML".
+    response = post_comment(client, name=name)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "Name must be plain text" in body
+    assert "<script>alert" not in body
+    assert comments(db) == []
 
 
 def test_error_page_escapes_the_input_it_keeps(client, db, story):

@@ -191,6 +191,6 @@ def _feed_hits(text: str) -> float:
 def _alive_children(pid: int) -> list[str]:
     """The supervisor's worker processes (not multiprocessing's resource tracker)."""
     out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
     )
     return [line.split()[0] for line in out.stdout.splitlines() if "resource_tracker" not in line]

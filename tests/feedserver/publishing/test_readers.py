@@ -106,6 +106,14 @@ def test_absurd_counts_are_clamped():
     assert parse_user_agent("Evil/1.0 (9999999999999 subscribers)") is None
 
 
+def test_a_signed_count_is_not_a_count():
+    # "-5 subscribers" was read as 5 (found by the audit).
+    assert parse_user_agent("Inoreader/1.0 (-5 subscribers)") is None
+    assert parse_user_agent("Inoreader/1.0 (+5 subscribers)") is None
+    report = parse_user_agent("Feedbin feed-id:1373711 - 142 subscribers")
+    assert report is not None and report.subscribers == 142
+
+
 def test_a_reader_may_not_call_itself_other():
     report = parse_user_agent("other/1.0 (5 subscribers)")
     assert report is not None and report.service != OTHER
