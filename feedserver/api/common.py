@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -71,14 +72,28 @@ def json_body() -> dict[str, Any]:
         )
     _refuse_truncated_stream()
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # nesting deeper than the JSON decoder can follow
+        # Strict RFC 8259: NaN and Infinity, which Python's decoder takes, are not JSON.
+        data = json.loads(request.get_data(cache=True), parse_constant=_not_json)
+    except _NotJSONConstant as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc} is not a JSON value.",
+            code="malformed_json",
+        ) from None
+    except (ValueError, RecursionError):  # bad syntax or encoding; nesting too deep
         data = None
     if data is None:
         raise BadRequest("The request body is not valid JSON.", code="malformed_json")
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
     return data
+
+
+class _NotJSONConstant(Exception):
+    """NaN, Infinity or -Infinity in a request body."""
+
+
+def _not_json(name: str) -> Any:
+    raise _NotJSONConstant(name)
 
 
 def _refuse_truncated_stream() -> None:
