@@ -13,6 +13,7 @@ the window's density changes what one article costs.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Collection
@@ -20,7 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from feedserver.models.content import Article
@@ -133,27 +146,37 @@ def file(session: Session, entry: Entry, terms: list[str], *, again: bool = Fals
     conn.execute(insert(_ENTRIES).values(article_id=entry.id, features=features, pinned=False))
 
 
-def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Entry]:
-    """The articles of the window that share the most index words with ``entry``."""
-    if not terms:
-        return []
-    low, high = entry.published_at - WINDOW, entry.published_at + WINDOW
+@functools.cache
+def _candidates_statement(words: int) -> Select[Any]:
+    """The candidate query for an article filed under ``words`` words (built once per count)."""
     per_term = [
         select(_TERMS.c.article_id)
-        .where(_TERMS.c.term == term, _TERMS.c.published_at.between(low, high))
+        .where(
+            _TERMS.c.term == bindparam(f"t{i}"),
+            _TERMS.c.published_at.between(bindparam("low"), bindparam("high")),
+        )
         .order_by(_TERMS.c.published_at.desc())
         .limit(PER_TERM)
         .subquery()
-        for term in terms
+        for i in range(words)
     ]
     hits = union_all(*(select(sub.c.article_id) for sub in per_term)).subquery("hits")
     best = (
         select(hits.c.article_id)
-        .where(hits.c.article_id != entry.id)
+        .where(hits.c.article_id != bindparam("me"))
         .group_by(hits.c.article_id)
         .order_by(func.count().desc(), hits.c.article_id.desc())
         .limit(CANDIDATES)
         .subquery("best")
     )
-    stmt = _READ.join(best, best.c.article_id == _ARTICLES.c.id)
-    return [_entry(found) for found in session.connection().execute(stmt)]
+    return _READ.join(best, best.c.article_id == _ARTICLES.c.id)
+
+
+def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Entry]:
+    """The articles of the window that share the most index words with ``entry``."""
+    if not terms:
+        return []
+    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
+    params.update(low=entry.published_at - WINDOW, high=entry.published_at + WINDOW, me=entry.id)
+    found = session.connection().execute(_candidates_statement(len(terms)), params)
+    return [_entry(row) for row in found]
