@@ -55,17 +55,19 @@ def group_new(session: Session, ids: Collection[int]) -> set[int]:
     if not ids or not enabled(session):
         return set()
     changed: set[int] = set()
+    moved: set[int] = set()
     # One at a time, earliest first, so articles stored together can join one another.
     for entry in index.read(session, ids):
         if entry.story_id is not None:
             continue
         terms = index_terms(entry.doc)
         index.file(session, entry, terms)
-        story = _join(session, entry, terms)
-        if story is not None:
-            changed.add(story)
-            log.info("stories: article_id=%s joined story_id=%s", entry.id, story)
-    leads.refresh(session, changed)
+        joined = _join(session, entry, terms)
+        if joined is not None:
+            changed.add(joined[0])
+            moved |= joined[1]
+            log.info("stories: article_id=%s joined story_id=%s", entry.id, joined[0])
+    leads.refresh(session, changed, added=moved)
     return changed
 
 
@@ -90,11 +92,11 @@ def regroup(session: Session, ids: Collection[int]) -> set[int]:
             changed |= leads.leave(session, [entry.id])
             log.info("stories: edited article_id=%s left story_id=%s", entry.id, entry.story_id)
             leads.refresh(session, changed)  # before joining: its members' flags are read
-        story = _join(session, _alone(entry), terms)
-        if story is not None:
-            changed.add(story)
-            log.info("stories: edited article_id=%s joined story_id=%s", entry.id, story)
-            leads.refresh(session, {story})
+        joined = _join(session, _alone(entry), terms)
+        if joined is not None:
+            changed.add(joined[0])
+            log.info("stories: edited article_id=%s joined story_id=%s", entry.id, joined[0])
+            leads.refresh(session, {joined[0]}, added=joined[1])
     return changed
 
 
@@ -119,8 +121,8 @@ def _still_belongs(session: Session, entry: Entry) -> bool:
     )
 
 
-def _join(session: Session, entry: Entry, terms: list[str]) -> int | None:
-    """Put ``entry`` into the story of its best match; return that story's id, or None."""
+def _join(session: Session, entry: Entry, terms: list[str]) -> tuple[int, set[int]] | None:
+    """Put ``entry`` into the story of its best match; return that story and who moved."""
     scored = sorted(
         (
             (similarity(entry.doc, other.doc), other)
@@ -137,11 +139,11 @@ def _join(session: Session, entry: Entry, terms: list[str]) -> int | None:
         if match.story_id is None:
             story_id = leads.new_story(session)
             leads.move(session, [match.id, entry.id], story_id)
-            return story_id
+            return story_id, {match.id, entry.id}
         if match.story_id not in taken:
             leads.lock(session, match.story_id)
             leads.move(session, [entry.id], match.story_id)
-            return match.story_id
+            return match.story_id, {entry.id}
     return None
 
 

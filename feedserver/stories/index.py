@@ -85,6 +85,16 @@ class Entry:
     doc: Document
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An article of the window, as scored against a new one (no dates to parse)."""
+
+    id: int
+    source_id: int | None
+    story_id: int | None
+    doc: Document
+
+
 def plain_text(summary: str | None, body_html: str | None) -> str:
     """The text an article is compared by: its summary, else its body without tags."""
     if summary and summary.strip():
@@ -169,14 +179,24 @@ def _candidates_statement(words: int) -> Select[Any]:
         .limit(CANDIDATES)
         .subquery("best")
     )
-    return _READ.join(best, best.c.article_id == _ARTICLES.c.id)
+    wanted = [c for c in _READ.selected_columns if c.name not in ("published_at", "pinned")]
+    return _READ.with_only_columns(*wanted).join(best, best.c.article_id == _ARTICLES.c.id)
 
 
-def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Entry]:
+def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Candidate]:
     """The articles of the window that share the most index words with ``entry``."""
     if not terms:
         return []
     params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
     params.update(low=entry.published_at - WINDOW, high=entry.published_at + WINDOW, me=entry.id)
     found = session.connection().execute(_candidates_statement(len(terms)), params)
-    return [_entry(row) for row in found]
+    return [
+        Candidate(
+            id=row.id,
+            source_id=row.source_id,
+            story_id=row.story_id,
+            doc=decode(row.features)
+            or document(row.title or "", plain_text(row.summary, row.body)),
+        )
+        for row in found
+    ]

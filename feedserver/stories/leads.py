@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from feedserver.models.base import utcnow
@@ -103,22 +103,36 @@ def leave(session: Session, article_ids: Collection[int]) -> set[int]:
     return {r.story_id for r in rows if r.story_id is not None}
 
 
-def refresh(session: Session, story_ids: Collection[int | None]) -> None:
+def refresh(
+    session: Session, story_ids: Collection[int | None], *, added: Collection[int] = ()
+) -> None:
     """Recompute the leads of these stories, fix the listing counts, bump their scopes.
 
     A story left with one article (or none) is dissolved: a lone article is
-    not a story.
+    not a story. ``added``: the only change was that these articles joined
+    (grouping), so only they and the current leads are read, not every
+    member: a story's 200th article costs what its 3rd did. (Adding members
+    can only fold more away: whoever was folded stays folded.)
     """
     wanted = {s for s in story_ids if s is not None}
     if not wanted:
         return
     conn = session.connection()
     members: dict[int, list[Any]] = defaultdict(list)
-    for found in conn.execute(_MEMBERS.where(_ARTICLES.c.story_id.in_(wanted))):
+    which = _MEMBERS.where(_ARTICLES.c.story_id.in_(wanted))
+    if added:
+        which = which.where(
+            or_(
+                _ARTICLES.c.id.in_(list(added)),
+                _ARTICLES.c.story_hidden.is_(False),
+                _ARTICLES.c.story_section_hidden.is_(False),
+            )
+        )
+    for found in conn.execute(which):
         members[found.story_id].append(found)
     deltas: Counter[str | None] = Counter()
     writes: list[dict[str, Any]] = []
-    dissolved = {s for s in wanted if len(members.get(s, ())) <= 1}
+    dissolved = set() if added else {s for s in wanted if len(members.get(s, ())) <= 1}
     for story_id in wanted:
         rows = sorted(members.get(story_id, ()), key=lambda r: (r.published_at, r.id))
         keep = story_id not in dissolved
