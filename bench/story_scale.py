@@ -1,8 +1,10 @@
 """Cost of grouping one new article as the archive grows: 10k, 300k and 1M articles.
 
     .venv/bin/python -m bench.story_scale [--sizes 10000,300000,1000000] [--busy 1]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-For each size, a fresh SQLite database gets N articles with their
+For each size, a fresh SQLite database (or, with ``--postgres``, a database
+``story_bench_<n>_x<busy>`` on that server, loaded with COPY) gets N articles with their
 ``story_terms`` and ``story_entries`` rows by bulk insert (sqlite3
 executemany; the ORM and the hook are not involved), published at a steady
 rate of one every three minutes (480 a day), like a site that grows by
@@ -32,12 +34,13 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, make_url
 from sqlalchemy.orm import Session
 
 from feedserver.db import Database
@@ -80,16 +83,62 @@ def timeline(n: int, busy: int) -> list[datetime]:
     return times
 
 
-def build(path: str, n: int, busy: int = 1, seed: int = 7) -> float:
-    """Create the schema and bulk-load n articles with their index rows; return seconds."""
+def _rows(
+    n: int, busy: int, seed: int
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Batches of (articles, story_terms, story_entries) rows, dates as datetimes."""
     rng = random.Random(seed)
     words = vocabulary(rng)
-    db = Database.from_url(f"sqlite:///{path}")
+    # Terms are drawn for a few thousand distinct texts and reused: what the
+    # benchmark measures is the index's size, not document()'s speed.
+    pool = [text(rng, words) for _ in range(5000)]
+    docs = [document(t, s) for t, s in pool]
+    pool_terms = [index_terms(d) for d in docs]
+    pool_features = [encode(d) for d in docs]
+    arts: list[tuple[Any, ...]] = []
+    terms: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    for i, when in enumerate(timeline(n, busy), start=1):
+        k = rng.randrange(len(pool))
+        title, summary = pool[k]
+        source = rng.randint(1, SOURCES)
+        arts.append((i, f"{i:032x}", f"a{i}", title, summary, "", 1, source, when, when, when))
+        terms.extend((i, t, when) for t in pool_terms[k])
+        entries.append((i, pool_features[k]))
+        if len(arts) >= 20000:
+            yield arts, terms, entries
+            arts, terms, entries = [], [], []
+    yield arts, terms, entries
+
+
+_ARTICLE_COLUMNS = (
+    "id, uid, slug, title, summary, body_html, section_id, source_id,"
+    " published_at, updated_at, created_at"
+)
+_FIXED = "comments_open, comment_count, story_hidden, story_section_hidden"
+
+
+def _bare(db: Database) -> list[Any]:
+    """Create the schema without the secondary indexes (built after the load); return them."""
     Base.metadata.create_all(db.engine)
-    # Bulk loads go faster into bare tables: the secondary indexes are built after.
     indexes = [*Article.__table__.indexes, *StoryTerm.__table__.indexes]
     for index in indexes:
         index.drop(db.engine)
+    return indexes
+
+
+def _finish(db: Database, indexes: list[Any]) -> None:
+    for index in indexes:
+        index.create(db.engine)
+    with db.engine.begin() as c:
+        c.exec_driver_sql("ANALYZE")
+    db.engine.dispose()
+
+
+def build_sqlite(path: str, n: int, busy: int = 1, seed: int = 7) -> float:
+    """Create the schema and bulk-load n articles with their index rows; return seconds."""
+    db = Database.from_url(f"sqlite:///{path}")
+    indexes = _bare(db)
     started = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -106,57 +155,69 @@ def build(path: str, n: int, busy: int = 1, seed: int = 7) -> float:
         " VALUES (?, ?, ?, 0, 0, ?, ?)",
         [(i, f"s{i}", f"Source {i}", now, now) for i in range(1, SOURCES + 1)],
     )
-    # Terms are drawn for a few thousand distinct texts and reused: what the
-    # benchmark measures is the index's size, not document()'s speed.
-    pool = [text(rng, words) for _ in range(5000)]
-    docs = [document(t, s) for t, s in pool]
-    pool_terms = [index_terms(d) for d in docs]
-    pool_features = [encode(d) for d in docs]
-    arts: list[tuple[Any, ...]] = []
-    terms: list[tuple[Any, ...]] = []
-    entries: list[tuple[Any, ...]] = []
-    for i, moment in enumerate(timeline(n, busy), start=1):
-        k = rng.randrange(len(pool))
-        when = _ts(moment)
-        title, summary = pool[k]
-        source = rng.randint(1, SOURCES)
-        arts.append((i, f"{i:032x}", f"a{i}", title, summary, "", 1, source, when, when, when))
-        terms.extend((i, t, when) for t in pool_terms[k])
-        entries.append((i, pool_features[k]))
-        if len(arts) >= 20000:
-            _flush(conn, arts, terms, entries)
-    _flush(conn, arts, terms, entries)
+    for arts, terms, entries in _rows(n, busy, seed):
+        conn.executemany(
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, {_FIXED})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)",
+            [(*a[:8], _ts(a[8]), _ts(a[9]), _ts(a[10])) for a in arts],
+        )
+        conn.executemany(
+            "INSERT INTO story_terms (article_id, term, published_at) VALUES (?, ?, ?)",
+            [(i, t, _ts(w)) for i, t, w in terms],
+        )
+        conn.executemany(
+            "INSERT INTO story_entries (article_id, features, pinned) VALUES (?, ?, 0)", entries
+        )
     conn.execute("COMMIT")
     conn.close()
-    for index in indexes:
-        index.create(db.engine)
-    with db.engine.begin() as c:
-        c.exec_driver_sql("ANALYZE")
-    db.engine.dispose()
+    _finish(db, indexes)
     return time.perf_counter() - started
 
 
-def _flush(
-    conn: sqlite3.Connection,
-    arts: list[tuple[Any, ...]],
-    terms: list[tuple[Any, ...]],
-    entries: list[tuple[Any, ...]],
-) -> None:
-    conn.executemany(
-        "INSERT INTO articles (id, uid, slug, title, summary, body_html, section_id, source_id,"
-        " published_at, updated_at, created_at, comments_open, comment_count, story_hidden,"
-        " story_section_hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)",
-        arts,
-    )
-    conn.executemany(
-        "INSERT INTO story_terms (article_id, term, published_at) VALUES (?, ?, ?)", terms
-    )
-    conn.executemany(
-        "INSERT INTO story_entries (article_id, features, pinned) VALUES (?, ?, 0)", entries
-    )
-    arts.clear()
-    terms.clear()
-    entries.clear()
+def build_postgres(url: str, n: int, busy: int = 1, seed: int = 7) -> float:
+    """The same rows into a PostgreSQL database (COPY); return seconds."""
+    db = Database.from_url(url)
+    indexes = _bare(db)
+    started = time.perf_counter()
+    with db.engine.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO sections (id, slug, name, description, created_at, updated_at)"
+            " VALUES (1, 'news', 'News', '', now(), now())"
+        )
+        for i in range(1, SOURCES + 1):
+            c.exec_driver_sql(
+                "INSERT INTO sources (id, slug, name, enabled, error_count, created_at,"
+                f" updated_at) VALUES ({i}, 's{i}', 'Source {i}', false, 0, now(), now())"
+            )
+        raw = c.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            for arts, terms, entries in _rows(n, busy, seed):
+                with cur.copy(f"COPY articles ({_ARTICLE_COLUMNS}, {_FIXED}) FROM STDIN") as cp:
+                    for a in arts:
+                        cp.write_row((*a, True, 0, False, False))
+                with cur.copy("COPY story_terms (article_id, term, published_at) FROM STDIN") as cp:
+                    for row in terms:
+                        cp.write_row(row)
+                with cur.copy("COPY story_entries (article_id, features, pinned) FROM STDIN") as cp:
+                    for i, features in entries:
+                        cp.write_row((i, features, False))
+            cur.execute("SELECT setval('articles_id_seq', %s)", (n,))
+    _finish(db, indexes)
+    return time.perf_counter() - started
+
+
+def _postgres_database(url: str, n: int, busy: int) -> tuple[str, bool]:
+    """The URL of this size's benchmark database on the server of ``url``; whether it is new."""
+    name = f"story_bench_{n}_x{busy}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        exists = c.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        new = exists.first() is None
+        if new:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return str(make_url(url).set(database=name)), new
 
 
 class Probe:
@@ -164,7 +225,7 @@ class Probe:
 
     def __init__(self, stack: ExitStack, path: str, n: int, end: datetime) -> None:
         self.n, self.end = n, end
-        self.db = Database.from_url(f"sqlite:///{path}")
+        self.db = Database.from_url(path if "://" in path else f"sqlite:///{path}")
         stack.callback(self.db.engine.dispose)
         self.session: Session = stack.enter_context(self.db.sessions())
         self.recent = self.session.execute(
@@ -219,6 +280,14 @@ class Probe:
         }
 
 
+def _pg_size(url: str) -> float:
+    engine = create_engine(url)
+    with engine.connect() as c:
+        size = c.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+    engine.dispose()
+    return round(size / 2**20, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", default="10000,300000,1000000")
@@ -226,6 +295,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--out", default="bench/results/story-scale.json")
     parser.add_argument("--dir", default=None, help="where the databases go (default: a temp dir)")
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL server's URL: bench there")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     words = vocabulary(random.Random(7))
@@ -234,12 +304,17 @@ def main() -> None:
         where = args.dir or stack.enter_context(tempfile.TemporaryDirectory())
         probes = []
         for n in sizes:
-            path = str(Path(where) / f"stories-{n}-x{args.busy}.db")
-            load_s = 0.0 if Path(path).exists() else build(path, n, args.busy)
-            loads[n] = {
-                "load_s": round(load_s, 1),
-                "db_mb": round(Path(path).stat().st_size / 2**20, 1),
-            }
+            if args.postgres:
+                path, new = _postgres_database(args.postgres, n, args.busy)
+                load_s = build_postgres(path, n, args.busy) if new else 0.0
+                loads[n] = {"load_s": round(load_s, 1), "db_mb": _pg_size(path)}
+            else:
+                path = str(Path(where) / f"stories-{n}-x{args.busy}.db")
+                load_s = 0.0 if Path(path).exists() else build_sqlite(path, n, args.busy)
+                loads[n] = {
+                    "load_s": round(load_s, 1),
+                    "db_mb": round(Path(path).stat().st_size / 2**20, 1),
+                }
             end = timeline(n, args.busy)[-1]
             probes.append(Probe(stack, path, n, end))
             print(f"built {n:,} articles: {loads[n]}", flush=True)
@@ -252,7 +327,7 @@ def main() -> None:
         figures["ratio_to_smallest"] = round(figures["median_ms"] / base, 2)
         print(json.dumps(figures))
     summary = {
-        "backend": "sqlite",
+        "backend": "postgresql" if args.postgres else "sqlite",
         "busy": args.busy,
         "results": results,
         "ratio_largest_to_smallest": results[-1]["ratio_to_smallest"],

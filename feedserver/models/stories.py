@@ -48,7 +48,8 @@ class StoryTerm(Base):
     """One significant word of one article, for finding its story's candidates."""
 
     __tablename__ = "story_terms"
-    __table_args__ = (Index("ix_story_terms_term_published", "term", "published_at"),)
+    # Covering: a candidate lookup reads the index alone, never the table.
+    __table_args__ = (Index("ix_story_terms_term_published", "term", "published_at", "article_id"),)
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True

@@ -1,5 +1,8 @@
 """Stories: each article's comparison features and admin pin (story_entries)
 
+Also makes the candidate index covering (term, published_at, article_id), so
+a candidate lookup reads the index alone.
+
 Scoring a candidate no longer re-reads and re-normalizes its text: the
 features are stored when an article is grouped or edited. Articles stored
 before this revision have no entry and are read from their text until then.
@@ -35,6 +38,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("article_id", name=op.f("pk_story_entries")),
     )
+    with op.batch_alter_table("story_terms", schema=None) as batch_op:
+        batch_op.drop_index("ix_story_terms_term_published")
+        batch_op.create_index(
+            "ix_story_terms_term_published", ["term", "published_at", "article_id"], unique=False
+        )
     op.execute(
         "INSERT INTO story_entries (article_id, features, pinned) "
         "SELECT articles.id, '', true FROM articles "
@@ -43,4 +51,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("story_terms", schema=None) as batch_op:
+        batch_op.drop_index("ix_story_terms_term_published")
+        batch_op.create_index(
+            "ix_story_terms_term_published", ["term", "published_at"], unique=False
+        )
     op.drop_table("story_entries")
