@@ -50,9 +50,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
-    fastpath.init_app(app)  # a WSGI layer in front of Flask for feed hits and 304s
-    audience.init_app(app)  # stats: counts every feed request (fast path too); polite polling
-    metrics.wrap(app)  # request ids and counts, fast-path answers included
+    audience.init_app(app)  # stats: counts every feed request; polite polling
+    requests = metrics.wrap(app)  # request ids and counts
+    # In front of them all: feed hits and 304s answered in one frame, doing the
+    # audience's and the request layer's part for them.
+    fastpath.init_app(app, audience=audience.layer_of(app), requests=requests)
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]
