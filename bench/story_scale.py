@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, make_url
+from sqlalchemy import Table, create_engine, insert, make_url
 from sqlalchemy.orm import Session
 
 from feedserver.db import Database
@@ -121,7 +121,8 @@ _FIXED = "comments_open, comment_count, story_hidden, story_section_hidden"
 def _bare(db: Database) -> list[Any]:
     """Create the schema without the secondary indexes (built after the load); return them."""
     Base.metadata.create_all(db.engine)
-    indexes = [*Article.__table__.indexes, *StoryTerm.__table__.indexes]
+    tables: list[Table] = [Article.__table__, StoryTerm.__table__]  # type: ignore[list-item]
+    indexes = [index for table in tables for index in table.indexes]
     for index in indexes:
         index.drop(db.engine)
     return indexes
@@ -285,7 +286,7 @@ def _pg_size(url: str) -> float:
     with engine.connect() as c:
         size = c.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
     engine.dispose()
-    return round(size / 2**20, 1)
+    return round(float(size) / 2**20, 1)
 
 
 def main() -> None:
