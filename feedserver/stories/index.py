@@ -6,8 +6,8 @@ new article's candidates are the articles of ±72 hours filed under its
 words: one range scan of ``ix_story_terms_term_published`` per word, each
 cut at :data:`PER_TERM` rows (the nearest in time first), so a word common
 in a busy window costs no more than a rare one; of those, the
-:data:`CANDIDATES` that share the most words are read with their features
-(no text processing) in the same statement. Neither the archive's size nor
+:data:`CANDIDATES` that share the most words (at least :data:`MIN_SHARED`)
+are read with their features (no text processing) in the same statement. Neither the archive's size nor
 the window's density changes what one article costs.
 """
 
@@ -43,6 +43,11 @@ from feedserver.stories.similarity import FEATURES_VERSION, Document, decode, do
 WINDOW = timedelta(hours=72)
 CANDIDATES = 40  # articles of the window scored against a new one
 PER_TERM = 100  # index rows read per word: a common word's nearest only
+# Candidates share at least this many index words: every same-story pair of
+# the labelled set shares two or more (bench/story_quality.py), while most
+# articles of a window that share one word with a new one are about
+# something else, and scoring them is most of the cost.
+MIN_SHARED = 2
 TEXT_CHARS = 2000  # of a body, when an article has no summary
 
 _ARTICLES: Table = Article.__table__  # type: ignore[assignment]
@@ -175,6 +180,7 @@ def _candidates_statement(words: int) -> Select[Any]:
         select(hits.c.article_id)
         .where(hits.c.article_id != bindparam("me"))
         .group_by(hits.c.article_id)
+        .having(func.count() >= bindparam("shared"))
         .order_by(func.count().desc(), hits.c.article_id.desc())
         .limit(CANDIDATES)
         .subquery("best")
@@ -188,7 +194,12 @@ def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Candida
     if not terms:
         return []
     params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
-    params.update(low=entry.published_at - WINDOW, high=entry.published_at + WINDOW, me=entry.id)
+    params.update(
+        low=entry.published_at - WINDOW,
+        high=entry.published_at + WINDOW,
+        me=entry.id,
+        shared=min(MIN_SHARED, len(terms)),
+    )
     found = session.connection().execute(_candidates_statement(len(terms)), params)
     return [
         Candidate(
