@@ -7,9 +7,13 @@ and correctly, when those change:
 - SQLite: in WAL mode every commit, by any connection in any process,
   rewrites the WAL-index header at the start of the ``-shm`` file (its change
   counter and last frame; https://sqlite.org/walformat.html §2.1). Per request
-  one ``pread`` of that header (under a microsecond) says whether anything was
-  committed since the copy was read; only then is the database asked, through
-  a kept read-only connection per thread. Without a ``-shm`` file (another
+  a copy of that header from a read-only memory map (no system call, so the
+  GIL is never let go on a hit — a syscall that releases it costs a hit its
+  turn behind the server's other threads) says whether anything was committed
+  since the copy was read; only then is the database asked, through a kept
+  read-only connection per thread. The map is safe to read: SQLite shrinks a
+  ``-shm`` file only when no connection has it open, and the connection that
+  first opened it here stays open as long as the map. Without a ``-shm`` file (another
   journal mode) every request asks ``PRAGMA data_version``, which changes
   whenever another connection committed.
 - PostgreSQL: a listener thread per process does ``LISTEN`` on
@@ -24,8 +28,8 @@ and correctly, when those change:
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import mmap
 import os
 import sqlite3
 import threading
@@ -70,7 +74,8 @@ class SQLiteVersions:
         # Versions read since the -shm header was as given: replaced as one
         # tuple, so a value is never filed under a header newer than its read.
         self._snap: tuple[bytes, dict[str, Versions]] = (b"", {})
-        self._shm = -1  # file descriptor of the -shm file; -1: not open (yet)
+        self._shm: mmap.mmap | None = None  # the -shm file's first bytes, mapped read-only
+        self._shm_owner: Any = None  # the connection that keeps the -shm file in use
         self._shm_pid = 0
 
     def _state(self) -> Any:
@@ -85,24 +90,24 @@ class SQLiteVersions:
 
     def _wal_header(self) -> bytes | None:
         """The WAL-index header as it is now; None when there is no -shm file to read."""
-        fd = self._shm
-        if fd < 0 or self._shm_pid != os.getpid():
+        shm = self._shm
+        if shm is None or self._shm_pid != os.getpid():
             return None
-        try:
-            return os.pread(fd, self.WAL_HEADER, 0)
-        except OSError:
-            return None
+        return shm[: self.WAL_HEADER]
 
-    def _open_shm(self) -> None:
-        """Open the -shm file (after this process's connection has opened the database)."""
+    def _open_shm(self, conn: Any) -> None:
+        """Map the -shm file, which ``conn`` (open in WAL mode) keeps in use from now on."""
         if self._shm_pid == os.getpid():
-            return  # tried in this process already (open, or not WAL)
+            return  # tried in this process already (mapped, or not WAL)
+        self._shm_pid = os.getpid()
+        self._shm = None
         try:
-            self._shm = os.open(self.path + "-shm", os.O_RDONLY | os.O_CLOEXEC)
-            self._shm_pid = os.getpid()
-        except OSError:
-            self._shm = -1  # not WAL mode (or not readable): data_version every time
-            self._shm_pid = os.getpid()
+            with open(self.path + "-shm", "rb") as file:
+                if os.fstat(file.fileno()).st_size >= self.WAL_HEADER:
+                    self._shm = mmap.mmap(file.fileno(), self.WAL_HEADER, access=mmap.ACCESS_READ)
+                    self._shm_owner = conn
+        except (OSError, ValueError):
+            pass  # not WAL mode (or not readable): data_version every time
 
     def current(self, key: str) -> Versions:
         header = self._wal_header()
@@ -132,7 +137,7 @@ class SQLiteVersions:
                 st.cache.clear()
             st.cache[key] = value
         if header is None:
-            self._open_shm()
+            self._open_shm(st.conn)
         elif len(header) == self.WAL_HEADER and header[:48] == header[48:]:
             # Both copies agree: the header was not caught mid-write.
             # Read after ``header`` was taken, so at least as new as it says; a
@@ -147,14 +152,13 @@ class SQLiteVersions:
         """Nothing to do: the WAL index and data_version see every commit, this process's too."""
 
     def close(self) -> None:
+        if self._shm is not None and self._shm_pid == os.getpid():
+            self._shm.close()  # before the connection that keeps the file in use
+        self._shm, self._shm_owner, self._shm_pid = None, None, 0
         st = getattr(self._local, "st", None)
         if st is not None:
             st.conn.close()
             self._local.st = None
-        if self._shm >= 0 and self._shm_pid == os.getpid():
-            with contextlib.suppress(OSError):
-                os.close(self._shm)
-        self._shm = -1
         self._snap = (b"", {})
 
 
