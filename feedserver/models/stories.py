@@ -10,14 +10,17 @@ row's item count, which counts the rows a listing shows.
 ``story_terms`` is the grouping index: a few significant words of each
 article's title and summary with its publication time, so a new article
 finds its candidates among the articles of ±72 hours that share words with
-it, never by reading the archive.
+it, never by reading the archive. ``story_entries`` keeps what the
+comparison needs of each article (its features, already normalized: a
+candidate is scored without re-reading its text) and whether an admin placed
+it in its story by hand (grouping then never moves it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedserver.models.base import Base, utcnow
@@ -28,9 +31,9 @@ TERM_LENGTH = 40
 class Story(Base):
     """One story: its members are the articles whose ``story_id`` is its id.
 
-    ``curated`` marks a story an admin split or merged. Grouping never moves
-    an existing article anyway (only a new one joins), so curation sticks;
-    the flag tells the admin which groupings were decided by hand.
+    ``curated`` marks a story an admin split or merged; the articles the admin
+    placed are pinned (:class:`StoryEntry`), so grouping never moves them out of
+    their story again, not even when they are edited.
     """
 
     __tablename__ = "stories"
@@ -45,10 +48,29 @@ class StoryTerm(Base):
     """One significant word of one article, for finding its story's candidates."""
 
     __tablename__ = "story_terms"
-    __table_args__ = (Index("ix_story_terms_term_published", "term", "published_at"),)
+    # Covering: a candidate lookup reads the index alone, never the table.
+    __table_args__ = (Index("ix_story_terms_term_published", "term", "published_at", "article_id"),)
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
     term: Mapped[str] = mapped_column(String(TERM_LENGTH), primary_key=True)
     published_at: Mapped[datetime] = mapped_column()
+
+
+class StoryEntry(Base):
+    """What grouping keeps of one article: its comparison features and its pin.
+
+    ``features`` is :func:`feedserver.stories.similarity.encode` of the
+    article's document (written when the article is grouped or edited), so
+    scoring a candidate needs no text processing. ``pinned``: an admin split
+    or merged it, and grouping never takes it out of its story.
+    """
+
+    __tablename__ = "story_entries"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    features: Mapped[str] = mapped_column(Text, default="")
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -1,8 +1,9 @@
 """Admins correct the grouping: split articles off a story, merge stories.
 
-A corrected story is marked ``curated``. The decision sticks because
-grouping only ever places a *new* article; it never moves one that is
-already stored (see :mod:`feedserver.stories.grouping`).
+A corrected story is marked ``curated`` and the articles the admin placed
+are pinned: grouping never moves a pinned article out of its story again, not
+even when it is edited, and a newcomer joins one side of a split only (see
+:mod:`feedserver.stories.grouping`), so the decision sticks.
 
 Both operations keep the rule that one source never reports a story twice:
 a merge that would put two articles of one source into one story is a 409.
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from feedserver.errors import Conflict, NotFound, Unprocessable
 from feedserver.models import Article, Source, Story
-from feedserver.stories import grouping
+from feedserver.stories import leads
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,11 @@ def split(session: Session, story_id: int, raw_ids: Any) -> tuple[int, int]:
             fields={"articles": "all members"},
         )
     session.flush()
-    new_id = grouping.new_story(session, curated=True)
-    grouping.move(session, wanted, new_id)
+    new_id = leads.new_story(session, curated=True)
+    leads.move(session, wanted, new_id)
+    leads.pin(session, members)  # both sides were decided by hand
     session.execute(update(Story).where(Story.id == story_id).values(curated=True))
-    grouping.refresh(session, {story_id, new_id})
+    leads.refresh(session, {story_id, new_id})
     session.expire(story)
     log.info("stories: split article_ids=%s from story_id=%s into %s", wanted, story_id, new_id)
     return story_id, new_id
@@ -123,10 +125,11 @@ def merge(session: Session, raw_stories: Any, raw_articles: Any) -> int:
     rows = list(session.execute(everyone))
     _one_per_source(session, [source for _, source in rows])
     session.flush()
-    target = story_ids[0] if story_ids else grouping.new_story(session, curated=True)
-    grouping.move(session, [ident for ident, _ in rows], target)
+    target = story_ids[0] if story_ids else leads.new_story(session, curated=True)
+    leads.move(session, [ident for ident, _ in rows], target)
+    leads.pin(session, [ident for ident, _ in rows])
     session.execute(update(Story).where(Story.id == target).values(curated=True))
-    grouping.refresh(session, set(story_ids) | {target})
+    leads.refresh(session, set(story_ids) | {target})
     log.info("stories: merged story_ids=%s article_ids=%s into %s", story_ids, article_ids, target)
     return target
 

@@ -1,9 +1,9 @@
-"""Group new articles into stories, in the transaction that stores them.
+"""Group new and edited articles into stories, in the transaction that stores them.
 
-Incremental and bounded: a new article's significant words go into
-``story_terms``; its candidates are the articles of ±72 hours filed under
-the same words (one range scan of ``ix_story_terms_term_published`` per
-word), at most :data:`CANDIDATES` of them, scored with
+Incremental and bounded: a new article's significant words and features go
+into the candidate index (:mod:`feedserver.stories.index`); its candidates
+are at most :data:`~feedserver.stories.index.CANDIDATES` articles of ±72
+hours filed under the same words, scored with
 :func:`feedserver.stories.similarity.similarity`. The archive is never read.
 
 Rules (INTERFACE §10):
@@ -11,72 +11,38 @@ Rules (INTERFACE §10):
 - articles of one source never share a story (the newsroom's own, with no
   source, count as one source), so "Live: results, 9pm" and "…, 10pm" stay
   apart however alike they are;
-- only the new article moves: it joins the story of its best match, or
-  forms one with it. Existing articles are never regrouped, so what an
-  admin split or merged (:mod:`feedserver.stories.curation`) stays so;
-- each story's lead is its earliest article: the site listing folds the
-  others away (``story_hidden``), a section listing folds all but the
-  earliest member in that section (``story_section_hidden``). The scope rows
-  count only what listings show, and every scope whose feed credits the
-  story is bumped when its membership changes, so feed validators change.
+- only the article stored or edited moves: it joins the story of its best
+  match, or forms one with it. An edited article that no longer matches
+  any other member of its story leaves it (and may join another);
+- what an admin placed by hand (a split or merge pins its articles) is never
+  undone: a pinned article is not moved when edited, and since only the
+  newcomer moves, it joins one side of a split, never both.
 
-Two ways in: ORM writes (API, admin, demo) through the session hook
-installed by :func:`install_hooks`; Core bulk inserts (the poller's store)
-call :func:`group_new` with the ids they inserted.
+Two ways in: ORM writes (API, admin, demo, the poller's updates) through the
+session hook installed by :func:`install_hooks`; Core bulk inserts (the
+poller's store) call :func:`group_new` with the ids they inserted.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
-from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, select, update
+from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from feedserver.models.base import utcnow
 from feedserver.models.content import Article
-from feedserver.models.scopes import SITE, bump_scopes, section_key
-from feedserver.models.stories import Story, StoryTerm
-from feedserver.stories.similarity import THRESHOLD, Document, document, index_terms, similarity
+from feedserver.stories import index, leads
+from feedserver.stories.index import WINDOW, Entry
+from feedserver.stories.similarity import THRESHOLD, index_terms, similarity
 
 log = logging.getLogger(__name__)
 
-WINDOW = timedelta(hours=72)
-CANDIDATES = 40  # best-sharing articles of the window that are scored
 INFO_KEY = "feedserver_stories"  # Session.info: False turns grouping off
-TEXT_CHARS = 2000  # of a body, when an article has no summary
 
 _ARTICLES: Table = Article.__table__  # type: ignore[assignment]
-_TERMS: Table = StoryTerm.__table__  # type: ignore[assignment]
-_STORIES: Table = Story.__table__  # type: ignore[assignment]
-_TAG = re.compile(r"<[^>]*>")
-
-_READ = select(
-    _ARTICLES.c.id,
-    _ARTICLES.c.title,
-    _ARTICLES.c.summary,
-    func.substr(_ARTICLES.c.body_html, 1, TEXT_CHARS).label("body"),
-    _ARTICLES.c.source_id,
-    _ARTICLES.c.published_at,
-    _ARTICLES.c.story_id,
-)
-_INSERT_TERMS = insert(_TERMS)
-_FLAGS = (
-    update(_ARTICLES)
-    .where(_ARTICLES.c.id == bindparam("ident"))
-    .values(
-        story_id=bindparam("story"),
-        story_hidden=bindparam("hidden"),
-        story_section_hidden=bindparam("section_hidden"),
-    )
-)
 
 
 def enabled(session: Session) -> bool:
@@ -84,246 +50,151 @@ def enabled(session: Session) -> bool:
     return bool(session.info.get(INFO_KEY, True))
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    id: int
-    source_id: int | None
-    published_at: datetime
-    story_id: int | None
-    doc: Document
-
-
-def plain_text(summary: str | None, body_html: str | None) -> str:
-    """The text an article is compared by: its summary, else its body without tags."""
-    if summary and summary.strip():
-        return summary
-    return html.unescape(_TAG.sub(" ", body_html or ""))
-
-
-def _row(found: Any) -> _Row:
-    return _Row(
-        id=found.id,
-        source_id=found.source_id,
-        published_at=found.published_at,
-        story_id=found.story_id,
-        doc=document(found.title or "", plain_text(found.summary, found.body)),
-    )
-
-
 def group_new(session: Session, ids: Collection[int]) -> set[int]:
     """File new articles in the index and join each to its story; return the stories changed."""
     if not ids or not enabled(session):
         return set()
-    conn = session.connection()
-    rows = [
-        _row(found)
-        for found in conn.execute(
-            _READ.where(_ARTICLES.c.id.in_(list(ids)), _ARTICLES.c.story_id.is_(None)).order_by(
-                _ARTICLES.c.published_at, _ARTICLES.c.id
-            )
-        )
-    ]
     changed: set[int] = set()
-    # One at a time, so articles stored together can join one another.
-    for row in rows:
-        terms = index_terms(row.doc)
-        if not terms:
+    moved: set[int] = set()
+    # One at a time, earliest first, so articles stored together can join one another.
+    for entry in index.read(session, ids):
+        if entry.story_id is not None:
             continue
-        conn.execute(
-            _INSERT_TERMS,
-            [{"article_id": row.id, "term": t, "published_at": row.published_at} for t in terms],
-        )
-        story = _join(session, row, terms)
-        if story is not None:
-            changed.add(story)
-            log.info("stories: article_id=%s joined story_id=%s", row.id, story)
-    refresh(session, changed)
+        terms = index_terms(entry.doc)
+        index.file(session, entry, terms)
+        joined = _join(session, entry, terms)
+        if joined is not None:
+            changed.add(joined[0])
+            moved |= joined[1]
+            log.info("stories: article_id=%s joined story_id=%s", entry.id, joined[0])
+    leads.refresh(session, changed, added=moved)
     return changed
 
 
-def _candidates(session: Session, row: _Row, terms: list[str]) -> list[_Row]:
-    """The articles of the window that share the most index words with ``row``."""
-    shared = (
-        select(_TERMS.c.article_id)
-        .where(
-            _TERMS.c.term.in_(terms),
-            _TERMS.c.published_at >= row.published_at - WINDOW,
-            _TERMS.c.published_at <= row.published_at + WINDOW,
-            _TERMS.c.article_id != row.id,
+def regroup(session: Session, ids: Collection[int]) -> set[int]:
+    """Re-file edited articles; each leaves its story if no longer alike, or joins one.
+
+    Pinned articles (placed by an admin) are re-filed but stay where they are.
+    Returns the stories changed.
+    """
+    if not ids or not enabled(session):
+        return set()
+    changed: set[int] = set()
+    for entry in index.read(session, ids, fresh=True):
+        terms = index_terms(entry.doc)
+        index.file(session, entry, terms, again=True)
+        if entry.pinned:
+            continue
+        if entry.story_id is not None:
+            if _still_belongs(session, entry):
+                continue
+            leads.lock(session, entry.story_id)
+            changed |= leads.leave(session, [entry.id])
+            log.info("stories: edited article_id=%s left story_id=%s", entry.id, entry.story_id)
+            leads.refresh(session, changed)  # before joining: its members' flags are read
+        joined = _join(session, _alone(entry), terms)
+        if joined is not None:
+            changed.add(joined[0])
+            log.info("stories: edited article_id=%s joined story_id=%s", entry.id, joined[0])
+            leads.refresh(session, {joined[0]}, added=joined[1])
+    return changed
+
+
+def _alone(entry: Entry) -> Entry:
+    return Entry(entry.id, entry.source_id, entry.published_at, None, entry.pinned, entry.doc)
+
+
+def _still_belongs(session: Session, entry: Entry) -> bool:
+    """Whether an edited member is still alike another member, and its source still single."""
+    member_ids = session.connection().execute(
+        select(_ARTICLES.c.id).where(
+            _ARTICLES.c.story_id == entry.story_id, _ARTICLES.c.id != entry.id
         )
-        .group_by(_TERMS.c.article_id)
-        .order_by(func.count().desc(), _TERMS.c.article_id.desc())
-        .limit(CANDIDATES)
     )
-    ids = list(session.connection().execute(shared).scalars())
-    if not ids:
-        return []
-    return [
-        _row(found) for found in session.connection().execute(_READ.where(_ARTICLES.c.id.in_(ids)))
-    ]
+    others = index.read(session, list(member_ids.scalars()))
+    if any(other.source_id == entry.source_id for other in others):
+        return False  # its source was changed to one the story already has
+    return any(
+        abs(other.published_at - entry.published_at) <= WINDOW
+        and similarity(entry.doc, other.doc) >= THRESHOLD
+        for other in others
+    )
 
 
-def _join(session: Session, row: _Row, terms: list[str]) -> int | None:
-    """Put ``row`` into the story of its best match; return that story's id, or None."""
+def _join(session: Session, entry: Entry, terms: list[str]) -> tuple[int, set[int]] | None:
+    """Put ``entry`` into the story of its best match; return that story and who moved."""
     scored = sorted(
         (
-            (similarity(row.doc, other.doc), other)
-            for other in _candidates(session, row, terms)
-            if other.source_id != row.source_id  # one source never reports a story twice
+            (similarity(entry.doc, other.doc), other)
+            for other in index.candidates(session, entry, terms)
+            if other.source_id != entry.source_id  # one source never reports a story twice
         ),
         key=lambda pair: (-pair[0], pair[1].id),
     )
     matches = [other for score, other in scored if score >= THRESHOLD]
     if not matches:
         return None
-    conn = session.connection()
-    stories = {m.story_id for m in matches if m.story_id is not None}
-    sources: dict[int, set[int | None]] = defaultdict(set)
-    if stories:
-        for story_id, source_id in conn.execute(
-            select(_ARTICLES.c.story_id, _ARTICLES.c.source_id).where(
-                _ARTICLES.c.story_id.in_(stories)
-            )
-        ):
-            sources[story_id].add(source_id)
+    taken = _stories_with_source(session, {m.story_id for m in matches}, entry.source_id)
     for match in matches:
         if match.story_id is None:
-            story_id = new_story(session)
-            move(session, [match.id, row.id], story_id)
-            return story_id
-        if row.source_id not in sources[match.story_id]:
-            _lock(session, match.story_id)
-            move(session, [row.id], match.story_id)
-            return match.story_id
+            story_id = leads.new_story(session)
+            leads.move(session, [match.id, entry.id], story_id)
+            return story_id, {match.id, entry.id}
+        if match.story_id not in taken:
+            leads.lock(session, match.story_id)
+            leads.move(session, [entry.id], match.story_id)
+            return match.story_id, {entry.id}
     return None
 
 
-def new_story(session: Session, *, curated: bool = False) -> int:
-    """Insert an empty story row and return its id."""
-    now = utcnow()
-    result = session.connection().execute(
-        insert(_STORIES)
-        .values(curated=curated, created_at=now, updated_at=now)
-        .returning(_STORIES.c.id)
+def _stories_with_source(
+    session: Session, stories: set[int | None], source_id: int | None
+) -> set[int]:
+    """Which of these stories already have an article of this source."""
+    wanted = [s for s in stories if s is not None]
+    if not wanted:
+        return set()
+    same = (
+        _ARTICLES.c.source_id.is_(None) if source_id is None else _ARTICLES.c.source_id == source_id
     )
-    return int(result.scalar_one())
-
-
-def _lock(session: Session, story_id: int) -> None:
-    # PostgreSQL: two writers joining one story take turns, so its lead flags
-    # are computed from one view of its members. SQLite has one writer anyway.
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(
-            select(_STORIES.c.id).where(_STORIES.c.id == story_id).with_for_update()
-        )
-
-
-def move(session: Session, article_ids: Iterable[int], story_id: int) -> None:
-    """Make these articles members of the story (call :func:`refresh` after)."""
-    ids = list(article_ids)
-    session.connection().execute(
-        update(_ARTICLES).where(_ARTICLES.c.id.in_(ids)).values(story_id=story_id)
+    found = session.connection().execute(
+        select(_ARTICLES.c.story_id).where(_ARTICLES.c.story_id.in_(wanted), same).distinct()
     )
-    _expire(session, set(ids))
-
-
-def refresh(session: Session, story_ids: Collection[int]) -> None:
-    """Recompute the leads of these stories, fix the listing counts, bump their scopes.
-
-    A story left with one article (or none) is dissolved: a lone article is
-    not a story.
-    """
-    story_ids = {s for s in story_ids if s is not None}
-    if not story_ids:
-        return
-    conn = session.connection()
-    members: dict[int, list[Any]] = defaultdict(list)
-    for found in conn.execute(
-        select(
-            _ARTICLES.c.id,
-            _ARTICLES.c.story_id,
-            _ARTICLES.c.section_id,
-            _ARTICLES.c.published_at,
-            _ARTICLES.c.story_hidden,
-            _ARTICLES.c.story_section_hidden,
-        ).where(_ARTICLES.c.story_id.in_(story_ids))
-    ):
-        members[found.story_id].append(found)
-    deltas: Counter[str | None] = Counter()
-    writes: list[dict[str, Any]] = []
-    dissolved = [s for s in story_ids if len(members.get(s, ())) <= 1]
-    for story_id in story_ids:
-        rows = sorted(members.get(story_id, ()), key=lambda r: (r.published_at, r.id))
-        keep = story_id not in dissolved
-        section_leads: dict[int | None, int] = {}
-        for found in rows:
-            section_leads.setdefault(found.section_id, found.id)
-        for found in rows:
-            hidden = keep and found.id != rows[0].id
-            section_hidden = keep and section_leads[found.section_id] != found.id
-            deltas[SITE] += int(found.story_hidden) - int(hidden)
-            key = section_key(found.section_id)
-            deltas[key] += int(found.story_section_hidden) - int(section_hidden)
-            if (hidden, section_hidden, keep) != (
-                found.story_hidden,
-                found.story_section_hidden,
-                True,
-            ):
-                writes.append(
-                    {
-                        "ident": found.id,
-                        "story": story_id if keep else None,
-                        "hidden": hidden,
-                        "section_hidden": section_hidden,
-                    }
-                )
-    if writes:
-        conn.execute(_FLAGS, writes)
-    if dissolved:
-        conn.execute(delete(_STORIES).where(_STORIES.c.id.in_(dissolved)))
-    kept = story_ids - set(dissolved)
-    if kept:
-        conn.execute(update(_STORIES).where(_STORIES.c.id.in_(kept)).values(updated_at=utcnow()))
-    _expire(session, {w["ident"] for w in writes})
-    deltas.pop(None, None)
-    # Every scope whose feed credits the story changes (its via links), even
-    # where no count does: 0 bumps the version alone.
-    bump_scopes(session, dict(deltas))
-
-
-def _expire(session: Session, article_ids: set[int]) -> None:
-    """Make loaded Article objects re-read what Core statements just changed."""
-    if not article_ids:
-        return
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Article) and obj.id in article_ids:
-            session.expire(obj, ["story_id", "story_hidden", "story_section_hidden"])
+    return {s for s in found.scalars() if s is not None}
 
 
 # --- the session hook ----------------------------------------------------------------
 
-_MOVES = ("published_at", "section_id")
+_MOVES = ("published_at", "section_id")  # its story's leads may change
+_REGROUPS = ("title", "summary", "body_html", "source_id", "published_at")  # alike to whom
+
+
+def _changed(obj: Article, attrs: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[a].history.has_changes() for a in attrs)
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:
-    """Group articles the ORM just inserted; refresh stories whose members moved or went."""
+    """Group articles the ORM inserted or edited; refresh stories whose members moved or went."""
     new_ids = [obj.id for obj in session.new if isinstance(obj, Article)]
-    touched: set[int] = set()
+    touched: set[int | None] = set()
+    edited: list[int] = []
     for obj in session.deleted:
         if isinstance(obj, Article):
             hist = inspect(obj).attrs.story_id.history
-            old = hist.deleted[0] if hist.deleted else obj.story_id
-            if old is not None:
-                touched.add(old)
+            touched.add(hist.deleted[0] if hist.deleted else obj.story_id)
     for obj in session.dirty:
-        if isinstance(obj, Article) and obj not in session.deleted and obj.story_id is not None:
-            state = inspect(obj)
-            if any(state.attrs[a].history.has_changes() for a in _MOVES):
-                touched.add(obj.story_id)
+        if not isinstance(obj, Article) or obj in session.deleted:
+            continue
+        if obj.story_id is not None and _changed(obj, _MOVES):
+            touched.add(obj.story_id)
+        if _changed(obj, _REGROUPS):
+            edited.append(obj.id)
     if new_ids:
         group_new(session, new_ids)
         _reload_new(session)
-    refresh(session, touched)
+    leads.refresh(session, touched)
+    regroup(session, edited)
 
 
 def _reload_new(session: Session) -> None:

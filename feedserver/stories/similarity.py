@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 
 def _words(text: str) -> frozenset[str]:
@@ -179,13 +179,39 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
+def _closest(word: str, choices: list[str]) -> str | None:
+    """The first of ``choices`` closest to ``word``: a typo apart, else containing it.
+
+    What ``rapidfuzz.process.extractOne`` answers with these cut-offs (the
+    best score, the first on a tie), cheaper: words whose lengths differ too
+    much for a ratio of 88 are not scored, and a partial ratio of 100 is the
+    shorter word inside the longer one. A window's candidates make thousands
+    of these calls.
+    """
+    best: str | None = None
+    best_score = 0.0
+    size = len(word)
+    for choice in choices:
+        # Indel distance >= the length difference: 100·d > 12·(sum) rules out 88.
+        if 25 * abs(size - len(choice)) > 3 * (size + len(choice)):
+            continue
+        score = fuzz.ratio(word, choice, score_cutoff=88)
+        if score > best_score:
+            best, best_score = choice, score
+    if best is not None or size < 4:
+        return best
+    for choice in choices:
+        if len(choice) >= 4 and (choice in word or word in choice):
+            return choice
+    return None
+
+
 def soft_overlap(a: Iterable[str], b: Iterable[str]) -> float:
     """Dice coefficient of two word sets where close words count as shared.
 
     Close: one word inside the other ("quake" / "earthquake", rapidfuzz's
     partial ratio of 100, for words of four letters or more), or a typo
-    apart (normalized Indel similarity ≥ 88). rapidfuzz compares a word with
-    all the remaining words in one call, in C. Figures only match exactly.
+    apart (normalized Indel similarity ≥ 88). Figures only match exactly.
     """
     left, right = set(a), set(b)
     if not left or not right:
@@ -196,17 +222,10 @@ def soft_overlap(a: Iterable[str], b: Iterable[str]) -> float:
     for word in sorted(w for w in left - exact if not w[0].isdigit()):
         if not rest_right:
             break
-        best = process.extractOne(word, rest_right, scorer=fuzz.ratio, score_cutoff=88)
-        if best is None and len(word) >= 4:
-            best = process.extractOne(
-                word,
-                [w for w in rest_right if len(w) >= 4],
-                scorer=fuzz.partial_ratio,
-                score_cutoff=100,
-            )
+        best = _closest(word, rest_right)
         if best is not None:
             fuzzy += 1
-            rest_right.remove(best[0])
+            rest_right.remove(best)
     shared = len(exact) + fuzzy
     return 2 * shared / (len(left) + len(right))
 
@@ -269,3 +288,39 @@ def index_terms(doc: Document) -> list[str]:
             if len(chosen) >= MAX_INDEX_TERMS:
                 return chosen
     return chosen
+
+
+FEATURES_VERSION = "1"
+
+
+def encode(doc: Document) -> str:
+    """``doc`` as one line of text, for ``story_entries.features`` (see :func:`decode`).
+
+    Terms and names hold no white space (they are runs of letters or
+    figures), so tabs separate the fields and spaces the words.
+    """
+    return "\t".join(
+        (
+            FEATURES_VERSION,
+            " ".join(sorted(doc.title_terms)),
+            " ".join(sorted(doc.terms - doc.title_terms)),
+            " ".join(sorted(doc.names)),
+        )
+    )
+
+
+def decode(features: str | None) -> Document | None:
+    """The document :func:`encode` wrote; None when missing or of another version."""
+    if not features:
+        return None
+    parts = features.split("\t")
+    if len(parts) != 4 or parts[0] != FEATURES_VERSION:
+        return None
+    title_terms = frozenset(parts[1].split())
+    all_terms = title_terms | frozenset(parts[2].split())
+    return Document(
+        title_terms=title_terms,
+        terms=all_terms,
+        names=frozenset(parts[3].split()),
+        numbers=frozenset(t for t in all_terms if t[0].isdigit()),
+    )

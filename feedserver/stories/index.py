@@ -1,0 +1,213 @@
+"""The candidate index: what grouping keeps of each article, and how it finds candidates.
+
+Each grouped article has a few significant words in ``story_terms`` (with
+its publication time) and its comparison features in ``story_entries``. A
+new article's candidates are the articles of ±72 hours filed under its
+words: one range scan of ``ix_story_terms_term_published`` per word, each
+cut at :data:`PER_TERM` rows (the nearest in time first), so a word common
+in a busy window costs no more than a rare one; of those, the
+:data:`CANDIDATES` that share the most words (at least :data:`MIN_SHARED`)
+are read with their features (no text processing) in the same statement. Neither the archive's size nor
+the window's density changes what one article costs.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from feedserver.models.content import Article
+from feedserver.models.stories import StoryEntry, StoryTerm
+from feedserver.stories.similarity import FEATURES_VERSION, Document, decode, document, encode
+
+WINDOW = timedelta(hours=72)
+CANDIDATES = 40  # articles of the window scored against a new one
+PER_TERM = 100  # index rows read per word: a common word's nearest only
+# Candidates share at least this many index words: every same-story pair of
+# the labelled set shares two or more (bench/story_quality.py), while most
+# articles of a window that share one word with a new one are about
+# something else, and scoring them is most of the cost.
+MIN_SHARED = 2
+TEXT_CHARS = 2000  # of a body, when an article has no summary
+
+_ARTICLES: Table = Article.__table__  # type: ignore[assignment]
+_TERMS: Table = StoryTerm.__table__  # type: ignore[assignment]
+_ENTRIES: Table = StoryEntry.__table__  # type: ignore[assignment]
+_TAG = re.compile(r"<[^>]*>")
+
+# The text is read only where no current features are stored (articles
+# stored before story_entries, or after a change of the features' format).
+_STALE = or_(
+    _ENTRIES.c.features.is_(None),
+    func.substr(_ENTRIES.c.features, 1, len(FEATURES_VERSION) + 1) != FEATURES_VERSION + "\t",
+)
+_READ = (
+    select(
+        _ARTICLES.c.id,
+        _ARTICLES.c.source_id,
+        _ARTICLES.c.published_at,
+        _ARTICLES.c.story_id,
+        _ENTRIES.c.features,
+        _ENTRIES.c.pinned,
+        case((_STALE, _ARTICLES.c.title), else_=None).label("title"),
+        case((_STALE, _ARTICLES.c.summary), else_=None).label("summary"),
+        case((_STALE, func.substr(_ARTICLES.c.body_html, 1, TEXT_CHARS)), else_=None).label("body"),
+    )
+    .select_from(_ARTICLES)
+    .outerjoin(_ENTRIES, _ENTRIES.c.article_id == _ARTICLES.c.id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One article as grouping sees it."""
+
+    id: int
+    source_id: int | None
+    published_at: datetime
+    story_id: int | None
+    pinned: bool
+    doc: Document
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An article of the window, as scored against a new one (no dates to parse)."""
+
+    id: int
+    source_id: int | None
+    story_id: int | None
+    doc: Document
+
+
+def plain_text(summary: str | None, body_html: str | None) -> str:
+    """The text an article is compared by: its summary, else its body without tags."""
+    if summary and summary.strip():
+        return summary
+    return html.unescape(_TAG.sub(" ", body_html or ""))
+
+
+def _entry(found: Any, *, fresh: bool = False) -> Entry:
+    doc = None if fresh else decode(found.features)
+    if doc is None:
+        doc = document(found.title or "", plain_text(found.summary, found.body))
+    return Entry(
+        id=found.id,
+        source_id=found.source_id,
+        published_at=found.published_at,
+        story_id=found.story_id,
+        pinned=bool(found.pinned),
+        doc=doc,
+    )
+
+
+def read(session: Session, ids: Collection[int], *, fresh: bool = False) -> list[Entry]:
+    """These articles, earliest first; ``fresh``: documents from their text as it is now."""
+    if not ids:
+        return []
+    stmt = _READ.where(_ARTICLES.c.id.in_(list(ids))).order_by(
+        _ARTICLES.c.published_at, _ARTICLES.c.id
+    )
+    if fresh:
+        stmt = stmt.with_only_columns(
+            *[c for c in stmt.selected_columns if c.name not in ("title", "summary", "body")],
+            _ARTICLES.c.title,
+            _ARTICLES.c.summary,
+            func.substr(_ARTICLES.c.body_html, 1, TEXT_CHARS).label("body"),
+        )
+    return [_entry(found, fresh=fresh) for found in session.connection().execute(stmt)]
+
+
+def file(session: Session, entry: Entry, terms: list[str], *, again: bool = False) -> None:
+    """Store the article's index words and features; ``again``: replace what it had."""
+    conn = session.connection()
+    if again:
+        conn.execute(delete(_TERMS).where(_TERMS.c.article_id == entry.id))
+    if terms:
+        conn.execute(
+            insert(_TERMS),
+            [
+                {"article_id": entry.id, "term": t, "published_at": entry.published_at}
+                for t in terms
+            ],
+        )
+    features = encode(entry.doc)
+    if again:
+        done = conn.execute(
+            update(_ENTRIES).where(_ENTRIES.c.article_id == entry.id).values(features=features)
+        )
+        if done.rowcount:
+            return
+    conn.execute(insert(_ENTRIES).values(article_id=entry.id, features=features, pinned=False))
+
+
+@functools.cache
+def _candidates_statement(words: int) -> Select[Any]:
+    """The candidate query for an article filed under ``words`` words (built once per count)."""
+    per_term = [
+        select(_TERMS.c.article_id)
+        .where(
+            _TERMS.c.term == bindparam(f"t{i}"),
+            _TERMS.c.published_at.between(bindparam("low"), bindparam("high")),
+        )
+        .order_by(_TERMS.c.published_at.desc())
+        .limit(PER_TERM)
+        .subquery()
+        for i in range(words)
+    ]
+    hits = union_all(*(select(sub.c.article_id) for sub in per_term)).subquery("hits")
+    best = (
+        select(hits.c.article_id)
+        .where(hits.c.article_id != bindparam("me"))
+        .group_by(hits.c.article_id)
+        .having(func.count() >= bindparam("shared"))
+        .order_by(func.count().desc(), hits.c.article_id.desc())
+        .limit(CANDIDATES)
+        .subquery("best")
+    )
+    wanted = [c for c in _READ.selected_columns if c.name not in ("published_at", "pinned")]
+    return _READ.with_only_columns(*wanted).join(best, best.c.article_id == _ARTICLES.c.id)
+
+
+def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Candidate]:
+    """The articles of the window that share the most index words with ``entry``."""
+    if not terms:
+        return []
+    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
+    params.update(
+        low=entry.published_at - WINDOW,
+        high=entry.published_at + WINDOW,
+        me=entry.id,
+        shared=min(MIN_SHARED, len(terms)),
+    )
+    found = session.connection().execute(_candidates_statement(len(terms)), params)
+    return [
+        Candidate(
+            id=row.id,
+            source_id=row.source_id,
+            story_id=row.story_id,
+            doc=decode(row.features)
+            or document(row.title or "", plain_text(row.summary, row.body)),
+        )
+        for row in found
+    ]
