@@ -7,6 +7,7 @@ on 127.0.0.1 (allowlisted), so the poller has real work to do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -146,22 +147,27 @@ def test_sighup_replaces_workers_then_sigterm_stops_everything(site):
 def test_workers_stop_when_the_supervisor_is_killed_outright(site):
     child, base = start(site, "--no-poller")
     workers = _alive_children(child.pid)
-    assert len(workers) >= 2  # the two workers (and whatever else the supervisor started)
-    assert httpx.get(f"{base}/feed.rss", timeout=5).status_code == 200
-    child.kill()  # SIGKILL: no chance to stop its workers (they have a group of their own)
-    child.wait(5)
-    deadline = time.monotonic() + STOP_WITHIN
     alive = workers
-    while time.monotonic() < deadline:
-        alive = [pid for pid in workers if _running(int(pid))]
-        if not alive:
-            break
-        time.sleep(0.3)
-    for pid in alive:  # never leave them behind, whatever the assertion says
-        os.kill(int(pid), signal.SIGKILL)
-    assert not alive, "workers outlived their supervisor"
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{base}/healthz", timeout=1)
+    try:
+        assert len(workers) >= 2  # the two workers (and whatever else the supervisor started)
+        assert httpx.get(f"{base}/feed.rss", timeout=5).status_code == 200
+        child.kill()  # SIGKILL: no chance to stop its workers (they have a group of their own)
+        child.wait(5)
+        deadline = time.monotonic() + STOP_WITHIN
+        while time.monotonic() < deadline:
+            alive = [pid for pid in workers if _running(int(pid))]
+            if not alive:
+                break
+            time.sleep(0.3)
+        assert not alive, "workers outlived their supervisor"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{base}/healthz", timeout=1)
+    finally:  # never leave a server behind, whatever an assertion said
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:
