@@ -125,8 +125,12 @@ def _write_entries(
     ]
     if not todo:
         return Stored()
+    base = source.home_url or source.feed_url
     try:
-        rows_ = prepare(todo, source.home_url or source.feed_url)
+        # A first poll's entries come prepared (entries.parse_prepared, outside the lock).
+        rows_ = parsed.rows(todo, base)
+        if rows_ is None:
+            rows_ = prepare(todo, base)
     except Exception as exc:  # hostile input met a bug: one source's error, not the pass's
         raise PrepareError(source.feed_url or str(source.id), _describe(exc)) from exc
     authors = _Authors(session, source, rows_)
