@@ -6,13 +6,16 @@ import gc
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from feedserver.aggregation import entries as upstream_entries
+from feedserver.aggregation import store
 from feedserver.aggregation.entries import parse, parse_prepared, prepare
 from feedserver.aggregation.poller import GC_YOUNG, claim, poll_once, quiet_gc
+from feedserver.aggregation.store import articles as store_articles
 from feedserver.models import Article, Source
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import Item, articles_of, rss, settings_for
@@ -149,3 +152,26 @@ def test_quiet_gc_relaxes_the_collector_and_puts_it_back():
             pass
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_on_postgresql_a_polled_refresh_commits_without_waiting_for_the_wal(
+    db, httpserver, monkeypatch
+):
+    """Redoable (the lease brings the source back), so no flush wait; the setting stays local."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's synchronous_commit")
+    seen = []
+
+    def hook(session, source, parsed, stored):
+        seen.append(session.execute(text("SHOW synchronous_commit")).scalar())
+
+    monkeypatch.setattr(store, "POST_STORE", [])
+    monkeypatch.setattr(store_articles, "POST_STORE", store.POST_STORE)
+    store.add_post_store_hook(hook)
+    httpserver.expect_request("/feed").respond_with_data(rss([Item(guid="a")]), content_type=RSS)
+    with db.session() as s:
+        make_source(s, feed_url=httpserver.url_for("/feed"))
+    assert poll_once(db, settings_for(httpserver.port)).added == 1
+    assert seen == ["off"]
+    with db.session() as s:  # SET LOCAL: the next transaction is durable again
+        assert s.execute(text("SHOW synchronous_commit")).scalar() == "on"
