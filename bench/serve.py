@@ -9,7 +9,12 @@ site JSON Feed, the 304 path (If-None-Match), and an article page; then the
 cold render of a 20-item feed right after a publish (single requests, timed
 from here). In the same run nginx serves the identical feed bytes as static
 files (its own ETag), the physical reference: every figure comes with its
-ratio to nginx. Results: a JSON file and a Markdown table (bench/report.py).
+ratio to nginx. Each load of a server is paired with the same load on nginx
+run just before it (``--rounds`` pairs, median ratio), so a machine that
+other work slows down mid-run slows both sides of a ratio alike; and each
+load reports the CPU time the server's processes spent per request (user +
+system, from /proc), which other work on the machine disturbs far less than
+requests per second. Results: a JSON file and a Markdown table (bench/report.py).
 """
 
 from __future__ import annotations
@@ -67,6 +72,13 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
         [PY, "-m", "bench.bjoern_server", "--bind", "127.0.0.1:{port}", "--workers", "{workers}"],
         {},
     ),
+    # The ceiling of a WSGI app on granian: the same bytes from memory (bench/bare_wsgi.py).
+    "granian bare": (
+        [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", "{port}",
+         "--workers", "{workers}", "--blocking-threads", "1", "--log-level", "warning",
+         "bench.bare_wsgi:app"],
+        {},
+    ),
     # The production command (granian under feedserver's own supervisor).
     "feedserver serve": (
         [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
@@ -110,6 +122,12 @@ class ServerResult:
     cold_ms: dict[str, float] = field(default_factory=dict)
     worker_rss_mb: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    # Per load: nginx's same load run just before (median pair), the median
+    # ratio of the pairs, and CPU µs per request of the server and of nginx.
+    nginx_pairs: dict[str, Load] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    cpu_us: dict[str, float] = field(default_factory=dict)
+    nginx_cpu_us: dict[str, float] = field(default_factory=dict)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -169,6 +187,28 @@ def wait_ready(port: int, proc: subprocess.Popen[Any], seconds: float = 60) -> N
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    pids: list[int], url: str, duration: int, headers: dict[str, str] | None = None
+) -> tuple[Load, float]:
+    """A wrk load, and the CPU µs per request the processes ``pids`` spent on it."""
+    before = cpu_seconds(pids)
+    load = wrk(url, duration, headers)
+    spent = cpu_seconds(pids) - before
+    return load, spent / max(load.requests, 1) * 1e6
+
+
 def descendants(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
     children: dict[int, list[int]] = {}
@@ -198,6 +238,7 @@ class Nginx:
 
     def __init__(self, root: Path, port: int, workers: int) -> None:
         self.root, self.port = root, port
+        root.mkdir(parents=True, exist_ok=True)
         self.prefix = Path(tempfile.mkdtemp(prefix="feedserver-nginx-"))
         conf = self.prefix / "nginx.conf"
         conf.write_text(f"""
@@ -301,7 +342,7 @@ def cold_render(url: str, port: int, path: str, times: int = 15) -> list[float]:
 
 
 def run(
-    url: str, servers: list[str], workers: int, duration: int, port: int = 8600
+    url: str, servers: list[str], workers: int, duration: int, port: int = 8600, rounds: int = 1
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -312,71 +353,94 @@ def run(
         "PYTHONPATH": str(ROOT),
     }
     static = Path(tempfile.mkdtemp(prefix="feedserver-static-"))
+    env["BENCH_STATIC"] = str(static)  # what "granian bare" serves (written by the first server)
     static.chmod(0o755)  # nginx's workers run as an unprivileged user
     results: list[ServerResult] = []
     nginx_loads: dict[str, Load] = {}
     article_path = "/articles/story-5000"
-    for index, name in enumerate(servers):
-        proc = start_server(name, port, workers, env)
-        try:
-            wait_ready(port, proc)
-            result = ServerResult(name)
-            etags = {}
-            for label, path in FEEDS.items():
-                status, headers, body = fetch(port, path)
-                assert status == 200, (path, status)
-                etags[label] = headers["etag"]
-                if index == 0:  # the same bytes, for nginx
-                    target = static / path.lstrip("/")
-                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                    target.write_bytes(body)
-                    _, _, zipped = fetch(port, path, {"Accept-Encoding": "gzip"})
-                    target.with_name(target.name + ".gz").write_bytes(zipped)
-            for label, path in FEEDS.items():
-                result.loads[label] = wrk(f"http://127.0.0.1:{port}{path}", duration)
-            result.loads["304 (If-None-Match)"] = wrk(
-                f"http://127.0.0.1:{port}{FEEDS['section RSS']}", duration,
-                {"If-None-Match": etags["section RSS"]},
-            )  # fmt: skip
-            result.loads["section RSS, gzip"] = wrk(
-                f"http://127.0.0.1:{port}{FEEDS['section RSS']}", duration,
-                {"Accept-Encoding": "gzip"},
-            )  # fmt: skip
-            status, _, _ = fetch(port, article_path)
-            result.statuses["article page"] = status
-            result.loads["article page"] = wrk(f"http://127.0.0.1:{port}{article_path}", duration)
-            result.worker_rss_mb = [rss_mb(pid) for pid in descendants(proc.pid)]
-            cold, lags = cold_render(url, port, FEEDS["section RSS"])
-            result.cold_ms = {
-                "median": statistics.median(cold),
-                "max": max(cold),
-                "publish_to_fresh_median": statistics.median(lags),
-                "publish_to_fresh_max": max(lags),
-            }
-            results.append(result)
-        finally:
-            stop_server(proc)
-    nginx = Nginx(static, port + 1, workers)
+    nginx: Nginx | None = None
+    nginx_base = f"http://127.0.0.1:{port + 1}"
     try:
-        for label, path in FEEDS.items():
-            nginx_loads[label] = wrk(f"http://127.0.0.1:{port + 1}{path}", duration)
-        _, headers, _ = fetch(port + 1, FEEDS["section RSS"])
-        nginx_loads["304 (If-None-Match)"] = wrk(
-            f"http://127.0.0.1:{port + 1}{FEEDS['section RSS']}", duration,
-            {"If-None-Match": headers["etag"]},
-        )  # fmt: skip
-        nginx_loads["section RSS, gzip"] = wrk(
-            f"http://127.0.0.1:{port + 1}{FEEDS['section RSS']}", duration,
-            {"Accept-Encoding": "gzip"},
-        )  # fmt: skip
+        for name in servers:
+            proc = start_server(name, port, workers, env)
+            try:
+                wait_ready(port, proc)
+                result = ServerResult(name)
+                etags = {}
+                for label, path in FEEDS.items():
+                    status, headers, body = fetch(port, path)
+                    assert status == 200, (path, status)
+                    etags[label] = headers["etag"]
+                    if nginx is None:  # the same bytes, for nginx
+                        target = static / path.lstrip("/")
+                        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+                        target.write_bytes(body)
+                        _, _, zipped = fetch(port, path, {"Accept-Encoding": "gzip"})
+                        target.with_name(target.name + ".gz").write_bytes(zipped)
+                if nginx is None:
+                    nginx = Nginx(static, port + 1, workers)
+                _, headers, _ = fetch(port + 1, FEEDS["section RSS"])
+                nginx_etag = headers["etag"]
+                section = FEEDS["section RSS"]
+                loads: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+                    label: (path, {}, {}) for label, path in FEEDS.items()
+                }
+                loads["304 (If-None-Match)"] = (
+                    section,
+                    {"If-None-Match": etags["section RSS"]},
+                    {"If-None-Match": nginx_etag},
+                )
+                loads["section RSS, gzip"] = (
+                    section,
+                    {"Accept-Encoding": "gzip"},
+                    {"Accept-Encoding": "gzip"},
+                )
+                ours = [proc.pid, *descendants(proc.pid)]
+                theirs = [nginx.proc.pid, *descendants(nginx.proc.pid)]
+                for label, (path, headers, nginx_headers) in loads.items():
+                    pairs = []
+                    for _ in range(max(1, rounds)):
+                        reference = measured(theirs, nginx_base + path, duration, nginx_headers)
+                        load = measured(ours, f"http://127.0.0.1:{port}{path}", duration, headers)
+                        pairs.append((load[0].rps / max(reference[0].rps, 1.0), load, reference))
+                    pairs.sort(key=lambda pair: pair[0])
+                    ratio, (load, cpu), (reference, nginx_cpu) = pairs[len(pairs) // 2]
+                    result.loads[label] = load
+                    result.nginx_pairs[label] = reference
+                    result.ratios[label] = ratio
+                    result.cpu_us[label] = cpu
+                    result.nginx_cpu_us[label] = nginx_cpu
+                    nginx_loads.setdefault(label, reference)
+                result.worker_rss_mb = [rss_mb(pid) for pid in descendants(proc.pid)]
+                if name == "granian bare":  # feeds only: no pages, nothing to publish
+                    results.append(result)
+                    continue
+                status, _, _ = fetch(port, article_path)
+                result.statuses["article page"] = status
+                result.loads["article page"] = wrk(
+                    f"http://127.0.0.1:{port}{article_path}", duration
+                )
+                cold, lags = cold_render(url, port, FEEDS["section RSS"])
+                result.cold_ms = {
+                    "median": statistics.median(cold),
+                    "max": max(cold),
+                    "publish_to_fresh_median": statistics.median(lags),
+                    "publish_to_fresh_max": max(lags),
+                }
+                results.append(result)
+            finally:
+                stop_server(proc)
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         shutil.rmtree(static, ignore_errors=True)
     return {
         "url": url,
         "workers": workers,
         "duration": duration,
+        "rounds": rounds,
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
         "nginx": {k: asdict(v) for k, v in nginx_loads.items()},
         "servers": [asdict(r) for r in results],
     }
@@ -388,13 +452,14 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1, help="nginx/server pairs per load")
     parser.add_argument("--port", type=int, default=8600)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("nginx"):
         sys.exit("wrk and nginx are needed: apt-get install -y wrk nginx-light")
     names = [n for n in args.servers.split(",") if n]
-    data = run(args.url, names, args.workers, args.duration, args.port)
+    data = run(args.url, names, args.workers, args.duration, args.port, args.rounds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2))
     print(f"wrote {args.out}")

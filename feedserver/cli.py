@@ -11,6 +11,12 @@ list the module in :data:`COMMAND_MODULES` and give it a
 ``register(group: click.Group) -> None`` that adds its commands to ``group``
 (it may use :func:`clean_errors` from here). A listed module that does not
 exist yet is skipped.
+
+Start-up is part of every command's time (a cron'd ``poll --once`` is mostly
+start-up when nothing changed upstream), so a command that needs only the
+settings and the database runs in the lean app (:mod:`feedserver.commands`)
+and this module and the command
+modules import what a command uses inside the command, not at the top.
 """
 
 from __future__ import annotations
@@ -19,17 +25,19 @@ import functools
 import importlib
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from flask import Flask
-from flask.cli import AppGroup, FlaskGroup, NoAppException, with_appcontext
+from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session
 
-from feedserver import accounts
+from feedserver.commands import CliGroup, create_app_for_command
 from feedserver.db import get_db
 from feedserver.errors import AppError
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy.orm import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +79,7 @@ def _session() -> Session:
 
 # --- db ------------------------------------------------------------------------------
 
-db_group = AppGroup("db", help="Manage the database schema.")
+db_group = CliGroup("db", help="Manage the database schema.")
 
 
 @db_group.command("upgrade")
@@ -116,7 +124,7 @@ def demo() -> None:
 
 # --- users ---------------------------------------------------------------------------
 
-users_group = AppGroup("users", help="Manage admin users.")
+users_group = CliGroup("users", help="Manage admin users.")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -142,6 +150,8 @@ def _read_password(from_stdin: bool) -> str:
 @clean_errors
 def users_create(name: str, password_stdin: bool) -> None:
     """Create an admin user NAME (asks for the password)."""
+    from feedserver import accounts
+
     accounts.check_name(name)
     with _session() as session:
         # Say so before asking for a password that would be thrown away.
@@ -160,6 +170,8 @@ def users_create(name: str, password_stdin: bool) -> None:
 @clean_errors
 def users_set_password(name: str, password_stdin: bool) -> None:
     """Give user NAME a new password (and lift a login lock)."""
+    from feedserver import accounts
+
     with _session() as session:
         user = accounts.get_user(session, name)
         accounts.set_password(session, user, _read_password(password_stdin))
@@ -186,7 +198,7 @@ def users_list() -> None:
 
 # --- tokens --------------------------------------------------------------------------
 
-tokens_group = AppGroup("tokens", help="Manage API tokens.")
+tokens_group = CliGroup("tokens", help="Manage API tokens.")
 
 
 @tokens_group.command("create")
@@ -195,6 +207,8 @@ tokens_group = AppGroup("tokens", help="Manage API tokens.")
 @clean_errors
 def tokens_create(name: str, label: str) -> None:
     """Issue an API token for user NAME and print it (only the token, on stdout)."""
+    from feedserver import accounts
+
     with _session() as session:
         user = accounts.get_user(session, name)
         token = accounts.create_token(session, user, label)
@@ -208,6 +222,8 @@ def tokens_create(name: str, label: str) -> None:
 @clean_errors
 def tokens_list(name: str) -> None:
     """List user NAME's tokens: id, prefix, label, use and state."""
+    from feedserver import accounts
+
     with _session() as session:
         tokens = accounts.list_tokens(session, accounts.get_user(session, name))
     if not tokens:
@@ -226,6 +242,8 @@ def tokens_list(name: str) -> None:
 @clean_errors
 def tokens_revoke(token_id: int) -> None:
     """Revoke the API token with this id (see 'tokens list')."""
+    from feedserver import accounts
+
     with _session() as session:
         token = accounts.revoke_token(session, token_id)
         owner = token.user.name
@@ -257,19 +275,9 @@ def init_app(app: Flask) -> None:
     add_commands(app.cli)
 
 
-def _create_app() -> Flask:
-    """Build the app for a command, turning bad configuration into a clean message."""
-    from feedserver import create_app
-
-    try:
-        return create_app()
-    except (ValueError, sa_exc.ArgumentError, ImportError) as exc:
-        raise NoAppException(f"Cannot start feedserver: {exc}") from None
-
-
 main = FlaskGroup(
     name="feedserver",
-    create_app=_create_app,
+    create_app=create_app_for_command,
     help="The feedserver command line: database, demo content, users, API tokens.",
 )
 add_commands(main)

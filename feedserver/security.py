@@ -62,8 +62,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        for name, value in common_headers(
-            html=response.mimetype == "text/html", secure=request.is_secure
-        ):
+        # A 304 has no body for the HTML policies to guard (RFC 9110 §15.4.5).
+        html = response.mimetype == "text/html" and response.status_code != 304
+        for name, value in common_headers(html=html, secure=request.is_secure):
             response.headers.setdefault(name, value)
         return response

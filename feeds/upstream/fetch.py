@@ -1,7 +1,8 @@
-"""Fetch upstream feeds politely and defensively (httpx).
+"""Fetch upstream feeds politely and defensively.
 
-One :class:`Fetcher` owns one ``httpx.Client`` (connection pool, CA bundle
-loaded once) and is meant to live as long as the poller. It is safe to share
+One :class:`Fetcher` owns one pool of guarded keep-alive connections
+(:mod:`feeds.upstream.connections`, on ``http.client``; CA bundle loaded once)
+and is meant to live as long as the poller. It is safe to share
 between threads: the poller runs fetch+parse in a thread pool, because the app
 around it (Flask, SQLAlchemy sessions) is synchronous and the parse is CPU
 work an event loop would not speed up; a per-host semaphore keeps us from
@@ -41,10 +42,10 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -60,7 +61,8 @@ from feeds.errors import (
 from feeds.httpdate import format_http_date, parse_http_date
 from feeds.lenient import parse_count, safe_etag
 from feeds.model import Validators
-from feeds.upstream import transport
+from feeds.upstream import connections
+from feeds.upstream.connections import Connections, Origin, TransportError, TransportTimeout
 from feeds.upstream.decompress import ACCEPT_ENCODING, decoder_for
 from feeds.upstream.guard import Allowlist, Resolver, check_url, system_resolver
 from feeds.upstream.schedule import CacheHints, cache_hints
@@ -100,6 +102,22 @@ class FetchResult:
     links: tuple[str, ...] = ()
 
 
+class Exchange(Protocol):
+    """One answer being read: what :class:`Fetcher` needs of a transport's response."""
+
+    status: int
+    reason: str
+    headers: Any  # .get(name) and .get_all(name), case-insensitive (http.client's message)
+
+    def read1(self, size: int = ...) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# (origin, request target, Host header, other headers) -> the answer, headers read.
+Send = Callable[[Origin, str, str, list[tuple[str, str]]], Exchange]
+
+
 class Fetcher:
     """A long-lived, thread-safe fetcher with the guard and the limits built in."""
 
@@ -117,9 +135,9 @@ class Fetcher:
         max_per_host: int = 4,
         resolver: Resolver = system_resolver,
         verify: ssl.SSLContext | None = None,
-        transport_: httpx.BaseTransport | None = None,
+        send_: Send | None = None,
     ) -> None:
-        """Make the client; ``transport_`` replaces the guarded one (tests only).
+        """Make the connection pool; ``send_`` replaces it (tests without sockets only).
 
         ``verify`` is an ``ssl.SSLContext`` to trust other CAs (tests).
         """
@@ -129,31 +147,25 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.total_timeout = total_timeout
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-        )
         self._max_per_host = max_per_host
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
-        self._client = httpx.Client(
-            transport=transport_
-            or transport.GuardedTransport(
-                self.allowlist,
-                resolver=resolver,
-                ssl_context=verify,
-                max_connections=max_connections,
-            ),
-            headers={
-                "User-Agent": user_agent,
-                "Accept": ACCEPT,
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
-            # No cookies kept between sources; no proxies or .netrc from the env.
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            trust_env=False,
-            follow_redirects=False,
-            timeout=self._timeout,
+        self._pool = Connections(
+            self.allowlist,
+            resolver=resolver,
+            ssl_context=verify,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            max_idle_per_host=max_per_host,
         )
+        self._send: Send = send_ or self._pool.request
+        # No cookies, no proxies, no .netrc: nothing but these and the validators is sent.
+        self._headers = [
+            ("User-Agent", user_agent),
+            ("Accept", ACCEPT),
+            ("Accept-Encoding", ACCEPT_ENCODING),
+        ]
 
     def __enter__(self) -> Fetcher:
         return self
@@ -162,55 +174,50 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        self._pool.close()
 
     def fetch(self, url: str, validators: Validators | None = None) -> FetchResult:
         """GET ``url`` (conditionally, given ``validators``) within every limit."""
-        with self._host_slot(url):
-            until = time.monotonic() + self.total_timeout
-            token = transport.deadline.set(until)
-            try:
-                return self._fetch(url, validators or Validators())
-            except FeedError:
-                raise
-            except httpx.TimeoutException as exc:
-                if time.monotonic() >= until - 0.05:
-                    problem = f"no complete answer within {self.total_timeout:g} s"
-                else:
-                    problem = _timeout_problem(exc)
-                raise FetchTimeout(url, problem) from None
-            except httpx.InvalidURL as exc:
-                raise FetchError(url, f"invalid URL ({exc})") from None
-            except httpx.HTTPError as exc:
-                raise FetchError(url, f"{type(exc).__name__}: {exc}") from None
-            finally:
-                transport.deadline.reset(token)
-
-    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        until = time.monotonic() + self.total_timeout
+        token = connections.deadline.set(until)
         try:
-            host = httpx.URL(url).host
-        except httpx.InvalidURL:
-            host = ""
+            checked = check_url(url, self.allowlist)
+            with self._host_slot(checked.host):
+                return self._fetch(url, checked, validators or Validators())
+        except FeedError:
+            raise
+        except TransportTimeout as exc:
+            if time.monotonic() >= until - 0.05:
+                problem = f"no complete answer within {self.total_timeout:g} s"
+            else:
+                problem = f"{exc.kind} time-out"
+            raise FetchTimeout(url, problem) from None
+        except TransportError as exc:
+            raise FetchError(url, f"{exc.kind}: {exc.detail}") from None
+        except httpx.InvalidURL as exc:
+            raise FetchError(url, f"invalid URL ({exc})") from None
+        finally:
+            connections.deadline.reset(token)
+
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         with self._hosts_lock:
             slot = self._hosts.get(host)
             if slot is None:
                 slot = self._hosts[host] = threading.BoundedSemaphore(self._max_per_host)
             return slot
 
-    def _fetch(self, url: str, validators: Validators) -> FetchResult:
-        current = check_url(url, self.allowlist)
+    def _fetch(self, url: str, current: httpx.URL, validators: Validators) -> FetchResult:
         permanent: str | None = None
         still_permanent = True
-        headers = _conditional_headers(validators)
+        headers = self._headers + list(_conditional_headers(validators).items())
         for hops in range(self.max_redirects + 1):
-            request = self._client.build_request("GET", current, headers=headers)
             try:
-                response = self._client.send(request, stream=True)
-            except (BlockedAddress, FetchError) as exc:  # the transport names host:port
+                response = self._send(*_request_line(current), headers)
+            except (BlockedAddress, FetchError) as exc:  # the guard names host:port
                 where = "" if str(current) == url else f"redirect to {current} refused: "
                 raise type(exc)(url, f"{where}{exc.problem}") from None
             try:
-                if response.status_code not in REDIRECTS:
+                if response.status not in REDIRECTS:
                     result = self._finish(url, current, response, validators)
                     if permanent is not None:
                         result = replace(result, permanent_redirect_url=permanent)
@@ -225,17 +232,17 @@ class Fetcher:
                 current = check_url(target, self.allowlist)
             except FeedError as exc:
                 raise type(exc)(url, f"redirect to {target} refused: {exc.problem}") from None
-            if still_permanent and response.status_code in PERMANENT:
+            if still_permanent and response.status in PERMANENT:
                 permanent = str(current)
             else:
                 still_permanent = False
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _finish(
-        self, url: str, current: httpx.URL, response: httpx.Response, sent: Validators
+        self, url: str, current: httpx.URL, response: Exchange, sent: Validators
     ) -> FetchResult:
         now = datetime.now(UTC)
-        status = response.status_code
+        status = response.status
         headers = response.headers
         hints = cache_hints(
             cache_control=headers.get("cache-control"),
@@ -257,7 +264,7 @@ class Fetcher:
             "content_type": headers.get("content-type"),
             "cache": hints,
             "fetched_at": now,
-            "links": tuple(headers.get_list("link")[:MAX_LINK_HEADERS]),
+            "links": tuple((headers.get_all("link") or [])[:MAX_LINK_HEADERS]),
         }
         if status == 304:
             # A 304 may omit unchanged validators (RFC 9110 §15.4.5): keep ours.
@@ -277,25 +284,21 @@ class Fetcher:
         raise HTTPStatusError(
             url,
             status,
-            f"HTTP {status} {response.reason_phrase}{where}".rstrip(),
+            f"HTTP {status} {response.reason}{where}".rstrip(),
             retry_after=hints.retry_after if status in (429, 503) else None,
         )
 
-    def _read_body(self, url: str, response: httpx.Response) -> bytes:
+    def _read_body(self, url: str, response: Exchange) -> bytes:
         cap = self.max_bytes
-        coding = response.headers.get("content-encoding", "identity").strip().lower()
-        declared = response.headers.get("content-length", "")
+        coding = (response.headers.get("content-encoding") or "identity").strip().lower()
+        declared = response.headers.get("content-length") or ""
         length = parse_count(declared, 2**62)
         if coding in ("", "identity") and length is not None and length > cap:
             raise BodyTooLarge(url, f"body over {_size(cap)} (Content-Length {declared})")
-        if response.is_stream_consumed:  # an in-memory response (MockTransport)
-            if len(response.content) > cap:
-                raise BodyTooLarge(url, f"body over {_size(cap)}")
-            return response.content
         decoder = decoder_for(url, coding)
         body = bytearray()
-        until = transport.deadline.get()
-        for raw in response.iter_raw():
+        until = connections.deadline.get()
+        while raw := response.read1(65536):
             for piece in decoder(raw):
                 body += piece
                 if len(body) > cap:
@@ -312,24 +315,33 @@ class Fetcher:
 DRAIN_LIMIT = 64 * 1024
 
 
-def _drain(response: httpx.Response) -> None:
-    """Read a small body we do not need, so the pooled connection can be reused.
+def _drain(response: Exchange) -> None:
+    """Read a small body we do not need, so the connection can be kept for the next fetch.
 
-    Closing a response whose body was not read makes httpcore drop the
-    connection; for the 304s that are most of a steady-state poll that would
+    A connection whose answer was not read to its end cannot carry another
+    request; for the 304s that are most of a steady-state poll that would
     mean a new TCP (and TLS) connection per feed. A body larger than
     DRAIN_LIMIT is not worth waiting for: the connection is dropped instead.
     """
-    if response.is_stream_consumed:
-        return
     seen = 0
     try:
-        for raw in response.iter_raw():
-            seen += len(raw)
+        while piece := response.read1(65536):
+            seen += len(piece)
             if seen > DRAIN_LIMIT:
                 return
-    except httpx.HTTPError:
+    except TransportError:
         return
+
+
+def _request_line(url: httpx.URL) -> tuple[Origin, str, str]:
+    """Where to connect, the request target and the Host header, from a checked URL."""
+    scheme = url.scheme
+    host = url.raw_host.decode("ascii")
+    default = 443 if scheme == "https" else 80
+    port = url.port or default
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default else f"{shown}:{port}"
+    return Origin(scheme, host, port), url.raw_path.decode("ascii"), host_header
 
 
 def _conditional_headers(validators: Validators) -> dict[str, str]:
@@ -344,12 +356,10 @@ def _conditional_headers(validators: Validators) -> dict[str, str]:
     return headers
 
 
-def _redirect_target(url: str, current: httpx.URL, response: httpx.Response) -> httpx.URL:
+def _redirect_target(url: str, current: httpx.URL, response: Exchange) -> httpx.URL:
     location = response.headers.get("location")
     if not location:
-        raise HTTPStatusError(
-            url, response.status_code, f"HTTP {response.status_code} without Location"
-        )
+        raise HTTPStatusError(url, response.status, f"HTTP {response.status} without Location")
     try:
         return current.join(location).copy_with(fragment=None)
     except httpx.InvalidURL as exc:
@@ -358,13 +368,3 @@ def _redirect_target(url: str, current: httpx.URL, response: httpx.Response) -> 
 
 def _size(n: int) -> str:
     return f"{n / MIB:g} MiB" if n >= MIB else f"{n} bytes"
-
-
-def _timeout_problem(exc: httpx.TimeoutException) -> str:
-    kind = {
-        httpx.ConnectTimeout: "connect",
-        httpx.ReadTimeout: "read",
-        httpx.WriteTimeout: "write",
-        httpx.PoolTimeout: "connection pool",
-    }.get(type(exc), "request")
-    return f"{kind} time-out"

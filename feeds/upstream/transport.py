@@ -1,4 +1,8 @@
-"""The guarded transport: every upstream connection goes to a checked address.
+"""The guarded httpx transport: every connection goes to a checked address.
+
+Used where an httpx client fits (the WebSub hub client, the hub's deliveries);
+the fetcher has its own lighter pool with the same guard,
+:mod:`feeds.upstream.connections`.
 
 :class:`GuardedBackend` is an httpcore network backend: at connect time it
 resolves the host once (:func:`feeds.upstream.guard.resolve_checked`), refuses the
@@ -14,24 +18,21 @@ It also enforces the fetch's total deadline on every socket wait.
 
 from __future__ import annotations
 
-import concurrent.futures
 import ssl
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import httpcore
 import httpx
 
 from feeds.errors import BlockedAddress
-from feeds.upstream.guard import Allowlist, Resolver, numeric_host, resolve_checked, system_resolver
+from feeds.upstream import connections
+from feeds.upstream.guard import Allowlist, Resolver, system_resolver
 
-# The monotonic deadline of the fetch running in this thread (or task), set by
-# feeds.upstream.fetch. Every socket wait is clamped to it, so a server that drips one
-# byte a second is cut off at the deadline, not only when one read stalls.
-deadline: ContextVar[float | None] = ContextVar("feeds_fetch_deadline", default=None)
+# The fetch deadline of this thread (or task), shared with feeds.upstream.connections.
+deadline = connections.deadline
 
 
 def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
@@ -72,9 +73,6 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="feeds-dns")
-
-
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, check every address, connect only to a checked one."""
 
@@ -110,20 +108,11 @@ class GuardedBackend(httpcore.NetworkBackend):
         raise failure
 
     def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
-        """Resolve and check within the connect time-out.
-
-        getaddrinfo() has no time-out of its own (glibc may wait 10 s and
-        more), so the lookup runs on a small pool and we stop waiting for it;
-        a stuck lookup then occupies one pool thread until the resolver gives up.
-        """
-        if numeric_host(host) is not None:  # nothing to look up
-            return resolve_checked(host, port, self._allowlist, self._resolver)
-        future = _LOOKUPS.submit(resolve_checked, host, port, self._allowlist, self._resolver)
+        """Resolve and check within the connect time-out (connections.resolve_within)."""
         try:
-            return future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise httpcore.ConnectTimeout(f"DNS lookup of {host} timed out") from None
+            return connections.resolve_within(host, port, self._allowlist, self._resolver, timeout)
+        except connections.TransportTimeout as exc:
+            raise httpcore.ConnectTimeout(exc.detail) from None
 
     def connect_unix_socket(
         self,

@@ -1,6 +1,10 @@
 """Commands for upstream sources and polling: ``sources …``, ``poll --once``, ``worker``.
 
-Registered by :mod:`feedserver.cli` through :func:`register`.
+Registered by :mod:`feedserver.cli` through :func:`register`. ``sources …``
+and ``poll --once`` run in the lean command-line app (settings and database);
+``poll`` without ``--once`` and ``worker`` in the whole application, since the
+WebSub hub's sender they run beside polling renders feeds. What a command
+uses is imported inside it, so loading the command line stays cheap.
 """
 
 from __future__ import annotations
@@ -9,19 +13,19 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
-from feedserver.aggregation import poller, removal, sources, websub
-from feedserver.aggregation.refresh import Outcome, PollSettings
-from feedserver.aggregation.worker import Worker, stop_in_process
+from feedserver.commands import CliGroup, command_app
 from feedserver.db import get_db
-from feedserver.models import Source, utcnow
-from feedserver.web import get_or_404
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from feedserver.aggregation.jobs import Outcome, PollSettings
+    from feedserver.models import Source
 
 
 def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,10 +40,12 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-sources_group = AppGroup("sources", help="Manage upstream sources (feeds we aggregate).")
+sources_group = CliGroup("sources", help="Manage upstream sources (feeds we aggregate).")
 
 
 def _settings() -> PollSettings:
+    from feedserver.aggregation.jobs import PollSettings
+
     return PollSettings.from_config(current_app.config)
 
 
@@ -57,6 +63,8 @@ def _describe(source: Source) -> str:
 @clean_errors
 def sources_add(url: str, section: str | None, name: str | None) -> None:
     """Add a source by its feed's URL or an HTML page's; fetch it and store its entries."""
+    from feedserver.aggregation import sources
+
     source = sources.add_source(
         get_db(), sources.app_fetcher(), _settings(), url, section=section, name=name
     )
@@ -69,6 +77,11 @@ def sources_add(url: str, section: str | None, name: str | None) -> None:
 @clean_errors
 def sources_list() -> None:
     """List every source: id, slug, feed URL, state, last status and error."""
+    from sqlalchemy import select
+
+    from feedserver.aggregation import sources
+    from feedserver.models import Source
+
     with get_db().session() as session:
         rows = list(session.scalars(select(Source).order_by(Source.id)))
         counts = sources.article_counts(session, [s.id for s in rows])
@@ -87,6 +100,8 @@ def sources_list() -> None:
 @clean_errors
 def sources_import(file: BinaryIO, section: str | None) -> None:
     """Import an OPML file ('-' for stdin); the poller fetches the new sources."""
+    from feedserver.aggregation import sources
+
     body = file.read()
     summary = sources.import_opml(get_db(), sources.app_fetcher(), body, section=section)
     for new in summary.created_sections:
@@ -109,6 +124,8 @@ def sources_import(file: BinaryIO, section: str | None) -> None:
 @clean_errors
 def sources_export(output: Path | None) -> None:
     """Write every source as OPML 2.0 (to stdout, or --output FILE)."""
+    from feedserver.aggregation import sources
+
     with get_db().session() as session:
         body = sources.export_opml(session, current_app.config["SITE_TITLE"])
     if output is None:
@@ -124,6 +141,10 @@ def sources_export(output: Path | None) -> None:
 @clean_errors
 def sources_remove(source_id: int, yes: bool) -> None:
     """Delete a source with its articles and upstream authors."""
+    from feedserver.aggregation import removal
+    from feedserver.models import Source
+    from feedserver.web import get_or_404
+
     with get_db().session() as session:
         source = get_or_404(session, Source, source_id)
         count, kept = removal.removal_counts(session, source)
@@ -143,16 +164,20 @@ def sources_remove(source_id: int, yes: bool) -> None:
     "--all", "everything", is_flag=True,
     help="With --once: refresh every enabled source now, due or not.",
 )  # fmt: skip
-@with_appcontext
 @clean_errors
 def poll(once: bool, everything: bool) -> None:
     """Refresh due sources: once with a progress bar (--once), or forever like 'worker'."""
-    stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
     if everything and not once:
         raise click.UsageError("--all works with --once (a worker polls what is due).")
     if not once:
-        _work()
+        _work(command_app(lean=False))
         return
+    # One pass needs the settings and the database only: the lean app.
+    from feedserver.aggregation import poller, websub
+    from feedserver.aggregation.worker import stop_in_process
+    from feedserver.models import utcnow
+
+    stop_in_process(command_app(lean=True))  # the app's own poller, if it started one
     db = get_db()
     if everything:
         poller.make_all_due(db)
@@ -179,10 +204,12 @@ def poll(once: bool, everything: bool) -> None:
     )
 
 
-def _work() -> None:
+def _work(app: Flask) -> None:
+    """Poll until stopped, with the WebSub hub's sender beside (the whole app: it renders)."""
+    from feedserver.aggregation.worker import Worker, stop_in_process
     from feedserver.publishing import websub
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop_in_process(app)  # this command polls instead of the app's own poller thread
     worker = Worker(get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"])
     worker.install_signal_handlers()
     click.echo("Polling until stopped (Ctrl-C or SIGTERM finishes the refreshes under way).")
@@ -194,12 +221,10 @@ def _work() -> None:
 
 
 @click.command("worker")
-@with_appcontext
 @clean_errors
 def worker() -> None:
     """Poll forever; SIGTERM or Ctrl-C stops after the refreshes under way."""
-    stop_in_process(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy is typed as the proxied object
-    _work()
+    _work(command_app(lean=False))
 
 
 def register(group: click.Group) -> None:

@@ -51,7 +51,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 FLASK_FLAG = "feedserver.flask"  # set when Flask, not the fast path, answered
 REQUEST_ID_KEY = "feedserver.request_id"
-FLUSH_EVERY = 1.0  # seconds between hand-overs of the request counts
+FLUSH_EVERY = 0.25  # seconds between hand-overs of the request counts (short: small pauses)
 # The classic text format, which generate_latest writes and every scraper reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -165,6 +165,21 @@ class RequestMetrics:
                 _watch(self)
         return result
 
+    def answered_before_flask(self, environ: dict[str, Any], status: str) -> str:
+        """Name and count a request a layer in front of this one answered (the fast path's hits).
+
+        Returns the request id, for the answer's X-Request-Id.
+        """
+        rid = environ.get("HTTP_X_REQUEST_ID")
+        if rid is None or clean_request_id(rid) is None:
+            rid = f"{self._prefix}{next(self._sequence):06x}"
+        if self.count:
+            self._events.append((environ.get("PATH_INFO", ""), status, False))
+            if not self._watched:
+                self._watched = True
+                _watch(self)
+        return rid
+
     def _group(self, path: str) -> str:
         group = self._groups.get(path)
         if group is None:
@@ -174,14 +189,20 @@ class RequestMetrics:
         return group
 
     def flush(self) -> None:
-        """Hand the requests noted since the last flush to prometheus_client."""
-        counts: dict[tuple[str, str, bool], int] = {}
+        """Hand the requests noted since the last flush to prometheus_client.
+
+        Takes what is on the deque now (appends go on meanwhile) and counts it
+        in C (collections.Counter), so the flush holds the GIL for well under a
+        millisecond per thousand requests: it does not show in the hits' p99.
+        """
         with self._flush_lock:
             events = self._events
-            for _ in range(len(events)):
-                path, status, by_flask = events.popleft()
-                key = (self._group(path), status[:3], not by_flask)
-                counts[key] = counts.get(key, 0) + 1
+            popleft = events.popleft
+            taken = collections.Counter([popleft() for _ in range(len(events))])
+        counts: dict[tuple[str, str, bool], int] = {}
+        for (path, status, by_flask), n in taken.items():
+            key = (self._group(path), status[:3], not by_flask)
+            counts[key] = counts.get(key, 0) + n
         for (group, status, fast), n in counts.items():
             HTTP_REQUESTS.labels(group, status).inc(n)
             if fast and group == "feed" and status in ("200", "304"):
@@ -390,8 +411,13 @@ def init_app(app: Flask) -> None:
             REQUEST_ID.reset(token)
 
 
-def wrap(app: Flask) -> None:
-    """Put the request-id and counting layer around the app (outside the fast path)."""
+def wrap(app: Flask) -> RequestMetrics:
+    """Put the request-id and counting layer around the app.
+
+    The fast path, in front of it, names and counts its own hits through
+    :meth:`RequestMetrics.answered_before_flask`.
+    """
     layer = RequestMetrics(app.wsgi_app, count=bool(app.config["METRICS"]))
     app.wsgi_app = layer  # type: ignore[method-assign]
     app.extensions[EXTENSION] = layer
+    return layer

@@ -15,6 +15,10 @@ Per feed request (GET or HEAD of a feed URL, INTERFACE §3):
 4. a 200, 304 or 429 is counted (requests, 304s, body bytes from the
    answer's Content-Length; subscribers from the report or the client hash).
 
+The fast path answers its hits without calling this layer's ``__call__``;
+it calls :meth:`AudienceLayer.count_hit` (and :meth:`AudienceLayer.refuse`)
+instead, which apply the same rules to the answer it is about to send.
+
 Anything else — other paths, other methods, a 404 for an unknown slug — goes
 to the inner app untouched and uncounted.
 """
@@ -28,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
+from feedserver.publishing.cache import FeedAnswer
 from feedserver.publishing.polite import PolitePolicy, reason
 from feedserver.publishing.tally import Tally
 
@@ -44,6 +49,7 @@ FEED_PATH = re.compile(
 MAX_SCANS = 1024  # header lists whose scan is remembered (the fast path reuses its lists)
 MAX_PATHS = 4096  # remembered path verdicts; cleared when full (paths are the client's choice)
 EXTENSION = "feedserver.publishing.audience"
+LAYER = "feedserver.publishing.audience.layer"
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,9})", re.IGNORECASE)
 
 
@@ -131,6 +137,50 @@ class AudienceLayer:
             tally.record(path, int(status[:3]), size, tally.report(user_agent), client, now)
         return body
 
+    def count_hit(
+        self,
+        environ: dict[str, Any],
+        path: str,
+        status: int,
+        answer: FeedAnswer,
+        conditional: bool,
+    ) -> int:
+        """Count a feed request the fast path answers from ``answer``; return seconds to wait.
+
+        The same rules as :meth:`__call__`, for an answer known before it is
+        sent: a non-zero return means polite polling refuses it (the caller
+        then answers with :meth:`refuse`) and nothing was counted yet.
+        """
+        now = time.time()
+        tally = self.tally
+        user_agent = environ.get("HTTP_USER_AGENT") or ""
+        client = tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+        polite = self.polite
+        if polite is not None:
+            row = (client, path, environ.get("QUERY_STRING", ""))
+            if conditional:
+                polite.conditional(row)
+            elif status == 200 and environ["REQUEST_METHOD"] == "GET" and answer.version.max_age:
+                wait = polite.unconditional(row, answer.tag, answer.version.max_age, now)
+                if wait:
+                    return wait
+        if self.counting:
+            size = (
+                len(answer.body or b"")
+                if status == 200 and environ["REQUEST_METHOD"] == "GET"
+                else 0
+            )
+            tally.record(path, status, size, tally.report(user_agent), client, now)
+        return 0
+
+    def refuse(
+        self, environ: dict[str, Any], path: str, wait: int, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer (and count) the 429 that :meth:`count_hit` asked for."""
+        user_agent = environ.get("HTTP_USER_AGENT") or ""
+        client = self.tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+        return self._refuse(path, wait, user_agent, client, time.time(), start_response)
+
     def _refuse(
         self,
         path: str,
@@ -207,7 +257,14 @@ def init_app(app: Any) -> None:
     app.extensions[EXTENSION] = tally
     if not counting and polite is None:
         return
-    app.wsgi_app = AudienceLayer(app.wsgi_app, tally, counting=counting, polite=polite)
+    layer = AudienceLayer(app.wsgi_app, tally, counting=counting, polite=polite)
+    app.wsgi_app = app.extensions[LAYER] = layer
+
+
+def layer_of(app: Any) -> AudienceLayer | None:
+    """Return the app's audience layer, if it counts or polices anything."""
+    found: AudienceLayer | None = app.extensions.get(LAYER)
+    return found
 
 
 def tally_of(app: Any) -> Tally | None:

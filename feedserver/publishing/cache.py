@@ -140,10 +140,11 @@ def feed_answer(
 ) -> FeedAnswer:
     """Write out a feed page's answers: the 304 always, the 200 when ``feed`` is rendered.
 
-    The header order is the one the site has always sent. A 304 carries no
-    representation headers (RFC 9110 §15.4.5) but the HTML set of
-    :func:`feedserver.security.common_headers`: a body-less answer has HTML's
-    default type on its way through Flask, and its hooks add that set.
+    The header order is the one the site has always sent. A 304 carries the
+    validator and caching fields of its 200 and the headers every answer
+    carries, and no representation metadata (RFC 9110 §15.4.5: a sender
+    SHOULD NOT generate it) — nor the HTML-only policies, which guard a
+    body it does not have.
     """
     tag = variant_etag(version.etag, encoding)
     caching = [
@@ -152,7 +153,7 @@ def feed_answer(
         ("Vary", "Accept-Encoding"),
         *links,  # WebSub hub and self (INTERFACE §3), on 200 and 304 alike
     ]
-    headers304 = [("ETag", tag), *caching, *common_headers(html=True, secure=secure)]
+    headers304 = [("ETag", tag), *caching, *common_headers(html=False, secure=secure)]
     if feed is None:
         return FeedAnswer(version, tag, headers304)
     body = feed.encoded(encoding)

@@ -22,6 +22,13 @@ WordPress's ``?paged=N`` on its /feed/ paths; junk parameters go to Flask and
 cannot create entries that evict the real ones. Without FEEDSERVER_BASE_URL,
 answers are kept only for the Host the process pinned (feedserver.hosts).
 
+A hit is answered in this layer's one frame, with everything the layers
+behind it would have done for it: the request id (``requests``, from
+feedserver.ops.metrics), the subscriber count and polite polling
+(``audience``, from feedserver.publishing.audience). Each of those owns its
+rule; this layer only calls them, so a hit costs a few microseconds of Python.
+Misses go through those layers and Flask as any other request.
+
 Database outage (stale-if-error, RFC 5861 §4): when the scope versions
 cannot be read, a kept answer is served as it is, validators included,
 rather than an error; for OUTAGE_PAUSE seconds after a failed read the
@@ -39,7 +46,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from feeds.conditional import choose_encoding
 from feedserver.hosts import HostPin, pin_for
@@ -66,11 +73,38 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Key = tuple[str, ...]
 
 
+class HitAudience(Protocol):
+    """Who counts the feed requests the fast path answers (publishing.audience)."""
+
+    def feed_path(self, raw: str) -> str | None: ...
+
+    def count_hit(
+        self,
+        environ: dict[str, Any],
+        path: str,
+        status: int,
+        answer: FeedAnswer,
+        conditional: bool,
+    ) -> int: ...
+
+    def refuse(
+        self, environ: dict[str, Any], path: str, wait: int, start_response: StartResponse
+    ) -> Iterable[bytes]: ...
+
+
+class HitRequests(Protocol):
+    """Who names and counts every request (ops.metrics)."""
+
+    def answered_before_flask(self, environ: dict[str, Any], status: str) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     scope_key: str
     versions: Versions
     answer: FeedAnswer
+    valid_until: datetime | None  # the answer's, here to save a lookup per hit
+    path: str | None  # the feed path as the audience counts it; None: not counted
 
 
 def _in_contract(path: str, query: str) -> bool:
@@ -89,9 +123,15 @@ class FastFeeds:
         max_entries: int = 4096,
         max_bytes: int = 64 * 1024 * 1024,
         pin: HostPin | None = None,
+        audience: HitAudience | None = None,
+        requests: HitRequests | None = None,
     ) -> None:
         self.app = app
         self.pin = pin  # None: key on the Host as given (tests that build a FastFeeds)
+        # One Host for every answer (BASE_URL set): no Host in the key, no check.
+        self._any_host = pin is not None and pin.configured
+        self.audience = audience
+        self.requests = requests
         self.versions = versions
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -110,6 +150,14 @@ class FastFeeds:
         query = environ.get("QUERY_STRING", "")
         if query and not _in_contract(path, query):
             return None
+        if self._any_host:
+            return (
+                path,
+                query,
+                environ.get("SCRIPT_NAME", ""),
+                environ.get("wsgi.url_scheme", "http"),
+                encoding,
+            )
         host = environ.get("HTTP_HOST") or (
             f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         )
@@ -142,23 +190,50 @@ class FastFeeds:
         if key is None:
             return self.app(environ, start_response)
         entry = self._entries.get(key)
-        if entry is not None and self._still_current(entry):
-            answer = entry.answer
-            inm = environ.get("HTTP_IF_NONE_MATCH")
-            ims = environ.get("HTTP_IF_MODIFIED_SINCE")
-            if (inm is not None or ims is not None) and answer.not_modified(inm, ims):
-                self.hits += 1
-                start_response(STATUS_304, answer.headers304)
-                return EMPTY
-            if answer.body is not None:
-                self.hits += 1
-                start_response(STATUS_200, answer.headers200)
-                return EMPTY if method == "HEAD" else [answer.body]
-        return self.app(environ, start_response)
+        if entry is None or not self._still_current(entry):
+            return self.app(environ, start_response)
+        answer = entry.answer
+        inm = environ.get("HTTP_IF_NONE_MATCH")
+        ims = environ.get("HTTP_IF_MODIFIED_SINCE")
+        conditional = inm is not None or ims is not None
+        body = answer.body
+        if conditional and answer.not_modified(inm, ims):
+            code, status, headers, body = 304, STATUS_304, answer.headers304, None
+        elif body is not None and answer.headers200 is not None:
+            code, status, headers = 200, STATUS_200, answer.headers200
+        else:  # only the 304 is kept, and the client's copy is not current
+            return self.app(environ, start_response)
+        self.hits += 1
+        audience = self.audience
+        if audience is not None and entry.path is not None:
+            wait = audience.count_hit(environ, entry.path, code, answer, conditional)
+            if wait:
+                return self._refuse(environ, entry.path, wait, start_response)
+        requests = self.requests
+        if requests is not None:
+            rid = requests.answered_before_flask(environ, status)
+            headers = [*headers, ("X-Request-Id", rid)]
+        start_response(status, headers)
+        return EMPTY if body is None or method == "HEAD" else [body]
+
+    def _refuse(
+        self, environ: dict[str, Any], path: str, wait: int, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The audience's 429 (polite polling), with the request id as every answer has it."""
+        assert self.audience is not None
+        requests = self.requests
+        if requests is None:
+            return self.audience.refuse(environ, path, wait, start_response)
+
+        def named(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            rid = requests.answered_before_flask(environ, status)
+            return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
+
+        return self.audience.refuse(environ, path, wait, named)
 
     def _still_current(self, entry: _Entry) -> bool:
         """Whether the kept answer is current; True (stale-if-error) when we cannot tell."""
-        until = entry.answer.version.valid_until
+        until = entry.valid_until
         if until is not None and self.clock() >= until:
             return False  # a tombstone in it has expired: Flask renders it anew
         if self._outage_until and time.monotonic() < self._outage_until:
@@ -189,7 +264,9 @@ class FastFeeds:
         old = self._entries.get(key)
         if answer.body is None and old is not None and old.versions == versions:
             return  # a 304 adds nothing to the full answer kept for these versions
-        self._store(key, _Entry(scope_key, versions, answer))
+        audience = self.audience
+        path = audience.feed_path(environ.get("PATH_INFO", "")) if audience is not None else None
+        self._store(key, _Entry(scope_key, versions, answer, answer.version.valid_until, path))
 
     def _store(self, key: Key, entry: _Entry) -> None:
         self.fills += 1
@@ -219,11 +296,19 @@ def answers(app: Any) -> FastFeeds | None:
     return found
 
 
-def init_app(app: Any) -> None:
-    """Put the fast path in front of the app (FEEDSERVER_FAST_FEEDS=false turns it off)."""
+def init_app(
+    app: Any, *, audience: HitAudience | None = None, requests: HitRequests | None = None
+) -> None:
+    """Put the fast path in front of the app (FEEDSERVER_FAST_FEEDS=false turns it off).
+
+    ``audience`` and ``requests`` are the layers behind it that every feed
+    request passes: the fast path does their part for the hits it answers.
+    """
     if not app.config["FAST_FEEDS"]:
         return
     versions = versions_for(app.config["DATABASE_URL"], listen=app.config["FAST_FEEDS_LISTEN"])
     if versions is None:
         return
-    app.wsgi_app = app.extensions[EXTENSION] = FastFeeds(app.wsgi_app, versions, pin=pin_for(app))
+    app.wsgi_app = app.extensions[EXTENSION] = FastFeeds(
+        app.wsgi_app, versions, pin=pin_for(app), audience=audience, requests=requests
+    )

@@ -4,9 +4,18 @@ A rendered feed depends on its scope's version and the global version, so a
 worker that keeps answers (feedserver.publishing.fastpath) only has to know, cheaply
 and correctly, when those change:
 
-- SQLite: a kept read-only connection per thread; ``PRAGMA data_version``
-  (a few microseconds) changes whenever any other connection — in this or
-  another process — committed, and then the in-process copy is dropped.
+- SQLite: in WAL mode every commit, by any connection in any process,
+  rewrites the WAL-index header at the start of the ``-shm`` file (its change
+  counter and last frame; https://sqlite.org/walformat.html §2.1). Per request
+  a copy of that header from a read-only memory map (no system call, so the
+  GIL is never let go on a hit — a syscall that releases it costs a hit its
+  turn behind the server's other threads) says whether anything was committed
+  since the copy was read; only then is the database asked, through a kept
+  read-only connection per thread. The map is safe to read: SQLite shrinks a
+  ``-shm`` file only when no connection has it open, and the connection that
+  first opened it here stays open as long as the map. Without a ``-shm`` file (another
+  journal mode) every request asks ``PRAGMA data_version``, which changes
+  whenever another connection committed.
 - PostgreSQL: a listener thread per process does ``LISTEN`` on
   ``feedserver_scope_versions``; a statement-level trigger on
   ``scope_versions`` (migration 0002) sends ``NOTIFY`` in the transaction of
@@ -20,6 +29,7 @@ and correctly, when those change:
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import sqlite3
 import threading
@@ -53,12 +63,20 @@ Versions = tuple[int, int]  # (scope version, global version)
 
 
 class SQLiteVersions:
-    """Scope versions read through a kept connection per thread, checked by data_version."""
+    """Scope versions read through a kept connection per thread, checked by the WAL index."""
+
+    WAL_HEADER = 96  # both copies of the 48-byte WAL-index header
 
     def __init__(self, path: str, max_keys: int = 10_000) -> None:
         self.path = path
         self.max_keys = max_keys
         self._local = threading.local()
+        # Versions read since the -shm header was as given: replaced as one
+        # tuple, so a value is never filed under a header newer than its read.
+        self._snap: tuple[bytes, dict[str, Versions]] = (b"", {})
+        self._shm: mmap.mmap | None = None  # the -shm file's first bytes, mapped read-only
+        self._shm_owner: Any = None  # the connection that keeps the -shm file in use
+        self._shm_pid = 0
 
     def _state(self) -> Any:
         st = getattr(self._local, "st", None)
@@ -70,7 +88,38 @@ class SQLiteVersions:
             st.conn.execute("PRAGMA query_only=ON")
         return st
 
+    def _wal_header(self) -> bytes | None:
+        """The WAL-index header as it is now; None when there is no -shm file to read."""
+        shm = self._shm
+        if shm is None or self._shm_pid != os.getpid():
+            return None
+        return shm[: self.WAL_HEADER]
+
+    def _open_shm(self, conn: Any) -> None:
+        """Map the -shm file, which ``conn`` (open in WAL mode) keeps in use from now on."""
+        if self._shm_pid == os.getpid():
+            return  # tried in this process already (mapped, or not WAL)
+        self._shm_pid = os.getpid()
+        self._shm = None
+        try:
+            with open(self.path + "-shm", "rb") as file:
+                if os.fstat(file.fileno()).st_size >= self.WAL_HEADER:
+                    self._shm = mmap.mmap(file.fileno(), self.WAL_HEADER, access=mmap.ACCESS_READ)
+                    self._shm_owner = conn
+        except (OSError, ValueError):
+            pass  # not WAL mode (or not readable): data_version every time
+
     def current(self, key: str) -> Versions:
+        header = self._wal_header()
+        snap = self._snap
+        if header is not None and header == snap[0]:
+            value = snap[1].get(key)
+            if value is not None:
+                return value  # nothing committed since it was read
+        return self._read(key, header)
+
+    def _read(self, key: str, header: bytes | None) -> Versions:
+        """Ask the database (``header``: the WAL index as seen before asking)."""
         st = self._state()
         dv = st.conn.execute("PRAGMA data_version").fetchone()[0]
         if dv != st.data_version:
@@ -87,16 +136,30 @@ class SQLiteVersions:
             if len(st.cache) >= self.max_keys:
                 st.cache.clear()
             st.cache[key] = value
+        if header is None:
+            self._open_shm(st.conn)
+        elif len(header) == self.WAL_HEADER and header[:48] == header[48:]:
+            # Both copies agree: the header was not caught mid-write.
+            # Read after ``header`` was taken, so at least as new as it says; a
+            # commit in between changes the header, and the next call reads again.
+            snap = self._snap
+            if snap[0] != header or len(snap[1]) >= self.max_keys:
+                snap = self._snap = (header, {})
+            snap[1][key] = value
         return value  # type: ignore[no-any-return]  # Flask's extensions, g and generic lookups hold Any
 
     def invalidate(self) -> None:
-        """Nothing to do: data_version sees every commit, this process's too."""
+        """Nothing to do: the WAL index and data_version see every commit, this process's too."""
 
     def close(self) -> None:
+        if self._shm is not None and self._shm_pid == os.getpid():
+            self._shm.close()  # before the connection that keeps the file in use
+        self._shm, self._shm_owner, self._shm_pid = None, None, 0
         st = getattr(self._local, "st", None)
         if st is not None:
             st.conn.close()
             self._local.st = None
+        self._snap = (b"", {})
 
 
 class _ThreadState:

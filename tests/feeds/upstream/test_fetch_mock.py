@@ -1,4 +1,8 @@
-"""feeds.upstream.fetch logic on httpx.MockTransport: no sockets, no DNS."""
+"""feeds.upstream.fetch logic on a stand-in for the connection pool: no sockets, no DNS.
+
+The handlers speak httpx's Request and Response (easy to write); :func:`fetcher`
+hands the fetcher an ``send_`` that turns them into what the pool gives it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 
 from feeds.errors import BlockedAddress, FetchError, HTTPStatusError
 from feeds.model import Validators
+from feeds.upstream.connections import Origin
 from feeds.upstream.fetch import Fetcher
 
 FEED = "https://example.com/feed"
@@ -26,8 +31,43 @@ class Streamed(httpx.SyncByteStream):
         yield self.body
 
 
+class Headers:
+    def __init__(self, headers: httpx.Headers) -> None:
+        self._headers = headers
+
+    def get(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def get_all(self, name: str) -> list[str] | None:
+        return self._headers.get_list(name) or None
+
+
+class Answer:
+    """An httpx.Response as the fetcher's Exchange: status, headers, read1, close."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.reason = response.reason_phrase
+        self.headers = Headers(response.headers)
+        # An in-memory body (content=…) was read already; a Streamed one is read here.
+        body = [response.content] if response.is_stream_consumed else response.iter_raw()
+        self._pieces = iter(body)
+        self.closed = False
+
+    def read1(self, size: int = 65536) -> bytes:
+        return next(self._pieces, b"")
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def fetcher(handler: Callable[[httpx.Request], httpx.Response], **kw: object) -> Fetcher:
-    return Fetcher(transport_=httpx.MockTransport(handler), **kw)  # type: ignore[arg-type]
+    def send(origin: Origin, target: str, host: str, headers: list[tuple[str, str]]) -> Answer:
+        assert ("Host", host) not in headers  # the pool sends Host itself
+        request = httpx.Request("GET", f"{origin.scheme}://{host}{target}", headers=headers)
+        return Answer(handler(request))
+
+    return Fetcher(send_=send, **kw)  # type: ignore[arg-type]
 
 
 def test_conditional_headers_are_sent() -> None:

@@ -143,6 +143,36 @@ def test_sighup_replaces_workers_then_sigterm_stops_everything(site):
         httpx.get(f"{base}/healthz", timeout=1)
 
 
+def test_workers_stop_when_the_supervisor_is_killed_outright(site):
+    child, base = start(site, "--no-poller")
+    workers = _alive_children(child.pid)
+    assert len(workers) >= 2  # the two workers (and whatever else the supervisor started)
+    assert httpx.get(f"{base}/feed.rss", timeout=5).status_code == 200
+    child.kill()  # SIGKILL: no chance to stop its workers (they have a group of their own)
+    child.wait(5)
+    deadline = time.monotonic() + STOP_WITHIN
+    alive = workers
+    while time.monotonic() < deadline:
+        alive = [pid for pid in workers if _running(int(pid))]
+        if not alive:
+            break
+        time.sleep(0.3)
+    for pid in alive:  # never leave them behind, whatever the assertion says
+        os.kill(int(pid), signal.SIGKILL)
+    assert not alive, "workers outlived their supervisor"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=1)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie waiting for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def assert_metrics_sum_every_worker(base: str) -> None:
     with httpx.Client(base_url=base) as client:
         time.sleep(2.5)  # each worker hands its counts over once a second

@@ -184,3 +184,18 @@ def test_policy_memory_is_bounded():
         policy.unconditional((f"old{i}", "/f", ""), '"a"', 5, 0.0)
     policy.unconditional(("new", "/f", ""), '"a"', 5, 100.0)
     assert len(policy) == 1
+
+
+def test_the_fast_path_counts_and_refuses_its_own_hits(polite, app, client, news):
+    fast = app.extensions["feedserver.publishing.fastpath"]
+    first = get(client, "/feed.atom")  # rendered by Flask, kept
+    hits = fast.hits
+    answers = [get(client, "/feed.atom") for _ in range(3)]
+    assert fast.hits == hits + 3  # answered in front of Flask…
+    assert [a.status_code for a in answers] == [200, 200, 429]  # …under the same rule
+    refused = answers[-1]
+    assert (
+        refused.headers["Retry-After"].isdigit() and "no-store" in refused.headers["Cache-Control"]
+    )
+    ids = [a.headers["X-Request-Id"] for a in (first, *answers)]
+    assert len(set(ids)) == 4 and all(ids)  # every answer named, the 429 too
