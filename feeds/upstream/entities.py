@@ -34,6 +34,12 @@ MAX_ENTITIES = 64
 # Readings tried on top of feedparser's own choice: every encoding in which
 # "<" is not the ASCII byte 0x3C.
 _WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037", "cp500", "cp1140")
+# "<!" as each wide reading writes it. "<" and "!" have no case variants, and
+# every one of these codecs reads a fixed number of bytes per character (an
+# undecodable unit becomes U+FFFD, never "<"), so a reading can only declare
+# an entity where these bytes occur: without them the costly decode (UTF-32
+# of a 5 MB body, almost all errors) is skipped, with the same verdict.
+_WIDE_MARKS = {name: "<!".encode(name) for name in _WIDE}
 _BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 
@@ -70,6 +76,9 @@ def _readings(body: bytes, content_type: str | None) -> list[str]:
     elif not declared:
         return texts
     for name in codecs_to_try:
+        mark = _WIDE_MARKS.get(name)
+        if mark is not None and mark not in body:
+            continue  # this reading has no "<!": no declaration to check
         try:
             texts.append(body.decode(name, "replace"))
         except (LookupError, ValueError):

@@ -7,7 +7,10 @@ the poller can run them in a parse process that starts quickly:
   de-duplication key and content hash);
 - :func:`prepare` — the entries to write → :class:`Prepared` rows: plain-text
   title and summary, sanitized body, safe link. Only new or changed entries are
-  prepared, since sanitizing is most of the cost.
+  prepared, since sanitizing is most of the cost;
+- :func:`parse_prepared` — both at once, for a source's first poll (every
+  entry is new): the poller runs it outside the write lock, in a parse process
+  when one is free, so the store step only writes.
 
 ``feeds.upstream.parse`` already gives titles and author names as plain text; they are
 only clipped here, never stripped of "tags" again (an Atom ``type="text"``
@@ -42,14 +45,6 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
-class Parsed:
-    """A parsed upstream feed and its entries, de-duplicated, in feed order."""
-
-    feed: UpstreamFeed
-    entries: tuple[Incoming, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """One entry ready to be written: plain text, sanitized HTML, safe URLs."""
 
@@ -63,6 +58,31 @@ class Prepared:
     published: datetime | None
     updated: datetime | None
     authors: tuple[tuple[str, str | None], ...]  # (name, safe url), de-duplicated
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed upstream feed and its entries, de-duplicated, in feed order.
+
+    ``prepared`` (from :func:`parse_prepared`): every entry already prepared,
+    ``prepared[i]`` for ``entries[i]``, against the fallback base
+    ``prepared_base``; the store uses them only while both still hold.
+    """
+
+    feed: UpstreamFeed
+    entries: tuple[Incoming, ...]
+    prepared: tuple[Prepared, ...] | None = None
+    prepared_base: str | None = None
+
+    def rows(self, todo: list[tuple[int, Incoming]], base: str | None) -> list[Prepared] | None:
+        """The prepared rows of these (position, entry) pairs, if prepared against ``base``."""
+        done = self.prepared
+        if done is None or self.prepared_base != base or len(done) != len(self.entries):
+            return None
+        rows = [done[position] for position, _ in todo]
+        if any(row.key != item.key for row, (_, item) in zip(rows, todo, strict=True)):
+            return None
+        return rows
 
 
 def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -81,6 +101,26 @@ def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
             seen.add(key)
             entries.append(Incoming(key, digest, entry))
     return Parsed(feed, tuple(entries))
+
+
+def parse_prepared(
+    body: bytes, url: str, content_type: str | None, home_url: str | None, feed_url: str
+) -> Parsed:
+    """:func:`parse`, with every entry prepared (a first poll: all of them are new).
+
+    The fallback base is the one the store will use: the source's home page
+    as the feed now names it (else as stored), else its feed URL. Should
+    preparing fail, the entries go unprepared: the store prepares them and
+    reports the failure as it would have.
+    """
+    parsed = parse(body, url, content_type)
+    home = safe_url(parsed.feed.link) if parsed.feed.link else None
+    base = (home[:2000] if home else home_url) or feed_url
+    try:
+        rows = prepare(enumerate(parsed.entries), base)
+    except Exception:  # noqa: BLE001 - the store step prepares again and reports it
+        return parsed
+    return Parsed(parsed.feed, parsed.entries, tuple(rows), base)
 
 
 def content_hash(entry: UpstreamEntry) -> str:

@@ -96,12 +96,13 @@ class SourceJob:
     last_modified: str | None = None
     poll_interval: int | None = None
     home_url: str | None = None
+    first: bool = False  # never fetched successfully: every entry it lists is new
 
     @classmethod
     def of(cls, source: Source) -> SourceJob:
         return cls(
             source.id, source.feed_url or "", source.etag, source.last_modified,
-            source.poll_interval, source.home_url,
+            source.poll_interval, source.home_url, source.last_success_at is None,
         )  # fmt: skip
 
     @property

@@ -54,7 +54,9 @@ class ArticleSlugs:
 def free_slugs(session: Session, model: Any, texts: list[str], fallback: str) -> list[str]:
     """Unused slugs for these texts: one query for the plain ones, "-2", "-3"… when taken."""
     bases = [slugify(text, max_length=100, fallback=fallback) for text in texts]
-    taken = set(session.scalars(select(model.slug).where(model.slug.in_(set(bases)))))
+    table = model.__table__  # Core on the session's connection: no ORM query, no autoflush
+    wanted = select(table.c.slug).where(table.c.slug.in_(set(bases)))
+    taken = set(session.connection().execute(wanted).scalars())
     used: set[str] = set()
     slugs = []
     for base in bases:

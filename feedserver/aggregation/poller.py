@@ -31,16 +31,18 @@ batch of 304s is written row by row, so other sources' results are never lost.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import (
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "feedserver.aggregation.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
 UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
+GC_YOUNG = 20_000  # allocations between young collections during a pass (CPython: 700)
 T = TypeVar("T")
 
 
@@ -148,12 +151,13 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
             Source.last_modified,
             Source.poll_interval,
             Source.home_url,
+            Source.last_success_at,
         )  # fmt: skip
         .execution_options(synchronize_session=False)
     )
     with db.write_lock(), db.session() as session:
         rows = session.execute(stmt).all()
-    jobs = [SourceJob(row[0], row[1] or "", *row[2:]) for row in rows]
+    jobs = [SourceJob(row[0], row[1] or "", *row[2:6], row[6] is None) for row in rows]
     return sorted(jobs, key=lambda job: job.id)
 
 
@@ -227,6 +231,27 @@ class Poller:
             return upstream_entries.parse(body, url, content_type)
         return self._offload(upstream_entries.parse, body, url, content_type)
 
+    def _parser(self, job: SourceJob) -> aggregation.Parser:
+        """How to parse this job's body: with its entries prepared on a first poll.
+
+        A first poll's entries are all new, so they are sanitized with the
+        parse — outside the write lock, in a parse process when one is free
+        (worth its trip: preparing costs several times the parse) — and the
+        store step only writes. Later polls prepare only new or changed
+        entries, in the store step, after reading what is known.
+        """
+        if not job.first:
+            return self._parse
+        home, feed_url = job.home_url, job.feed_url
+
+        def parse(body: bytes, url: str, content_type: str | None) -> Parsed:
+            prepared = upstream_entries.parse_prepared
+            if len(body) < PARSE_IN_PROCESS_BYTES:
+                return prepared(body, url, content_type, home, feed_url)
+            return self._offload(prepared, body, url, content_type, home, feed_url)
+
+        return parse
+
     def refresh(self, job: SourceJob) -> Outcome:
         """Refresh one claimed source (in the calling thread)."""
         outcome = self.fetch_or_refresh(job)
@@ -242,7 +267,8 @@ class Poller:
             return store.store_failure(self.db, job, exc, self.settings)
         if aggregation.unchanged(job, result):
             return Unchanged(job, result)
-        return aggregation.complete(self.db, job, result, self.settings, parser=self._parse)
+        parser = self._parser(job)
+        return aggregation.complete(self.db, job, result, self.settings, parser=parser)
 
     def _guarded(self, job: SourceJob) -> Outcome | Unchanged:
         """fetch_or_refresh, and should anything still escape it, that source's failure."""
@@ -276,6 +302,15 @@ class Poller:
         Sources are claimed in batches of up to four per thread, topped up when
         fewer than two per thread remain, so no thread idles and claims stay few.
         """
+        with quiet_gc():
+            return self._poll_due(cutoff, progress, stop)
+
+    def _poll_due(
+        self,
+        cutoff: datetime | None,
+        progress: Callable[[Outcome], None] | None,
+        stop: threading.Event | None,
+    ) -> PollStats:
         cutoff = cutoff or utcnow()
         stats = PollStats()
         window = self.settings.concurrency * 4
@@ -321,6 +356,27 @@ class Poller:
                     quiet.append(result)
                 else:
                     record(result)
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Fewer cyclic-GC passes while polling (profile: 5–7 % of a first poll's CPU).
+
+    A refresh allocates many short-lived objects (rows, entries, strings) and
+    makes few cycles; CPython's default starts a young collection every 700
+    allocations, and each one also walks the long-lived heap of imports and
+    caches. This freezes what exists now (so it is not walked again) and
+    collects young objects every :data:`GC_YOUNG` allocations; both are
+    undone afterwards. Nesting is harmless (the outer setting is restored).
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(old[0], GC_YOUNG), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def poll_once(

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from feeds.model import UpstreamEntry
@@ -65,21 +65,29 @@ def apply_upstream_tombstones(
     return len(articles)
 
 
+_TOMBSTONES: Table = ArticleTombstone.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+# Built once; run on the session's connection (no ORM, no autoflush: a
+# refresh's pending source changes go in one UPDATE at commit).
+_BURIED = select(_TOMBSTONES.c.upstream_key).where(
+    _TOMBSTONES.c.source_id == bindparam("source_id"),
+    _TOMBSTONES.c.upstream_key.in_(bindparam("keys", expanding=True)),
+)
+CHUNK = 500  # keys per IN (…) list
+
+
 def honour_tombstones(session: Session, source_id: int, parsed: Parsed) -> Parsed:
     """Apply the document's tombstones; return ``parsed`` without entries deleted here."""
     listed = [incoming.key for incoming in parsed.entries]
     if parsed.feed.deleted:
         apply_upstream_tombstones(session, source_id, parsed.feed.deleted, listed)
+        session.flush()  # the tombstones just made are read below
     if not listed:
         return parsed
-    buried = set(
-        session.scalars(
-            select(ArticleTombstone.upstream_key).where(
-                ArticleTombstone.source_id == source_id,
-                ArticleTombstone.upstream_key.in_(listed),
-            )
-        )
-    )
+    conn = session.connection()
+    buried: set[str] = set()
+    for start in range(0, len(listed), CHUNK):
+        chunk = listed[start : start + CHUNK]
+        buried.update(conn.execute(_BURIED, {"source_id": source_id, "keys": chunk}).scalars())
     if not buried:
         return parsed
     log.info("deleted entries not stored again source_id=%s count=%d", source_id, len(buried))

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError
@@ -81,6 +81,14 @@ def new_secret() -> str:
     return secrets.token_urlsafe(48)  # 64 characters: far under §5.1's 200 bytes
 
 
+_SUBS: Table = Sub.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+_WANTS_ONE = (
+    select(_SUBS.c.id)
+    .where(_SUBS.c.source_id == bindparam("source_id"), _SUBS.c.wanted == "subscribe")
+    .limit(1)
+)
+
+
 def wanted_row(session: Session, source_id: int) -> UpstreamSubscription | None:
     """The subscription a source wants (at most one), or None."""
     return session.scalar(
@@ -96,6 +104,12 @@ def note_advertised(
 ) -> None:
     """Record the hub and topic a freshly fetched feed advertises (in the caller's transaction)."""
     found = advertised(result.links, result.final_url, feed)
+    if found is None:
+        # Most feeds advertise no hub and want no subscription: one prepared
+        # query on the connection tells (no ORM query, no flush per refresh).
+        conn = session.connection()
+        if conn.execute(_WANTS_ONE, {"source_id": source.id}).first() is None:
+            return
     row = wanted_row(session, source.id)
     if row is not None and found is not None and (row.hub, row.topic) == (found.hub, found.topic):
         return

@@ -140,3 +140,51 @@ def test_to_text_is_bounded_at_a_word() -> None:
     assert text.endswith("ipsum…") or text.endswith("lorem…")
     assert to_text("x" * 300, max_length=10) == "x" * 9 + "…"
     assert to_text("short", max_length=10) == "short"
+
+
+def test_threads_cleaning_at_once_each_resolve_against_their_own_base() -> None:
+    """The prebuilt cleaner reads the base from a context variable: no thread sees another's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    html = "".join(f'<p><a href="/p/{i}">link {i}</a></p>' for i in range(50))
+
+    def clean(n: int) -> tuple[int, str]:
+        return n, clean_html(html, f"https://site{n}.example/feed")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(clean, range(200)))
+    for n, out in results:
+        assert out.count(f'href="https://site{n}.example/p/') == 50
+    # and the base does not outlive the call
+    assert (
+        clean_html('<a href="/x">x</a>') == '<a href="/x" rel="noopener noreferrer nofollow">x</a>'
+    )
+
+
+def test_the_prebuilt_cleaners_clean_as_nh3_clean_does() -> None:
+    import nh3
+
+    from feeds import sanitize
+
+    samples = [
+        '<p onclick="x()">a <a href="javascript:alert(1)">b</a> <img src="/i.png" srcset="a 1x"></p>',
+        "<script>bad()</script><style>p{}</style><b>ok</b><!-- c --><svg><g/></svg>",
+        '<table><tr><td colspan="2">x</td></tr></table><video src="/v" poster="/p" controls></video>',
+        "<div><p>one<br>two</p><ul><li>three</li></ul></div>&amp; &lt;b&gt;",
+    ]
+    for html in samples + VECTORS:
+        expected = nh3.clean(
+            html,
+            tags=set(sanitize.TAGS),
+            clean_content_tags=set(sanitize.CLEAN_CONTENT_TAGS),
+            attributes=sanitize.ATTRIBUTES,
+            attribute_filter=lambda t, a, v: (
+                sanitize.safe_url(v, "https://a.example/b/", mailto=(t == "a" and a == "href"))
+                if a in sanitize.URL_ATTRIBUTES
+                else v
+            ),
+            strip_comments=True,
+            link_rel=sanitize.LINK_REL,
+            url_schemes={"http", "https", "mailto"},
+        ).strip()
+        assert clean_html(html, "https://a.example/b/") == expected

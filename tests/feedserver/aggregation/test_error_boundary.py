@@ -97,6 +97,9 @@ def test_a_prepare_crash_is_recorded_as_prepare(db, httpserver, monkeypatch):
         return real(items, base)
 
     monkeypatch.setattr(store_articles, "prepare", prepare)
+    # A first poll prepares with the parse (entries.parse_prepared); when that
+    # fails the store prepares again, and the failure is recorded as prepare's.
+    monkeypatch.setattr(upstream_entries, "prepare", prepare)
     assert_isolated(db, ids, poll_once(db, settings_for(httpserver.port)), "prepare")
 
 
