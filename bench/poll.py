@@ -236,7 +236,15 @@ def child(
             parse_processes=parse_processes,
         )
         ready = time.perf_counter()
-        poll_once(db, settings)
+        profile_to = os.environ.get("BENCH_PROFILE")  # a file: cProfile the poll into it
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.runcall(poll_once, db, settings)
+            profiler.dump_stats(profile_to)
+        else:
+            poll_once(db, settings)
         with db.session() as session:
             stored = session.scalar(select(func.count(Article.id)))
     wall = time.perf_counter() - started
