@@ -56,13 +56,19 @@ def group_new(session: Session, ids: Collection[int]) -> set[int]:
         return set()
     changed: set[int] = set()
     moved: set[int] = set()
-    # One at a time, earliest first, so articles stored together can join one another.
-    for entry in index.read(session, ids):
-        if entry.story_id is not None:
-            continue
-        terms = index_terms(entry.doc)
-        index.file(session, entry, terms)
-        joined = _join(session, entry, terms)
+    filed = [(e, index_terms(e.doc)) for e in index.read(session, ids) if e.story_id is None]
+    index.file_new(session, filed)  # all at once: two statements, not two per article
+    by_source: dict[int | None, set[int]] = {}
+    for entry, _ in filed:
+        by_source.setdefault(entry.source_id, set()).add(entry.id)
+    # One at a time, earliest first, so articles stored together (of different
+    # sources) can join one another. An article's candidates leave out its
+    # same-source siblings (they never join it) and the batch's later articles,
+    # which have not had their turn: as if each were filed just before its own.
+    later = {entry.id for entry, _ in filed}
+    for entry, terms in filed:
+        later.discard(entry.id)
+        joined = _join(session, entry, terms, skip=by_source[entry.source_id] | later)
         if joined is not None:
             changed.add(joined[0])
             moved |= joined[1]
@@ -121,12 +127,17 @@ def _still_belongs(session: Session, entry: Entry) -> bool:
     )
 
 
-def _join(session: Session, entry: Entry, terms: list[str]) -> tuple[int, set[int]] | None:
-    """Put ``entry`` into the story of its best match; return that story and who moved."""
+def _join(
+    session: Session, entry: Entry, terms: list[str], skip: Collection[int] = ()
+) -> tuple[int, set[int]] | None:
+    """Put ``entry`` into the story of its best match; return that story and who moved.
+
+    ``skip``: articles not to consider (its same-source siblings of a batch).
+    """
     scored = sorted(
         (
             (similarity(entry.doc, other.doc), other)
-            for other in index.candidates(session, entry, terms)
+            for other in index.candidates(session, entry, terms, skip)
             if other.source_id != entry.source_id  # one source never reports a story twice
         ),
         key=lambda pair: (-pair[0], pair[1].id),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,6 +138,24 @@ def read(session: Session, ids: Collection[int], *, fresh: bool = False) -> list
     return [_entry(found, fresh=fresh) for found in session.connection().execute(stmt)]
 
 
+def file_new(session: Session, filed: Sequence[tuple[Entry, list[str]]]) -> None:
+    """Store new articles' index words and features: two statements for all of them."""
+    if not filed:
+        return
+    conn = session.connection()
+    rows = [
+        {"article_id": entry.id, "term": t, "published_at": entry.published_at}
+        for entry, terms in filed
+        for t in terms
+    ]
+    if rows:
+        conn.execute(insert(_TERMS), rows)
+    conn.execute(
+        insert(_ENTRIES),
+        [{"article_id": e.id, "features": encode(e.doc), "pinned": False} for e, _ in filed],
+    )
+
+
 def file(session: Session, entry: Entry, terms: list[str], *, again: bool = False) -> None:
     """Store the article's index words and features; ``again``: replace what it had."""
     conn = session.connection()
@@ -178,7 +196,7 @@ def _candidates_statement(words: int) -> Select[Any]:
     hits = union_all(*(select(sub.c.article_id) for sub in per_term)).subquery("hits")
     best = (
         select(hits.c.article_id)
-        .where(hits.c.article_id != bindparam("me"))
+        .where(hits.c.article_id.not_in(bindparam("skip", expanding=True)))
         .group_by(hits.c.article_id)
         .having(func.count() >= bindparam("shared"))
         .order_by(func.count().desc(), hits.c.article_id.desc())
@@ -189,15 +207,22 @@ def _candidates_statement(words: int) -> Select[Any]:
     return _READ.with_only_columns(*wanted).join(best, best.c.article_id == _ARTICLES.c.id)
 
 
-def candidates(session: Session, entry: Entry, terms: list[str]) -> list[Candidate]:
-    """The articles of the window that share the most index words with ``entry``."""
+def candidates(
+    session: Session, entry: Entry, terms: list[str], skip: Collection[int] = ()
+) -> list[Candidate]:
+    """The articles of the window that share the most index words with ``entry``.
+
+    ``skip``: articles not to consider (besides ``entry`` itself) — its
+    siblings of the same source, filed in the same batch, which could never
+    join it and must not crowd out those that could.
+    """
     if not terms:
         return []
     params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
     params.update(
         low=entry.published_at - WINDOW,
         high=entry.published_at + WINDOW,
-        me=entry.id,
+        skip=[entry.id, *skip],
         shared=min(MIN_SHARED, len(terms)),
     )
     found = session.connection().execute(_candidates_statement(len(terms)), params)

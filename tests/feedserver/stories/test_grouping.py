@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, insert, select
 
 from feedserver.models import Article, ScopeVersion, Story, StoryTerm
 from feedserver.models.scopes import SITE, section_key
+from feedserver.stories import index
 from feedserver.stories.grouping import group_new
-from feedserver.stories.similarity import MAX_INDEX_TERMS
+from feedserver.stories.similarity import MAX_INDEX_TERMS, index_terms
 from tests.feedserver.stories.stories_support import (
     PERU,
     QUAKE,
@@ -199,3 +202,67 @@ def test_core_inserts_are_grouped_by_group_new(db):
     with db.session() as s:
         terms = s.scalars(select(StoryTerm.term).where(StoryTerm.article_id == new)).all()
     assert 0 < len(terms) <= MAX_INDEX_TERMS
+
+
+def _core_articles(s, ids, rows):
+    """Insert articles with Core, as the poller's store does; return their ids in order."""
+    return [
+        s.execute(
+            insert(Article).returning(Article.id),
+            [
+                {
+                    "slug": slug,
+                    "uid": f"00000000-0000-4000-8000-{n:012d}",
+                    "title": text[0],
+                    "summary": text[1],
+                    "body_html": "",
+                    "section_id": ids["world"],
+                    "source_id": ids[source],
+                    "published_at": T0 + timedelta(hours=hours),
+                    "updated_at": T0,
+                    "created_at": T0,
+                }
+            ],
+        ).scalar_one()
+        for n, (slug, text, source, hours) in enumerate(rows, start=1)
+    ]
+
+
+def test_a_batch_of_several_sources_joins_in_order_as_one_at_a_time(db):
+    """Filed all at once, joined earliest first: each sees only what came before it."""
+    ids = newsroom(db)
+    with db.session() as s:
+        a, b, c = _core_articles(
+            s,
+            ids,
+            [("qa", QUAKE[0], "a", 0), ("qb", QUAKE[1], "b", 1), ("qc", QUAKE[2], "a", 2)],
+        )
+        changed = group_new(s, [c, a, b])  # the order given does not matter
+    assert story_of(db, a) == story_of(db, b) is not None
+    assert changed == {story_of(db, a)}
+    assert story_of(db, c) is None  # its source already reports the story
+    with db.session() as s:
+        filed = s.scalars(select(StoryTerm.article_id).distinct()).all()
+    assert set(filed) == {a, b, c}  # every article is in the index for the next ones
+
+
+def test_same_source_siblings_do_not_crowd_out_a_match(db):
+    """A live blog's 45 near-identical updates, filed together, leave room for the real match."""
+    ids = newsroom(db)
+    earlier = write(db, ids, "herald", QUAKE[1], "b")
+    with db.session() as s:
+        updates = _core_articles(
+            s,
+            ids,
+            [
+                (f"live-{n}", (f"{QUAKE[0][0]}: update {n}", QUAKE[0][1]), "a", 1 + n / 60)
+                for n in range(45)
+            ],
+        )
+        entries = index.read(s, updates)
+        index.file_new(s, [(e, index_terms(e.doc)) for e in entries])
+        last = entries[-1]
+        found = index.candidates(s, last, index_terms(last.doc), skip=set(updates))
+        assert [c.id for c in found] == [earlier]
+        crowded = index.candidates(s, last, index_terms(last.doc))
+        assert earlier not in [c.id for c in crowded]  # without the skip, siblings fill the 40
