@@ -34,7 +34,7 @@ def test_every_feed_index_exists(db):
 def test_postgresql_scope_versions_notify_listeners(db, db_backend):
     """The migration installs the trigger the web workers' feed caches listen to."""
     if db_backend != "postgresql":
-        pytest.skip("SQLite workers watch PRAGMA data_version instead")
+        pytest.skip("SQLite workers watch the WAL index (or PRAGMA data_version) instead")
     from sqlalchemy import text
 
     from feedserver.publishing.scopewatch import CHANNEL, TRIGGER
