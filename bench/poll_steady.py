@@ -68,9 +68,8 @@ def seed_validators(port: int, paths: list[str], ours_db: str, naive_db: str) ->
         db.executemany("INSERT INTO feeds VALUES (?, ?, ?)", seen)
 
 
-def cli_child(db_path: str, port: int, tmp: str) -> None:
-    """``feedserver poll --once`` in this process; print its figures as JSON."""
-    started = time.perf_counter()
+def first_connection() -> list[float]:
+    """A list that gets the time of this process's first ``socket.connect`` (an audit hook)."""
     first: list[float] = []
 
     def hook(event: str, _args: object) -> None:
@@ -78,6 +77,13 @@ def cli_child(db_path: str, port: int, tmp: str) -> None:
             first.append(time.perf_counter())
 
     sys.addaudithook(hook)
+    return first
+
+
+def cli_child(db_path: str, port: int, tmp: str) -> None:
+    """``feedserver poll --once`` in this process; print its figures as JSON."""
+    started = time.perf_counter()
+    first = first_connection()
     os.environ.update(
         FEEDSERVER_DATABASE_URL=f"sqlite:///{db_path}",
         FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{port}",
@@ -117,13 +123,7 @@ def measured(args: list[str]) -> dict[str, float]:
 def library_child(db_path: str, urls: str, port: int) -> None:
     """bench/poll.py's child, with "start" taken at the first connection like the others."""
     started = time.perf_counter()
-    first: list[float] = []
-
-    def hook(event: str, _args: object) -> None:
-        if event == "socket.connect" and not first:
-            first.append(time.perf_counter())
-
-    sys.addaudithook(hook)
+    first = first_connection()
     from feedserver.aggregation.poller import poll_once
     from feedserver.aggregation.refresh import PollSettings
     from feedserver.db import Database
@@ -136,13 +136,7 @@ def library_child(db_path: str, urls: str, port: int) -> None:
 
 def naive_child(db_path: str, urls: str) -> None:
     started = time.perf_counter()
-    first: list[float] = []
-
-    def hook(event: str, _args: object) -> None:
-        if event == "socket.connect" and not first:
-            first.append(time.perf_counter())
-
-    sys.addaudithook(hook)
+    first = first_connection()
     import naive_poll
 
     naive_poll.main(db_path, urls)

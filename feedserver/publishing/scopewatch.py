@@ -77,6 +77,7 @@ class SQLiteVersions:
         self._shm: mmap.mmap | None = None  # the -shm file's first bytes, mapped read-only
         self._shm_owner: Any = None  # the connection that keeps the -shm file in use
         self._shm_pid = 0
+        _MAPPED.add(self)
 
     def _state(self) -> Any:
         st = getattr(self._local, "st", None)
@@ -89,11 +90,13 @@ class SQLiteVersions:
         return st
 
     def _wal_header(self) -> bytes | None:
-        """The WAL-index header as it is now; None when there is no -shm file to read."""
+        """The WAL-index header as it is now; None when there is no -shm file to read.
+
+        No pid check here (a system call per hit): a forked child drops the
+        parent's map in :func:`_forget_map_after_fork`.
+        """
         shm = self._shm
-        if shm is None or self._shm_pid != os.getpid():
-            return None
-        return shm[: self.WAL_HEADER]
+        return None if shm is None else shm[: self.WAL_HEADER]
 
     def _open_shm(self, conn: Any) -> None:
         """Map the -shm file, which ``conn`` (open in WAL mode) keeps in use from now on."""
@@ -160,6 +163,20 @@ class SQLiteVersions:
             st.conn.close()
             self._local.st = None
         self._snap = (b"", {})
+
+
+# Every SQLiteVersions, so that a forked child forgets its parent's maps and
+# connections (the parent's owner connection is not the child's to use).
+_MAPPED: weakref.WeakSet[SQLiteVersions] = weakref.WeakSet()
+
+
+def _forget_map_after_fork() -> None:
+    for versions in list(_MAPPED):
+        versions._shm, versions._shm_owner, versions._shm_pid = None, None, 0
+        versions._snap = (b"", {})
+
+
+os.register_at_fork(after_in_child=_forget_map_after_fork)
 
 
 class _ThreadState:

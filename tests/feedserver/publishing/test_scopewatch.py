@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -115,5 +116,26 @@ def test_other_journal_modes_ask_the_database_every_time(tmp_path, journal):
         bump(writer, "source:3")
         assert versions.current("source:3") == (expected, 0)
     assert not Path(str(path) + "-shm").exists()
+    versions.close()
+    writer.close()
+
+
+def test_a_forked_child_maps_the_file_again_and_sees_commits(tmp_path):
+    path = tmp_path / "site.db"
+    writer = make_db(path)
+    bump(writer, "section:1")
+    versions = SQLiteVersions(str(path))
+    assert versions.current("section:1") == (1, 0)
+    assert versions.current("section:1") == (1, 0)  # mapped in the parent
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's map is forgotten, not shared
+        code = 0 if versions._shm is None else 3
+        bump(sqlite3.connect(path, isolation_level=None), "section:1")
+        code = code or (0 if versions.current("section:1") == (2, 0) else 4)
+        code = code or (0 if versions.current("section:1") == (2, 0) else 5)
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert versions.current("section:1") == (2, 0)  # and the parent sees the child's commit
     versions.close()
     writer.close()
