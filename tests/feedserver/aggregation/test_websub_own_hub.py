@@ -15,7 +15,7 @@ from sqlalchemy import select
 from feedserver.aggregation.poller import poll_once
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.aggregation.websub import maintain
-from feedserver.models import UpstreamSubscription
+from feedserver.models import HubSubscription, UpstreamSubscription
 from tests.factories import make_author, make_section, make_source
 from tests.feedserver.aggregation_support import articles_of
 from tests.feedserver.websub_support import live, wait_for
@@ -28,6 +28,12 @@ def subscription(db, source_id):
         return s.scalar(
             select(UpstreamSubscription).where(UpstreamSubscription.source_id == source_id)
         )
+
+
+def hub_side_active(db, topic):
+    with db.session() as s:
+        state = s.scalar(select(HubSubscription.state).where(HubSubscription.topic == topic))
+    return state == "active"
 
 
 @pytest.mark.slow
@@ -51,6 +57,9 @@ def test_our_subscriber_with_our_own_hub(app, db, api):
             )
             assert row.hub == f"{base}/websub"
             assert row.topic == f"{base}/sections/world/feed.atom"
+            # Our side is active once its callback answered the hub's check; the hub
+            # records its side just after. A change before that is not its to send.
+            wait_for(lambda: hub_side_active(db, row.topic), timeout=20)
 
             created = api.post(
                 "/api/articles",
