@@ -128,6 +128,11 @@ class _Changes:
         if delta:
             self.delta[key] += delta
 
+    def merge(self, other: _Changes) -> None:
+        self.bumped |= other.bumped
+        self.delta.update(other.delta)
+        self.authors |= other.authors
+
     def article(self, art: Article, delta: int = 0) -> None:
         # A story's folded members are not counted in the site and section
         # listings (feedserver.models.stories); they still change the scope.
@@ -242,34 +247,75 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 changes.article(article)
                 session.expire(article, ["comment_count"])
     if changes.bumped or changes.authors:
-        _apply(session, changes)
+        _queue(session, changes)
 
 
-def _apply(session: Session, changes: _Changes) -> None:
-    now = utcnow()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    exact: dict[str, Any] = {
-        scope_key("author", ident): select(func.count())
-        .select_from(ArticleAuthor)
-        .where(ArticleAuthor.author_id == ident)
-        .scalar_subquery()
-        for ident in changes.authors
-    }
-    # Sorted, so concurrent transactions lock rows in one order (no deadlock).
-    for key in sorted(changes.bumped | exact.keys()):
-        if key in exact:
-            first: Any = exact[key]
-            count: Any = exact[key]
+_PENDING = "feedserver_scope_changes"  # Session.info: this transaction's bumps, not yet written
+_WRITING = "feedserver_scope_writing"  # Session.info: past before_commit, bumps go straight in
+
+
+def _queue(session: Session, changes: _Changes) -> None:
+    """Keep a transaction's bumps until its commit, or write them now if it is committing.
+
+    Every writer bumps the ``site`` row, so on PostgreSQL two transactions
+    that bumped rows at different moments (a flush, then story grouping,
+    then the poller's bulk insert) could each hold a row the other wanted
+    next: a deadlock. Written once, just before the commit, in key order,
+    the rows are locked in one order by every transaction and held for the
+    commit alone.
+    """
+    if session.info.get(_WRITING):
+        _write(session, changes)
+    else:
+        session.info.setdefault(_PENDING, _Changes()).merge(changes)
+
+
+def _before_commit(session: Session) -> None:
+    session.flush()  # the ORM's own writes first (their hook queues more bumps)
+    changes = session.info.pop(_PENDING, None)
+    session.info[_WRITING] = True  # a flush later in this commit writes its bumps at once
+    if changes is not None:
+        _write(session, changes)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # committed or rolled back: nothing carries over
+        session.info.pop(_PENDING, None)
+        session.info.pop(_WRITING, None)
+
+
+def _write(session: Session, changes: _Changes) -> None:
+    """Upsert the scope rows of ``changes``: two executemany statements, in key order.
+
+    Author scopes are recounted exactly; every ``author:`` key sorts before
+    the other kinds, so the authors' statement then the others' lock rows
+    in one global key order.
+    """
+    authors = set(changes.authors)
+    deltas: list[tuple[str, int]] = []
+    for key in sorted(changes.bumped):
+        kind, _, ident = key.partition(":")
+        if kind == "author" and ident.isdigit():
+            authors.add(int(ident))
         else:
-            delta = changes.delta.get(key, 0)
-            first, count = max(delta, 0), ScopeVersion.item_count + delta
-        stmt = insert(ScopeVersion).values(key=key, version=1, changed_at=now, item_count=first)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[ScopeVersion.key],
-            set_={"version": ScopeVersion.version + 1, "changed_at": now, "item_count": count},
+            deltas.append((key, changes.delta.get(key, 0)))
+    if not deltas and not authors:
+        return
+    now = utcnow()
+    by_author, by_delta = _bump_statements(session.get_bind().dialect.name)
+    if authors:
+        session.execute(
+            by_author,
+            [
+                {"key": key, "author_id": ident, "now": now}
+                for key, ident in sorted((scope_key("author", i), i) for i in authors)
+            ],
         )
-        session.execute(stmt, execution_options={"synchronize_session": False})
+    if deltas:
+        session.execute(
+            by_delta,
+            [{"key": k, "first": max(d, 0), "delta": d, "now": now} for k, d in deltas],
+        )
 
 
 def install_hooks() -> None:
@@ -277,11 +323,21 @@ def install_hooks() -> None:
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_transaction_end", _after_transaction_end)
 
 
 def recount_scopes(session: Session) -> None:
     """Rebuild every scope row from the articles (after bulk loads)."""
     now = utcnow()
+    session.flush()
+    # The counts below include every write so far: only the comment feeds'
+    # pending bumps (not recounted here) still have to be written.
+    pending: _Changes | None = session.info.get(_PENDING)
+    if pending is not None:
+        kept = {k for k in pending.bumped if is_comments_key(k) or k == GLOBAL}
+        pending.delta = Counter({k: d for k, d in pending.delta.items() if k in kept})
+        pending.bumped, pending.authors = kept, set()
     # Listings count a story once: its folded members are left out (models.stories).
     counts: dict[str, int] = {
         SITE: session.scalar(select(func.count(Article.id)).where(~Article.story_hidden)) or 0
@@ -314,31 +370,16 @@ def bump_scopes(
     ``items`` maps each scope key (None is ignored) to the change in its item
     count (0: the scope changed, its count did not); each author in
     ``authors`` is bumped and recounted exactly. Call it in the transaction
-    that made the change (bulk inserts of articles and bylines, say).
-
-    Two executemany statements (authors, then the other keys), each in key
-    order, so rows are locked in the hook's order (no deadlock between them).
+    that made the change (bulk inserts of articles and bylines, say): the
+    bumps are written with the hook's, just before that transaction commits,
+    and a rollback drops them with everything else.
     """
-    deltas = sorted((key, delta) for key, delta in items.items() if key is not None)
-    keys = sorted((scope_key("author", ident), ident) for ident in set(authors))
-    if not deltas and not keys:
-        return
-    if keys and deltas and deltas[0][0] <= keys[-1][0]:  # not two ordered groups
-        changes = _Changes()
-        for key, delta in deltas:
-            changes.bump(key, delta)
-        changes.authors.update(ident for _, ident in keys)
-        _apply(session, changes)
-        return
-    now = utcnow()
-    by_author, by_delta = _bump_statements(session.get_bind().dialect.name)
-    if keys:
-        session.execute(by_author, [{"key": k, "author_id": i, "now": now} for k, i in keys])
-    if deltas:
-        session.execute(
-            by_delta,
-            [{"key": k, "first": max(d, 0), "delta": d, "now": now} for k, d in deltas],
-        )
+    changes = _Changes()
+    for key, delta in items.items():
+        changes.bump(key, delta)
+    changes.authors.update(authors)
+    if changes.bumped or changes.authors:
+        _queue(session, changes)
 
 
 _BUMP_STATEMENTS: dict[str, tuple[Any, Any]] = {}

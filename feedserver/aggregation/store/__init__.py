@@ -22,12 +22,12 @@ runs it); this module is the *store* step and nothing else writes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError, HTTPStatusError
@@ -56,6 +56,7 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MAX_BACKOFF = timedelta(days=1)  # when the scheduler itself fails on a value
 
@@ -97,20 +98,17 @@ def write_fetched(
     db: Database, job: SourceJob, result: FetchResult, parsed: Parsed | None, settings: PollSettings
 ) -> Outcome:
     """Store a successful fetch in one transaction; on a slug race, again with suffixed slugs."""
-    for attempt in (1, 2):
-        try:
-            with db.write_lock(), db.session() as session:
-                if not db.is_sqlite:
-                    session.execute(_REDOABLE)
-                source = session.get(Source, job.id)
-                if source is None:  # removed while we were fetching
-                    return Outcome(job.id, result.status)
-                return store_fetched(session, source, result, parsed, settings, careful=attempt > 1)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            log.info("slug race, storing again source_id=%s", job.id)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def write(careful: bool) -> Outcome:
+        with db.write_lock(), db.session() as session:
+            if not db.is_sqlite:
+                session.execute(_REDOABLE)
+            source = session.get(Source, job.id)
+            if source is None:  # removed while we were fetching
+                return Outcome(job.id, result.status)
+            return store_fetched(session, source, result, parsed, settings, careful=careful)
+
+    return _again_on_conflict(write, f"source_id={job.id}")
 
 
 def store_pushed(
@@ -121,19 +119,51 @@ def store_pushed(
     One transaction under the write lock; None when the source is gone. A push
     is not a poll, so the source's health and next fetch are left alone.
     """
-    for attempt in (1, 2):
+
+    def write(careful: bool) -> Stored | None:
+        with db.write_lock(), db.session() as session:
+            source = session.get(Source, source_id)
+            if source is None:
+                return None
+            _update_identity(source, parsed.feed)
+            return store_entries(session, source, parsed, now=now, careful=careful)
+
+    return _again_on_conflict(write, f"pushed source_id={source_id}")
+
+
+# PostgreSQL's "try the transaction again" errors: deadlock_detected and
+# serialization_failure. Rare (scope rows are locked in one order, at the
+# commit), but two refreshes can still meet on an index; redone, both land.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error only asks for the transaction to be run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+def _again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
+    """Run a store transaction; again, carefully, after a slug race; again after a deadlock.
+
+    A slug race (IntegrityError: a concurrent writer took the slug) is
+    retried once with suffixed slugs; a deadlock or serialization failure up
+    to twice as it was. Anything else, or a third failure, propagates (the
+    refresh's error boundary records it).
+    """
+    careful, transient = False, 0
+    while True:
         try:
-            with db.write_lock(), db.session() as session:
-                source = session.get(Source, source_id)
-                if source is None:
-                    return None
-                _update_identity(source, parsed.feed)
-                return store_entries(session, source, parsed, now=now, careful=attempt > 1)
+            return write(careful)
         except IntegrityError:
-            if attempt == 2:
+            if careful:
                 raise
-            log.info("slug race, storing pushed entries again source_id=%s", source_id)
-    raise AssertionError("unreachable")  # pragma: no cover
+            careful = True
+            log.info("slug race, storing again %s", what)
+        except OperationalError as exc:
+            if not is_transient(exc) or transient == 2:
+                raise
+            transient += 1
+            log.info("transient database conflict (%s), storing again %s", exc.orig, what)
 
 
 def store_fetched(

@@ -6,7 +6,7 @@ don't churn); only new or changed ones are prepared (sanitized). **New**
 entries (the whole of a first poll) go in with Core ``INSERT … RETURNING`` (one
 executemany each for articles, bylines, new authors), bypassing the ORM flush
 hook, so :func:`~feedserver.models.scopes.bump_scopes` bumps the scopes the hook
-would have (as the last writes before the commit: :func:`bump_at_commit`);
+would have (written, with every other bump, just before the commit);
 **changed** ones go through the ORM, so the hook keeps ``updated_at``, bylines
 and every scope as for any edit. Then the post-store hooks (:data:`POST_STORE`)
 run in the same transaction.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError
@@ -192,7 +192,7 @@ def _insert(
     if bylines:
         conn.execute(_INSERT_BYLINES, bylines)
     n = len(rows)
-    bump_at_commit(
+    bump_scopes(
         session,
         {SITE: n, section_key(source.section_id): n, source_key(source.id): n},
         {b["author_id"] for b in bylines},
@@ -200,43 +200,6 @@ def _insert(
     # The ORM hook does not see Core inserts: group these here (INTERFACE §10).
     group_new(session, ids)
     return {row.key: ident for row, ident in zip(rows, ids, strict=True)}
-
-
-_BUMPS = "feedserver_aggregation_bumps"  # Session.info: scope bumps waiting for the commit
-
-
-def bump_at_commit(session: Session, items: dict[str | None, int], authors: set[int]) -> None:
-    """Bump these scopes (bump_scopes) as the transaction's last writes, just before it commits.
-
-    Every refresh bumps the site's scope row, so on PostgreSQL that row's lock
-    is held from the bump to the commit: bumped at once, it was held across
-    story grouping, the hooks and the source's update, and concurrent
-    refreshes queued on it (pg_stat_activity: most waiting on the
-    ``scope_versions`` upsert, the holder idle in its transaction). A
-    rollback drops the pending bumps with everything else.
-    """
-    pending: list[tuple[dict[str | None, int], set[int]]] = session.info.setdefault(_BUMPS, [])
-    pending.append((items, authors))
-
-
-@event.listens_for(Session, "before_commit")
-def _apply_bumps(session: Session) -> None:
-    pending = session.info.pop(_BUMPS, None)
-    if not pending:
-        return
-    session.flush()  # the ORM's own writes (and its scope hook) first: then the lock is brief
-    totals: dict[str | None, int] = {}
-    authors: set[int] = set()
-    for items, more in pending:
-        for key, delta in items.items():
-            totals[key] = totals.get(key, 0) + delta
-        authors |= more
-    bump_scopes(session, totals, authors=authors)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_bumps(session: Session) -> None:
-    session.info.pop(_BUMPS, None)
 
 
 def _update(

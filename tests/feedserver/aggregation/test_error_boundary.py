@@ -119,6 +119,40 @@ def test_a_failing_post_store_hook_rolls_back_only_its_source(db, httpserver, mo
     assert sorted(seen) == sorted((ids[n], 3, 3) for n in ("a", "b", "c"))
 
 
+def deadlock() -> Exception:
+    """What SQLAlchemy raises when PostgreSQL picks this transaction as a deadlock's victim."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("INSERT INTO scope_versions ...", {}, psycopg.errors.DeadlockDetected())
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3])
+def test_a_deadlocked_store_is_run_again(db, httpserver, monkeypatch, failures):
+    """A deadlock victim's refresh is stored again (twice at most), not counted as the source's error."""
+    ids = serve_four(db, httpserver)
+    calls = []
+
+    def hook(session, source, parsed, stored):
+        if source.id == ids["bad"]:
+            calls.append(stored.added)
+            if len(calls) <= failures:
+                raise deadlock()
+
+    monkeypatch.setattr(store, "POST_STORE", [])
+    monkeypatch.setattr(store_articles, "POST_STORE", store.POST_STORE)
+    store.add_post_store_hook(hook)
+    stats = poll_once(db, settings_for(httpserver.port))
+    assert calls == [3] * min(failures + 1, 3)  # each try stored the whole feed, then rolled back
+    if failures < 3:
+        assert (stats.errors, stats.added) == (0, 12)
+        assert len(articles_of(db, ids["bad"])) == 3
+        assert source_row(db, ids["bad"]).error_count == 0
+    else:  # a third deadlock in a row is an error like any other
+        assert_isolated(db, ids, stats, "store")
+        assert "deadlock" in source_row(db, ids["bad"]).last_error.lower()
+
+
 def test_a_fetch_bug_is_recorded_as_fetch(db, httpserver, monkeypatch):
     ids = serve_four(db, httpserver)
     from feeds.upstream.fetch import Fetcher

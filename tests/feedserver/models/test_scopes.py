@@ -119,3 +119,61 @@ def test_bulk_writes_bump_by_hand_and_recount_repairs(db, world):
         recount_scopes(s)
     assert rows(db)["site"][1] == 3
     assert rows(db)[comments_key(world.articles["one"])][1] == 2
+
+
+def test_no_scope_row_is_locked_before_the_commit(db, world):
+    """Bumps wait for the commit, so two writers never hold each other's rows.
+
+    A transaction that bumped ``source:N`` in a flush and ``site`` in a later
+    statement deadlocked against one that did the reverse (CI, two poll
+    workers). Now every bump is written at the commit, in key order: while
+    the transaction runs, another one can lock any scope row at once.
+    """
+    before = rows(db)
+    science = scope_key("section", world.sections["science"])
+    with db.session() as s:
+        art = s.get(Article, world.articles["one"])
+        art.title = "A new title"
+        s.flush()  # the hook runs here
+        bump_scopes(s, {"site": 0, science: 0})
+        make_article(s, section=s.get(Section, world.sections["science"]), authors=[])
+        s.flush()
+        with db.engine.connect() as other:
+            if db.engine.dialect.name == "postgresql":
+                locked = other.execute(
+                    select(ScopeVersion.key).with_for_update(nowait=True).order_by(ScopeVersion.key)
+                ).scalars()
+            else:  # SQLite: a second writer would fail with "database is locked"
+                locked = other.execute(select(ScopeVersion.key)).scalars()
+            assert set(locked) == set(before)
+            other.rollback()
+        assert rows(db) == before  # nothing written yet
+    after = rows(db)
+    assert {"site", science} <= bumped(before, after)
+    assert after["site"][1] == before["site"][1] + 1
+    assert after[science][1] == before[science][1] + 1
+
+
+def test_a_rollback_drops_the_queued_bumps(db, world):
+    before = rows(db)
+    with db.sessions() as s:
+        make_article(s, section=s.get(Section, world.sections["science"]), authors=[])
+        s.flush()
+        bump_scopes(s, {"site": 5})
+        s.rollback()
+        s.get(Article, world.articles["one"]).title = "Kept"  # the next transaction's
+        s.commit()
+    after = rows(db)
+    assert after["site"] == (before["site"][0] + 1, before["site"][1])
+
+
+def test_a_recount_in_the_same_transaction_is_not_counted_twice(db, world):
+    with db.session() as s:
+        make_article(s, section=s.get(Section, world.sections["science"]), authors=[])
+        art = s.get(Article, world.articles["one"])
+        make_comment(s, art, status="approved")
+        recount_scopes(s)
+    after = rows(db)
+    assert after["site"][1] == 4
+    assert after[scope_key("section", world.sections["science"])][1] == 2
+    assert after[comments_key(world.articles["one"])][1] == 3  # not recounted: its bump kept
