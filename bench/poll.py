@@ -270,7 +270,7 @@ def prepare_ours(db_path: str, urls: list[str]) -> None:
     from feedserver.models import Source
 
     if db_path.startswith("postgresql"):
-        from dataset import ensure_postgres_database
+        from bench.dataset import ensure_postgres_database
 
         ensure_postgres_database(db_path, fresh=True)
     db = Database.from_url(db_url(db_path))
@@ -371,7 +371,7 @@ def main() -> None:
             server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
         if pg_dbs:
-            from dataset import drop_postgres_database
+            from bench.dataset import drop_postgres_database
 
             for url in pg_dbs:
                 drop_postgres_database(url)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from feeds.model import UpstreamEntry, UpstreamFeed
 from feeds.sanitize import clean_html, clip_text, safe_url, to_text
+from feedserver.stories.similarity import Document, document_of
 
 KEY_LENGTH = 512  # Article.upstream_key
 TITLE_LENGTH = 500  # Article.title
@@ -58,6 +59,9 @@ class Prepared:
     published: datetime | None
     updated: datetime | None
     authors: tuple[tuple[str, str | None], ...]  # (name, safe url), de-duplicated
+    # What story grouping compares (stories.index.document_of), worked out
+    # with the parse on a first poll, outside the write lock; else None.
+    story_doc: Document | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,7 @@ def parse_prepared(
     base = (home[:2000] if home else home_url) or feed_url
     try:
         rows = prepare(enumerate(parsed.entries), base)
+        rows = [replace(r, story_doc=document_of(r.title, r.summary, r.body_html)) for r in rows]
     except Exception:  # noqa: BLE001 - the store step prepares again and reports it
         return parsed
     return Parsed(parsed.feed, parsed.entries, tuple(rows), base)

@@ -36,6 +36,7 @@ import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import (
     Future,
@@ -59,6 +60,7 @@ from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.db import Database
 from feedserver.models import Source, utcnow
 from feedserver.ops.metrics import record_refresh
+from feedserver.stories import grouping
 
 if TYPE_CHECKING:  # the poller runs without importing Flask
     pass
@@ -72,6 +74,7 @@ EXTENSION = "feedserver.aggregation.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
 UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
 GC_YOUNG = 20_000  # allocations between young collections during a pass (CPython: 700)
+GROUP_EVERY = 1.0  # seconds a stored article waits for story grouping, at most (§10: 5)
 T = TypeVar("T")
 
 
@@ -188,6 +191,7 @@ class Poller:
         self._inflight = 0
         self._inflight_limit = processes * 2  # one running and one queued per process
         self._inflight_lock = threading.Lock()
+        self._queued_since: float | None = None  # when the first ungrouped article was stored
 
     def __enter__(self) -> Poller:
         return self
@@ -271,9 +275,13 @@ class Poller:
         return aggregation.complete(self.db, job, result, self.settings, parser=parser)
 
     def _guarded(self, job: SourceJob) -> Outcome | Unchanged:
-        """fetch_or_refresh, and should anything still escape it, that source's failure."""
+        """fetch_or_refresh, and should anything still escape it, that source's failure.
+
+        New articles are queued for story grouping, which the pass does in batches.
+        """
         try:
-            return self.fetch_or_refresh(job)
+            with grouping.deferred():
+                return self.fetch_or_refresh(job)
         except Exception as exc:
             log.exception("refresh escaped its boundary source_id=%s", job.id)
             problem = store.StoreError(job.feed_url, aggregation.describe(exc))
@@ -289,6 +297,41 @@ class Poller:
                 Outcome(job.id, result.status, error="store: database error")
                 for job, result in items
             ]
+
+    def group_stories(self) -> int:
+        """Group the queued articles (ours, or a crashed poller's); never raises.
+
+        A batch per transaction, under the write lock; on failure they stay
+        queued and the next call tries again.
+        """
+        self._queued_since = None
+        total = 0
+        try:
+            while True:
+                with self.db.write_lock(), self.db.session() as session:
+                    if not self.db.is_sqlite:
+                        session.execute(store.REDOABLE)  # the queue is kept until it commits
+                    count, _ = grouping.group_queued(session)
+                total += count
+                if count < grouping.QUEUE_BATCH:
+                    return total
+        except Exception:
+            log.exception("grouping queued articles failed; they stay queued")
+            return total
+
+    def _stories_queued(self) -> bool:
+        try:
+            with self.db.session() as session:
+                return grouping.queued(session)
+        except Exception:
+            log.exception("reading the story queue failed")
+            return False
+
+    def _grouping_wait(self) -> float | None:
+        """Seconds until the queued articles must be grouped (None: none queued)."""
+        if self._queued_since is None:
+            return None
+        return max(0.0, self._queued_since + GROUP_EVERY - time.monotonic())
 
     def poll_due(
         self,
@@ -321,8 +364,12 @@ class Poller:
         running = 0
         quiet: list[Unchanged] = []
         exhausted = False
+        if self._stories_queued():  # left by a poller that stopped before grouping them
+            self.group_stories()
 
         def record(outcome: Outcome) -> None:
+            if outcome.added and self._queued_since is None:
+                self._queued_since = time.monotonic()
             stats.add(outcome)
             record_refresh(outcome.status, outcome.added, outcome.updated, outcome.error)
             if progress is not None:
@@ -342,8 +389,17 @@ class Poller:
                     record(outcome)
                 quiet = []
             if not running:
+                if self._queued_since is not None:
+                    self.group_stories()
                 return stats
-            done = [finished.get()]
+            wait = self._grouping_wait()
+            if wait == 0:
+                self.group_stories()
+                continue
+            try:
+                done = [finished.get(timeout=wait)]
+            except queue.Empty:
+                continue  # time to group what is queued
             while True:  # take every refresh that finished meanwhile
                 try:
                     done.append(finished.get_nowait())

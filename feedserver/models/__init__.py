@@ -8,7 +8,7 @@ from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
 from feedserver.models.push import UpstreamSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
-from feedserver.models.stories import Story, StoryEntry, StoryTerm
+from feedserver.models.stories import Story, StoryEntry, StoryQueue, StoryTerm
 from feedserver.models.tombstones import ArticleTombstone, TombstoneScope
 
 install_hooks()
@@ -41,6 +41,7 @@ __all__ = [
     "TombstoneScope",
     "Story",
     "StoryEntry",
+    "StoryQueue",
     "StoryTerm",
     "UTCDateTime",
     "UpstreamSubscription",

@@ -74,3 +74,17 @@ class StoryEntry(Base):
     )
     features: Mapped[str] = mapped_column(Text, default="")
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class StoryQueue(Base):
+    """A polled article filed in the candidate index, waiting to be grouped.
+
+    The poller groups a batch of them at once (feedserver.stories.grouping.
+    group_queued) within seconds of storing them; the row goes then.
+    """
+
+    __tablename__ = "story_queue"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -20,22 +20,33 @@ Rules (INTERFACE §10):
 
 Two ways in: ORM writes (API, admin, demo, the poller's updates) through the
 session hook installed by :func:`install_hooks`; Core bulk inserts (the
-poller's store) call :func:`group_new` with the ids they inserted.
+poller's store, pushes) call :func:`store_new` with the ids they inserted.
+
+The poller's passes store inside :func:`deferred`: new articles are filed in
+the index at once and queued (``story_queue``), and the pass groups the
+queue in batches (:func:`group_queued`) at least every second and when it
+ends — within the five seconds §10 allows. A batch reads the index once
+(:class:`feedserver.stories.index.Window`) instead of running the candidate
+statement per article, and finds the same candidates.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Table, event, inspect, select
+from sqlalchemy import Table, delete, event, insert, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feedserver.models.content import Article
+from feedserver.models.stories import StoryQueue
 from feedserver.stories import index, leads
-from feedserver.stories.index import WINDOW, Entry
+from feedserver.stories.index import WINDOW, Candidate, Entry
 from feedserver.stories.similarity import THRESHOLD, index_terms, similarity
 
 log = logging.getLogger(__name__)
@@ -43,6 +54,7 @@ log = logging.getLogger(__name__)
 INFO_KEY = "feedserver_stories"  # Session.info: False turns grouping off
 
 _ARTICLES: Table = Article.__table__  # type: ignore[assignment]
+_QUEUE: Table = StoryQueue.__table__  # type: ignore[assignment]
 
 
 def enabled(session: Session) -> bool:
@@ -50,14 +62,109 @@ def enabled(session: Session) -> bool:
     return bool(session.info.get(INFO_KEY, True))
 
 
+# A batch bigger than this reads the index once (index.Window) instead of
+# running the candidate statement per article.
+SMALL_BATCH = 24
+QUEUE_BATCH = 500  # queued articles grouped per transaction
+DETAILS_BATCH = 200  # articles whose candidates are read (and held) together
+_QUEUE_LOCK = 0x66656564  # PostgreSQL advisory lock: one queue grouper at a time
+
+_DEFER: ContextVar[bool] = ContextVar("feedserver_stories_defer", default=False)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside, the poller's new articles are filed and queued, not grouped at once.
+
+    The poller then groups the queue in batches (:func:`group_queued`), at
+    least every second while it stores and at the end of every pass: within
+    the five seconds INTERFACE §10 allows, and a first poll's thousands of
+    articles cost one read of the index instead of a statement each.
+    """
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+def store_new(
+    session: Session, ids: Collection[int], entries: list[Entry] | None = None
+) -> set[int]:
+    """Articles a bulk insert just stored: grouped now, or filed and queued (:func:`deferred`).
+
+    ``entries``: these articles as grouping sees them, when the caller has
+    their documents already (a first poll works them out with the parse),
+    so they are not read back and worked out here.
+    """
+    if not ids or not enabled(session):
+        return set()
+    if entries is None:
+        filed = _filed(session, ids)
+    else:
+        filed = [(e, index_terms(e.doc)) for e in sorted(entries, key=_earliest)]
+    index.file_new(session, filed)
+    if not _DEFER.get():
+        return _group(session, filed)
+    if filed:
+        session.connection().execute(
+            insert(_QUEUE), [{"article_id": entry.id} for entry, _ in filed]
+        )
+    return set()
+
+
 def group_new(session: Session, ids: Collection[int]) -> set[int]:
     """File new articles in the index and join each to its story; return the stories changed."""
     if not ids or not enabled(session):
         return set()
+    filed = _filed(session, ids)
+    index.file_new(session, filed)  # all at once: two statements, not two per article
+    return _group(session, filed)
+
+
+def group_queued(session: Session, limit: int = QUEUE_BATCH) -> tuple[int, set[int]]:
+    """Group up to ``limit`` queued articles, earliest first; return how many, and the stories changed.
+
+    On PostgreSQL one transaction at a time does this (an advisory lock), so
+    two poller processes never group each other's articles at once.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
+    conn = session.connection()
+    ids = list(
+        conn.execute(
+            select(_QUEUE.c.article_id)
+            .join(_ARTICLES, _ARTICLES.c.id == _QUEUE.c.article_id)
+            .order_by(_ARTICLES.c.published_at, _ARTICLES.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0, set()
+    conn.execute(delete(_QUEUE).where(_QUEUE.c.article_id.in_(ids)))
+    if not enabled(session):  # turned off since: nothing to group
+        return len(ids), set()
+    filed = [(e, index_terms(e.doc)) for e in index.read(session, ids) if e.story_id is None]
+    return len(ids), _group(session, filed)
+
+
+def queued(session: Session) -> bool:
+    """Whether any article waits in the queue."""
+    return session.connection().execute(select(_QUEUE.c.article_id).limit(1)).first() is not None
+
+
+def _earliest(entry: Entry) -> tuple[Any, int]:
+    return entry.published_at, entry.id  # index.read's order
+
+
+def _filed(session: Session, ids: Collection[int]) -> list[tuple[Entry, list[str]]]:
+    return [(e, index_terms(e.doc)) for e in index.read(session, ids) if e.story_id is None]
+
+
+def _group(session: Session, filed: list[tuple[Entry, list[str]]]) -> set[int]:
+    """Join each filed article (earliest first) to its story; return the stories changed."""
     changed: set[int] = set()
     moved: set[int] = set()
-    filed = [(e, index_terms(e.doc)) for e in index.read(session, ids) if e.story_id is None]
-    index.file_new(session, filed)  # all at once: two statements, not two per article
     by_source: dict[int | None, set[int]] = {}
     for entry, _ in filed:
         by_source.setdefault(entry.source_id, set()).add(entry.id)
@@ -65,16 +172,60 @@ def group_new(session: Session, ids: Collection[int]) -> set[int]:
     # sources) can join one another. An article's candidates leave out its
     # same-source siblings (they never join it) and the batch's later articles,
     # which have not had their turn: as if each were filed just before its own.
+    skips: list[set[int]] = []
     later = {entry.id for entry, _ in filed}
-    for entry, terms in filed:
+    for entry, _ in filed:
         later.discard(entry.id)
-        joined = _join(session, entry, terms, skip=by_source[entry.source_id] | later)
+        skips.append(by_source[entry.source_id] | later)
+    lookup = _Lookup(session, filed) if len(filed) > SMALL_BATCH else None
+    for n, ((entry, terms), skip) in enumerate(zip(filed, skips, strict=True)):
+        if lookup is None:
+            found = index.candidates(session, entry, terms, skip)
+        else:
+            if n % DETAILS_BATCH == 0:  # the next articles' candidates, read together
+                lookup.load(filed[n : n + DETAILS_BATCH], skips[n : n + DETAILS_BATCH])
+            found = lookup.found(entry)
+        joined = _join(session, entry, found)
         if joined is not None:
             changed.add(joined[0])
             moved |= joined[1]
+            if lookup is not None:
+                lookup.moved(joined[1], joined[0])
             log.info("stories: article_id=%s joined story_id=%s", entry.id, joined[0])
     leads.refresh(session, changed, added=moved)
     return changed
+
+
+class _Lookup:
+    """A big batch's candidates: from one read of the index, with their details read in chunks.
+
+    Only :data:`DETAILS_BATCH` articles' candidates are held at a time (so a
+    first poll's thousands of articles need no more memory than a hundred),
+    and each chunk's are read after the previous chunk's joins, so their
+    stories are current.
+    """
+
+    def __init__(self, session: Session, filed: list[tuple[Entry, list[str]]]) -> None:
+        self.session = session
+        self.window = index.Window(session, filed)
+        self.ids: dict[int, list[int]] = {}
+        self.known: dict[int, Candidate] = {}
+
+    def load(self, filed: list[tuple[Entry, list[str]]], skips: list[set[int]]) -> None:
+        self.ids = {
+            entry.id: self.window.ids(entry, terms, skip)
+            for (entry, terms), skip in zip(filed, skips, strict=True)
+        }
+        self.known = index.details(self.session, {i for ids in self.ids.values() for i in ids})
+
+    def found(self, entry: Entry) -> list[Candidate]:
+        return [self.known[i] for i in self.ids[entry.id] if i in self.known]
+
+    def moved(self, article_ids: Collection[int], story_id: int) -> None:
+        """Articles grouping just put in a story: later lookups see them there."""
+        for ident in article_ids:
+            if ident in self.known:
+                self.known[ident] = replace(self.known[ident], story_id=story_id)
 
 
 def regroup(session: Session, ids: Collection[int]) -> set[int]:
@@ -98,7 +249,8 @@ def regroup(session: Session, ids: Collection[int]) -> set[int]:
             changed |= leads.leave(session, [entry.id])
             log.info("stories: edited article_id=%s left story_id=%s", entry.id, entry.story_id)
             leads.refresh(session, changed)  # before joining: its members' flags are read
-        joined = _join(session, _alone(entry), terms)
+        alone = _alone(entry)
+        joined = _join(session, alone, index.candidates(session, alone, terms))
         if joined is not None:
             changed.add(joined[0])
             log.info("stories: edited article_id=%s joined story_id=%s", entry.id, joined[0])
@@ -127,17 +279,12 @@ def _still_belongs(session: Session, entry: Entry) -> bool:
     )
 
 
-def _join(
-    session: Session, entry: Entry, terms: list[str], skip: Collection[int] = ()
-) -> tuple[int, set[int]] | None:
-    """Put ``entry`` into the story of its best match; return that story and who moved.
-
-    ``skip``: articles not to consider (its same-source siblings of a batch).
-    """
+def _join(session: Session, entry: Entry, found: list[Candidate]) -> tuple[int, set[int]] | None:
+    """Put ``entry`` into the story of its best candidate; return that story and who moved."""
     scored = sorted(
         (
             (similarity(entry.doc, other.doc), other)
-            for other in index.candidates(session, entry, terms, skip)
+            for other in found
             if other.source_id != entry.source_id  # one source never reports a story twice
         ),
         key=lambda pair: (-pair[0], pair[1].id),

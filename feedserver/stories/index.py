@@ -13,19 +13,20 @@ the window's density changes what one article costs.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import html
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Float,
     Select,
     Table,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -38,7 +39,15 @@ from sqlalchemy.orm import Session
 
 from feedserver.models.content import Article
 from feedserver.models.stories import StoryEntry, StoryTerm
-from feedserver.stories.similarity import FEATURES_VERSION, Document, decode, document, encode
+from feedserver.stories.similarity import (
+    BODY_CHARS,
+    FEATURES_VERSION,
+    Document,
+    decode,
+    document,
+    encode,
+    plain_text,
+)
 
 WINDOW = timedelta(hours=72)
 CANDIDATES = 40  # articles of the window scored against a new one
@@ -48,12 +57,10 @@ PER_TERM = 100  # index rows read per word: a common word's nearest only
 # articles of a window that share one word with a new one are about
 # something else, and scoring them is most of the cost.
 MIN_SHARED = 2
-TEXT_CHARS = 2000  # of a body, when an article has no summary
 
 _ARTICLES: Table = Article.__table__  # type: ignore[assignment]
 _TERMS: Table = StoryTerm.__table__  # type: ignore[assignment]
 _ENTRIES: Table = StoryEntry.__table__  # type: ignore[assignment]
-_TAG = re.compile(r"<[^>]*>")
 
 # The text is read only where no current features are stored (articles
 # stored before story_entries, or after a change of the features' format).
@@ -71,7 +78,7 @@ _READ = (
         _ENTRIES.c.pinned,
         case((_STALE, _ARTICLES.c.title), else_=None).label("title"),
         case((_STALE, _ARTICLES.c.summary), else_=None).label("summary"),
-        case((_STALE, func.substr(_ARTICLES.c.body_html, 1, TEXT_CHARS)), else_=None).label("body"),
+        case((_STALE, func.substr(_ARTICLES.c.body_html, 1, BODY_CHARS)), else_=None).label("body"),
     )
     .select_from(_ARTICLES)
     .outerjoin(_ENTRIES, _ENTRIES.c.article_id == _ARTICLES.c.id)
@@ -100,13 +107,6 @@ class Candidate:
     doc: Document
 
 
-def plain_text(summary: str | None, body_html: str | None) -> str:
-    """The text an article is compared by: its summary, else its body without tags."""
-    if summary and summary.strip():
-        return summary
-    return html.unescape(_TAG.sub(" ", body_html or ""))
-
-
 def _entry(found: Any, *, fresh: bool = False) -> Entry:
     doc = None if fresh else decode(found.features)
     if doc is None:
@@ -133,7 +133,7 @@ def read(session: Session, ids: Collection[int], *, fresh: bool = False) -> list
             *[c for c in stmt.selected_columns if c.name not in ("title", "summary", "body")],
             _ARTICLES.c.title,
             _ARTICLES.c.summary,
-            func.substr(_ARTICLES.c.body_html, 1, TEXT_CHARS).label("body"),
+            func.substr(_ARTICLES.c.body_html, 1, BODY_CHARS).label("body"),
         )
     return [_entry(found, fresh=fresh) for found in session.connection().execute(stmt)]
 
@@ -207,6 +207,15 @@ def _candidates_statement(words: int) -> Select[Any]:
     return _READ.with_only_columns(*wanted).join(best, best.c.article_id == _ARTICLES.c.id)
 
 
+def _candidate(row: Any) -> Candidate:
+    return Candidate(
+        id=row.id,
+        source_id=row.source_id,
+        story_id=row.story_id,
+        doc=decode(row.features) or document(row.title or "", plain_text(row.summary, row.body)),
+    )
+
+
 def candidates(
     session: Session, entry: Entry, terms: list[str], skip: Collection[int] = ()
 ) -> list[Candidate]:
@@ -226,13 +235,96 @@ def candidates(
         shared=min(MIN_SHARED, len(terms)),
     )
     found = session.connection().execute(_candidates_statement(len(terms)), params)
-    return [
-        Candidate(
-            id=row.id,
-            source_id=row.source_id,
-            story_id=row.story_id,
-            doc=decode(row.features)
-            or document(row.title or "", plain_text(row.summary, row.body)),
+    return [_candidate(row) for row in found]
+
+
+_CHUNK = 500  # bound parameters per IN list
+
+
+class Window:
+    """The candidate index of a batch of new articles, read once and kept in memory.
+
+    :meth:`ids` gives exactly what :func:`candidates`' statement selects
+    (per word the :data:`PER_TERM` latest rows of the article's ±72 hours,
+    then the :data:`CANDIDATES` sharing the most words), but a batch of
+    thousands of articles costs one range read of their words instead of a
+    statement each. For batches whose articles are all filed already (the
+    queue): what each may see is decided by ``skip``, as in the statement.
+    """
+
+    def __init__(self, session: Session, filed: Sequence[tuple[Entry, list[str]]]) -> None:
+        # Times as POSIX seconds computed by the database: a float per row
+        # instead of a datetime built in Python (most of the read's cost).
+        self._rows: dict[str, list[tuple[float, int]]] = {}
+        self._times: dict[str, list[float]] = {}
+        if not filed:
+            return
+        words = sorted({t for _, terms in filed for t in terms})
+        low = min(e.published_at for e, _ in filed) - WINDOW
+        high = max(e.published_at for e, _ in filed) + WINDOW
+        conn = session.connection()
+        seconds = _seconds(conn.dialect.name)
+        for start in range(0, len(words), _CHUNK):
+            found = conn.execute(
+                select(_TERMS.c.term, seconds, _TERMS.c.article_id).where(
+                    _TERMS.c.term.in_(words[start : start + _CHUNK]),
+                    _TERMS.c.published_at.between(low, high),
+                )
+            )
+            rows = self._rows
+            for term, at, article_id in found:
+                if term in rows:
+                    rows[term].append((at, article_id))
+                else:
+                    rows[term] = [(at, article_id)]
+        for term, found_rows in self._rows.items():
+            found_rows.sort()
+            self._times[term] = [at for at, _ in found_rows]
+
+    def ids(self, entry: Entry, terms: list[str], skip: Collection[int] = ()) -> list[int]:
+        """The ids :func:`candidates` would return for ``entry``, best first."""
+        if not terms:
+            return []
+        at = entry.published_at.timestamp()
+        low, high = at - _WINDOW_SECONDS, at + _WINDOW_SECONDS
+        shared: dict[int, int] = {}
+        for term in terms:
+            times = self._times.get(term)
+            if not times:
+                continue
+            end = bisect.bisect_right(times, high)
+            start = max(bisect.bisect_left(times, low), end - PER_TERM)
+            for _, article_id in self._rows[term][start:end]:
+                shared[article_id] = shared.get(article_id, 0) + 1
+        least = min(MIN_SHARED, len(terms))
+        left_out = {entry.id, *skip}
+        best = sorted(
+            ((n, ident) for ident, n in shared.items() if n >= least and ident not in left_out),
+            reverse=True,
         )
-        for row in found
-    ]
+        return [ident for _, ident in best[:CANDIDATES]]
+
+
+_WINDOW_SECONDS = WINDOW.total_seconds()
+
+
+def _seconds(dialect: str) -> Any:
+    """``story_terms.published_at`` as POSIX seconds (a float), in SQL."""
+    if dialect == "sqlite":  # stored as ISO 8601 text in UTC
+        return (func.julianday(_TERMS.c.published_at) - 2440587.5) * 86400.0
+    return cast(func.extract("epoch", _TERMS.c.published_at), Float)
+
+
+def details(session: Session, ids: Collection[int]) -> dict[int, Candidate]:
+    """These articles as candidates (source, story, features): one statement per 500."""
+    wanted = sorted(set(ids))
+    columns = [c for c in _READ.selected_columns if c.name not in ("published_at", "pinned")]
+    found: dict[int, Candidate] = {}
+    conn = session.connection()
+    for start in range(0, len(wanted), _CHUNK):
+        stmt = _READ.with_only_columns(*columns).where(
+            _ARTICLES.c.id.in_(wanted[start : start + _CHUNK])
+        )
+        for row in conn.execute(stmt):
+            found[row.id] = _candidate(row)
+    return found

@@ -19,6 +19,7 @@ to name and number agreement, and takes off for names or figures that clash.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -58,6 +59,7 @@ CALENDAR = _words(
 COMPASS = {"northern": "north", "southern": "south", "eastern": "east", "western": "west"}
 
 TEXT_CHARS = 600  # how much of the summary/body a document reads: the lede carries the story
+BODY_CHARS = 2000  # of a body read to find that text, when an article has no summary
 MAX_INDEX_TERMS = 12
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?")
@@ -324,3 +326,18 @@ def decode(features: str | None) -> Document | None:
         names=frozenset(parts[3].split()),
         numbers=frozenset(t for t in all_terms if t[0].isdigit()),
     )
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(summary: str | None, body_html: str | None) -> str:
+    """The text an article is compared by: its summary, else its body without tags."""
+    if summary and summary.strip():
+        return summary
+    return html.unescape(_TAG.sub(" ", body_html or ""))
+
+
+def document_of(title: str | None, summary: str | None, body_html: str | None) -> Document:
+    """What grouping compares of an article with this text (as stories.index reads it)."""
+    return document(title or "", plain_text(summary, (body_html or "")[:BODY_CHARS]))

@@ -91,7 +91,7 @@ _UNCHANGED = (
 # validators, and is fetched and stored again when the lease ends — what
 # SQLite's synchronous=NORMAL already does. Pushes (store_pushed) cannot be
 # redone and keep the durable commit.
-_REDOABLE = text("SET LOCAL synchronous_commit TO OFF")
+REDOABLE = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def write_fetched(
@@ -102,7 +102,7 @@ def write_fetched(
     def write(careful: bool) -> Outcome:
         with db.write_lock(), db.session() as session:
             if not db.is_sqlite:
-                session.execute(_REDOABLE)
+                session.execute(REDOABLE)
             source = session.get(Source, job.id)
             if source is None:  # removed while we were fetching
                 return Outcome(job.id, result.status)

@@ -29,7 +29,8 @@ from feedserver.aggregation.naming import ArticleSlugs, free_slugs
 from feedserver.aggregation.tombstones import honour_tombstones
 from feedserver.models import Article, ArticleAuthor, Author, Source
 from feedserver.models.scopes import SITE, bump_scopes, section_key, source_key
-from feedserver.stories.grouping import group_new
+from feedserver.stories.grouping import store_new
+from feedserver.stories.index import Entry
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,10 @@ def _insert(
     """Insert new articles and their bylines (Core), bump their scopes; {key: id}."""
     slugs = ArticleSlugs(session, source.id, careful, [r.title for r in rows])
     values = []
+    published_at: list[datetime] = []
     for row in rows:
         published, updated = new_dates(row, now, source.id)
+        published_at.append(published)
         values.append(
             {
                 "slug": slugs.new(row.title, row.key),
@@ -198,7 +201,15 @@ def _insert(
         {b["author_id"] for b in bylines},
     )
     # The ORM hook does not see Core inserts: group these here (INTERFACE §10).
-    group_new(session, ids)
+    docs = [row.story_doc for row in rows]
+    entries = None
+    if all(doc is not None for doc in docs):  # worked out with the parse (a first poll)
+        entries = [
+            Entry(ident, source.id, published, None, False, doc)
+            for ident, published, doc in zip(ids, published_at, docs, strict=True)
+            if doc is not None
+        ]
+    store_new(session, ids, entries)
     return {row.key: ident for row, ident in zip(rows, ids, strict=True)}
 
 

@@ -17,6 +17,7 @@ from feedserver.aggregation.entries import parse, parse_prepared, prepare
 from feedserver.aggregation.poller import GC_YOUNG, claim, poll_once, quiet_gc
 from feedserver.aggregation.store import articles as store_articles
 from feedserver.models import Article, Source
+from feedserver.stories.similarity import document_of
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import Item, articles_of, rss, settings_for
 
@@ -60,6 +61,10 @@ def test_prepared_with_the_parse_is_what_the_store_would_prepare(cases, home):
     todo = list(enumerate(parsed.entries))
     assert parsed.rows(todo, "https://upstream.example/") == prepare(todo, parsed.prepared_base)
     assert [e.key for e in parse(body, FEED, RSS).entries] == [e.key for e in parsed.entries]
+    # What grouping compares, worked out with the parse as it would be from the stored text.
+    assert parsed.prepared is not None
+    for row in parsed.prepared:
+        assert row.story_doc == document_of(row.title, row.summary, row.body_html)
 
 
 def test_prepared_rows_are_used_only_while_base_and_entries_hold():
