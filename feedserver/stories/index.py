@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from feedserver.models.content import Article
@@ -143,17 +144,34 @@ def file_new(session: Session, filed: Sequence[tuple[Entry, list[str]]]) -> None
     if not filed:
         return
     conn = session.connection()
-    rows = [
-        {"article_id": entry.id, "term": t, "published_at": entry.published_at}
-        for entry, terms in filed
-        for t in terms
-    ]
+    # A first poll files a dozen words per article, thousands of rows: sent
+    # as the driver's own executemany, each article's time converted once
+    # (through the column's type, as SQLAlchemy would per row).
+    bind = _published_bind(conn.dialect)
+    rows: list[tuple[int, str, Any]] = []
+    for entry, terms in filed:
+        published = bind(entry.published_at)
+        rows.extend((entry.id, term, published) for term in terms)
     if rows:
-        conn.execute(insert(_TERMS), rows)
+        qmark = conn.dialect.paramstyle == "qmark"
+        conn.exec_driver_sql(_INSERT_TERMS_QMARK if qmark else _INSERT_TERMS_FORMAT, rows)
     conn.execute(
         insert(_ENTRIES),
         [{"article_id": e.id, "features": encode(e.doc), "pinned": False} for e, _ in filed],
     )
+
+
+_INSERT_TERMS_QMARK = "INSERT INTO story_terms (article_id, term, published_at) VALUES (?, ?, ?)"
+_INSERT_TERMS_FORMAT = (
+    "INSERT INTO story_terms (article_id, term, published_at) VALUES (%s, %s, %s)"
+)
+
+
+@functools.cache
+def _published_bind(dialect: Dialect) -> Callable[[datetime], Any]:
+    """``story_terms.published_at``'s conversion of a value for this dialect's driver."""
+    process = _TERMS.c.published_at.type.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 def file(session: Session, entry: Entry, terms: list[str], *, again: bool = False) -> None:

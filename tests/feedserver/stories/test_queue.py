@@ -312,3 +312,22 @@ def test_a_document_worked_out_with_the_parse_is_the_one_read_back(db):
         (entry,) = index.read(s, [new], fresh=True)
         assert entry.doc == document_of("A long one about Chile", "", body)
         assert entry.doc.names  # the body was read (past the tags and entities)
+
+
+def test_index_rows_filed_through_the_driver_read_back_as_the_orm_writes_them(db):
+    from feedserver.models import StoryTerm
+
+    ids = newsroom(db)
+    with db.session() as s:
+        new = _core_articles(s, ids, [("qa", QUAKE[0], "a", 0), ("qb", QUAKE[1], "b", 30.5)])
+        filed = [(e, index_terms(e.doc)) for e in index.read(s, new)]
+        index.file_new(s, filed)
+    with db.session() as s:
+        for entry, terms in filed:
+            rows = s.execute(
+                select(StoryTerm.term, StoryTerm.published_at).where(
+                    StoryTerm.article_id == entry.id
+                )
+            ).all()
+            assert sorted(rows) == sorted((t, entry.published_at) for t in terms)
+            assert entry.published_at.tzinfo is not None
