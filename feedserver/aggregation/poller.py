@@ -298,11 +298,13 @@ class Poller:
                 for job, result in items
             ]
 
-    def group_stories(self) -> int:
+    def group_stories(self, *, wait: bool = True) -> int:
         """Group the queued articles (ours, or a crashed poller's); never raises.
 
         A batch per transaction, under the write lock; on failure they stay
-        queued and the next call tries again.
+        queued and the next call tries again. Without ``wait``, when another
+        poller process is grouping (PostgreSQL), this one goes on polling and
+        tries again in :data:`GROUP_EVERY`.
         """
         self._queued_since = None
         total = 0
@@ -311,7 +313,11 @@ class Poller:
                 with self.db.write_lock(), self.db.session() as session:
                     if not self.db.is_sqlite:
                         session.execute(store.REDOABLE)  # the queue is kept until it commits
-                    count, _ = grouping.group_queued(session)
+                    done = grouping.group_queued(session, wait=wait)
+                if done is None:  # another process is grouping: look again shortly
+                    self._queued_since = time.monotonic()
+                    return total
+                count = done[0]
                 total += count
                 if count < grouping.QUEUE_BATCH:
                     return total
@@ -394,7 +400,7 @@ class Poller:
                 return stats
             wait = self._grouping_wait()
             if wait == 0:
-                self.group_stories()
+                self.group_stories(wait=False)
                 continue
             try:
                 done = [finished.get(timeout=wait)]

@@ -122,14 +122,24 @@ def group_new(session: Session, ids: Collection[int]) -> set[int]:
     return _group(session, filed)
 
 
-def group_queued(session: Session, limit: int = QUEUE_BATCH) -> tuple[int, set[int]]:
+def group_queued(
+    session: Session, limit: int = QUEUE_BATCH, *, wait: bool = True
+) -> tuple[int, set[int]] | None:
     """Group up to ``limit`` queued articles, earliest first; return how many, and the stories changed.
 
     On PostgreSQL one transaction at a time does this (an advisory lock), so
-    two poller processes never group each other's articles at once.
+    two poller processes never group each other's articles at once; with
+    ``wait`` false, None when another one holds it (it groups the queue).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
+        if not wait:
+            taken = session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK}
+            )
+            if not taken:
+                return None
+        else:
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
     conn = session.connection()
     ids = list(
         conn.execute(

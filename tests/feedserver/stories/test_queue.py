@@ -331,3 +331,29 @@ def test_index_rows_filed_through_the_driver_read_back_as_the_orm_writes_them(db
             ).all()
             assert sorted(rows) == sorted((t, entry.published_at) for t in terms)
             assert entry.published_at.tzinfo is not None
+
+
+def test_a_poller_does_not_wait_while_another_groups_the_queue(db):
+    """PostgreSQL: a second grouper without ``wait`` gets None at once; then it groups."""
+    ids = newsroom(db)
+    with db.session() as s, grouping.deferred():
+        new = _core_articles(s, ids, [("qa", QUAKE[0], "a", 0), ("qb", QUAKE[1], "b", 1)])
+        grouping.store_new(s, new)
+    if db.engine.dialect.name == "postgresql":
+        with db.sessions() as first:
+            assert grouping.group_queued(first) == (2, {story_of_in(first, new[0])})
+            with db.session() as second:
+                started = time.monotonic()
+                assert grouping.group_queued(second, wait=False) is None
+                assert time.monotonic() - started < 2
+            first.commit()
+        with db.session() as second:
+            assert grouping.group_queued(second, wait=False) == (0, set())
+    else:  # one writer at a time anyway: it simply groups
+        with db.session() as s:
+            assert grouping.group_queued(s, wait=False) == (2, {story_of_in(s, new[0])})
+    assert partition(db) == {frozenset(new)}
+
+
+def story_of_in(s, article_id: int) -> int | None:
+    return s.scalar(select(Article.story_id).where(Article.id == article_id))
