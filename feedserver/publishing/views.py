@@ -109,7 +109,17 @@ def respond_feed(
     # WebSub §4 discovery, on 200 and 304 alike: where to subscribe, and the
     # topic URL to subscribe to (page 1 is spelled without ?page=).
     self_url = urls.with_page(base + quote(request.path, safe="/"), page)
-    links = (("Link", format_link(hub, "hub")), ("Link", format_link(self_url, "self")))
+    links: tuple[tuple[str, str], ...] = (
+        ("Link", format_link(hub, "hub")),
+        ("Link", format_link(self_url, "self")),
+    )
+    if request.query_string and self_url != base + quote(request.path, safe="/") + "?" + (
+        request.query_string.decode("latin-1")
+    ):
+        # Another spelling of this page (?page=1, ?page=02, tracking parameters):
+        # its canonical URL, which the feed's rel="self" gives too (RFC 9110
+        # §8.7; sent on 304s as well, §15.4.5).
+        links += (("Content-Location", self_url),)
     # A private answer (another Host than the pinned one) is never kept for others.
     answers = fastpath.answers(current_app) if shared else None
     versions = (state.version, state.global_version)

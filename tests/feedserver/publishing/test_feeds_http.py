@@ -84,6 +84,33 @@ def test_page_past_the_end_is_404(client, world):
     assert past.status_code == 404 and b"This feed has 1 page(s), not 2." in past.data
 
 
+@pytest.mark.parametrize(
+    ("query", "canonical"),
+    [
+        ("", None),
+        ("?page=1", "http://localhost/feed.atom"),
+        ("?page=01", "http://localhost/feed.atom"),
+        ("?utm_source=reader", "http://localhost/feed.atom"),
+        ("?page=2", None),
+        ("?page=002", "http://localhost/feed.atom?page=2"),
+    ],
+)
+def test_other_spellings_of_a_page_name_its_canonical_url(app, client, world, query, canonical):
+    """Content-Location names the URL rel="self" gives (W3C validator: SelfDoesntMatchLocation)."""
+    app.config["FEED_ITEMS"] = 2  # the world's three articles make two pages
+    for _ in range(2):  # the view's answer, then the kept one (the fast path)
+        got = client.get("/feed.atom" + query)
+        assert got.status_code == 200
+        assert got.headers.get("Content-Location") == canonical
+        self_link = parse(got).feed.links
+        assert {link.href for link in self_link if link.rel == "self"} == {
+            canonical or "http://localhost/feed.atom" + query
+        }
+        again = client.get("/feed.atom" + query, headers={"If-None-Match": got.headers["ETag"]})
+        assert again.status_code == 304
+        assert again.headers.get("Content-Location") == canonical
+
+
 def test_etag_and_304(client, world):
     first = client.get("/sections/world/feed.atom")
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
