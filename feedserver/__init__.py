@@ -63,7 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app = _bare_app(config)
 
-    from feedserver import admin, api, cli, db, errors, ops, security
+    from feedserver import admin, api, cli, db, errors, hosts, ops, security
     from feedserver.aggregation import websub_callback
     from feedserver.comments import views as comments
     from feedserver.ops import metrics
@@ -92,6 +92,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # wrapping wsgi_app is Flask's documented way to add middleware
+    # Outermost of all: the Host as the client sent it (RFC 9112 §3.2).
+    app.wsgi_app = hosts.HostCheck(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["RUN_POLLER"]:
         from feedserver.aggregation import worker
 

@@ -72,6 +72,48 @@ class HostPin:
         return "" if self.configured else (host or "").lower().rstrip(".")
 
 
+class HostCheck:
+    """WSGI layer: RFC 9112 §3.2's 400 for a missing or malformed Host, before anything else.
+
+    An HTTP/1.1 request without a Host header, or with one that is not a
+    host[:port] (granian joins several Host lines with a comma, which no host
+    contains), gets a 400 whether or not BASE_URL makes the
+    links independent of it. HTTP/1.0 requests may leave Host out. Well-formed
+    hosts are remembered (up to :data:`REMEMBERED`), so a request pays a set
+    lookup.
+    """
+
+    REMEMBERED = 1024
+    _BODY = b"Bad Request: the request needs one well-formed Host header (RFC 9112 section 3.2).\n"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._good: set[str] = set()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        host = environ.get("HTTP_HOST")
+        if host:
+            if host in self._good:
+                return self.app(environ, start_response)
+            if sane_host(host):
+                if len(self._good) < self.REMEMBERED:
+                    self._good.add(host)
+                return self.app(environ, start_response)
+        # Missing (granian passes an empty value then): HTTP/1.0 may omit it
+        # (granian calls it "HTTP/1"), and HTTP/2 and 3 carry :authority instead.
+        elif environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+            return self.app(environ, start_response)
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(self._BODY))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else self._BODY]
+
+
 def pin_for(app: Any) -> HostPin:
     pin = app.extensions.get(EXTENSION)
     if pin is None:

@@ -200,3 +200,35 @@ def _alive_children(pid: int) -> list[str]:
         ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
     )
     return [line.split()[0] for line in out.stdout.splitlines() if "resource_tracker" not in line]
+
+
+def _raw(base: str, head: bytes) -> bytes:
+    """One HTTP request as raw bytes; the status line of the answer."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head)
+        return conn.recv(4096).split(b"\r\n", 1)[0]
+
+
+def test_a_missing_doubled_or_malformed_host_is_a_400(site):
+    """RFC 9112 §3.2, through the real server: the app sees what granian passes on."""
+    child, base = start({**site, "FEEDSERVER_BASE_URL": "https://news.example"})
+    try:
+        good = b"GET /feed.rss HTTP/1.1\r\nHost: news.example\r\nConnection: close\r\n\r\n"
+        assert _raw(base, good) == b"HTTP/1.1 200 OK"
+        for hosts in (
+            b"",
+            b"Host: \r\n",
+            b"Host: a.example\r\nHost: b.example\r\n",
+            b"Host: a b\r\n",
+            b"Host: <script>\r\n",
+            b"Host: news.example:99999\r\n",
+        ):
+            head = b"GET /feed.rss HTTP/1.1\r\n" + hosts + b"Connection: close\r\n\r\n"
+            assert _raw(base, head) == b"HTTP/1.1 400 Bad Request", hosts
+        old = b"GET /feed.rss HTTP/1.0\r\n\r\n"  # HTTP/1.0 may leave Host out
+        assert _raw(base, old).endswith(b"200 OK")
+    finally:
+        stop(child, lambda: os.killpg(child.pid, signal.SIGTERM))
