@@ -56,25 +56,43 @@ def not_modified(
 
 
 def choose_encoding(accept_encoding: str | None) -> str:
-    """Pick br, gzip or identity from an Accept-Encoding header."""
+    """Pick br, gzip or identity from an Accept-Encoding header (RFC 9110 §12.5.3).
+
+    The acceptable coding with the highest quality wins; between equals, br
+    (the smaller). A coding the header does not name takes ``*``'s quality;
+    ``x-gzip`` counts as gzip (§8.4.1.3). Qualities outside 0–1 are clamped, and
+    unreadable ones count as 0 (not acceptable). Nothing acceptable: identity.
+    """
     if not accept_encoding:
         return "identity"
     qualities: dict[str, float] = {}
     for part in accept_encoding[:1024].lower().split(","):
         name, _, params = part.strip().partition(";")
-        q = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                q = float(params[2:])
-            except ValueError:
-                q = 0.0
-        qualities[name.strip()] = q
+        name = name.strip()
+        qualities[GZIP_ALIASES.get(name, name)] = _quality(params)
     star = qualities.get("*", 0.0)
-    for encoding in ENCODINGS:
-        if qualities.get(encoding, star) > 0:
-            return encoding
-    return "identity"
+    best, chosen = 0.0, "identity"
+    for encoding in ENCODINGS:  # in order of preference: a later one must do better
+        q = qualities.get(encoding, star)
+        if q > best:
+            best, chosen = q, encoding
+    return chosen
+
+
+GZIP_ALIASES = {"x-gzip": "gzip"}
+
+
+def _quality(params: str) -> float:
+    """The ``q`` of a coding's parameters: 1 when absent, 0 when unreadable."""
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return 0.0
+            return 0.0 if q != q else min(max(q, 0.0), 1.0)  # NaN is not acceptable
+    return 1.0
 
 
 def compress(body: bytes, encoding: str) -> bytes:
