@@ -1,19 +1,28 @@
-"""The ceiling of an RSGI app on granian: same answers as bench.bare_wsgi."""
+"""The same answers as bench.bare_wsgi, through granian's RSGI interface.
+
+Measured beside "granian bare" to see whether RSGI lifts the ceiling of a
+Python app on granian (bench/results/2026-12-07-serve-busy.md: it does not
+for these answers, so the fast path stays WSGI).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.bare_wsgi import ANSWERS
 
-R = {}
-for (path, gz), (status, headers, body) in ANSWERS.items():
-    R[(path, gz)] = (int(status[:3]), headers, b"".join(body))
+BYTES = {
+    key: (int(status[:3]), headers, b"".join(body))
+    for key, (status, headers, body) in ANSWERS.items()
+}
+NOT_FOUND: tuple[int, list[tuple[str, str]], bytes] = (404, [], b"")
 
 
-async def app(scope, proto):
-    h = scope.headers
-    gzip = "gzip" in (h.get("accept-encoding") or "")
-    status, headers, body = R.get((scope.path, gzip), (404, [], b""))
-    if body and h.get("if-none-match") == headers[0][1]:
-        proto.response_empty(304, headers[:1])
+async def app(scope: Any, proto: Any) -> None:
+    headers = scope.headers
+    gzip = "gzip" in (headers.get("accept-encoding") or "")
+    status, answer_headers, body = BYTES.get((scope.path, gzip), NOT_FOUND)
+    if body and headers.get("if-none-match") == answer_headers[0][1]:
+        proto.response_empty(304, answer_headers[:1])
         return
-    proto.response_bytes(status, headers, body)
+    proto.response_bytes(status, answer_headers, body)

@@ -79,6 +79,12 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
          "bench.bare_wsgi:app"],
         {},
     ),
+    # The same through granian's RSGI interface (bench/bare_rsgi.py).
+    "granian bare (RSGI)": (
+        [str(BIN / "granian"), "--interface", "rsgi", "--host", "127.0.0.1", "--port", "{port}",
+         "--workers", "{workers}", "--log-level", "warning", "bench.bare_rsgi:app"],
+        {},
+    ),
     # The production command (granian under feedserver's own supervisor).
     "feedserver serve": (
         [str(BIN / "feedserver"), "serve", "--port", "{port}", "--workers", "{workers}",
@@ -412,7 +418,7 @@ def run(
                     result.nginx_cpu_us[label] = nginx_cpu
                     nginx_loads.setdefault(label, reference)
                 result.worker_rss_mb = [rss_mb(pid) for pid in descendants(proc.pid)]
-                if name == "granian bare":  # feeds only: no pages, nothing to publish
+                if name.startswith("granian bare"):  # feeds only: no pages, nothing to publish
                     results.append(result)
                     continue
                 status, _, _ = fetch(port, article_path)
