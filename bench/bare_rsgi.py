@@ -1,7 +1,7 @@
 """The same answers as bench.bare_wsgi, through granian's RSGI interface.
 
 Measured beside "granian bare" to see whether RSGI lifts the ceiling of a
-Python app on granian (bench/results/2026-12-07-serve-busy.md: it does not
+Python app on granian (bench/results/2026-12-07-serve-rsgi.md: it does not
 for these answers, so the fast path stays WSGI).
 """
 
