@@ -35,6 +35,14 @@ _HOST = re.compile(
     re.ASCII,
 )
 MAX_HOST = 255
+# RFC 9110 §7.2's Host value: RFC 3986's host (a reg-name of unreserved,
+# sub-delims and %XX — less the comma, which is how several Host lines reach
+# the application — or an IP literal) and an optional port. Looser than
+# sane_host's DNS names: "feed_web:8000" is a valid Host, if not a cache key.
+_HOST_FIELD = re.compile(
+    r"(?:(?:[A-Za-z0-9._~!$&'()*+;=-]|%[0-9A-Fa-f]{2})+|\[[0-9A-Za-z:.]{2,45}\])(?::[0-9]{0,5})?",
+    re.ASCII,
+)
 
 
 def sane_host(host: str | None) -> bool:
@@ -72,6 +80,14 @@ class HostPin:
         return "" if self.configured else (host or "").lower().rstrip(".")
 
 
+def valid_host_field(host: str) -> bool:
+    """Whether a Host header value is well-formed (RFC 9110 §7.2, RFC 3986 §3.2.2)."""
+    if len(host) > MAX_HOST or _HOST_FIELD.fullmatch(host) is None:
+        return False
+    _, colon, port = host.rpartition(":")
+    return not (colon and "]" not in port and port.isdigit() and int(port) > 65535)
+
+
 class HostCheck:
     """WSGI layer: RFC 9112 §3.2's 400 for a missing or malformed Host, before anything else.
 
@@ -95,7 +111,7 @@ class HostCheck:
         if host:
             if host in self._good:
                 return self.app(environ, start_response)
-            if sane_host(host):
+            if valid_host_field(host):
                 if len(self._good) < self.REMEMBERED:
                     self._good.add(host)
                 return self.app(environ, start_response)

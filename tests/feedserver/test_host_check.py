@@ -56,3 +56,10 @@ def test_http10_may_leave_host_out(based, app, world, protocol, host):
 def test_a_head_gets_the_400_without_a_body(app, world):
     status, _, body = call(app, HTTP_HOST="a b", REQUEST_METHOD="HEAD")
     assert status == "400 Bad Request" and body == b""
+
+
+@pytest.mark.parametrize("host", ["feed_web:8000", "host:", "%41.example"])
+def test_hosts_rfc_3986_allows_pass_though_no_dns_name(based, app, world, host):
+    """A compose service name is a valid Host (not a cache key: BASE_URL names the site)."""
+    status, _, body = call(app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1")
+    assert status == "200 OK" and b"<rss" in body
