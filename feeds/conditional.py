@@ -18,6 +18,7 @@ import brotli
 from feeds.httpdate import parse_http_date
 
 ENCODINGS = ("br", "gzip")
+GZIP_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 §8.4.1.3
 _SUFFIX = {"br": "-br", "gzip": "-gzip", "identity": ""}
 
 
@@ -77,9 +78,6 @@ def choose_encoding(accept_encoding: str | None) -> str:
         if q > best:
             best, chosen = q, encoding
     return chosen
-
-
-GZIP_ALIASES = {"x-gzip": "gzip"}
 
 
 def _quality(params: str) -> float:

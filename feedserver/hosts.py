@@ -49,8 +49,7 @@ def sane_host(host: str | None) -> bool:
     """Whether ``host`` is syntactically a host[:port] (no userinfo, path or junk)."""
     if not host or len(host) > MAX_HOST or _HOST.fullmatch(host) is None:
         return False
-    _, colon, port = host.rpartition(":")
-    return not (colon and "]" not in port and port.isdigit() and int(port) > 65535)
+    return _port_in_range(host)
 
 
 class HostPin:
@@ -84,6 +83,11 @@ def valid_host_field(host: str) -> bool:
     """Whether a Host header value is well-formed (RFC 9110 §7.2, RFC 3986 §3.2.2)."""
     if len(host) > MAX_HOST or _HOST_FIELD.fullmatch(host) is None:
         return False
+    return _port_in_range(host)
+
+
+def _port_in_range(host: str) -> bool:
+    """A syntactically valid host[:port]'s port, if any, is at most 65535."""
     _, colon, port = host.rpartition(":")
     return not (colon and "]" not in port and port.isdigit() and int(port) > 65535)
 

@@ -40,7 +40,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from feeds.errors import FeedError
 from feeds.websub import verify_signature
 from feedserver.aggregation import entries
-from feedserver.aggregation.store import store_entries
+from feedserver.aggregation.store import Stored, again_on_conflict, store_entries
 from feedserver.aggregation.websub import (
     DENIED_RETRY,
     MIN_RENEW,
@@ -189,22 +189,25 @@ def ingest(
     except FeedError as exc:
         log.warning("websub push unreadable source_id=%s: %s", source_id, exc)
         return
-    for attempt in (1, 2):  # a slug race with the poller: store again, carefully
-        try:
-            with write_lock(db), db.session() as session:
-                source = session.get(Source, source_id)
-                row = session.get(Sub, sub_id)
-                if source is None or not source.enabled or row is None:
-                    return
-                stored = store_entries(session, source, parsed, now=now, careful=attempt > 1)
-                added, updated = stored.added, stored.updated
-                row.last_push_at = now
-                row.pushes = (row.pushes or 0) + 1
-            log.info(
-                "websub push stored source_id=%s added=%d updated=%d",
-                source_id, added, updated,
-            )  # fmt: skip
-            return
-        except IntegrityError:
-            if attempt == 2:
-                log.exception("websub push not stored source_id=%s", source_id)
+
+    def write(careful: bool) -> Stored | None:
+        with write_lock(db), db.session() as session:
+            source = session.get(Source, source_id)
+            row = session.get(Sub, sub_id)
+            if source is None or not source.enabled or row is None:
+                return None
+            stored = store_entries(session, source, parsed, now=now, careful=careful)
+            row.last_push_at = now
+            row.pushes = (row.pushes or 0) + 1
+            return stored
+
+    try:  # a slug race with the poller is stored again, carefully; a deadlock, again
+        stored = again_on_conflict(write, f"pushed source_id={source_id}")
+    except IntegrityError:
+        log.exception("websub push not stored source_id=%s", source_id)
+        return
+    if stored is not None:
+        log.info(
+            "websub push stored source_id=%s added=%d updated=%d",
+            source_id, stored.added, stored.updated,
+        )  # fmt: skip

@@ -151,22 +151,17 @@ class FastFeeds:
         if query and not _in_contract(path, query):
             return None
         if self._any_host:
-            return (
-                path,
-                query,
-                environ.get("SCRIPT_NAME", ""),
-                environ.get("wsgi.url_scheme", "http"),
-                encoding,
+            host = ""
+        else:
+            host = environ.get("HTTP_HOST") or (
+                f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
             )
-        host = environ.get("HTTP_HOST") or (
-            f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-        )
-        if self.pin is not None:
-            # An answer built from a Host other than the pinned one is never kept
-            # (feedserver.hosts): Flask builds it fresh, for that client only.
-            if not self.pin.may_cache(host):
-                return None
-            host = self.pin.cache_key_host(host)
+            if self.pin is not None:
+                # An answer built from a Host other than the pinned one is never kept
+                # (feedserver.hosts): Flask builds it fresh, for that client only.
+                if not self.pin.may_cache(host):
+                    return None
+                host = self.pin.cache_key_host(host)
         return (
             path,
             query,

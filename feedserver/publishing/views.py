@@ -108,14 +108,14 @@ def respond_feed(
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     # WebSub §4 discovery, on 200 and 304 alike: where to subscribe, and the
     # topic URL to subscribe to (page 1 is spelled without ?page=).
-    self_url = urls.with_page(base + quote(request.path, safe="/"), page)
+    here = base + quote(request.path, safe="/")
+    self_url = urls.with_page(here, page)
     links: tuple[tuple[str, str], ...] = (
         ("Link", format_link(hub, "hub")),
         ("Link", format_link(self_url, "self")),
     )
-    if request.query_string and self_url != base + quote(request.path, safe="/") + "?" + (
-        request.query_string.decode("latin-1")
-    ):
+    query = request.query_string.decode("latin-1")
+    if query and self_url != f"{here}?{query}":
         # Another spelling of this page (?page=1, ?page=02, tracking parameters):
         # its canonical URL, which the feed's rel="self" gives too (RFC 9110
         # §8.7; sent on 304s as well, §15.4.5).

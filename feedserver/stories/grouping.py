@@ -91,21 +91,12 @@ def deferred() -> Iterator[None]:
 def store_new(
     session: Session, ids: Collection[int], entries: list[Entry] | None = None
 ) -> set[int]:
-    """Articles a bulk insert just stored: grouped now, or filed and queued (:func:`deferred`).
-
-    ``entries``: these articles as grouping sees them, when the caller has
-    their documents already (a first poll works them out with the parse),
-    so they are not read back and worked out here.
-    """
+    """Articles a bulk insert just stored: grouped now, or filed and queued (:func:`deferred`)."""
+    if not _DEFER.get():
+        return group_new(session, ids, entries)
     if not ids or not enabled(session):
         return set()
-    if entries is None:
-        filed = _filed(session, ids)
-    else:
-        filed = [(e, index_terms(e.doc)) for e in sorted(entries, key=_earliest)]
-    index.file_new(session, filed)
-    if not _DEFER.get():
-        return _group(session, filed)
+    filed = _file(session, ids, entries)
     if filed:
         session.connection().execute(
             insert(_QUEUE), [{"article_id": entry.id} for entry, _ in filed]
@@ -113,13 +104,18 @@ def store_new(
     return set()
 
 
-def group_new(session: Session, ids: Collection[int]) -> set[int]:
-    """File new articles in the index and join each to its story; return the stories changed."""
+def group_new(
+    session: Session, ids: Collection[int], entries: list[Entry] | None = None
+) -> set[int]:
+    """File new articles in the index and join each to its story; return the stories changed.
+
+    ``entries``: these articles as grouping sees them, when the caller has
+    their documents already (a first poll works them out with the parse),
+    so they are not read back and worked out here.
+    """
     if not ids or not enabled(session):
         return set()
-    filed = _filed(session, ids)
-    index.file_new(session, filed)  # all at once: two statements, not two per article
-    return _group(session, filed)
+    return _group(session, _file(session, ids, entries))
 
 
 def group_queued(
@@ -154,8 +150,7 @@ def group_queued(
     conn.execute(delete(_QUEUE).where(_QUEUE.c.article_id.in_(ids)))
     if not enabled(session):  # turned off since: nothing to group
         return len(ids), set()
-    filed = [(e, index_terms(e.doc)) for e in index.read(session, ids) if e.story_id is None]
-    return len(ids), _group(session, filed)
+    return len(ids), _group(session, _filed(session, ids))
 
 
 def queued(session: Session) -> bool:
@@ -165,6 +160,18 @@ def queued(session: Session) -> bool:
 
 def _earliest(entry: Entry) -> tuple[Any, int]:
     return entry.published_at, entry.id  # index.read's order
+
+
+def _file(
+    session: Session, ids: Collection[int], entries: list[Entry] | None
+) -> list[tuple[Entry, list[str]]]:
+    """File these new articles in the index (all at once: two statements); return them, earliest first."""
+    if entries is None:
+        filed = _filed(session, ids)
+    else:
+        filed = [(e, index_terms(e.doc)) for e in sorted(entries, key=_earliest)]
+    index.file_new(session, filed)
+    return filed
 
 
 def _filed(session: Session, ids: Collection[int]) -> list[tuple[Entry, list[str]]]:

@@ -51,6 +51,7 @@ from feedserver.models import Source
 
 __all__ = [
     "POST_STORE", "PostStoreHook", "PrepareError", "StoreError", "Stored", "add_post_store_hook",
+    "again_on_conflict",
     "record_failure", "schedule", "store_entries", "store_failure", "store_fetched", "store_pushed",
     "store_unchanged", "write_fetched",
 ]  # fmt: skip
@@ -108,7 +109,7 @@ def write_fetched(
                 return Outcome(job.id, result.status)
             return store_fetched(session, source, result, parsed, settings, careful=careful)
 
-    return _again_on_conflict(write, f"source_id={job.id}")
+    return again_on_conflict(write, f"source_id={job.id}")
 
 
 def store_pushed(
@@ -128,7 +129,7 @@ def store_pushed(
             _update_identity(source, parsed.feed)
             return store_entries(session, source, parsed, now=now, careful=careful)
 
-    return _again_on_conflict(write, f"pushed source_id={source_id}")
+    return again_on_conflict(write, f"pushed source_id={source_id}")
 
 
 # PostgreSQL's "try the transaction again" errors: deadlock_detected and
@@ -142,7 +143,7 @@ def is_transient(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
-def _again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
+def again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
     """Run a store transaction; again, carefully, after a slug race; again after a deadlock.
 
     A slug race (IntegrityError: a concurrent writer took the slug) is
