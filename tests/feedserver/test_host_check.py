@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug.test import create_environ
+
+from feedserver.hosts import sane_host, valid_host_field
 
 
 @pytest.fixture
@@ -63,3 +67,14 @@ def test_hosts_rfc_3986_allows_pass_though_no_dns_name(based, app, world, host):
     """A compose service name is a valid Host (not a cache key: BASE_URL names the site)."""
     status, _, body = call(app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1")
     assert status == "200 OK" and b"<rss" in body
+
+
+@given(st.text(max_size=300) | st.from_regex(r"[a-z0-9._-]{1,20}(:[0-9]{1,6})?", fullmatch=True))
+def test_any_host_value_is_judged_without_raising(host):
+    """Whatever a client writes in Host: a yes or no, and a no for joined or spaced values."""
+    ok = valid_host_field(host)
+    assert isinstance(ok, bool)
+    if ok:
+        assert "," not in host and not any(c.isspace() for c in host) and len(host) <= 255
+    if sane_host(host):  # the cache-key check is the stricter one
+        assert ok
