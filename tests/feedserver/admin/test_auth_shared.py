@@ -45,10 +45,22 @@ def test_concurrent_failures_are_all_counted(db):
 
 
 @pytest.mark.parametrize("db_backend", ["postgresql"])
-def test_concurrent_failures_past_the_limit_lock_the_account(db):
+def test_concurrent_failures_past_the_limit_lock_the_account(db, monkeypatch):
     make_user(db)
     workers = accounts.MAX_FAILED_LOGINS + 3
     barrier = threading.Barrier(workers)
+    # Every attempt has read the account as unlocked before any counts: without
+    # this, a thread the loaded machine started late saw the lock and was (rightly)
+    # refused uncounted, and the count depended on scheduling.
+    checked = threading.Barrier(workers)
+    verify = accounts._verify
+
+    def verify_together(password_hash: str, password: str) -> bool:
+        result = verify(password_hash, password)
+        checked.wait(10)
+        return result
+
+    monkeypatch.setattr(accounts, "_verify", verify_together)
 
     def attempt() -> None:
         with db.session() as s:
