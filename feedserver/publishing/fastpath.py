@@ -67,6 +67,8 @@ OUTAGE_PAUSE = 1.0  # seconds without asking the database after a failed read
 _CONTRACT = re.compile(r"page=[0-9]{1,6}")
 _WP_CONTRACT = re.compile(r"paged?=[0-9]{1,6}")
 EMPTY: list[bytes] = []
+MAX_HOSTS = 256  # Host values whose key part is remembered (junk ones must not grow it)
+_NOT_KEPT = "\x00not kept"  # no Host value contains a NUL
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -138,6 +140,7 @@ class FastFeeds:
         self._entries: dict[Key, _Entry] = {}
         self._bytes = 0
         self._encodings: dict[str | None, str] = {}
+        self._hosts: dict[str, str] = {}  # Host value → its part of the key (or _NOT_KEPT)
         self.hits = 0
         self.fills = 0
         self.stale_served = 0
@@ -157,11 +160,12 @@ class FastFeeds:
                 f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
             )
             if self.pin is not None:
-                # An answer built from a Host other than the pinned one is never kept
-                # (feedserver.hosts): Flask builds it fresh, for that client only.
-                if not self.pin.may_cache(host):
+                keyed = self._hosts.get(host)
+                if keyed is None:
+                    keyed = self._key_host(self.pin, host)
+                if keyed is _NOT_KEPT:
                     return None
-                host = self.pin.cache_key_host(host)
+                host = keyed
         return (
             path,
             query,
@@ -170,6 +174,18 @@ class FastFeeds:
             host,
             encoding,
         )
+
+    def _key_host(self, pin: HostPin, host: str) -> str:
+        """The Host part of the key for ``host`` (or _NOT_KEPT), remembered per Host value.
+
+        An answer built from a Host other than the pinned one is never kept
+        (feedserver.hosts): Flask builds it fresh, for that client only. The
+        pin, once taken, never changes, so neither does the answer for a Host.
+        """
+        keyed = pin.cache_key_host(host) if pin.may_cache(host) else _NOT_KEPT
+        if pin.host is not None and len(self._hosts) < MAX_HOSTS:
+            self._hosts[host] = keyed
+        return keyed
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]

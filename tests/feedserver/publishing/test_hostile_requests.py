@@ -37,6 +37,30 @@ def test_a_foreign_host_is_never_kept_or_served_to_others(app, client, world):
     assert again.headers["Cache-Control"].startswith("public")
 
 
+def test_the_remembered_host_answer_is_the_pins(app, client, world):
+    """The fast path remembers per Host value whether it is the pinned one: twice asked, same rule."""
+    from feedserver.publishing.fastpath import MAX_HOSTS
+
+    assert client.get("/feed.atom").status_code == 200  # pins localhost
+    for _ in range(2):  # the second round is answered from what was remembered
+        evil = client.get("/feed.atom", headers={"Host": "evil.example"})
+        assert b"evil.example" in evil.data and evil.headers["Cache-Control"].startswith("private")
+        mine = client.get(
+            "/feed.atom", headers={"Host": "LOCALHOST."}
+        )  # the pin, spelled otherwise
+        assert b"http://localhost/" in mine.data and mine.headers["Cache-Control"].startswith(
+            "public"
+        )
+    for n in range(MAX_HOSTS + 50):
+        client.get("/feed.atom", headers={"Host": f"junk{n}.example"})
+    assert len(fast(app)._hosts) == MAX_HOSTS
+    assert (
+        client.get("/feed.atom", headers={"Host": "junk9999.example"})
+        .headers["Cache-Control"]
+        .startswith("private")
+    )
+
+
 @pytest.mark.parametrize(
     "host", ["evil.example/x", "a b", "evil.example:99999", "[::1", "x@evil.example", "é.example"]
 )
