@@ -200,8 +200,15 @@ class Response:
         """The next piece of the body as sent (still content-encoded); b"" at its end."""
         try:
             piece = self._raw.read1(size)
-            if not piece and not self._raw.isclosed():
-                self._raw.read()  # a body of length 0 (a 304's): mark the answer complete
+            if not piece:
+                missing = self._raw.length
+                if missing:  # RFC 9112 §8: closed before the announced length: incomplete
+                    raise TransportError(
+                        "RemoteProtocolError",
+                        f"connection closed {missing} bytes before the end of the body",
+                    )
+                if not self._raw.isclosed():
+                    self._raw.read()  # a body of length 0 (a 304's): mark the answer complete
             return piece
         except TransportError:
             raise

@@ -65,6 +65,8 @@ class _ZlibDecoder:
         try:
             if not chunk:
                 yield self._zlib.flush()
+                if not self._zlib.eof:  # no end of stream (gzip: nor its CRC and length)
+                    raise FetchError(self._url, f"truncated {self._coding} body")
                 return
             if not self._started and self._coding == "deflate":
                 self._started = True
@@ -92,5 +94,7 @@ class _BrotliDecoder:
                 yield self._brotli.process(chunk, output_buffer_limit=STEP)
             while not self._brotli.can_accept_more_data():
                 yield self._brotli.process(b"", output_buffer_limit=STEP)
+            if not chunk and not self._brotli.is_finished():
+                raise FetchError(self._url, "truncated br body")
         except _brotli.error as exc:
             raise FetchError(self._url, f"corrupt br body ({exc})") from None

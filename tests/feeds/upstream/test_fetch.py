@@ -534,3 +534,110 @@ def test_304s_keep_the_connection_for_the_next_fetch():
         results = [fetcher.fetch(raw.url("/feed"), Validators(etag='"v1"')) for _ in range(3)]
     assert all(r.not_modified and r.status == 304 for r in results)
     assert len(connections) == 1
+
+
+# --- bodies that end before they should (RFC 9112 §8; RFC 1952's trailer; RFC 7932) ---
+
+LONG_RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+    + b"".join(
+        b"<item><title>Item %d</title><description>%s</description></item>" % (n, b"words " * 40)
+        for n in range(20)
+    )
+    + b"</channel></rss>"
+)
+
+
+def _cut(payload: bytes, *, announce: int, coding: str | None = None) -> RawServer:
+    """A server that announces ``announce`` bytes, sends ``payload`` and hangs up."""
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        headers = {"Content-Type": "application/rss+xml", "Content-Length": str(announce)}
+        if coding:
+            headers["Content-Encoding"] = coding
+        sock.sendall(head("200 OK", headers) + payload)
+        sock.shutdown(socket.SHUT_RDWR)
+
+    return RawServer(handler)
+
+
+def test_a_body_shorter_than_its_content_length_is_an_error() -> None:
+    """Half a feed is not a feed: nothing of it may be stored as if it were whole."""
+    sent = LONG_RSS[: len(LONG_RSS) // 2]
+    with (
+        _cut(sent, announce=len(LONG_RSS)) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError, match=f"closed {len(LONG_RSS) - len(sent)} bytes before"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+def test_a_body_as_long_as_announced_is_whole() -> None:
+    with (
+        _cut(LONG_RSS, announce=len(LONG_RSS)) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+    ):
+        assert fetcher.fetch(raw.url("/feed")).body == LONG_RSS
+
+
+@pytest.mark.parametrize("keep", [0.8, 0.5, 0.2])
+def test_a_truncated_gzip_stream_is_an_error(keep: float) -> None:
+    """The HTTP framing is intact (the length announced is the length sent); the gzip is cut."""
+    packed = gzip.compress(LONG_RSS)
+    sent = packed[: int(len(packed) * keep)]
+    with (
+        _cut(sent, announce=len(sent), coding="gzip") as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError, match="truncated gzip body"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x1f", b"\x1f\x8b\x08\x00"])
+def test_a_gzip_body_too_short_for_its_header_is_an_error(sent: bytes) -> None:
+    with (
+        _cut(sent, announce=len(sent), coding="gzip") as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError, match="truncated gzip body"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+def test_a_truncated_deflate_stream_is_an_error() -> None:
+    packed = zlib.compress(LONG_RSS)
+    sent = packed[: len(packed) // 2]
+    with (
+        _cut(sent, announce=len(sent), coding="deflate") as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError, match="truncated deflate body"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+@pytest.mark.skipif(decompress._brotli is None, reason="Brotli without bounded output")
+def test_a_truncated_brotli_stream_is_an_error() -> None:
+    packed = decompress._brotli.compress(LONG_RSS)
+    sent = packed[: len(packed) // 2]
+    with (
+        _cut(sent, announce=len(sent), coding="br") as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError, match="truncated br body"),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
+def test_a_chunked_body_cut_mid_chunk_is_an_error() -> None:
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(
+            head("200 OK", {"Content-Type": "application/rss+xml", "Transfer-Encoding": "chunked"})
+            + b"%x\r\n" % len(LONG_RSS)
+            + LONG_RSS[:100]
+        )
+        sock.shutdown(socket.SHUT_RDWR)
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(FetchError),
+    ):
+        fetcher.fetch(raw.url("/feed"))
