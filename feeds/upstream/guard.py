@@ -309,7 +309,10 @@ def check_url(url: str | httpx.URL, allowlist: Allowlist) -> httpx.URL:
         raise BlockedAddress(subject, f"scheme {parsed.scheme or '(none)'!r} is not allowed")
     if parsed.userinfo:
         raise BlockedAddress(subject, "credentials in the URL are not allowed")
-    host = parsed.host
+    try:
+        host = parsed.host  # decodes IDNA: "xn--" alone, or a bad punycode label, raises
+    except UnicodeError as exc:  # idna.IDNAError is one
+        raise FetchError(subject, f"invalid URL (host: {exc})") from None
     if not host:
         raise FetchError(subject, "invalid URL (no host)")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)

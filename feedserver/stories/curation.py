@@ -135,7 +135,9 @@ def merge(session: Session, raw_stories: Any, raw_articles: Any) -> int:
 
 
 def find_story(session: Session, story_id: int) -> Story | None:
-    """The story row as stored now (None once dissolved)."""
+    """The story row as stored now (None once dissolved, or for an id no column holds)."""
+    if not 0 < story_id < 2**31:  # the integer keys of both backends
+        return None
     return session.scalar(
         select(Story).where(Story.id == story_id).execution_options(populate_existing=True)
     )

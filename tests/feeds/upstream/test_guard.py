@@ -134,6 +134,16 @@ def test_invalid_url_is_a_fetch_error() -> None:
         check_url("http://example.com:http/", NONE)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["http://xn--/cb", "http://xn--ls8h.example./cb", "http://xn--a.example/", "https://xn--zz-.example/"],
+)
+def test_a_host_that_is_no_valid_idna_is_a_fetch_error(url: str) -> None:
+    """A malformed A-label is bad input like any other (it was an uncaught IDNAError)."""
+    with pytest.raises(FetchError, match="invalid URL \\(host: "):
+        check_url(url, NONE)
+
+
 def test_error_messages_name_the_url_and_the_reason() -> None:
     with pytest.raises(BlockedAddress) as caught:
         check_url("http://0x7f.1:8080/feed", NONE)

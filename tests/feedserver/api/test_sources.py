@@ -92,6 +92,8 @@ def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
         ("http://127.0.0.1:1/feed", 422),
         ("ftp://example.com/feed", 400),
         ("not a url", 400),
+        ("http://xn--/feed", 400),  # no valid IDNA host
+        ("http://xn--ls8h.example./feed", 400),
         ("", 400),
         (42, 400),
     ],

@@ -88,6 +88,8 @@ def test_merge_refuses_two_articles_of_one_source(api, db):
     ("path", "body", "status"),
     [
         ("/api/stories/999/split", {"articles": [1]}, 404),
+        ("/api/stories/2147483648/split", {"articles": [1]}, 404),  # past PostgreSQL's integer
+        ("/api/stories/99999999999999999999/split", {"articles": [1]}, 404),  # past SQLite's
         ("/api/stories/merge", {"stories": "1,2"}, 422),
         ("/api/stories/merge", {"articles": [1]}, 422),
         ("/api/stories/merge", {"articles": [True, 2]}, 422),
@@ -101,6 +103,16 @@ def test_bad_requests_get_a_clear_4xx(api, db, path, body, status):
     response = api.post(path, json=body)
     assert response.status_code == status, response.get_data(as_text=True)
     assert set(response.get_json()["error"]) >= {"code", "message"}
+
+
+@pytest.mark.parametrize("ident", ["2147483648", "99999999999999999999"])
+def test_a_story_id_no_column_holds_is_a_404(api, admin, db, ident):
+    response = api.get(f"/api/stories/{ident}")
+    assert response.status_code == 404
+    assert ident in response.get_json()["error"]["message"]
+    response = admin.post(f"/admin/stories/{ident}/split", data={"articles": ["1"]})
+    assert response.status_code == 302  # back to the list, which says why
+    assert b"No story has the id" in admin.get("/admin/stories/").data
 
 
 def test_split_refuses_strangers_and_everyone(api, db):

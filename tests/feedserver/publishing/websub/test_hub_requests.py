@@ -93,6 +93,8 @@ def test_other_topics_are_refused_with_a_reason(client, db, newsroom, topic, rea
         ({"hub.callback": "http://[::1]/cb"}, 403, "loopback"),
         ({"hub.callback": "http://user:pw@127.0.0.1:9/cb"}, 403, "credentials"),
         ({"hub.callback": CB + "#frag"}, 400, "fragment"),
+        ({"hub.callback": "http://xn--/cb"}, 400, "invalid URL"),
+        ({"hub.callback": "http://xn--ls8h.example./cb"}, 400, "invalid URL"),
         ({"hub.callback": "http://127.0.0.1:9/" + "a" * 3000}, 400, "longer than 2048"),
         ({"hub.lease_seconds": "-5"}, 400, "hub.lease_seconds"),
         ({"hub.lease_seconds": "ten days"}, 400, "hub.lease_seconds"),
