@@ -156,6 +156,18 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 def init_app(app: Flask) -> None:
     """Map every error to the one response shape."""
 
+    @app.before_request
+    def _refuse_nul() -> None:
+        # No slug, id or query value holds a NUL, and PostgreSQL's text cannot
+        # even be compared with one: answer before any lookup is tried.
+        if "\x00" in request.path:
+            raise NotFound("No page has a NUL character in its address.")
+        raw = request.query_string
+        if (b"%00" in raw or b"\x00" in raw) and any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            raise BadRequest("Query parameters must not contain NUL characters.")
+
     @app.errorhandler(AppError)
     def _app_error(exc: AppError) -> Response:
         response = error_response(exc.status, exc.code, exc.message, **exc.details)

@@ -33,6 +33,7 @@ from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
 from feedserver.content.slugs import unique_slug
+from feedserver.content.validation import markup_problem, text_problem
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
 from feedserver.models import Section, Source, utcnow
@@ -45,6 +46,7 @@ FETCHER = "feedserver.fetcher"
 URL_LENGTH = MAX_URL
 MAX_CANDIDATES = 3  # autodiscovery links tried, in the page's order
 MAX_OUTLINES = 5000
+MAX_NAME = 200  # characters of a source's name (and of a section named by reference)
 
 
 def app_fetcher(app: Flask | None = None) -> Fetcher:
@@ -80,11 +82,32 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
         raise BadRequest(str(exc), code="malformed_url", fields={field_name: "invalid"}) from None
 
 
+def source_name(name: Any, *, required: bool) -> str:
+    """A source's name as given: plain text (as section and author names are) of 1–200 characters."""
+    problem = (
+        "must be text"
+        if not isinstance(name, str)
+        else text_problem(name, multiline=False) or markup_problem(name)
+    )
+    if problem is None and required and not name.strip():
+        problem = "must not be empty"
+    if problem is None and len(name) > MAX_NAME:
+        problem = f"must be at most {MAX_NAME} characters"
+    if problem is not None:
+        raise Unprocessable(f"name {problem}.", fields={"name": "invalid"})
+    return str(name).strip()
+
+
 def find_section(session: Session, ref: Any, field_name: str = "section") -> Section | None:
     """Find a section by id, slug or name (case-insensitive); 422 if there is none."""
     if ref is None or ref == "":
         return None
-    if isinstance(ref, bool) or not isinstance(ref, int | str) or len(str(ref)) > 200:
+    if (
+        isinstance(ref, bool)
+        or not isinstance(ref, int | str)
+        or len(str(ref)) > MAX_NAME
+        or (isinstance(ref, str) and text_problem(ref, multiline=False))
+    ):
         raise Unprocessable(
             f"{field_name} must be a section id or slug.", fields={field_name: "invalid"}
         )
@@ -166,10 +189,8 @@ def add_source(
     name: Any = None,
 ) -> Source:
     """Add a source by feed or page URL: fetch it, store it and its entries."""
-    if name is not None and (not isinstance(name, str) or len(name) > 200):
-        raise Unprocessable(
-            "name must be text of at most 200 characters.", fields={"name": "invalid"}
-        )
+    if name is not None:
+        name = source_name(name, required=False)
     url = check_feed_url(url, fetcher)
     with db.session() as session:
         _taken(session, url)
@@ -222,12 +243,7 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
             fields={k: "unknown" for k in sorted(unknown)[:20]},
         )
     if "name" in data:
-        name = data["name"]
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise Unprocessable(
-                "name must be non-empty text of at most 200 characters.", fields={"name": "invalid"}
-            )
-        source.name = name.strip()
+        source.name = source_name(data["name"], required=True)
     if "section" in data:
         found = find_section(session, data["section"])
         source.section_id = found.id if found else None

@@ -136,7 +136,12 @@ def test_invalid_url_is_a_fetch_error() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://xn--/cb", "http://xn--ls8h.example./cb", "http://xn--a.example/", "https://xn--zz-.example/"],
+    [
+        "http://xn--/cb",
+        "http://xn--ls8h.example./cb",
+        "http://xn--a.example/",
+        "https://xn--zz-.example/",
+    ],
 )
 def test_a_host_that_is_no_valid_idna_is_a_fetch_error(url: str) -> None:
     """A malformed A-label is bad input like any other (it was an uncaught IDNAError)."""

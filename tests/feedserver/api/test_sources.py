@@ -84,6 +84,16 @@ def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
     assert r.json["name"] == "The Blog" and r.json["article_count"] == 2
 
 
+@pytest.mark.parametrize("name", ["a\u0000b", "<script>x</script>", "\u0007bell"])
+def test_a_name_that_is_no_plain_text_stores_nothing(client, db, auth, upstream, name):
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(2)), content_type=RSS)
+    url = upstream.url_for("/feed.xml")
+    r = client.post("/api/sources", json={"url": url, "name": name}, headers=auth)
+    assert r.status_code == 422 and r.json["error"]["fields"] == {"name": "invalid"}
+    assert counts(db)[:2] == (0, 0)
+    assert len(upstream.log) == 0  # refused before anything was fetched
+
+
 @pytest.mark.parametrize(
     ("url", "status"),
     [
@@ -173,10 +183,20 @@ def test_list_patch_refresh_delete(client, db, upstream, auth, world):
         {"poll_interval": 5},
         {"enabled": "yes"},
         {"name": ""},
+        {"name": "Src \u0000 name"},  # was stored, and a 500 on PostgreSQL
+        {"name": "Src \u0001"},
+        {"name": "<b>Bold</b> source"},  # names are plain text, as section names are
+        {"name": "Caf&eacute;"},
+        {"name": 7},
+        {"name": "x" * 201},
         {"section": "nope"},
+        {"section": "a\u0000b"},
         {"what": 1},
     ):
-        assert client.patch(f"/api/sources/{sid}", json=bad, headers=auth).status_code == 422
+        r = client.patch(f"/api/sources/{sid}", json=bad, headers=auth)
+        assert r.status_code == 422, (bad, r.json)
+        assert set(r.json["error"]["fields"]) <= set(bad) and r.json["error"]["message"]
+    assert client.get(f"/api/sources/{sid}", headers=auth).json["name"] == "Renamed"
 
     upstream.clear()
     upstream.expect_request("/feed.xml").respond_with_data("oops", status=500)

@@ -29,6 +29,34 @@ def test_unknown_slug_is_a_404_page_in_the_site_look(client, news, path):
     assert feed_links(doc)["http://localhost/feed.atom"] == "application/atom+xml"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/articles/a%00b",
+        "/sections/a%00b",
+        "/sections/a%00b/feed.rss",
+        "/authors/%00/feed.atom",
+        "/sources/%00/feed.json",
+        "/articles/%00/comments.rss",
+        "/api/articles/%00",
+    ],
+)
+def test_a_nul_in_an_address_is_a_404_on_every_backend(client, news, path):
+    """PostgreSQL cannot compare text with a NUL: it was a 500 there, a 404 on SQLite."""
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "NUL" in response.get_data(as_text=True)
+    assert "\x00" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["q=%00", "page=1&x=a%00", "%00=1"])
+def test_a_nul_in_a_query_is_a_400(client, news, query):
+    response = client.get(f"/?{query}")
+    assert response.status_code == 400
+    assert "NUL" in response.get_data(as_text=True)
+    assert client.get("/?q=plain").status_code == 200
+
+
 def test_unknown_url_is_a_404_page(client, news):
     doc = get_page(client, "/no/such/page", status=404)
     assert "/no/such/page" in text(one(doc, '//*[@class="error-message"]'))
