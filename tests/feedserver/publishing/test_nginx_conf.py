@@ -125,6 +125,26 @@ def test_nginx_caches_feeds_and_keeps_validators(database_url, db, tmp_path):
         # nginx's request id reaches the app, which echoes it.
         _, page, _ = _get(port, "/healthz")
         assert len(page["X-Request-Id"]) == 32
+        # Half-sent bodies stay in nginx (the app server has one thread here):
+        # the app goes on answering everyone else.
+        slow = []
+        for _ in range(3):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(
+                b"POST /websub HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n\r\nhub.mode="
+            )
+            slow.append(conn)
+        try:
+            started = time.monotonic()
+            assert _get(port, "/healthz")[0] == 200
+            assert time.monotonic() - started < 5
+        finally:
+            for conn in slow:
+                conn.close()
+        time.sleep(1.5)  # the app counts its requests once a second
+        metrics = _get(app_port, "/metrics")[2].decode()
+        assert 'group="feed"' in metrics and 'group="websub"' not in metrics  # none reached it
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)
