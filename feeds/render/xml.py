@@ -182,8 +182,9 @@ class _RssEntryExtension(BaseEntryExtension):  # type: ignore[misc]
         _sub(item, f"{{{ATOM_NS}}}updated", as_utc(self.updated or entry.updated).isoformat())
         if entry.comments_feed_url:
             _sub(item, f"{{{WFW_NS}}}commentRss", clean_url(entry.comments_feed_url))
-        # A story's sources (INTERFACE §10); the item's own original is its <source>.
-        if entry.story_sources:
+        # The original article (its <source> names the upstream feed, not the
+        # article), then a story's other sources (INTERFACE §3 and §10).
+        if entry.story_sources or entry.original_url:
             for href, title in _via_links(entry):
                 attrib = {"rel": "via", "href": href}
                 if title:
