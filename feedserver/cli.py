@@ -58,6 +58,9 @@ def clean_errors(command: F) -> F:
             raise click.ClickException(_database_problem(exc)) from None
         except sa_exc.SQLAlchemyError as exc:
             raise click.ClickException(f"Database error: {exc}") from None
+        except OSError as exc:  # a file to read or write: missing, unwritable, a device
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
 

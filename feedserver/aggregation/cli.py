@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from feedserver.models import Source
 
 
+MAX_OPML_FILE = 32 * 1024 * 1024  # bytes: 50,000 outlines take about 10 MiB
+
+
 def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """feedserver.cli.clean_errors, looked up at call time (cli imports this module)."""
 
@@ -102,7 +105,12 @@ def sources_import(file: BinaryIO, section: str | None) -> None:
     """Import an OPML file ('-' for stdin); the poller fetches the new sources."""
     from feedserver.aggregation import sources
 
-    body = file.read()
+    body = file.read(MAX_OPML_FILE + 1)
+    if len(body) > MAX_OPML_FILE:
+        raise click.ClickException(
+            f"{file.name}: larger than {MAX_OPML_FILE // (1024 * 1024)} MiB; not an OPML file "
+            "this command reads."
+        )
     summary = sources.import_opml(get_db(), sources.app_fetcher(), body, section=section)
     for new in summary.created_sections:
         click.echo(f"created section\t{new.id}\t{new.slug}\t{new.name}")

@@ -188,13 +188,27 @@ def _article_values(session: Session, check: Fields) -> dict[str, Any]:
 
 
 def create_section(session: Session, data: Mapping[str, Any]) -> Section:
-    """Create a section; its slug comes from its name unless given."""
-    return _create_named(session, Section, data)
+    """Create a section; its slug comes from its name unless given. Names are unique (409)."""
+    return _create_named(session, Section, data, unique_name=True)
 
 
 def update_section(session: Session, section: Section, data: Mapping[str, Any]) -> Section:
     """Change a section's name, slug or description (only those given)."""
-    return _update_named(session, section, data)
+    return _update_named(session, section, data, unique_name=True)
+
+
+def _name_free(session: Session, model: type[Named], name: str, own_id: int | None) -> None:
+    """Two sections of one name would be one to readers and to a lookup by name."""
+    query = select(model.slug).where(func.lower(model.name) == name.strip().lower())
+    if own_id is not None:
+        query = query.where(model.id != own_id)
+    taken = session.scalar(query.limit(1))
+    if taken is not None:
+        raise Conflict(
+            f"A {model.__name__.lower()} named {name.strip()[:80]!r} exists already "
+            f"(slug {taken!r}).",
+            code=f"{model.__name__.lower()}_exists",
+        )
 
 
 def delete_section(session: Session, section: Section) -> None:
@@ -270,13 +284,20 @@ def _fields(model: Any, data: Mapping[str, Any], url_field: str) -> Fields:
 
 
 def _create_named(
-    session: Session, model: type[Named], data: Mapping[str, Any], url_field: str = "url"
+    session: Session,
+    model: type[Named],
+    data: Mapping[str, Any],
+    url_field: str = "url",
+    *,
+    unique_name: bool = False,
 ) -> Named:
     check = _fields(model, data, url_field)
     if not check.given("name"):
         check.fail("name", "is required")
     values = _named_values(check, model, url_field)
     check.done()
+    if unique_name:
+        _name_free(session, model, values["name"], None)
     if values.get("slug"):
         _check_slug_free(session, model, values["slug"], None)
     else:
@@ -290,12 +311,19 @@ def _create_named(
 
 
 def _update_named(
-    session: Session, row: Named, data: Mapping[str, Any], url_field: str = "url"
+    session: Session,
+    row: Named,
+    data: Mapping[str, Any],
+    url_field: str = "url",
+    *,
+    unique_name: bool = False,
 ) -> Named:
     model = type(row)
     check = _fields(model, data, url_field)
     values = _named_values(check, model, url_field)
     check.done()
+    if unique_name and values.get("name"):
+        _name_free(session, model, values["name"], row.id)
     if "slug" in values and values["slug"] is None:
         del values["slug"]
     if values.get("slug", row.slug) != row.slug:

@@ -135,6 +135,24 @@ def test_sections_create_and_list(runner, db):
     ]
 
 
+def test_creating_a_section_twice_says_it_exists(runner, db):
+    assert runner.invoke(args=["sections", "create", "World"]).exit_code == 0
+    again = runner.invoke(args=["sections", "create", "world"])
+    assert again.exit_code == 1 and "exists already" in again.output
+    assert "Traceback" not in again.output
+    assert len(runner.invoke(args=["sections", "list"]).output.splitlines()) == 1
+
+
+def test_files_that_cannot_be_read_or_written_are_one_line_errors(runner, db, tmp_path):
+    for target in (tmp_path / "missing" / "x.opml", tmp_path):
+        result = runner.invoke(args=["sources", "export", "-o", str(target)])
+        assert result.exit_code in (1, 2) and "Traceback" not in result.output, result.output
+        assert "Error" in result.output
+    huge = runner.invoke(args=["sources", "import", "/dev/zero"])
+    assert huge.exit_code == 1 and "larger than 32 MiB" in huge.output
+    assert runner.invoke(args=["sources", "import", str(tmp_path / "nope.opml")]).exit_code == 2
+
+
 def test_import_creates_the_sections_its_categories_name(runner, db, tmp_path):
     with db.session() as s:
         make_section(s, slug="world", name="World")

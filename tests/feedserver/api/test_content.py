@@ -222,6 +222,22 @@ def test_section_lifecycle(api):
     assert api.get("/api/sections").json["total"] == 0
 
 
+def test_section_names_are_unique(api):
+    """Two sections named alike would be one to readers, and to OPML's lookup by name."""
+    first = api.post("/api/sections", json={"name": "World"}).json
+    twice = api.post("/api/sections", json={"name": " world "})
+    assert twice.status_code == 409 and twice.json["error"]["code"] == "section_exists"
+    assert "'world'" in twice.json["error"]["message"]
+    other = api.post("/api/sections", json={"name": "Sport"}).json
+    renamed = api.patch(f"/api/sections/{other['id']}", json={"name": "WORLD"})
+    assert renamed.status_code == 409
+    same = api.patch(f"/api/sections/{first['id']}", json={"name": "World", "description": "x"})
+    assert same.status_code == 200  # its own name is no conflict
+    bad = api.post("/api/sections", json={"name": "World", "slug": "Not A Slug"})
+    assert bad.status_code == 422  # the fields are checked first
+    assert api.get("/api/sections").json["total"] == 2
+
+
 def test_sections_list_by_name_with_totals(api):
     for name in ("Zoology", "Arts", "Music"):
         api.post("/api/sections", json={"name": name})
