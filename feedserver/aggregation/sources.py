@@ -73,7 +73,9 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
             fields={field_name: "invalid"},
         )
     try:
-        return str(check_url(url, fetcher.allowlist))
+        # The fragment never reaches the server: "feed.xml" and "feed.xml#top"
+        # are one feed, and must be one source (redirect targets drop it too).
+        return str(check_url(url, fetcher.allowlist).copy_with(fragment=None))
     except BlockedAddress as exc:
         raise Unprocessable(
             str(exc), code="address_refused", fields={field_name: "refused"}

@@ -135,6 +135,19 @@ def test_sections_create_and_list(runner, db):
     ]
 
 
+def test_a_url_that_differs_only_by_its_fragment_is_the_same_source(runner, db, upstream):
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(numbered(1)), content_type="application/rss+xml"
+    )
+    url = upstream.url_for("/feed.xml")
+    added = runner.invoke(args=["sources", "add", url + "#latest"])
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(args=["sources", "add", url + "#other"])
+    assert again.exit_code == 1 and "already" in again.output
+    with db.session() as session:
+        assert list(session.scalars(select(Source.feed_url))) == [url]
+
+
 def test_creating_a_section_twice_says_it_exists(runner, db):
     assert runner.invoke(args=["sections", "create", "World"]).exit_code == 0
     again = runner.invoke(args=["sections", "create", "world"])
