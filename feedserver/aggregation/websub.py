@@ -327,6 +327,12 @@ def _act(db: Database, client: HubClient, settings: PollSettings, row_id: int) -
             form = {"hub.mode": mode, "hub.topic": row.topic, "hub.callback": row.callback}
         else:
             mode = "subscribe"
+            if row.state in ("denied", "expired"):
+                # Asking again after the hub said no (or the lease ran out): a
+                # new unguessable callback and a fresh secret, as for a first
+                # request; a renewal of a live lease keeps both (pushes in flight
+                # are signed with the secret the hub holds).
+                row.token, row.secret = new_token(), new_secret()
             row.callback = callback_url(settings.base_url, row.token)
             if row.state != "active":
                 row.state = "pending"

@@ -174,6 +174,31 @@ def test_a_denial_is_recorded_and_polling_resumes(app, db, api, httpserver, hub,
     assert api.get(f"/api/sources/{sid}").get_json()["websub"]["state"] == "denied"
 
 
+def test_asking_again_after_a_denial_uses_a_new_callback_and_secret(
+    app, db, httpserver, hub, served
+):
+    """INTERFACE §7: each subscription request carries a fresh random secret."""
+    sid, url = subscribed(app, db, httpserver, hub)
+    first = hub.requests[0].form
+    assert hub.deny(url, first["hub.callback"], "over quota").status_code == 200
+    with db.session() as s:  # a week later
+        s.get(UpstreamSubscription, row_of(db, sid).id).next_attempt_at = utcnow()
+    maintain(db, settings(app))
+    wait_for(lambda: len(hub.verifications) == 2)
+    again = hub.requests[-1].form
+    assert again["hub.mode"] == "subscribe"
+    assert again["hub.callback"] != first["hub.callback"]
+    assert again["hub.secret"] != first["hub.secret"] and len(again["hub.secret"]) >= 32
+    assert hub.verifications[-1].confirmed and row_of(db, sid).state == "active"
+    # The old callback is no longer ours.
+    stale = httpx.get(
+        first["hub.callback"],
+        params={"hub.mode": "subscribe", "hub.topic": url, "hub.challenge": "x"},
+        timeout=5,
+    )
+    assert stale.status_code == 404
+
+
 def test_renewal_reuses_the_callback_before_the_lease_ends(app, db, httpserver, hub, served):
     sid, url = subscribed(app, db, httpserver, hub)
     row = row_of(db, sid)
