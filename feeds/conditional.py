@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import brotli
 
-from feeds.httpdate import parse_http_date
+from feeds.httpdate import parse_request_date
 
 ENCODINGS = ("br", "gzip")
 GZIP_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 §8.4.1.3
@@ -50,7 +50,7 @@ def not_modified(
             return True
         wanted = _opaque(etag)
         return any(_opaque(t) == wanted for t in if_none_match[:8192].split(",") if t.strip())
-    since = parse_http_date(if_modified_since)
+    since = parse_request_date(if_modified_since)
     if since is None:
         return False
     return last_modified.astimezone(UTC).replace(microsecond=0) <= since

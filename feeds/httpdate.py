@@ -2,8 +2,10 @@
 
 A sender writes only the IMF-fixdate form (``Tue, 24 Nov 2026 10:00:00 GMT``);
 a recipient reads all three forms — IMF-fixdate, the obsolete RFC 850 form and
-asctime — and, being tolerant, also a numeric offset (``+0200``) that some
-servers send. Everything read comes back as an aware UTC datetime; anything
+asctime — and, reading what upstream servers send (:func:`parse_http_date`),
+also a numeric offset (``+0200``) that some of them use. A request's
+``If-Modified-Since`` is read strictly (:func:`parse_request_date`): the
+three forms exactly, else it is ignored, as §13.1.3 requires. Everything read comes back as an aware UTC datetime; anything
 that is not a date is None, never an exception, because a bad
 ``If-Modified-Since`` or ``Last-Modified`` is to be ignored, not answered
 with an error (RFC 9110 §13.1.3).
@@ -11,6 +13,7 @@ with an error (RFC 9110 §13.1.3).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -40,3 +43,31 @@ def parse_http_date(value: str | None) -> datetime | None:
     # "-0000" or the asctime form are UTC by definition; a year-1 date with an
     # offset, or one past 9999, is junk (None), never an OverflowError.
     return bounded_datetime(parsed)
+
+
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"[0-9]{2}:[0-9]{2}:[0-9]{2}"
+# RFC 9110 §5.6.7's grammar: case-sensitive names, "GMT", single spaces.
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, [0-9]{{2}} {_MONTH} [0-9]{{4}} {_TIME} GMT"  # IMF-fixdate
+    rf"|{_LONG_DAY}, [0-9]{{2}}-{_MONTH}-[0-9]{{2}} {_TIME} GMT"  # RFC 850
+    rf"|{_DAY} {_MONTH} (?:[0-9]{{2}}| [0-9]) {_TIME} [0-9]{{4}}",  # asctime
+    re.ASCII,
+)
+
+
+def parse_request_date(value: str | None) -> datetime | None:
+    """Parse a client's HTTP-date strictly: one of the three forms exactly, else None.
+
+    For ``If-Modified-Since`` (RFC 9110 §13.1.3): a value that is not a valid
+    HTTP-date — a numeric offset, no zone, another case, two dates joined by a
+    comma — is ignored, so the full answer is sent.
+    """
+    if not value or len(value) > MAX_LENGTH:
+        return None
+    value = value.strip(" \t")
+    if _HTTP_DATE.fullmatch(value) is None:
+        return None
+    return parse_http_date(value)

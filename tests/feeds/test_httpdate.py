@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from feeds.conditional import not_modified
-from feeds.httpdate import format_http_date, parse_http_date
+from feeds.httpdate import format_http_date, parse_http_date, parse_request_date
 
 WHEN = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
 
@@ -58,3 +59,52 @@ def test_any_text_is_a_date_or_none(value: str) -> None:
 
 def test_the_edges_of_the_calendar_are_junk() -> None:
     assert parse_http_date("Fri, 01 Jan 9999 00:00:00 GMT") is None
+
+
+# --- a client's If-Modified-Since: the three forms exactly (RFC 9110 §13.1.3) ---
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 08:49:37 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:49:37 GMT",  # RFC 850
+        "Sun Nov  6 08:49:37 1994",  # asctime
+        " Sun, 06 Nov 1994 08:49:37 GMT ",  # the field's own whitespace
+    ],
+)
+def test_a_request_date_in_any_of_the_three_forms_is_read(value: str) -> None:
+    assert parse_request_date(value) == datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 08:49:37",  # no zone
+        "Sun, 06 Nov 1994 08:49:37 +0000",  # an offset: tolerated from upstreams only
+        "Sun, 06 Nov 1994 08:49:37 gmt",
+        "sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT",  # two members
+        "Sun, 06 Nov 1994 25:49:37 GMT",
+        "1994-11-06T08:49:37Z",
+        "",
+        None,
+    ],
+)
+def test_anything_else_in_a_request_is_no_date(value: str | None) -> None:
+    assert parse_request_date(value) is None
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_what_we_send_a_client_reads_back(moment: datetime) -> None:
+    aware = moment.replace(tzinfo=UTC)
+    assert parse_request_date(format_http_date(aware)) == aware.replace(microsecond=0)
+
+
+@given(st.text(max_size=80))
+def test_a_request_date_never_raises_and_is_never_looser_than_the_upstream_reader(
+    value: str,
+) -> None:
+    strict = parse_request_date(value)
+    assert strict is None or strict == parse_http_date(value.strip(" \t"))

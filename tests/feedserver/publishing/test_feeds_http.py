@@ -127,6 +127,22 @@ def test_etag_and_304(client, world):
     assert other.status_code == 200 and other.data == first.data
 
 
+def test_if_modified_since_that_is_no_http_date_is_ignored(client, world):
+    """RFC 9110 §13.1.3: MUST ignore a value that is not a valid HTTP-date, or has two members."""
+    last_modified = client.get("/sections/world/feed.atom").headers["Last-Modified"]
+    assert last_modified.endswith(" GMT")
+    fine = client.get("/sections/world/feed.atom", headers={"If-Modified-Since": last_modified})
+    assert fine.status_code == 304
+    for value in (
+        last_modified[:-4],  # no zone
+        last_modified.replace("GMT", "+0000"),
+        last_modified.replace("GMT", "gmt"),
+        f"{last_modified}, {last_modified}",
+    ):
+        got = client.get("/sections/world/feed.atom", headers={"If-Modified-Since": value})
+        assert got.status_code == 200 and got.data, value
+
+
 def test_head_matches_get(client, world):
     get = client.get("/feed.rss")
     head = client.head("/feed.rss")
