@@ -5,10 +5,12 @@ a recipient reads all three forms — IMF-fixdate, the obsolete RFC 850 form and
 asctime — and, reading what upstream servers send (:func:`parse_http_date`),
 also a numeric offset (``+0200``) that some of them use. A request's
 ``If-Modified-Since`` is read strictly (:func:`parse_request_date`): the
-three forms exactly, else it is ignored, as §13.1.3 requires. Everything read comes back as an aware UTC datetime; anything
-that is not a date is None, never an exception, because a bad
-``If-Modified-Since`` or ``Last-Modified`` is to be ignored, not answered
-with an error (RFC 9110 §13.1.3).
+three forms exactly, else it is ignored, as §13.1.3 requires.
+
+Everything read comes back as an aware UTC datetime; anything that is not a
+date is None, never an exception, because a bad ``If-Modified-Since`` or
+``Last-Modified`` is to be ignored, not answered with an error (RFC 9110
+§13.1.3).
 """
 
 from __future__ import annotations
