@@ -10,8 +10,10 @@ from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 from feedserver.models.stories import Story, StoryEntry, StoryQueue, StoryTerm
 from feedserver.models.tombstones import ArticleTombstone, TombstoneScope
+from feedserver.models.tombstones import install_hooks as _install_id_hooks
 
 install_hooks()
+_install_id_hooks()
 
 # After the scope hook: grouping reads what it counted (feedserver.stories).
 from feedserver.stories.grouping import install_hooks as _install_story_hooks  # noqa: E402

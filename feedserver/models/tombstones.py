@@ -15,12 +15,23 @@ and its source may go after it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    event,
+    func,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from feedserver.models.base import Base
-from feedserver.models.content import SLUG_LENGTH
+from feedserver.models.content import SLUG_LENGTH, Article
 
 
 class ArticleTombstone(Base):
@@ -60,3 +71,44 @@ class TombstoneScope(Base):
     deleted_at: Mapped[datetime] = mapped_column()
 
     tombstone: Mapped[ArticleTombstone] = relationship(back_populates="scopes")
+
+
+# --- ids are never given twice ------------------------------------------------------
+#
+# SQLite gives a new row the largest rowid + 1 (the table is not AUTOINCREMENT):
+# once the newest article is deleted, the next one would get its id, and
+# `/api/articles/<id>` — 410 Gone while the tombstone lives — would name
+# another article (a retried DELETE would delete it). So on SQLite new
+# articles get their ids here, above every id a tombstone remembers.
+# PostgreSQL's sequences never give an id twice.
+
+_ARTICLE_IDS = union_all(
+    select(func.max(Article.id).label("top")),
+    select(func.max(ArticleTombstone.article_id).label("top")),
+).subquery()
+_NEXT_ARTICLE_ID = select(func.coalesce(func.max(_ARTICLE_IDS.c.top), 0) + 1)
+
+
+def new_article_ids(connection: Connection, count: int) -> list[int] | None:
+    """SQLite: ``count`` fresh article ids, none a deleted article's; None: let the database pick."""
+    if connection.dialect.name != "sqlite" or count <= 0:
+        return None
+    first = int(connection.execute(_NEXT_ARTICLE_ID).scalar_one())
+    return list(range(first, first + count))
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Give the ORM's new articles their ids (see new_article_ids)."""
+    pending = [obj for obj in session.new if isinstance(obj, Article) and obj.id is None]
+    if not pending:
+        return
+    ids = new_article_ids(session.connection(), len(pending))
+    if ids is not None:
+        for obj, ident in zip(pending, ids, strict=True):
+            obj.id = ident
+
+
+def install_hooks() -> None:
+    """Register the id hook on every Session (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)

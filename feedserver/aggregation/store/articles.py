@@ -29,6 +29,7 @@ from feedserver.aggregation.naming import ArticleSlugs, free_slugs
 from feedserver.aggregation.tombstones import honour_tombstones
 from feedserver.models import Article, ArticleAuthor, Author, Source
 from feedserver.models.scopes import SITE, bump_scopes, section_key, source_key
+from feedserver.models.tombstones import new_article_ids
 from feedserver.stories.grouping import store_new
 from feedserver.stories.index import Entry
 
@@ -181,6 +182,10 @@ def _insert(
             }
         )
     conn = session.connection()  # Core: no ORM bookkeeping, no autoflush
+    fresh = new_article_ids(conn, len(values))  # SQLite: never a deleted article's id
+    if fresh is not None:
+        for value, ident in zip(values, fresh, strict=True):
+            value["id"] = ident
     ids = list(conn.execute(_INSERT_ARTICLES, values).scalars())
     bylines = [
         {

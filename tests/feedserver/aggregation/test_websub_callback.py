@@ -275,6 +275,9 @@ def test_arbitrary_verification_queries_never_fail_or_echo_wrongly(client, db, q
         if s.scalar(select(UpstreamSubscription.id)) is None:
             make_row(db)
     answer = client.get(f"/websub/callback/{'T' * 43}", query_string=query)
+    if any("\x00" in key or "\x00" in value for key, value in query.items()):
+        assert answer.status_code == 400  # no query value holds a NUL (feedserver.errors)
+        return
     assert answer.status_code in (200, 404)
     ours = query.get("hub.topic") == TOPIC and query.get("hub.mode") in ("subscribe", "denied")
     if answer.status_code == 200:

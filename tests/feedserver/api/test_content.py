@@ -196,6 +196,34 @@ def test_delete_article_removes_it_from_every_feed(api, newsroom):
     assert api.get(f"/api/articles/{keep['id']}").status_code == 200
 
 
+def test_a_deleted_articles_id_is_never_given_again(api, newsroom, db):
+    """SQLite gives the largest id + 1; the newest article deleted, its id would come back.
+
+    The API must keep answering 410 for it (and a retried DELETE must not
+    delete another article), on both backends, for the ORM's inserts and the
+    poller's.
+    """
+    from feedserver.models.tombstones import new_article_ids
+
+    first = make(api, title="First story")
+    newest = make(api, title="Newest story")
+    assert api.delete(f"/api/articles/{newest['id']}").status_code == 204
+    again = make(api, title="After the deletion")
+    assert again["id"] > newest["id"]
+    gone = api.delete(f"/api/articles/{newest['id']}")  # a retried DELETE
+    assert gone.status_code == 410 and gone.json["error"]["code"] == "gone"
+    assert api.get(f"/api/articles/{again['id']}").status_code == 200
+    assert api.get(f"/api/articles/{first['id']}").status_code == 200
+    # The poller's bulk inserts take their ids from the same place.
+    assert api.delete(f"/api/articles/{again['id']}").status_code == 204
+    with db.engine.connect() as conn:
+        fresh = new_article_ids(conn, 3)
+    if db.is_sqlite:
+        assert fresh == [again["id"] + 1, again["id"] + 2, again["id"] + 3]
+    else:
+        assert fresh is None  # sequences never give an id twice
+
+
 # --- sections and authors ---------------------------------------------------------------
 
 
