@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -89,6 +90,22 @@ def _check_slug_free(session: Session, model: Any, slug: str, own_id: int | None
         raise Conflict(
             f"The slug {slug!r} is already taken by another {kind}.", fields={"slug": "taken"}
         )
+    if model is Article:
+        # A deleted article's page answers 410 Gone while its tombstone is kept
+        # (INTERFACE §8), and feeds' deleted-entry links point at it.
+        from flask import current_app, has_app_context
+
+        from feedserver.publishing.tombstones import live_tombstone
+
+        days = int(current_app.config["TOMBSTONE_DAYS"]) if has_app_context() else 30
+        kept = live_tombstone(session, utcnow(), days, slug=slug)
+        if kept is not None:
+            expires = kept.deleted_at + timedelta(days=days)
+            raise Conflict(
+                f"The slug {slug!r} belongs to a deleted article: its page answers 410 Gone "
+                f"until its tombstone expires ({expires:%Y-%m-%d}).",
+                fields={"slug": "taken"},
+            )
 
 
 # --- articles -------------------------------------------------------------------

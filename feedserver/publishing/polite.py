@@ -95,8 +95,8 @@ class PolitePolicy:
 def reason(retry_after: int) -> bytes:
     """The short plain-text body of a 429."""
     return (
-        "429 Too Many Requests: this feed has not changed since you last fetched it, and the copy\n"
-        "you have is still fresh (see its Cache-Control max-age). Revalidate with If-None-Match\n"
-        "(the ETag) or If-Modified-Since (the Last-Modified) to get a cheap 304, or wait\n"
+        "429 Too Many Requests: this feed has not changed since you last fetched it, and the copy "
+        "you have is still fresh (see its Cache-Control max-age). Revalidate with If-None-Match "
+        "(the ETag) or If-Modified-Since (the Last-Modified) to get a cheap 304, or wait "
         f"{retry_after} seconds (Retry-After).\n"
     ).encode()

@@ -40,9 +40,12 @@ MAX_REPORTED = 100_000_000  # more than any reader has ever claimed for one feed
 MAX_NAME = 40
 OTHER = "other"  # the by_reader key of clients that report no count
 
-# "42 subscribers", "1 subscriber", "1,204 readers"; a digit run of at most 12.
+# "42 subscribers", "1 subscriber", "1,204 readers". A longer digit run than
+# any count is still a claim of a great many (clamped to MAX_REPORTED), not
+# no claim at all; past 40 digits it is noise.
 _COUNT = re.compile(
-    r"(?<![\w.,+-])(\d{1,3}(?:,\d{3}){1,3}|\d{1,12})\s*(?:subscribers?|readers?)\b", re.IGNORECASE
+    r"(?<![\w.,+-])(\d{1,3}(?:,\d{3}){1,12}|\d{1,40})\s*(?:subscribers?|readers?)\b",
+    re.IGNORECASE,
 )
 # "feed-id=123", "feed-id:123", "feedID: 6639445", "feed_id=abc".
 _FEED_ID = re.compile(r"feed[-_ ]?id\s*[=:]\s*([A-Za-z0-9._~-]{1,64})", re.IGNORECASE)

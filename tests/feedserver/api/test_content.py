@@ -224,6 +224,27 @@ def test_a_deleted_articles_id_is_never_given_again(api, newsroom, db):
         assert fresh is None  # sequences never give an id twice
 
 
+def test_a_deleted_articles_slug_is_not_taken_while_its_tombstone_lives(api, newsroom, db):
+    """INTERFACE §8: the page answers 410 Gone while the tombstone is kept."""
+    from datetime import timedelta
+
+    from feedserver.models import ArticleTombstone
+
+    doomed = make(api, title="Doomed story", slug="doomed-story")
+    assert api.delete(f"/api/articles/{doomed['id']}").status_code == 204
+    taken = api.post("/api/articles", json=article_payload(title="New", slug="doomed-story"))
+    assert taken.status_code == 409 and taken.json["error"]["fields"] == {"slug": "taken"}
+    assert "410 Gone" in taken.json["error"]["message"]
+    other = make(api, title="Another")
+    moved = api.patch(f"/api/articles/{other['id']}", json={"slug": "doomed-story"})
+    assert moved.status_code == 409
+    assert api.client.get("/articles/doomed-story").status_code == 410
+    with db.session() as s:  # the tombstone's time is up
+        for stone in s.query(ArticleTombstone):
+            stone.deleted_at -= timedelta(days=31)
+    assert make(api, title="Back again", slug="doomed-story")["slug"] == "doomed-story"
+
+
 # --- sections and authors ---------------------------------------------------------------
 
 

@@ -44,6 +44,8 @@ def test_first_fetch_and_two_repeats_are_answered_then_429(polite, app, client, 
     assert 1 <= int(refused.headers["Retry-After"]) <= 300  # the rest of FEED_MAX_AGE
     text = refused.get_data(as_text=True)
     assert "If-None-Match" in text and "If-Modified-Since" in text and len(text) < 400
+    assert text.endswith("\n") and text.count("\n") == 1  # one line (README)
+    assert f"wait {refused.headers['Retry-After']} seconds" in text
     assert "no-store" in refused.headers["Cache-Control"]
     assert "ETag" not in refused.headers
 

@@ -102,8 +102,15 @@ def test_absurd_counts_are_clamped():
     report = parse_user_agent("Evil/1.0 (999999999999 subscribers)")
     assert report is not None
     assert report.subscribers == MAX_REPORTED
-    # Thirteen digits are not a count at all.
-    assert parse_user_agent("Evil/1.0 (9999999999999 subscribers)") is None
+    # Any longer claim is clamped too (it was taken for no claim at all)...
+    for digits in (13, 24, 40):
+        claim = parse_user_agent(
+            f"Feedly/1.0 (+http://www.feedly.com/fetcher.html; {'9' * digits} subscribers; feed-id=1)"
+        )
+        assert claim is not None and claim.subscribers == MAX_REPORTED, digits
+    assert parse_user_agent("Evil/1.0 (1,000,000,000,000,000 readers)").subscribers == MAX_REPORTED
+    # ...up to 40 digits; past them it is noise.
+    assert parse_user_agent(f"Evil/1.0 ({'9' * 41} subscribers)") is None
 
 
 def test_a_signed_count_is_not_a_count():
