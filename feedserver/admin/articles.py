@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
@@ -25,7 +25,8 @@ from feedserver.content.deletion import delete_article
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
-from feedserver.web import base_url, get_or_404, page_arg, paginate
+from feedserver.publishing import tombstones
+from feedserver.web import base_url, page_arg, paginate
 
 PER_PAGE = 25
 MAX_QUERY = 200
@@ -197,17 +198,22 @@ def article_new() -> View:
     return _edit(None)
 
 
+def _article(ident: int) -> Article:
+    """The article to edit or delete; 410 Gone for a deleted one whose tombstone is kept."""
+    return tombstones.article_or_gone(db_session(), ident, current_app.config["TOMBSTONE_DAYS"])
+
+
 @bp.route("/articles/<int:ident>/edit", methods=["GET", "POST"])
 def article_edit(ident: int) -> View:
     """Edit an article, preview its body, or go on to delete it."""
-    return _edit(get_or_404(db_session(), Article, ident))
+    return _edit(_article(ident))
 
 
 @bp.post("/articles/<int:ident>/delete")
 def article_delete(ident: int) -> Response:
     """Delete an article with its comments."""
     session = db_session()
-    article = get_or_404(db_session(), Article, ident)
+    article = _article(ident)
     title = article.title
     with editing.saving(session):
         delete_article(session, article)

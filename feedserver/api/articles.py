@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from feedserver.api import bp
-from feedserver.api.common import get_or_404, paginated, token_required
+from feedserver.api.common import paginated, token_required
 from feedserver.api.openapi import error_responses
 from feedserver.api.shapes import (
     PAGE_PARAMETERS,
@@ -27,11 +27,11 @@ from feedserver.api.shapes import (
 from feedserver.content import editing
 from feedserver.content.deletion import delete_article as delete_with_tombstone
 from feedserver.db import db_session
-from feedserver.errors import BadRequest, NotFound
+from feedserver.errors import BadRequest
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
 from feedserver.publishing import tombstones
 from feedserver.stories.members import story_article_ids
-from feedserver.web import base_url, find_by_ref, valid_id
+from feedserver.web import base_url, find_by_ref
 
 LOADED = (
     selectinload(Article.section),
@@ -50,14 +50,7 @@ def _load(ident: int) -> Article:
     existed" or a wrong id, and stop asking. After the retention period it is
     an ordinary 404.
     """
-    session = db_session()
-    try:
-        return get_or_404(session, Article, ident)
-    except NotFound:
-        if valid_id(ident):
-            days = current_app.config["TOMBSTONE_DAYS"]
-            tombstones.check_gone(session, days, article_id=ident)
-        raise
+    return tombstones.article_or_gone(db_session(), ident, current_app.config["TOMBSTONE_DAYS"])
 
 
 def _with_story(article: Article) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
@@ -19,7 +20,7 @@ from feedserver.content import editing
 from feedserver.content.deletion import delete_article
 from feedserver.db import get_db
 from feedserver.models import Article, Section
-from feedserver.web import MAX_ID, get_or_404
+from feedserver.web import MAX_ID
 
 sections_group = AppGroup("sections", help="Manage the site's sections (where articles land).")
 
@@ -80,8 +81,11 @@ articles_group = AppGroup("articles", help="Manage articles.")
 @clean_errors
 def articles_delete(article_id: int) -> None:
     """Delete article ID with its comments, keeping an RFC 6721 tombstone."""
+    from feedserver.publishing.tombstones import article_or_gone
+
+    days = int(current_app.config["TOMBSTONE_DAYS"])
     with get_db().session() as session:
-        article = get_or_404(session, Article, article_id)
+        article = article_or_gone(session, article_id, days)
         title = article.title
         tombstone = delete_article(session, article)
         entry = tombstone.entry_id

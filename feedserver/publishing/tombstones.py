@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from feeds import model as fm
 from feedserver import urls
 from feedserver.content.deletion import purge_tombstones
-from feedserver.errors import Gone
-from feedserver.models import ArticleTombstone, TombstoneScope, utcnow
+from feedserver.errors import Gone, NotFound
+from feedserver.models import Article, ArticleTombstone, TombstoneScope, utcnow
+from feedserver.web import get_or_404, valid_id
 
 # At most this many tombstones in one feed document (the newest): a source
 # removed with thousands of articles must not make the site feed megabytes.
@@ -122,3 +123,17 @@ def check_gone(
     tombstone = live_tombstone(session, utcnow(), days, slug=slug, article_id=article_id)
     if tombstone is not None:
         raise gone(tombstone, what)
+
+
+def article_or_gone(session: Session, ident: int, days: int) -> Article:
+    """The article with this id: 410 Gone while a deleted one's tombstone is kept, else 404.
+
+    One answer for one deleted article wherever it is named by id — the API,
+    the admin's edit and delete, the CLI (INTERFACE §8).
+    """
+    try:
+        return get_or_404(session, Article, ident)
+    except NotFound:
+        if valid_id(ident):
+            check_gone(session, days, article_id=ident)
+        raise

@@ -152,4 +152,8 @@ def test_delete(admin, db):
     assert "The article “Doomed” was deleted." in response.text
     with db.session() as s:
         assert s.get(Article, ident) is None
-    assert admin.post(f"/admin/articles/{ident}/delete").status_code == 404
+    # Named again while its tombstone is kept: 410 Gone, as its page and the API say.
+    again = admin.post(f"/admin/articles/{ident}/delete")
+    assert again.status_code == 410 and "was deleted on" in again.text
+    assert admin.get(f"/admin/articles/{ident}/edit").status_code == 410
+    assert admin.get("/admin/articles/999999/edit").status_code == 404
