@@ -97,7 +97,7 @@ def test_anything_else_in_a_request_is_no_date(value: str | None) -> None:
 
 
 @pytest.mark.fuzz
-@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 12, 31)))
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9998, 12, 31)))
 def test_what_we_send_a_client_reads_back(moment: datetime) -> None:
     aware = moment.replace(tzinfo=UTC)
     assert parse_request_date(format_http_date(aware)) == aware.replace(microsecond=0)
