@@ -21,16 +21,19 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from feeds.sanitize import clean_html
 from feedserver import urls
+from feedserver.config import SETTINGS
 from feedserver.content.slugs import unique_slug
 from feedserver.content.validation import Fields
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
+from feedserver.publishing.tombstones import live_tombstone
 
 Named = TypeVar("Named", Section, Author)  # the rows with a name, a slug and a bio or description
 
@@ -93,19 +96,21 @@ def _check_slug_free(session: Session, model: Any, slug: str, own_id: int | None
     if model is Article:
         # A deleted article's page answers 410 Gone while its tombstone is kept
         # (INTERFACE §8), and feeds' deleted-entry links point at it.
-        from flask import current_app, has_app_context
-
-        from feedserver.publishing.tombstones import live_tombstone
-
-        days = int(current_app.config["TOMBSTONE_DAYS"]) if has_app_context() else 30
-        kept = live_tombstone(session, utcnow(), days, slug=slug)
+        kept = live_tombstone(session, utcnow(), _tombstone_days(), slug=slug)
         if kept is not None:
-            expires = kept.deleted_at + timedelta(days=days)
+            expires = kept.deleted_at + timedelta(days=_tombstone_days())
             raise Conflict(
                 f"The slug {slug!r} belongs to a deleted article: its page answers 410 Gone "
                 f"until its tombstone expires ({expires:%Y-%m-%d}).",
                 fields={"slug": "taken"},
             )
+
+
+def _tombstone_days() -> int:
+    """FEEDSERVER_TOMBSTONE_DAYS: the app's, or the setting's default outside one."""
+    if has_app_context():
+        return int(current_app.config["TOMBSTONE_DAYS"])
+    return int(SETTINGS["TOMBSTONE_DAYS"][0])
 
 
 # --- articles -------------------------------------------------------------------
