@@ -20,7 +20,6 @@ from feedserver.content import editing
 from feedserver.content.deletion import delete_article
 from feedserver.db import get_db
 from feedserver.models import Article, Section
-from feedserver.publishing.tombstones import article_or_gone
 from feedserver.web import MAX_ID
 
 sections_group = AppGroup("sections", help="Manage the site's sections (where articles land).")
@@ -82,6 +81,9 @@ articles_group = AppGroup("articles", help="Manage articles.")
 @clean_errors
 def articles_delete(article_id: int) -> None:
     """Delete article ID with its comments, keeping an RFC 6721 tombstone."""
+    # Here, not at the top: the lean app of `feedserver poll` loads no publishing.
+    from feedserver.publishing.tombstones import article_or_gone
+
     days = int(current_app.config["TOMBSTONE_DAYS"])
     with get_db().session() as session:
         article = article_or_gone(session, article_id, days)

@@ -33,7 +33,6 @@ from feedserver.content.slugs import unique_slug
 from feedserver.content.validation import Fields
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source, utcnow
-from feedserver.publishing.tombstones import live_tombstone
 
 Named = TypeVar("Named", Section, Author)  # the rows with a name, a slug and a bio or description
 
@@ -96,6 +95,9 @@ def _check_slug_free(session: Session, model: Any, slug: str, own_id: int | None
     if model is Article:
         # A deleted article's page answers 410 Gone while its tombstone is kept
         # (INTERFACE §8), and feeds' deleted-entry links point at it.
+        # Here, not at the top: the lean app of `feedserver poll` loads no publishing.
+        from feedserver.publishing.tombstones import live_tombstone
+
         kept = live_tombstone(session, utcnow(), _tombstone_days(), slug=slug)
         if kept is not None:
             expires = kept.deleted_at + timedelta(days=_tombstone_days())
