@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from feeds.model import UpstreamEntry, UpstreamFeed
 from feeds.sanitize import clean_html, clip_text, safe_url, to_text
-from feedserver.stories.similarity import Document, document_of
+from feedserver.stories.similarity import Document, document_of, index_terms
 
 KEY_LENGTH = 512  # Article.upstream_key
 TITLE_LENGTH = 500  # Article.title
@@ -62,6 +62,7 @@ class Prepared:
     # What story grouping compares (stories.index.document_of), worked out
     # with the parse on a first poll, outside the write lock; else None.
     story_doc: Document | None = field(default=None, compare=False)
+    story_terms: tuple[str, ...] | None = field(default=None, compare=False)  # its index words
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,12 @@ def parse(body: bytes, url: str, content_type: str | None = None) -> Parsed:
     return Parsed(feed, tuple(entries))
 
 
+def _with_story(row: Prepared) -> Prepared:
+    """The row with what grouping compares of it, and the words it is filed under."""
+    doc = document_of(row.title, row.summary, row.body_html)
+    return replace(row, story_doc=doc, story_terms=tuple(index_terms(doc)))
+
+
 def parse_prepared(
     body: bytes, url: str, content_type: str | None, home_url: str | None, feed_url: str
 ) -> Parsed:
@@ -122,7 +129,7 @@ def parse_prepared(
     base = (home[:2000] if home else home_url) or feed_url
     try:
         rows = prepare(enumerate(parsed.entries), base)
-        rows = [replace(r, story_doc=document_of(r.title, r.summary, r.body_html)) for r in rows]
+        rows = [_with_story(r) for r in rows]
     except Exception:  # noqa: BLE001 - the store step prepares again and reports it
         return parsed
     return Parsed(parsed.feed, parsed.entries, tuple(rows), base)

@@ -89,7 +89,9 @@ def deferred() -> Iterator[None]:
 
 
 def store_new(
-    session: Session, ids: Collection[int], entries: list[Entry] | None = None
+    session: Session,
+    ids: Collection[int],
+    entries: list[tuple[Entry, list[str]]] | None = None,
 ) -> set[int]:
     """Articles a bulk insert just stored: grouped now, or filed and queued (:func:`deferred`)."""
     if not _DEFER.get():
@@ -105,13 +107,15 @@ def store_new(
 
 
 def group_new(
-    session: Session, ids: Collection[int], entries: list[Entry] | None = None
+    session: Session,
+    ids: Collection[int],
+    entries: list[tuple[Entry, list[str]]] | None = None,
 ) -> set[int]:
     """File new articles in the index and join each to its story; return the stories changed.
 
-    ``entries``: these articles as grouping sees them, when the caller has
-    their documents already (a first poll works them out with the parse),
-    so they are not read back and worked out here.
+    ``entries``: these articles as grouping sees them, with their index
+    words, when the caller has them already (a first poll works them out
+    with the parse), so they are not read back and worked out here.
     """
     if not ids or not enabled(session):
         return set()
@@ -158,18 +162,15 @@ def queued(session: Session) -> bool:
     return session.connection().execute(select(_QUEUE.c.article_id).limit(1)).first() is not None
 
 
-def _earliest(entry: Entry) -> tuple[Any, int]:
-    return entry.published_at, entry.id  # index.read's order
+def _earliest(filed: tuple[Entry, list[str]]) -> tuple[Any, int]:
+    return filed[0].published_at, filed[0].id  # index.read's order
 
 
 def _file(
-    session: Session, ids: Collection[int], entries: list[Entry] | None
+    session: Session, ids: Collection[int], entries: list[tuple[Entry, list[str]]] | None
 ) -> list[tuple[Entry, list[str]]]:
     """File these new articles in the index (all at once: two statements); return them, earliest first."""
-    if entries is None:
-        filed = _filed(session, ids)
-    else:
-        filed = [(e, index_terms(e.doc)) for e in sorted(entries, key=_earliest)]
+    filed = _filed(session, ids) if entries is None else sorted(entries, key=_earliest)
     index.file_new(session, filed)
     return filed
 

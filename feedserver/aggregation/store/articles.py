@@ -206,13 +206,13 @@ def _insert(
         {b["author_id"] for b in bylines},
     )
     # The ORM hook does not see Core inserts: group these here (INTERFACE §10).
-    docs = [row.story_doc for row in rows]
-    entries = None
-    if all(doc is not None for doc in docs):  # worked out with the parse (a first poll)
+    entries: list[tuple[Entry, list[str]]] | None = None
+    if all(row.story_doc is not None and row.story_terms is not None for row in rows):
+        # worked out with the parse (a first poll), outside the write lock
         entries = [
-            Entry(ident, source.id, published, None, False, doc)
-            for ident, published, doc in zip(ids, published_at, docs, strict=True)
-            if doc is not None
+            (Entry(ident, source.id, published, None, False, doc), list(terms))
+            for ident, published, row in zip(ids, published_at, rows, strict=True)
+            if (doc := row.story_doc) is not None and (terms := row.story_terms) is not None
         ]
     store_new(session, ids, entries)
     return {row.key: ident for row, ident in zip(rows, ids, strict=True)}
