@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
+import operator
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -273,8 +275,8 @@ class Window:
     def __init__(self, session: Session, filed: Sequence[tuple[Entry, list[str]]]) -> None:
         # Times as POSIX seconds computed by the database: a float per row
         # instead of a datetime built in Python (most of the read's cost).
-        self._rows: dict[str, list[tuple[float, int]]] = {}
-        self._times: dict[str, list[float]] = {}
+        self._times: dict[str, list[float]] = {}  # per word, ascending
+        self._ids: dict[str, list[int]] = {}  # the article of each of those times
         if not filed:
             return
         words = sorted({t for _, terms in filed for t in terms})
@@ -283,21 +285,20 @@ class Window:
         conn = session.connection()
         seconds = _seconds(conn.dialect.name)
         for start in range(0, len(words), _CHUNK):
+            # Sorted by the database, each word's rows arrive together and in
+            # order: no sort and no per-row Python beyond two list builds.
             found = conn.execute(
-                select(_TERMS.c.term, seconds, _TERMS.c.article_id).where(
+                select(_TERMS.c.term, seconds, _TERMS.c.article_id)
+                .where(
                     _TERMS.c.term.in_(words[start : start + _CHUNK]),
                     _TERMS.c.published_at.between(low, high),
                 )
-            )
-            rows = self._rows
-            for term, at, article_id in found:
-                if term in rows:
-                    rows[term].append((at, article_id))
-                else:
-                    rows[term] = [(at, article_id)]
-        for term, found_rows in self._rows.items():
-            found_rows.sort()
-            self._times[term] = [at for at, _ in found_rows]
+                .order_by(_TERMS.c.term, seconds, _TERMS.c.article_id)
+            ).all()
+            for term, group in itertools.groupby(found, key=_FIRST):
+                rows = list(group)
+                self._times[term] = [row[1] for row in rows]
+                self._ids[term] = [row[2] for row in rows]
 
     def ids(self, entry: Entry, terms: list[str], skip: Collection[int] = ()) -> list[int]:
         """The ids :func:`candidates` would return for ``entry``, best first."""
@@ -312,7 +313,7 @@ class Window:
                 continue
             end = bisect.bisect_right(times, high)
             start = max(bisect.bisect_left(times, low), end - PER_TERM)
-            for _, article_id in self._rows[term][start:end]:
+            for article_id in self._ids[term][start:end]:
                 shared[article_id] = shared.get(article_id, 0) + 1
         least = min(MIN_SHARED, len(terms))
         left_out = {entry.id, *skip}
@@ -324,6 +325,7 @@ class Window:
 
 
 _WINDOW_SECONDS = WINDOW.total_seconds()
+_FIRST = operator.itemgetter(0)
 
 
 def _seconds(dialect: str) -> Any:
