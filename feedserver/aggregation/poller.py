@@ -57,6 +57,7 @@ from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store, websub
 from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
+from feedserver.aggregation.store.group import GroupCommit
 from feedserver.db import Database
 from feedserver.models import Source, utcnow
 from feedserver.ops.metrics import record_refresh
@@ -192,6 +193,8 @@ class Poller:
         self._inflight_limit = processes * 2  # one running and one queued per process
         self._inflight_lock = threading.Lock()
         self._queued_since: float | None = None  # when the first ungrouped article was stored
+        # SQLite's one writer: the threads' stores share transactions (group commit).
+        self.writer = GroupCommit(db, settings) if db.is_sqlite else None
 
     def __enter__(self) -> Poller:
         return self
@@ -272,7 +275,9 @@ class Poller:
         if aggregation.unchanged(job, result):
             return Unchanged(job, result)
         parser = self._parser(job)
-        return aggregation.complete(self.db, job, result, self.settings, parser=parser)
+        return aggregation.complete(
+            self.db, job, result, self.settings, parser=parser, writer=self.writer
+        )
 
     def _guarded(self, job: SourceJob) -> Outcome | Unchanged:
         """fetch_or_refresh, and should anything still escape it, that source's failure.

@@ -50,6 +50,9 @@ from feedserver.db import Database
 log = logging.getLogger(__name__)
 
 Parser = Callable[[bytes, str, str | None], Parsed]
+# Writes a fetched refresh (write_fetched's job), e.g. in a shared transaction
+# (store.group.GroupCommit); returns its outcome or raises as write_fetched does.
+Writer = Callable[[SourceJob, FetchResult, Parsed | None], Outcome]
 
 
 def fetch(fetcher: Fetcher, job: SourceJob) -> FetchResult:
@@ -94,6 +97,7 @@ def complete(
     settings: PollSettings,
     *,
     parser: Parser = parse,
+    writer: Writer | None = None,
 ) -> Outcome:
     """Parse and store a fetched result (not a plain 304); never raises."""
     parsed = None
@@ -106,6 +110,8 @@ def complete(
         log.exception("parse failed source_id=%s", job.id)
         return store_failure(db, job, ParseError(job.feed_url, describe(exc)), settings)
     try:
+        if writer is not None:
+            return writer(job, result, parsed)
         return write_fetched(db, job, result, parsed, settings)
     except FeedError as exc:  # PrepareError: hostile entries met a bug
         log.exception("prepare failed source_id=%s", job.id)

@@ -72,16 +72,24 @@ _QUEUE_LOCK = 0x66656564  # PostgreSQL advisory lock: one queue grouper at a tim
 _DEFER: ContextVar[bool] = ContextVar("feedserver_stories_defer", default=False)
 
 
+def is_deferred() -> bool:
+    """Whether new articles stored now are queued (inside :func:`deferred`)."""
+    return _DEFER.get()
+
+
 @contextmanager
-def deferred() -> Iterator[None]:
+def deferred(on: bool = True) -> Iterator[None]:
     """Inside, the poller's new articles are filed and queued, not grouped at once.
 
     The poller then groups the queue in batches (:func:`group_queued`), at
     least every second while it stores and at the end of every pass: within
     the five seconds INTERFACE §10 allows, and a first poll's thousands of
     articles cost one read of the index instead of a statement each.
+
+    ``on`` false: grouped at once inside, as outside any :func:`deferred`
+    (a thread that writes another's refresh does it in that one's mode).
     """
-    token = _DEFER.set(True)
+    token = _DEFER.set(on)
     try:
         yield
     finally:

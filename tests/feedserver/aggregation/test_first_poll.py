@@ -17,7 +17,7 @@ from feedserver.aggregation.entries import parse, parse_prepared, prepare
 from feedserver.aggregation.poller import GC_YOUNG, claim, poll_once, quiet_gc
 from feedserver.aggregation.store import articles as store_articles
 from feedserver.models import Article, Source
-from feedserver.stories.similarity import document_of
+from feedserver.stories.similarity import document_of, index_terms
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import Item, articles_of, rss, settings_for
 
@@ -65,6 +65,7 @@ def test_prepared_with_the_parse_is_what_the_store_would_prepare(cases, home):
     assert parsed.prepared is not None
     for row in parsed.prepared:
         assert row.story_doc == document_of(row.title, row.summary, row.body_html)
+        assert row.story_terms == tuple(index_terms(row.story_doc))  # the words it is filed under
 
 
 def test_prepared_rows_are_used_only_while_base_and_entries_hold():
