@@ -50,6 +50,7 @@ from feedserver.stories.similarity import (
     document,
     encode,
     plain_text,
+    remember,
 )
 
 WINDOW = timedelta(hours=72)
@@ -157,10 +158,12 @@ def file_new(session: Session, filed: Sequence[tuple[Entry, list[str]]]) -> None
     if rows:
         qmark = conn.dialect.paramstyle == "qmark"
         conn.exec_driver_sql(_INSERT_TERMS_QMARK if qmark else _INSERT_TERMS_FORMAT, rows)
-    conn.execute(
-        insert(_ENTRIES),
-        [{"article_id": e.id, "features": encode(e.doc), "pinned": False} for e, _ in filed],
-    )
+    values = []
+    for entry, terms in filed:
+        features = encode(entry.doc)
+        remember(features, entry.doc, terms)  # grouping reads it back soon
+        values.append({"article_id": entry.id, "features": features, "pinned": False})
+    conn.execute(insert(_ENTRIES), values)
 
 
 _INSERT_TERMS_QMARK = "INSERT INTO story_terms (article_id, term, published_at) VALUES (?, ?, ?)"

@@ -179,3 +179,27 @@ def test_closest_word_answers_as_rapidfuzz_extract_one(word, choices):
             score_cutoff=100,
         )
     assert _closest(word, choices) == (best[0] if best else None)
+
+
+def test_recently_filed_documents_answer_as_decoding_would(monkeypatch):
+    """The memo of what was filed lately gives what decode and index_terms work out, bounded."""
+    from feedserver.stories import similarity as sim
+
+    monkeypatch.setattr(sim, "RECENT", 3)
+    monkeypatch.setattr(sim, "_RECENT_DOCS", {})
+    monkeypatch.setattr(sim, "_RECENT_TERMS", {})
+    docs = [
+        document(f"Flood reaches {town} overnight", f"Water rose 2 metres in {town} on Monday.")
+        for town in ("Arles", "Nîmes", "Avignon", "Orange")
+    ]
+    for doc in docs:
+        sim.remember(encode(doc), doc, sim._index_terms(doc))
+    assert len(sim._RECENT_DOCS) == len(sim._RECENT_TERMS) == 3  # the oldest went
+    for doc in docs[1:]:
+        assert decode(encode(doc)) is doc  # no work: the very document filed
+        assert index_terms(doc) == sim._index_terms(doc)
+    again = decode(encode(docs[0]))
+    assert again == docs[0] and again is not docs[0]  # forgotten: decoded anew, alike
+    terms = index_terms(docs[1])
+    terms.append("mutated")  # a caller's list is its own
+    assert "mutated" not in index_terms(docs[1])
