@@ -18,6 +18,7 @@ to HTTP answers and source health in one place.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 
 class FeedError(Exception):
@@ -29,6 +30,20 @@ class FeedError(Exception):
         self.subject = subject
         self.problem = problem
         super().__init__(f"{self.stage} {subject}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as class, message and attributes: an error raised in a parse
+        # process must reach the poller intact. (The default calls
+        # ``cls(*args)``, which these signatures refuse, and the refusal
+        # broke the whole process pool.)
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[FeedError], args: tuple[Any, ...], state: dict[str, Any]) -> FeedError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class FetchError(FeedError):

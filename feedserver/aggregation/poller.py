@@ -44,6 +44,7 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -185,11 +186,10 @@ class Poller:
         self.fetcher = settings.fetcher()
         self.threads = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="poll")
         processes = settings.parse_processes if parse_processes is None else parse_processes
+        self._processes = processes
         self.parsers: ProcessPoolExecutor | None = None
         if processes > 0:
-            # spawn: forking a process that runs threads and holds sockets is unsafe.
-            context = multiprocessing.get_context("spawn")
-            self.parsers = ProcessPoolExecutor(processes, mp_context=context)
+            self.parsers = self._new_parsers(processes)
         self._inflight = 0
         # Every thread may queue its parse for the processes: the writer's
         # thread needs this process's interpreter (parsing here as well, when
@@ -229,11 +229,31 @@ class Poller:
                 self._inflight += 1
         if not offload:
             return work(*args)
+        parsers = self.parsers
         try:
-            return self.parsers.submit(work, *args).result()
+            return parsers.submit(work, *args).result()
+        except BrokenProcessPool:
+            # A parse process died (killed, out of memory, a result that could
+            # not travel back). The pool is unusable from now on: replace it,
+            # and do this piece here, so no source is blamed for the pool.
+            self._replace_parsers(parsers)
+            return work(*args)
         finally:
             with self._inflight_lock:
                 self._inflight -= 1
+
+    def _replace_parsers(self, broken: ProcessPoolExecutor) -> None:
+        with self._inflight_lock:
+            if self.parsers is not broken:  # another thread replaced it already
+                return
+            log.error("a parse process died; starting a new pool of %d", self._processes)
+            self.parsers = self._new_parsers(self._processes)
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _new_parsers(processes: int) -> ProcessPoolExecutor:
+        # spawn: forking a process that runs threads and holds sockets is unsafe.
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
     def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
         # A document the fast parser takes (feeds.upstream.fastparse) parses in

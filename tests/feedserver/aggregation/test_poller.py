@@ -333,3 +333,50 @@ def test_a_parse_process_parses_big_feeds(db, httpserver):
     stats = poll(db, httpserver, parse_processes=1)
     assert (stats.sources, stats.added, stats.errors) == (6, 180, 0)
     assert all(len(articles_of(db, ident)) == 30 for ident in ids)
+
+
+def test_a_parse_error_raised_in_a_parse_process_costs_only_its_source(db, httpserver):
+    """An upstream's junk fails in the parse process; its error reaches the poller intact.
+
+    (It once could not be unpickled, which broke the process pool for good:
+    every later document that needed a process failed with BrokenProcessPool.)
+    """
+    junk = b"<!DOCTYPE html><html><body>" + b"<p>Not a feed at all.</p>" * 400
+    items = numbered(30)
+    for item in items:
+        item.description = "<p>" + "Words of a long upstream paragraph. " * 20 + "</p>"
+    good = rss(items).replace(b"<rss", b"<!DOCTYPE rss><rss", 1)  # needs the process too
+    assert len(junk) > 4096 and len(good) > 4096
+    httpserver.expect_request("/junk").respond_with_data(junk, content_type=RSS)
+    for i in range(3):
+        httpserver.expect_request(f"/good{i}").respond_with_data(good, content_type=RSS)
+    bad = add(db, httpserver.url_for("/junk"))
+    fine = [add(db, httpserver.url_for(f"/good{i}")) for i in range(3)]
+    stats = poll(db, httpserver, parse_processes=1, concurrency=1)  # junk first, then the rest
+    assert (stats.sources, stats.errors, stats.added) == (4, 1, 90)
+    error = source_row(db, bad).last_error or ""
+    assert error.startswith("parse ") and "an HTML page, not a feed" in error  # its own message
+    assert all(len(articles_of(db, ident)) == 30 for ident in fine)
+
+
+def _exit_if_child(parent: int) -> int:
+    """Kill the process it runs in, unless that is ``parent`` (the test's own)."""
+    import os
+
+    if os.getpid() != parent:
+        os._exit(3)
+    return parent
+
+
+def test_a_dead_parse_process_is_replaced(db):
+    import os
+
+    from feedserver.aggregation.poller import Poller
+
+    with Poller(db, settings_for(1), parse_processes=1) as poller:
+        first = poller.parsers
+        # The process dies mid-parse: this piece is done in the thread instead...
+        assert poller._offload(_exit_if_child, os.getpid()) == os.getpid()
+        # ...and a new pool takes the next ones.
+        assert poller.parsers is not None and poller.parsers is not first
+        assert poller._offload(os.getpid) != os.getpid()

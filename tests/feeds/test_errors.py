@@ -1,0 +1,58 @@
+"""Errors cross process boundaries intact: a parse process raises them to the poller."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feeds.errors import (
+    BlockedAddress,
+    BodyTooLarge,
+    FeedError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    ParseError,
+    RenderError,
+    TooManyRedirects,
+)
+from feeds.websub import WebSubError
+from feedserver.aggregation.store import StoreError
+from feedserver.aggregation.store.articles import PrepareError
+
+PLAIN = [
+    FeedError, FetchError, BlockedAddress, BodyTooLarge, FetchTimeout, TooManyRedirects,
+    ParseError, RenderError, WebSubError, StoreError, PrepareError,
+]  # fmt: skip
+
+
+@given(st.sampled_from(PLAIN), st.text(max_size=200), st.text(max_size=200))
+def test_every_error_survives_pickling(cls, subject, problem):
+    error = cls(subject, problem)
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is cls
+    assert (back.subject, back.problem, str(back)) == (subject, problem, str(error))
+    assert back.stage == error.stage
+
+
+@given(
+    st.integers(min_value=100, max_value=599),
+    st.none() | st.text(max_size=100),
+    st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_status_error_keeps_its_status_and_retry_time(status, problem, retry_after):
+    error = HTTPStatusError(
+        "https://upstream.example/feed", status, problem, retry_after=retry_after
+    )
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is HTTPStatusError and str(back) == str(error)
+    assert (back.status, back.retry_after, back.problem) == (status, retry_after, error.problem)
+
+
+def test_a_status_error_with_a_date_reads_back_equal():
+    when = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    back = pickle.loads(pickle.dumps(HTTPStatusError("u", 503, retry_after=when)))
+    assert back.retry_after == when and "HTTP 503" in str(back)
