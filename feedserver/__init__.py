@@ -91,7 +91,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:
         # Outermost, so the fast path and Flask both see the client's address and scheme.
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # wrapping wsgi_app is Flask's documented way to add middleware
+        forwarded = hosts.HostCheck(app.wsgi_app)  # what the proxy forwarded, checked too
+        app.wsgi_app = ProxyFix(forwarded, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # wrapping wsgi_app is Flask's documented way to add middleware
     # Outermost of all: the Host as the client sent it (RFC 9112 §3.2).
     app.wsgi_app = hosts.HostCheck(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["RUN_POLLER"]:

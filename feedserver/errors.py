@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
@@ -130,6 +131,12 @@ def is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
+_PLAIN_ERROR = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    "<title>Error {status}</title></head><body><h1>Error {status}</h1><p>{message}</p></body></html>"
+)
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -141,7 +148,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
         body.update(extra)
         response = jsonify(error=body)
     else:
-        html = render_template("errors/error.html", status=status, code=code, message=message)
+        try:
+            html = render_template("errors/error.html", status=status, code=code, message=message)
+        except Exception:  # e.g. no URL adapter (the request's Host could not be routed)
+            log.exception("error page %s could not be rendered; answering a plain one", status)
+            html = _PLAIN_ERROR.format(status=status, message=escape(message))
         response = Response(html, mimetype="text/html")
     response.status_code = status
     if status == 401 and wants_json():

@@ -49,7 +49,7 @@ def sane_host(host: str | None) -> bool:
     """Whether ``host`` is syntactically a host[:port] (no userinfo, path or junk)."""
     if not host or len(host) > MAX_HOST or _HOST.fullmatch(host) is None:
         return False
-    return _port_in_range(host)
+    return _port_in_range(host) and _name_codes(host)
 
 
 class HostPin:
@@ -80,10 +80,29 @@ class HostPin:
 
 
 def valid_host_field(host: str) -> bool:
-    """Whether a Host header value is well-formed (RFC 9110 §7.2, RFC 3986 §3.2.2)."""
+    """Whether a Host header value is well-formed (RFC 9110 §7.2, RFC 3986 §3.2.2).
+
+    A name's labels must also be ones DNS can carry (none empty, none over
+    63 octets: RFC 1035 §2.3.4) and its ``xn--`` labels real punycode
+    (RFC 5891), which is what the router and ``request.host_url`` check
+    when they encode or decode the name: ``a..b`` or ``xn--a.example``
+    would pass the syntax and then fail there, far from any clean answer.
+    """
     if len(host) > MAX_HOST or _HOST_FIELD.fullmatch(host) is None:
         return False
-    return _port_in_range(host)
+    return _port_in_range(host) and _name_codes(host)
+
+
+def _name_codes(host: str) -> bool:
+    """Whether a host[:port]'s name survives IDNA encoding and decoding (IP literals do)."""
+    if host.startswith("["):
+        return True
+    name = host.rpartition(":")[0] if ":" in host else host
+    try:
+        name.encode("idna").decode("idna")  # and read back: "xn--a" is no punycode
+    except UnicodeError:
+        return False
+    return True
 
 
 def _port_in_range(host: str) -> bool:
@@ -92,8 +111,15 @@ def _port_in_range(host: str) -> bool:
     return not (colon and "]" not in port and port.isdigit() and int(port) > 65535)
 
 
+_SCHEMES = ("http", "https")
+
+
 class HostCheck:
     """WSGI layer: RFC 9112 §3.2's 400 for a missing or malformed Host, before anything else.
+
+    Behind trusted proxies it runs again inside werkzeug's ProxyFix, on the
+    forwarded Host and scheme (X-Forwarded-Host, X-Forwarded-Proto), which
+    are as much the client's to write.
 
     An HTTP/1.1 request without a Host header, or with one that is not a
     host[:port] (granian joins several Host lines with a comma, which no host
@@ -104,7 +130,11 @@ class HostCheck:
     """
 
     REMEMBERED = 1024
-    _BODY = b"Bad Request: the request needs one well-formed Host header (RFC 9112 section 3.2).\n"
+    _BODY = (
+        b"Bad Request: the request needs one well-formed Host header (RFC 9112 section 3.2)"
+        b" and, through a proxy, a well-formed X-Forwarded-Host and an http or https"
+        b" X-Forwarded-Proto.\n"
+    )
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -112,7 +142,9 @@ class HostCheck:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         host = environ.get("HTTP_HOST")
-        if host:
+        if environ.get("wsgi.url_scheme") not in _SCHEMES:  # a proxy's X-Forwarded-Proto
+            pass
+        elif host:
             if host in self._good:
                 return self.app(environ, start_response)
             if valid_host_field(host):

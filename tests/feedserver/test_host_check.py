@@ -35,16 +35,26 @@ def call(app, **environ):
 
 @pytest.mark.parametrize(
     "host",
-    [None, "", "a.example, b.example", "a b", "<script>", "x" * 300, "news.example:99999"],
+    [None, "", "a.example, b.example", "a b", "<script>", "x" * 300, "news.example:99999"]
+    # Names DNS cannot carry (an empty label, one over 63 octets) or no punycode:
+    # the router refused them later, and the error page then failed (a 500).
+    + ["a..b", ".", ".example", "a" * 64 + ".example", "a..b:8000", "xn--a.example"],
 )
-def test_http11_without_one_well_formed_host_is_a_400(app, world, host):
-    status, headers, body = call(app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1")
+@pytest.mark.parametrize("path", ["/feed.rss", "/"])
+def test_http11_without_one_well_formed_host_is_a_400(app, world, host, path):
+    env = create_environ(path)
+    status, headers, body = call(
+        app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1", PATH_INFO=env["PATH_INFO"]
+    )
     assert status == "400 Bad Request"
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
     assert b"Host header" in body and headers["Content-Length"] == str(len(body))
 
 
-@pytest.mark.parametrize("host", ["localhost", "news.example:8080", "[::1]:8000", "127.0.0.1"])
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "news.example:8080", "[::1]:8000", "127.0.0.1", "xn--mnchen-3ya.example", "x."],
+)
 def test_well_formed_hosts_pass(app, world, host):
     status, headers, body = call(app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1")
     assert status == "200 OK" and body.startswith(b"<?xml")
@@ -78,3 +88,45 @@ def test_any_host_value_is_judged_without_raising(host):
         assert "," not in host and not any(c.isspace() for c in host) and len(host) <= 255
     if sane_host(host):  # the cache-key check is the stricter one
         assert ok
+
+
+@pytest.fixture
+def proxied(app_config):
+    app_config["TRUSTED_PROXIES"] = 1
+    return app_config
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "status"),
+    [
+        ({"HTTP_X_FORWARDED_HOST": "news.example", "HTTP_X_FORWARDED_PROTO": "https"}, "200 OK"),
+        ({"HTTP_X_FORWARDED_HOST": "a..b"}, "400 Bad Request"),
+        ({"HTTP_X_FORWARDED_HOST": "evil example"}, "400 Bad Request"),
+        ({"HTTP_X_FORWARDED_PROTO": "javascript"}, "400 Bad Request"),
+        ({"HTTP_X_FORWARDED_PROTO": "ftp"}, "400 Bad Request"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/feed.rss", "/"])
+def test_what_a_trusted_proxy_forwards_is_checked_too(proxied, app, world, forwarded, status, path):
+    """X-Forwarded-Host and -Proto are the client's to write, through the proxy."""
+    got, headers, body = call(
+        app, HTTP_HOST="proxy.internal", SERVER_PROTOCOL="HTTP/1.1", PATH_INFO=path, **forwarded
+    )
+    assert got == status
+    if status == "200 OK":
+        assert b"https://news.example/" in body  # links from what the proxy forwarded
+    else:
+        assert b"X-Forwarded" in body and b"javascript:" not in body
+
+
+def test_an_error_page_that_cannot_render_is_still_a_clean_answer(app, monkeypatch):
+    from feedserver import errors
+
+    def broken(*_args, **_kw):
+        raise AttributeError("no URL adapter")
+
+    monkeypatch.setattr(errors, "render_template", broken)
+    with app.test_request_context("/nowhere"):
+        response = errors.error_response(400, "bad_request", "Bad <Host>")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert b"Error 400" in response.data and b"Bad &lt;Host&gt;" in response.data
