@@ -32,6 +32,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,18 @@ _PLAIN_ERROR = (
 )
 
 
+RACE_MESSAGE = (
+    "Another request changed the same data at the same time, so nothing was saved; try again."
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """PostgreSQL's deadlock or serialization failure: the transaction only needs running again."""
+    return isinstance(exc, sa_exc.OperationalError) and getattr(
+        getattr(exc, "orig", None), "sqlstate", None
+    ) in ("40P01", "40001")
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -208,6 +221,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, sa_exc.IntegrityError | StaleDataError) or _is_transient(exc):
+            # A race lost to a concurrent request where no service caught it:
+            # the transaction was rolled back whole, so saying so is the truth.
+            log.warning(
+                "%s on %s %s, answered 409: %s",
+                type(exc).__name__, request.method, request.path, str(exc).splitlines()[0][:200],
+            )  # fmt: skip
+            return error_response(409, "conflict", RACE_MESSAGE)
         if is_database_outage(exc):
             log.warning(
                 "database unreachable on %s %s: %s",

@@ -25,6 +25,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from feeds.errors import BlockedAddress, FeedError, ParseError
 from feeds.upstream.fetch import Fetcher, FetchResult
@@ -46,6 +47,7 @@ FETCHER = "feedserver.fetcher"
 URL_LENGTH = MAX_URL
 MAX_CANDIDATES = 3  # autodiscovery links tried, in the page's order
 MAX_OUTLINES = 5000
+IMPORT_ATTEMPTS = 3  # tries of an import that met a concurrent one
 MAX_NAME = 200  # characters of a source's name (and of a section named by reference)
 
 
@@ -328,6 +330,35 @@ def import_opml(
         raise Unprocessable(str(exc), code="invalid_opml") from None
     if len(outlines) > MAX_OUTLINES:
         raise Unprocessable(f"OPML lists {len(outlines)} feeds; at most {MAX_OUTLINES} at once.")
+    # Another import (another worker process) may add the same feeds or
+    # sections at once: the loser's transaction fails as a whole at its
+    # unique indexes and is run again, and then sees the winner's rows.
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        try:
+            summary = _import_outlines(db, fetcher, outlines, section)
+            break
+        except (IntegrityError, StaleDataError) as exc:
+            if attempt == IMPORT_ATTEMPTS:
+                raise Conflict(
+                    "Another import added the same feeds or sections at the same time; "
+                    "nothing was imported. Try again.",
+                    code="import_conflict",
+                ) from None
+            log.info("opml import met a concurrent one (%s); importing again", type(exc).__name__)
+    log.info(
+        "opml import added=%d skipped=%d refused=%d sections_created=%d",
+        len(summary.added),
+        len(summary.skipped),
+        len(summary.refused),
+        len(summary.created_sections),
+    )
+    return summary
+
+
+def _import_outlines(
+    db: Database, fetcher: Fetcher, outlines: list[Any], section: Any
+) -> ImportSummary:
+    """One try of :func:`import_opml`: one transaction for every outline."""
     summary = ImportSummary()
     with db.write_lock(), db.session() as session:
         common = find_section(session, section) if section not in (None, "") else None
@@ -336,12 +367,17 @@ def import_opml(
             raw = outline.xml_url
             try:
                 url = check_feed_url(raw, fetcher, "xmlUrl")
-                chosen = common or category_section(session, outline.category, summary)
             except (BadRequest, Unprocessable) as exc:
                 summary.refused.append({"url": str(raw)[:URL_LENGTH], "reason": exc.message})
                 continue
+            # Known feeds first: an outline skipped creates no section.
             if url in seen or session.scalar(select(Source.id).where(Source.feed_url == url)):
                 summary.skipped.append({"url": url, "reason": "already a source"})
+                continue
+            try:
+                chosen = common or category_section(session, outline.category, summary)
+            except (BadRequest, Unprocessable) as exc:
+                summary.refused.append({"url": url, "reason": exc.message})
                 continue
             seen.add(url)
             title = (outline.title or urlsplit(url).hostname or url).strip()[:200]
@@ -363,13 +399,6 @@ def import_opml(
             session.add(source)
             session.flush()
             summary.added.append(source)
-    log.info(
-        "opml import added=%d skipped=%d refused=%d sections_created=%d",
-        len(summary.added),
-        len(summary.skipped),
-        len(summary.refused),
-        len(summary.created_sections),
-    )
     return summary
 
 

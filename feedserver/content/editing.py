@@ -25,6 +25,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from feeds.sanitize import clean_html
 from feedserver import urls
@@ -61,10 +62,11 @@ def saving(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except IntegrityError as exc:
-        # The checks below ran first, so this is a race with a concurrent change.
+    except (IntegrityError, StaleDataError) as exc:
+        # The checks below ran first, so this is a race with a concurrent change
+        # (a unique index, or rows another request rewrote or removed meanwhile).
         session.rollback()
-        log.info("integrity error, answered 409: %s", exc.orig)
+        log.info("%s, answered 409: %s", type(exc).__name__, getattr(exc, "orig", exc))
         raise Conflict(
             "That change conflicts with another one made at the same time "
             "(a slug just taken, or a row just used or removed); try again."

@@ -92,3 +92,34 @@ def test_http_url_problem(url: str, problem: UrlProblem | None) -> None:
 def test_any_text_is_judged_without_an_exception(value: str) -> None:
     problem = http_url_problem(value)
     assert problem is None or isinstance(problem, UrlProblem)
+
+
+@pytest.mark.parametrize("kind", ["integrity", "stale", "deadlock", "bug"])
+def test_a_race_no_service_caught_is_a_409_a_bug_a_500(app, kind):
+    """The last guard: a lost race is the client's to retry; anything else is ours."""
+    import psycopg.errors
+    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    raised = {
+        "integrity": IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")),
+        "stale": StaleDataError("expected to update 2 row(s); 1 were matched"),
+        "deadlock": OperationalError("UPDATE ...", {}, psycopg.errors.DeadlockDetected()),
+        "bug": KeyError("oops"),
+    }[kind]
+
+    def racing():
+        raise raised
+
+    app.add_url_rule("/api/_race", "race", racing)
+    app.add_url_rule("/_race", "race_page", racing)
+    client = app.test_client()
+    api, page = client.get("/api/_race"), client.get("/_race")
+    if kind == "bug":
+        assert api.status_code == page.status_code == 500
+        assert api.json["error"]["code"] == "internal_error"
+    else:
+        assert api.status_code == page.status_code == 409
+        assert api.json["error"]["code"] == "conflict"
+        assert "try again" in api.json["error"]["message"]
+        assert page.mimetype == "text/html" and b"try again" in page.data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from feedserver.models import Article, Author, Source
+from feedserver.models import Article, Author, Section, Source
 from tests.factories import make_section
 from tests.feedserver.aggregation_support import Item, numbered, rss
 
@@ -304,3 +304,55 @@ def test_missing_title_feed_is_named_after_its_host(client, upstream, auth):
         "/api/sources", json={"url": upstream.url_for("/f.xml"), "name": "  "}, headers=auth
     )
     assert r.status_code == 201 and r.json["name"] in ("localhost", "127.0.0.1")
+
+
+def test_an_import_that_meets_a_concurrent_one_runs_again(client, db, auth, world, monkeypatch):
+    """A lost race at the unique indexes is run again whole (it then skips what the winner added)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from feedserver.aggregation import sources as service
+
+    real, calls = service._import_outlines, []
+
+    def racing(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:  # the first try loses to "another worker"
+            raise IntegrityError(
+                "INSERT INTO sources ...", {}, Exception("UNIQUE constraint failed")
+            )
+        return real(*args, **kw)
+
+    monkeypatch.setattr(service, "_import_outlines", racing)
+    r = client.post("/api/sources/import", data=OPML, headers=auth, content_type="text/x-opml")
+    assert r.status_code == 200, r.json
+    assert len(calls) == 2 and len(r.json["added"]) == 3
+    assert counts(db)[0] == 3
+
+
+def test_an_import_that_keeps_losing_is_a_409_and_stores_nothing(client, db, auth, monkeypatch):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from feedserver.aggregation import sources as service
+
+    def losing(*_args, **_kw):
+        raise StaleDataError("rows changed meanwhile")
+
+    monkeypatch.setattr(service, "_import_outlines", losing)
+    r = client.post("/api/sources/import", data=OPML, headers=auth, content_type="text/x-opml")
+    assert r.status_code == 409 and r.json["error"]["code"] == "import_conflict"
+    assert "try again" in r.json["error"]["message"].lower()
+    assert counts(db)[0] == 0
+
+
+def test_a_skipped_outline_creates_no_section(client, db, auth, world):
+    first = b"""<opml version="2.0"><body>
+<outline text="A" xmlUrl="https://one.example/feed" category="Weather"/></body></opml>"""
+    again = first.replace(b"Weather", b"Gardening")
+    r = client.post("/api/sources/import", data=first, headers=auth, content_type="text/x-opml")
+    assert r.status_code == 200 and [s["name"] for s in r.json["created_sections"]] == ["Weather"]
+    r = client.post("/api/sources/import", data=again, headers=auth, content_type="text/x-opml")
+    assert r.status_code == 200, r.json
+    assert [x["url"] for x in r.json["skipped"]] == ["https://one.example/feed"]
+    assert r.json["created_sections"] == []  # the outline was skipped: no section for it
+    with db.session() as s:
+        assert s.scalar(select(func.count(Section.id)).where(Section.name == "Gardening")) == 0

@@ -225,3 +225,29 @@ def test_source_reference_and_section_null(db):
             site_url=SITE,
         )
         assert article.source is source and article.section is None
+
+
+def test_bylines_rewritten_by_a_concurrent_request_are_a_409_not_a_500(db):
+    """Two requests change an article's authors at once: the later flush finds the rows gone."""
+    with db.session() as s:
+        article = make_article(s)
+        a, b, c = make_author(s), make_author(s), make_author(s)
+        editing.update_article(s, article, {"authors": [a.id, b.id]}, site_url=SITE)
+        ident, ids = article.id, (a.id, b.id, c.id)
+    first = db.sessions()
+    try:
+        mine = first.get(Article, ident)
+        assert len(mine.bylines) == 2  # loaded before the other request commits
+        with db.session() as other:  # the other request wins
+            editing.update_article(
+                other, other.get(Article, ident), {"authors": [ids[2]]}, site_url=SITE
+            )
+        with pytest.raises(Conflict, match="at the same time"), editing.saving(first):
+            editing.update_article(first, mine, {"authors": [ids[1], ids[0]]}, site_url=SITE)
+    finally:
+        first.close()
+    with db.session() as s:  # the winner's change stands, whole
+        authors = s.scalars(
+            select(ArticleAuthor.author_id).where(ArticleAuthor.article_id == ident)
+        ).all()
+        assert authors == [ids[2]]
