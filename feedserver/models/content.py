@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -27,6 +28,8 @@ class Section(Base):
     """A section of the site ("World", "Science"): the category of its articles."""
 
     __tablename__ = "sections"
+    # One name, case aside (editing._name_free checks it; this holds it under races).
+    __table_args__ = (Index("uq_sections_name", func.lower(text("name")), unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)

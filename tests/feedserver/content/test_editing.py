@@ -251,3 +251,17 @@ def test_bylines_rewritten_by_a_concurrent_request_are_a_409_not_a_500(db):
             select(ArticleAuthor.author_id).where(ArticleAuthor.article_id == ident)
         ).all()
         assert authors == [ids[2]]
+
+
+def test_a_section_name_a_concurrent_request_took_is_a_409(db, monkeypatch):
+    """Both requests passed the name check; the database refuses the second (uq_sections_name)."""
+    with db.session() as s, editing.saving(s):
+        editing.create_section(s, {"name": "Weather"})
+    monkeypatch.setattr(editing, "_name_free", lambda *_a, **_k: None)  # it checked before
+    with db.session() as s:
+        with pytest.raises(Conflict, match="at the same time"), editing.saving(s):
+            editing.create_section(s, {"name": "WEATHER"})
+    with db.session() as s:
+        assert s.scalars(select(Section.name).where(Section.slug.like("weather%"))).all() == [
+            "Weather"
+        ]
