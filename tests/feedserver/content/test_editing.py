@@ -258,9 +258,12 @@ def test_a_section_name_a_concurrent_request_took_is_a_409(db, monkeypatch):
     with db.session() as s, editing.saving(s):
         editing.create_section(s, {"name": "Weather"})
     monkeypatch.setattr(editing, "_name_free", lambda *_a, **_k: None)  # it checked before
-    with db.session() as s:
-        with pytest.raises(Conflict, match="at the same time"), editing.saving(s):
-            editing.create_section(s, {"name": "WEATHER"})
+    with (
+        db.session() as s,
+        pytest.raises(Conflict, match="at the same time"),
+        editing.saving(s),
+    ):
+        editing.create_section(s, {"name": "WEATHER"})
     with db.session() as s:
         assert s.scalars(select(Section.name).where(Section.slug.like("weather%"))).all() == [
             "Weather"
