@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from feeds.model import UpstreamEntry, UpstreamFeed
 from feeds.sanitize import clean_html, clip_text, safe_url, to_text
-from feedserver.stories.similarity import Document, document_of, index_terms
+from feedserver.stories.similarity import UNTITLED, Document, document_of, index_terms
 
 KEY_LENGTH = 512  # Article.upstream_key
 TITLE_LENGTH = 500  # Article.title
@@ -175,7 +175,7 @@ def prepare(items: Iterable[tuple[int, Incoming]], fallback_base: str | None) ->
                 key=item.key,
                 hash=item.hash,
                 position=position,
-                title=clip(entry.title, TITLE_LENGTH) or clip(summary, 80) or "Untitled",
+                title=clip(entry.title, TITLE_LENGTH) or clip(summary, 80) or UNTITLED,
                 summary=summary,
                 body_html=clean_html(entry.content_html or entry.summary_html or "", base),
                 original_url=link[:2000] if link else None,

@@ -145,8 +145,15 @@ class Document:
     numbers: frozenset[str]
 
 
+# The title an upstream entry without one is stored under
+# (aggregation.entries): shared by unrelated articles, it says nothing.
+UNTITLED = "Untitled"
+
+
 def document(title: str, text: str) -> Document:
     """Read an article's title and plain text (summary, else body text)."""
+    if title == UNTITLED:
+        title = ""
     text = text[:TEXT_CHARS]
     title_terms = terms(title)
     all_terms = title_terms + terms(text)

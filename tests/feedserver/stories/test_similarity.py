@@ -203,3 +203,15 @@ def test_recently_filed_documents_answer_as_decoding_would(monkeypatch):
     terms = index_terms(docs[1])
     terms.append("mutated")  # a caller's list is its own
     assert "mutated" not in index_terms(docs[1])
+
+
+def test_the_placeholder_title_of_untitled_entries_says_nothing():
+    """Entries without a title are stored as "Untitled": unrelated ones must not match on it."""
+    from feedserver.stories.similarity import UNTITLED
+
+    a = document(UNTITLED, "")
+    b = document(UNTITLED, "")
+    assert a.title_terms == frozenset() and index_terms(a) == []  # filed under nothing
+    assert similarity(a, b) < THRESHOLD
+    told = document(UNTITLED, "Harbour cranes stood idle in Rotterdam as dock workers walked out.")
+    assert told == document("", "Harbour cranes stood idle in Rotterdam as dock workers walked out.")
