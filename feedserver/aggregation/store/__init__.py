@@ -59,7 +59,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-MAX_BACKOFF = timedelta(days=1)  # when the scheduler itself fails on a value
+MAX_BACKOFF = timedelta(days=1)
+MAX_FEED_URL = 2000  # sources.feed_url's width  # when the scheduler itself fails on a value
 
 
 class StoreError(FeedError):
@@ -328,11 +329,19 @@ def _interval(source: Source, settings: PollSettings) -> timedelta:
 
 
 def _move(session: Session, source: Source, url: str) -> None:
-    """Follow a permanent redirect, unless another source already polls that URL."""
+    """Follow a permanent redirect, unless another source already polls that URL.
+
+    A URL longer than the column holds is not followed (cut, it would name
+    another resource): the source keeps polling its URL through the redirect.
+    """
+    if len(url) > MAX_FEED_URL:
+        log.warning("feed moved to a URL over %d characters; not followed source_id=%s",
+                    MAX_FEED_URL, source.id)  # fmt: skip
+        return
     taken = session.scalar(select(Source.id).where(Source.feed_url == url, Source.id != source.id))
     if taken is None:
         log.info("feed moved permanently source_id=%s to=%s", source.id, url)
-        source.feed_url = url[:2000]
+        source.feed_url = url
     else:
         log.warning("feed moved to the URL of source_id=%s; kept source_id=%s", taken, source.id)
 

@@ -114,6 +114,19 @@ def test_permanent_redirects_update_the_feed_url(db, httpserver, status, moves):
     assert len(articles_of(db, sid)) == 1
 
 
+def test_a_permanent_redirect_to_a_url_too_long_to_store_is_not_followed(db, httpserver):
+    """Cut to the column's width it would name another resource: the source keeps its URL."""
+    long_path = "/new/" + "x" * 2100
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=301, headers={"Location": long_path}
+    )
+    httpserver.expect_request(long_path).respond_with_data(rss(numbered(2)), content_type=RSS)
+    sid = add(db, httpserver.url_for("/old"))
+    stats = poll(db, httpserver)
+    assert stats.errors == 0 and stats.added == 2  # the entries are stored all the same
+    assert source_row(db, sid).feed_url == httpserver.url_for("/old")
+
+
 def _slow(request):
     def drip():
         for _ in range(20):
