@@ -184,11 +184,19 @@ def to_text(html: str | None, max_length: int | None = 1000) -> str:
     return clip_text(html, max_length)
 
 
+# C0 controls that str.split() does not treat as space, DEL, and C1 controls.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")  # NEL (x85) is a line break
+
+
 def clip_text(text: str | None, max_length: int | None) -> str:
-    """Plain text on one line, cut at a word boundary with "…" when too long."""
+    """Plain text on one line, cut at a word boundary with "…" when too long.
+
+    Control characters (C0 and C1, which no title or name means and XML 1.0
+    cannot even carry) are dropped; runs of white space become one space.
+    """
     if not text:
         return ""
-    text = " ".join(text.split())
+    text = " ".join(_CONTROLS.sub("", text).split())
     if max_length is not None and len(text) > max_length:
         cut = text[: max_length - 1]
         space = cut.rfind(" ")

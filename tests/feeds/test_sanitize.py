@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds.sanitize import ATTRIBUTES, TAGS, clean_html, safe_url, to_text
 
@@ -188,3 +191,22 @@ def test_the_prebuilt_cleaners_clean_as_nh3_clean_does() -> None:
             url_schemes={"http", "https", "mailto"},
         ).strip()
         assert clean_html(html, "https://a.example/b/") == expected
+
+
+@given(st.text(max_size=300), st.integers(min_value=2, max_value=400))
+def test_clipped_text_is_one_line_of_printable_text(text, limit):
+    from feeds.sanitize import clip_text
+
+    out = clip_text(text, limit)
+    assert len(out) <= limit
+    assert not any(unicodedata.category(c) == "Cc" for c in out)  # no control characters
+    assert out == " ".join(out.split())  # one space between words, none at the ends
+
+
+def test_control_characters_leave_titles_and_line_breaks_become_spaces():
+    from feeds.sanitize import clip_text
+
+    assert (
+        clip_text("Bell\x07 and\x00 escape\x1b[31m red\x7f\x9b", None) == "Bell and escape[31m red"
+    )
+    assert clip_text("one\nline\x85two\u2028three", None) == "one line two three"

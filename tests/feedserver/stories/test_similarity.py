@@ -214,4 +214,6 @@ def test_the_placeholder_title_of_untitled_entries_says_nothing():
     assert a.title_terms == frozenset() and index_terms(a) == []  # filed under nothing
     assert similarity(a, b) < THRESHOLD
     told = document(UNTITLED, "Harbour cranes stood idle in Rotterdam as dock workers walked out.")
-    assert told == document("", "Harbour cranes stood idle in Rotterdam as dock workers walked out.")
+    assert told == document(
+        "", "Harbour cranes stood idle in Rotterdam as dock workers walked out."
+    )
