@@ -48,11 +48,16 @@ class SignedInUser(UserMixin):
 
 
 def session_id(user: User) -> str:
-    """Return the id kept in the session cookie: the user id and a fingerprint of the hash.
+    """Return the id kept in the session cookie: the user id and a fingerprint.
 
-    The fingerprint makes every session of a user void once the password changes.
+    The fingerprint covers the password hash and the session epoch, so every
+    session of a user is void once the password changes or the user signs
+    out (which bumps the epoch), a copied cookie included.
     """
-    fingerprint = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    material = user.password_hash
+    if user.session_epoch:  # epoch 0: the fingerprint sessions had before epochs
+        material = f"{user.session_epoch}:{material}"
+    fingerprint = hashlib.sha256(material.encode()).hexdigest()[:16]
     return f"{user.id}.{fingerprint}"
 
 

@@ -26,7 +26,7 @@ from feedserver import accounts
 from feedserver.admin import SignedInUser, bp
 from feedserver.admin.forms import LoginForm, render_form
 from feedserver.db import db_session
-from feedserver.models import SignInFailure, utcnow
+from feedserver.models import SignInFailure, User, utcnow
 
 REFUSED = "Sign-in failed: the name or password is wrong, or the account is locked for a while."
 IP_WINDOW = 15 * 60
@@ -131,7 +131,17 @@ def login() -> str | tuple[str, int] | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST with a CSRF token, so no page can sign a user out)."""
+    """Sign out (a POST with a CSRF token, so no page can sign a user out).
+
+    Every session of the user ends, copies of this cookie included: the
+    session epoch in their fingerprint moves on (admin.session_id).
+    """
+    if current_user.is_authenticated:
+        db = db_session()
+        user = db.get(User, current_user.id)
+        if user is not None:
+            user.session_epoch = (user.session_epoch or 0) + 1
+            db.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "success")

@@ -158,6 +158,20 @@ def test_sign_out_then_refused(admin):
     assert admin.get("/admin/logout").status_code == 405  # only POST signs out
 
 
+def test_a_copy_of_the_cookie_is_refused_after_sign_out(admin, app, db):
+    """Signing out ends the session itself, not only this browser's cookie."""
+    copied = admin.get_cookie("session")
+    assert copied is not None
+    other = app.test_client()  # another browser holding a copy of the cookie
+    other.set_cookie("session", copied.value)
+    assert other.get("/admin/").status_code == 200
+    assert admin.post("/admin/logout").status_code == 302
+    refused = other.get("/admin/")
+    assert refused.status_code == 302 and "/admin/login" in refused.headers["Location"]
+    assert sign_in(admin).status_code == 302  # signing in again works
+    assert admin.get("/admin/").status_code == 200
+
+
 def test_password_change_ends_other_sessions(admin, db):
     with db.session() as s:
         user = s.scalar(select(User).where(User.name == USER))
