@@ -56,6 +56,33 @@ def not_modified(
     return last_modified.astimezone(UTC).replace(microsecond=0) <= since
 
 
+def precondition_failed(
+    etag: str,
+    last_modified: datetime,
+    if_match: str | None,
+    if_unmodified_since: str | None,
+) -> bool:
+    """True when the request's preconditions fail and a 412 is the answer (RFC 9110 §13.2.2).
+
+    If-Match (strong comparison: a weak tag never matches; any content-coding
+    of the current representation does, as for If-None-Match), else
+    If-Unmodified-Since (ignored when it is not a valid HTTP date).
+    """
+    if if_match is not None:
+        if if_match.strip() == "*":
+            return False  # the feed exists
+        wanted = _opaque(etag)
+        return not any(
+            _opaque(t) == wanted
+            for t in if_match[:8192].split(",")
+            if t.strip() and not t.strip().startswith("W/")
+        )
+    since = parse_request_date(if_unmodified_since)
+    if since is None:
+        return False
+    return last_modified.astimezone(UTC).replace(microsecond=0) > since
+
+
 def choose_encoding(accept_encoding: str | None) -> str:
     """Pick br, gzip or identity from an Accept-Encoding header (RFC 9110 §12.5.3).
 

@@ -203,6 +203,8 @@ class FastFeeds:
         entry = self._entries.get(key)
         if entry is None or not self._still_current(entry):
             return self.app(environ, start_response)
+        if "HTTP_IF_MATCH" in environ or "HTTP_IF_UNMODIFIED_SINCE" in environ:
+            return self.app(environ, start_response)  # preconditions: Flask's 412 or answer
         answer = entry.answer
         inm = environ.get("HTTP_IF_NONE_MATCH")
         ims = environ.get("HTTP_IF_MODIFIED_SINCE")

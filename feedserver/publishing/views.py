@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from feeds import model as fm
-from feeds.conditional import choose_encoding, not_modified
+from feeds.conditional import choose_encoding, not_modified, precondition_failed
 from feeds.render import render_atom, render_json, render_rss
 from feeds.websub import format_link
 from feedserver import hosts, urls
@@ -123,6 +123,22 @@ def respond_feed(
     # A private answer (another Host than the pinned one) is never kept for others.
     answers = fastpath.answers(current_app) if shared else None
     versions = (state.version, state.global_version)
+    if precondition_failed(
+        version.etag,
+        version.last_modified,
+        request.headers.get("If-Match"),
+        request.headers.get("If-Unmodified-Since"),
+    ):
+        failed = feed_answer(
+            version, encoding, secure=request.is_secure, links=links, shared=shared
+        )
+        return Response(
+            "Precondition Failed: the feed is not the version If-Match or"
+            " If-Unmodified-Since names.\n",
+            status=412,
+            headers=[h for h in failed.headers304 if h[0] in ("ETag", "Last-Modified", "Vary")],
+            mimetype="text/plain",
+        )
     if not_modified(
         version.etag,
         version.last_modified,

@@ -174,3 +174,29 @@ def test_opml_raises_only_parse_errors(text: str) -> None:
     for doc in (text, f"<opml><body>{text}</body></opml>", f'<outline xmlUrl="{text}"/>'):
         with contextlib.suppress(ParseError):
             timed(parse_opml, doc.encode("utf-8", "replace"))
+
+
+@given(st.none() | st.text(max_size=300), st.none() | st.text(max_size=60))
+def test_any_precondition_headers_are_judged_without_raising(if_match, if_unmodified_since):
+    from feeds.conditional import precondition_failed
+
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    failed = precondition_failed("abc123", when, if_match, if_unmodified_since)
+    assert isinstance(failed, bool)
+    if if_match is None and if_unmodified_since is None:
+        assert not failed  # no precondition, nothing to fail
+    if if_match is not None and if_match.strip() == "*":
+        assert not failed  # the feed exists
+
+
+@given(
+    st.sampled_from(["", "-gzip", "-br"]),
+    st.lists(st.from_regex(r'"[a-z0-9]{1,10}"', fullmatch=True), max_size=4),
+)
+def test_if_match_passes_for_any_coding_of_the_current_tag_among_others(suffix, others):
+    from feeds.conditional import precondition_failed
+
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    header = ", ".join([*others, f'"abc123{suffix}"'])
+    assert not precondition_failed("abc123", when, header, None)
+    assert precondition_failed("abc123", when, f'W/"abc123{suffix}"', None)  # weak: never

@@ -143,6 +143,37 @@ def test_if_modified_since_that_is_no_http_date_is_ignored(client, world):
         assert got.status_code == 200 and got.data, value
 
 
+def test_preconditions_that_fail_are_a_412(client, world):
+    """RFC 9110 §13.1.1, §13.1.4, §13.2.2: If-Match first, else If-Unmodified-Since."""
+    url = "/sections/world/feed.atom"
+    first = client.get(url)
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+    for _ in range(2):  # Flask, then with the answer kept by the fast path
+        assert client.get(url).status_code == 200
+        for headers in (
+            {"If-Match": '"some-other-version"'},
+            {"If-Match": f"W/{etag}"},  # weak tags never match If-Match
+            {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+            {"If-Match": '"other"', "If-Unmodified-Since": last_modified},  # If-Match decides
+        ):
+            failed = client.get(url, headers=headers)
+            assert failed.status_code == 412, headers
+            assert failed.headers["ETag"] == etag and b"Precondition Failed" in failed.data
+        for headers in (
+            {"If-Match": etag},
+            {"If-Match": f'"nope", {etag}'},
+            {"If-Match": "*"},
+            {"If-Unmodified-Since": last_modified},
+            {"If-Unmodified-Since": "not a date"},  # ignored (§13.1.4)
+            {"If-Match": etag, "If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+        ):
+            passed = client.get(url, headers=headers)
+            assert passed.status_code == 200 and passed.data == first.data, headers
+    # A passed precondition and a current copy: the 304 still applies.
+    both = client.get(url, headers={"If-Match": etag, "If-None-Match": etag})
+    assert both.status_code == 304
+
+
 def test_head_matches_get(client, world):
     get = client.get("/feed.rss")
     head = client.head("/feed.rss")
