@@ -87,6 +87,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
     if looks_like_json(body, content_type):
         return cap_feed(parse_json_feed(body, url))
     check_doctype(body, url, content_type)
+    check_complete(body, url)
     # The fast parser does not report the feed's own links, so a document that
     # may advertise a WebSub hub (rel="hub") is read by feedparser, which does.
     fast = None if _HUB_REL.search(body) else parse_fast(body, content_type)
@@ -102,6 +103,7 @@ def parse_feedparser(
     """Parse an XML feed with feedparser alone (the fallback; the reference in bench/)."""
     if not checked:
         check_doctype(body, url, content_type)
+        check_complete(body, url)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -115,6 +117,38 @@ def parse_feedparser(
     if not version and not result.entries:
         raise ParseError(url, _not_a_feed(body, result))
     return _with_tombstones(cap_feed(_from_feedparser(result, url, version or "unknown")), body)
+
+
+# The root element of an RSS, Atom or RSS 1.0 document, after the prolog
+# (XML declaration, comments, processing instructions, a DOCTYPE).
+_ROOT = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*"
+    rb"<((?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF))[\s>/]",
+    re.S,
+)
+TAIL = 4096  # bytes at the end of a document where its root must close
+
+
+def check_complete(body: bytes, url: str) -> None:
+    """Refuse an XML feed cut short: its root element (rss, feed, rdf:RDF) never closes.
+
+    A connection closed early without a Content-Length, or a Content-Length
+    shorter than the document, delivers a prefix that the tolerant parsers
+    still read, last entry half-written (no body, no author). Miniflux's
+    strict decoder refuses such a document; so do we, and keep what we had.
+    Junk after the closing tag is tolerated (feedparser reads it), and
+    documents in UTF-16 or UTF-32, or with another root, are not judged.
+    """
+    found = _ROOT.match(body[:2048])
+    if found is None:
+        return
+    close = b"</" + found.group(1)
+    tail = body[-TAIL:]
+    at = tail.rfind(close)
+    if at < 0 or not re.match(rb"\s*>", tail[at + len(close) :]):
+        raise ParseError(
+            url, f"the document ends before its <{found.group(1).decode()}> closes (cut short?)"
+        )
 
 
 def _with_tombstones(feed: UpstreamFeed, body: bytes) -> UpstreamFeed:
