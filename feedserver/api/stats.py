@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from feedserver.api import bp
-from feedserver.api.common import token_required
+from feedserver.api.common import page_args, token_required
 from feedserver.api.openapi import error_responses
+from feedserver.api.shapes import PAGE_PARAMETERS
 from feedserver.db import db_session
 from feedserver.models import utcnow
 from feedserver.publishing import statsdb
@@ -45,7 +46,15 @@ def stats_feeds() -> ResponseReturnValue:
         tally.flush()
     figures = statsdb.feed_figures(db_session(), utcnow())
     base = base_url()
-    return jsonify({"feeds": [feed_object(f, base) for f in figures]})
+    total = len(figures)
+    answer: dict[str, Any] = {"total": total}
+    if "page" in request.args or "per_page" in request.args:
+        # Paged like every list (INTERFACE §5); without either, every feed (§9's shape).
+        page, per_page = page_args()
+        figures = figures[(page - 1) * per_page : page * per_page]
+        answer.update(page=page, per_page=per_page, pages=max(1, -(-total // per_page)))
+    answer["feeds"] = [feed_object(f, base) for f in figures]
+    return jsonify(answer)
 
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
@@ -85,7 +94,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/stats/feeds": {
         "get": {
             "summary": "Subscribers, requests, 304 share and bytes of every feed (last day)",
+            "description": "Every feed, or one page of them when page or per_page is given.",
             "tags": ["stats"],
+            "parameters": PAGE_PARAMETERS,
             "responses": {
                 "200": {
                     "description": "Feeds, most followed first",
@@ -93,18 +104,22 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "required": ["feeds"],
+                                "required": ["feeds", "total"],
                                 "properties": {
                                     "feeds": {
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/FeedStats"},
-                                    }
+                                    },
+                                    "total": {"type": "integer", "minimum": 0},
+                                    "page": {"type": "integer", "minimum": 1},
+                                    "per_page": {"type": "integer", "minimum": 1},
+                                    "pages": {"type": "integer", "minimum": 1},
                                 },
                             }
                         }
                     },
                 },
-                **error_responses(401),
+                **error_responses(400, 401),
             },
         }
     },

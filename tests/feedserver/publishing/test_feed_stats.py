@@ -140,6 +140,22 @@ def test_every_scope_and_format_and_page_is_counted(counted, client, api, db, ap
     assert counted_paths["/feed.rss"]["bytes"] == len(fetch(client, "/feed.rss", CURL).data)
 
 
+def test_the_feed_list_says_how_many_and_pages_on_request(counted, client, api):
+    paths = ["/feed.rss", "/sections/world/feed.atom", "/authors/ada/feed.json"]
+    for path in paths:
+        assert fetch(client, path, CURL).status_code == 200, path
+    whole = api.get("/api/stats/feeds").get_json()
+    assert whole["total"] == len(whole["feeds"]) >= 3  # no paging asked: every feed
+    first = api.get("/api/stats/feeds?per_page=2").get_json()
+    second = api.get("/api/stats/feeds?per_page=2&page=2").get_json()
+    assert (first["page"], first["per_page"], first["total"]) == (1, 2, whole["total"])
+    assert first["pages"] == -(-whole["total"] // 2)
+    assert first["feeds"] + second["feeds"] == whole["feeds"][:4]
+    for junk in ("page=0", "per_page=-1", "page=x", "per_page=100000"):
+        bad = api.get(f"/api/stats/feeds?{junk}")
+        assert bad.status_code == 400 and bad.get_json()["error"]["message"], junk
+
+
 @pytest.fixture
 def small_pages(app_config):
     app_config["FEED_ITEMS"] = 2
