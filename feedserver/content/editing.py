@@ -16,6 +16,7 @@ Errors: ``Unprocessable`` (422) with ``fields={name: reason}`` for bad values,
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -224,17 +225,28 @@ def update_section(session: Session, section: Section, data: Mapping[str, Any]) 
 
 
 def _name_free(session: Session, model: type[Named], name: str, own_id: int | None) -> None:
-    """Two sections of one name would be one to readers and to a lookup by name."""
-    query = select(model.slug).where(func.lower(model.name) == name.strip().lower())
+    """Two sections of one name would be one to readers and to a lookup by name.
+
+    Names are compared as people read them: case aside (``casefold``: "STRASSE"
+    is "Straße") and compatibility forms aside (NFKC: fullwidth "ＢＵＳＩＮＥＳＳ"
+    is "Business"). The database's own unique index (lower(name)) holds the
+    plain case under races.
+    """
+    query = select(model.slug, model.name)
     if own_id is not None:
         query = query.where(model.id != own_id)
-    taken = session.scalar(query.limit(1))
+    wanted = _folded(name)
+    taken = next((slug for slug, other in session.execute(query) if _folded(other) == wanted), None)
     if taken is not None:
         raise Conflict(
             f"A {model.__name__.lower()} named {name.strip()[:80]!r} exists already "
             f"(slug {taken!r}).",
             code=f"{model.__name__.lower()}_exists",
         )
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def delete_section(session: Session, section: Section) -> None:

@@ -287,6 +287,39 @@ def test_section_names_are_unique(api):
     assert api.get("/api/sections").json["total"] == 2
 
 
+@pytest.mark.parametrize(
+    "lookalike",
+    ["Business\u200b", "\ufeffBusiness", "ＢＵＳＩＮＥＳＳ", "BUSINESS"],
+    ids=["zero-width-space", "bom", "fullwidth", "upper"],
+)
+def test_names_that_read_alike_are_one_name(api, lookalike):
+    assert api.post("/api/sections", json={"name": "Business"}).status_code == 201
+    again = api.post("/api/sections", json={"name": lookalike})
+    assert again.status_code == 409 and again.json["error"]["code"] == "section_exists"
+    assert api.get("/api/sections").json["total"] == 1
+
+
+def test_casefolding_makes_strasse_one_name(api):
+    assert api.post("/api/sections", json={"name": "Hauptstraße"}).status_code == 201
+    assert api.post("/api/sections", json={"name": "HAUPTSTRASSE"}).status_code == 409
+
+
+@pytest.mark.parametrize("name", ["a\u202eb", "News\u2066x\u2069"])
+def test_text_that_displays_out_of_order_is_refused(api, name):
+    answer = api.post("/api/sections", json={"name": name})
+    assert answer.status_code == 422
+    assert "bidirectional control character" in answer.json["error"]["fields"]["name"]
+    assert (
+        api.post("/api/sections", json={"name": "\u05d7\u05d3\u05e9\u05d5\u05ea\u200f"}).status_code
+        == 201
+    )
+
+
+def test_a_title_of_invisible_characters_is_empty(api, world):
+    answer = api.post("/api/articles", json={"title": "\u200b\u2060", "authors": ["ada"]})
+    assert answer.status_code == 422 and "empty" in answer.json["error"]["fields"]["title"]
+
+
 def test_sections_list_by_name_with_totals(api):
     for name in ("Zoology", "Arts", "Music"):
         api.post("/api/sections", json={"name": name})
