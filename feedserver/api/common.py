@@ -73,16 +73,21 @@ def json_body() -> dict[str, Any]:
     _refuse_truncated_stream()
     try:
         # Strict RFC 8259: NaN and Infinity, which Python's decoder takes, are not JSON.
-        data = json.loads(request.get_data(cache=True), parse_constant=_not_json)
+        data = json.loads(
+            request.get_data(cache=True), parse_constant=_not_json, object_pairs_hook=_unique_keys
+        )
     except _NotJSONConstant as exc:
         raise BadRequest(
             f"The request body is not valid JSON: {exc} is not a JSON value.",
             code="malformed_json",
         ) from None
+    except _DuplicateKey as exc:
+        raise BadRequest(
+            f"The request body names {str(exc)[:100]!r} twice in one object; which one was meant?",
+            code="malformed_json",
+        ) from None
     except (ValueError, RecursionError):  # bad syntax or encoding; nesting too deep
-        data = None
-    if data is None:
-        raise BadRequest("The request body is not valid JSON.", code="malformed_json")
+        raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
     return data
@@ -90,6 +95,21 @@ def json_body() -> dict[str, Any]:
 
 class _NotJSONConstant(Exception):
     """NaN, Infinity or -Infinity in a request body."""
+
+
+class _DuplicateKey(Exception):
+    """A name given twice in one JSON object (RFC 8259 §4: what it means is unpredictable)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
 
 
 def _not_json(name: str) -> Any:

@@ -50,6 +50,8 @@ MALFORMED = {
     "infinity": b'{"title": "x", "page": Infinity}',
     "minus-infinity": b'{"title": -Infinity}',
     "empty": b"",
+    "duplicate-key": b'{"name": "World", "name": "Sport"}',  # which one? (RFC 8259 §4)
+    "nested-duplicate": b'{"name": "x", "authors": [{"a": 1, "a": 2}]}',
 }
 
 
@@ -89,6 +91,10 @@ def test_malformed_json_is_400(api, newsroom, db):
             assert body["code"] == "malformed_json", (name, path)
             if name.endswith(("nan", "infinity")):
                 assert "is not a JSON value" in body["message"], body
+            if name.endswith("duplicate-key"):
+                assert "twice in one object" in body["message"], body
+            if name in ("null", "array", "string"):
+                assert "must be a JSON object" in body["message"], body
     assert counts(db) == before
 
 
