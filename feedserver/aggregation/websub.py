@@ -147,16 +147,24 @@ def retire(row: UpstreamSubscription, why: str) -> None:
 
 
 def push_json(row: UpstreamSubscription | None) -> dict[str, Any]:
-    """The source's ``websub`` object: hub, state, expires_at, last_push_at."""
+    """The source's ``websub`` object: hub, state, expires_at, last_push_at, last_error.
+
+    ``last_error``: why the last request to the hub failed (refused address,
+    HTTP error), while it is retried with back-off; None once one succeeds.
+    """
     from feedserver.api.common import rfc3339
 
     if row is None:
-        return {"hub": None, "state": "none", "expires_at": None, "last_push_at": None}
+        return {
+            "hub": None, "state": "none", "expires_at": None, "last_push_at": None,
+            "last_error": None,
+        }  # fmt: skip
     return {
         "hub": row.hub,
         "state": row.state,
         "expires_at": rfc3339(row.expires_at),
         "last_push_at": rfc3339(row.last_push_at),
+        "last_error": row.last_error,
     }
 
 

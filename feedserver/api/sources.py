@@ -261,12 +261,13 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "SourceWebSub": {
         "type": "object",
         "description": "Push state: our WebSub subscription at the hub the source's feed advertises (INTERFACE §7).",
-        "required": ["hub", "state", "expires_at", "last_push_at"],
+        "required": ["hub", "state", "expires_at", "last_push_at", "last_error"],
         "properties": {
             "hub": {"type": ["string", "null"], "format": "uri", "description": "The hub advertised (Link header first, then the document); null: none."},
             "state": {"enum": ["none", "pending", "active", "denied", "expired"], "description": "none: no hub advertised (or FEEDSERVER_BASE_URL unset, so no request sent yet); pending: asked, awaiting verification; active: verified, polled only as a back-up; denied: the hub refused; expired: the lease lapsed (polled normally)."},
             "expires_at": {**_NULL_TIME, "description": "End of the lease the hub granted."},
             "last_push_at": {**_NULL_TIME, "description": "When the hub last delivered content with a valid signature."},
+            "last_error": {"type": ["string", "null"], "description": "Why the last request to the hub failed (a refused address, an HTTP error); it is retried with back-off. null once a request succeeds."},
         },
     },
     "SourceInput": {

@@ -55,6 +55,7 @@ def test_api_lists_push_state_without_secrets(api, db):
     assert by_id[sid]["websub"]["hub"] == "https://hub.example/websub"
     assert by_id[plain]["websub"] == {
         "hub": None, "state": "none", "expires_at": None, "last_push_at": None,
+        "last_error": None,
     }  # fmt: skip
     text = api.get(f"/api/sources/{sid}").get_data(as_text=True)
     assert "never-shown" not in text and "A" * 43 not in text

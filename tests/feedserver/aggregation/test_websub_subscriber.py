@@ -287,7 +287,7 @@ def test_a_redirected_topic_subscribes_to_the_final_self(app, db, httpserver, hu
     assert hub.requests[0].form["hub.topic"] == httpserver.url_for("/feed.xml?redirect=complete")
 
 
-def test_a_hub_on_a_private_address_is_refused(app, db, httpserver, hub, served):
+def test_a_hub_on_a_private_address_is_refused(app, db, api, httpserver, hub, served):
     url = serve_feed(httpserver, hub.url)
     sid = add_source(db, url)
     # Only the feed's server is allowlisted, not the hub's port.
@@ -296,6 +296,9 @@ def test_a_hub_on_a_private_address_is_refused(app, db, httpserver, hub, served)
     assert hub.requests == []
     assert row.state == "pending" and "loopback" in (row.last_error or "")
     assert row.next_attempt_at > utcnow()
+    # The API says why it stays pending (it is retried with back-off).
+    push = api.get(f"/api/sources/{sid}").get_json()["websub"]
+    assert push["state"] == "pending" and "loopback" in (push["last_error"] or "")
 
 
 def test_no_base_url_no_subscription(app, db, api, httpserver, hub):
@@ -305,7 +308,10 @@ def test_no_base_url_no_subscription(app, db, api, httpserver, hub):
     poll_once(db, settings(app))
     assert hub.requests == []
     push = api.get(f"/api/sources/{sid}").get_json()["websub"]
-    assert push == {"hub": hub.url, "state": "none", "expires_at": None, "last_push_at": None}
+    assert push == {
+        "hub": hub.url, "state": "none", "expires_at": None, "last_push_at": None,
+        "last_error": None,
+    }  # fmt: skip
 
 
 def test_a_new_hub_retires_the_old_subscription(app, db, httpserver, hub, served):
