@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from markupsafe import escape
@@ -191,6 +192,18 @@ def init_app(app: Flask) -> None:
             "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
         ):
             raise BadRequest("Query parameters must not contain NUL characters.")
+
+    @app.before_request
+    def _one_leading_slash() -> Response | None:
+        # The router takes "//feed.rss" for "/feed.rss" (it merges later double
+        # slashes with a redirect, not leading ones): one URL, one address,
+        # as a feed's rel="self" names it. Never a "//host" Location.
+        path = request.environ.get("PATH_INFO", "")  # request.path has them merged already
+        if not path.startswith("//"):
+            return None
+        target = quote(("/" + path.lstrip("/")).encode("latin-1"), safe="/:@!$&'()*+,;=~")
+        query = request.query_string.decode("latin-1")
+        return Response(status=308, headers={"Location": f"{target}?{query}" if query else target})
 
     @app.errorhandler(AppError)
     def _app_error(exc: AppError) -> Response:

@@ -133,3 +133,29 @@ def test_sane_host_is_total(host: str) -> None:
     pin = HostPin("")
     pin.may_cache(host)
     assert pin.cache_key_host(host) is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "location"),
+    [
+        ("//feed.rss", "", "/feed.rss"),
+        ("///sections/world/feed.atom", "page=2", "/sections/world/feed.atom?page=2"),
+        ("//", "", "/"),
+        ("//evil.example/x", "", "/evil.example/x"),  # never a "//host" Location
+        ("//caf\xc3\xa9", "", "/caf%C3%A9"),
+    ],
+)
+def test_leading_double_slashes_redirect_to_the_one_address(app, world, path, query, location):
+    """ "//feed.rss" was served as "/feed.rss", under an address its rel="self" does not name."""
+    from werkzeug.test import EnvironBuilder
+
+    env = EnvironBuilder(path="/", query_string=query).get_environ()
+    env["PATH_INFO"] = path  # as a server passes it: decoded, latin-1
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    b"".join(app.wsgi_app(env, start_response))
+    assert seen["status"].startswith("308")
+    assert seen["headers"]["Location"] == location
