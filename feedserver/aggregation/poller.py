@@ -35,6 +35,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -253,7 +254,12 @@ class Poller:
     @staticmethod
     def _new_parsers(processes: int) -> ProcessPoolExecutor:
         # spawn: forking a process that runs threads and holds sockets is unsafe.
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
 
     def _parse(self, body: bytes, url: str, content_type: str | None) -> Parsed:
         # A document the fast parser takes (feeds.upstream.fastparse) parses in
@@ -448,6 +454,25 @@ class Poller:
                     quiet.append(result)
                 else:
                     record(result)
+
+
+PARENT_CHECK = 1.0  # seconds between a parse process's looks at its parent
+
+
+def watch_parent(parent: int) -> None:
+    """In a parse process: exit as soon as the poller that started it is gone.
+
+    A poller killed outright (SIGKILL, a cron job's timeout, the OOM killer)
+    never shuts its pool down; its parse process, and multiprocessing's
+    resource tracker that waits on it, would live on under init.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="feedserver-parent-watch", daemon=True).start()
 
 
 @contextmanager

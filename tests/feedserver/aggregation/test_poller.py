@@ -393,3 +393,48 @@ def test_a_dead_parse_process_is_replaced(db):
         # ...and a new pool takes the next ones.
         assert poller.parsers is not None and poller.parsers is not first
         assert poller._offload(os.getpid) != os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie that init has not reaped yet is not running)."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        os.kill(pid, 0)
+        return True
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/stat"), reason="needs /proc")
+def test_a_parse_process_outlives_no_poller_killed_outright(tmp_path):
+    """SIGKILL (a cron timeout, the OOM killer) shuts no pool down: the process goes by itself."""
+    import signal
+    import subprocess
+    import sys
+
+    script = f"""
+import os, sys, time
+from feedserver.aggregation.poller import Poller
+from feedserver.aggregation.refresh import PollSettings
+from feedserver.db import Database
+poller = Poller(Database.from_url("sqlite:///{tmp_path}/x.db"), PollSettings(), parse_processes=1)
+print(poller._offload(os.getpid), flush=True)
+time.sleep(120)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(proc.stdout.readline())
+        assert child != proc.pid and _alive(child)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the parse process outlived its poller"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
