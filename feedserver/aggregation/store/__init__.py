@@ -30,7 +30,7 @@ from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from feeds.errors import FeedError, HTTPStatusError
+from feeds.errors import FeedError, FetchError, HTTPStatusError
 from feeds.httpdate import format_http_date
 from feeds.model import UpstreamFeed
 from feeds.sanitize import safe_url
@@ -179,6 +179,17 @@ def store_fetched(
 ) -> Outcome:
     """Write a successful fetch into the session: entries, identity and health."""
     now = result.fetched_at
+    twin = _moved_onto_another(session, source, result)
+    if twin is not None:
+        # Its entries are that source's: stored twice, every feed would show them twice.
+        problem = FetchError(
+            source.feed_url or str(source.id),
+            f"moved permanently to {result.permanent_redirect_url}, the feed source {twin}"
+            " already polls; its entries are not stored twice (remove one of the two)",
+        )
+        record_failure(source, problem, settings)
+        source.last_status = result.status
+        return Outcome(source.id, result.status, error=source.last_error)
     stored = Stored()
     if parsed is not None:
         _update_identity(source, parsed.feed)
@@ -326,6 +337,14 @@ def _describe(exc: BaseException) -> str:
 
 def _interval(source: Source, settings: PollSettings) -> timedelta:
     return timedelta(seconds=source.poll_interval or settings.poll_interval)
+
+
+def _moved_onto_another(session: Session, source: Source, result: FetchResult) -> int | None:
+    """The id of another source whose feed URL this fetch was permanently redirected to."""
+    moved = result.permanent_redirect_url
+    if not moved or moved == source.feed_url or len(moved) > MAX_FEED_URL:
+        return None
+    return session.scalar(select(Source.id).where(Source.feed_url == moved, Source.id != source.id))
 
 
 def _move(session: Session, source: Source, url: str) -> None:

@@ -114,6 +114,22 @@ def test_permanent_redirects_update_the_feed_url(db, httpserver, status, moves):
     assert len(articles_of(db, sid)) == 1
 
 
+def test_a_permanent_redirect_onto_another_sources_feed_stores_nothing_twice(db, httpserver):
+    """Its entries are the other source's: an error to act on, not a silent copy of them."""
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=301, headers={"Location": "/shared"}
+    )
+    httpserver.expect_request("/shared").respond_with_data(rss(numbered(3)), content_type=RSS)
+    mover, owner = add(db, httpserver.url_for("/old")), add(db, httpserver.url_for("/shared"))
+    stats = poll(db, httpserver)
+    assert (stats.sources, stats.errors, stats.added) == (2, 1, 3)
+    assert len(articles_of(db, owner)) == 3 and articles_of(db, mover) == []
+    source = source_row(db, mover)
+    assert source.feed_url == httpserver.url_for("/old")  # not moved onto the other's URL
+    assert f"source {owner} already polls" in (source.last_error or "")
+    assert source.error_count == 1 and source.last_status == 200 and source.enabled
+
+
 def test_a_permanent_redirect_to_a_url_too_long_to_store_is_not_followed(db, httpserver):
     """Cut to the column's width it would name another resource: the source keeps its URL."""
     long_path = "/new/" + "x" * 2100
