@@ -88,6 +88,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Upstre
         return cap_feed(parse_json_feed(body, url))
     check_doctype(body, url, content_type)
     check_complete(body, url)
+    body = no_surrogate_references(body)
     # The fast parser does not report the feed's own links, so a document that
     # may advertise a WebSub hub (rel="hub") is read by feedparser, which does.
     fast = None if _HUB_REL.search(body) else parse_fast(body, content_type)
@@ -104,6 +105,7 @@ def parse_feedparser(
     if not checked:
         check_doctype(body, url, content_type)
         check_complete(body, url)
+        body = no_surrogate_references(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -149,6 +151,26 @@ def check_complete(body: bytes, url: str) -> None:
         raise ParseError(
             url, f"the document ends before its <{found.group(1).decode()}> closes (cut short?)"
         )
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _no_character(found: re.Match[bytes]) -> bytes:
+    hexa, decimal = found.groups()
+    code = int(hexa, 16) if hexa else int(decimal)
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else found.group(0)
+
+
+def no_surrogate_references(body: bytes) -> bytes:
+    """Character references to no character (a surrogate, past U+10FFFF) as U+FFFD.
+
+    XML forbids them; feedparser's tolerant parser, which takes over, then
+    fails on them with an encoding error instead of reading the feed.
+    """
+    if b"&#" not in body:
+        return body
+    return _CHAR_REF.sub(_no_character, body)
 
 
 def _with_tombstones(feed: UpstreamFeed, body: bytes) -> UpstreamFeed:

@@ -343,3 +343,20 @@ def test_json_feed_escapes_for_nul_and_surrogates_are_dropped_everywhere() -> No
     assert entry.summary_html == "sum"
     assert [a.name for a in entry.authors] == ["Name"]
     assert entry.categories == ("tag",)
+
+
+@pytest.mark.parametrize(
+    "ref", [b"&#xD800;", b"&#xdfff;", b"&#55296;", b"&#x110000;", b"&#99999999;"]
+)
+def test_a_reference_to_no_character_is_read_as_a_replacement_character(ref):
+    """XML forbids them; the tolerant parser used to fail the feed with an encoding error."""
+    from feeds.upstream.parse import parse_feed, parse_feedparser
+
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<link>https://up.example/</link><item><title>Before " + ref + b" after &#8217;</title>"
+        b"<guid>g1</guid><description>Text</description></item></channel></rss>"
+    )
+    for parse in (parse_feed, parse_feedparser):
+        feed = parse(body, "https://up.example/feed")
+        assert feed.entries[0].title == "Before \ufffd after \u2019"
