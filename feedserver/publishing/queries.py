@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from feeds import model as fm
@@ -64,13 +64,15 @@ def site_scope(title: str, tagline: str) -> Scope:
 def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope:
     """Return the section/author/source scope with this slug, or raise NotFound."""
     model = SCOPE_MODELS[kind]
+    # A section's own description, when the newsroom wrote one, describes its feed.
+    own = model.description if kind == "section" else literal("")
     row = session.execute(
-        select(model.id, model.slug, model.name).where(model.slug == slug)
+        select(model.id, model.slug, model.name, own).where(model.slug == slug)
     ).first()
     if row is None:
         raise NotFound(f"No {kind} called {slug!r}.")
-    ident, slug, name = row
-    description = {
+    ident, slug, name, written = row
+    description = " ".join((written or "").split()) or {
         "section": f"The latest {name} articles from {site_title}.",
         "author": f"Articles by {name} on {site_title}.",
         "source": f"Articles on {site_title} attributed to {name}.",

@@ -12,14 +12,35 @@ from feedserver.publishing import queries as q
 BASE = "https://news.example"
 
 
+def test_a_sections_own_description_describes_its_feed(api, client, world):
+    """The newsroom's words for a section, when written, are its feed's description too."""
+    section = world.sections["world"]
+    before = client.get("/sections/world/feed.atom")
+    assert b"<subtitle>News from abroad.</subtitle>" in before.data  # the fixture's
+    written = "Wars, treaties\nand summits,  from our correspondents."
+    assert api.patch(f"/api/sections/{section}", json={"description": written}).status_code == 200
+    one_line = "Wars, treaties and summits, from our correspondents."
+    atom = client.get("/sections/world/feed.atom")
+    assert atom.headers["ETag"] != before.headers["ETag"]  # the change reaches the feed at once
+    assert f"<subtitle>{one_line}</subtitle>".encode() in atom.data
+    assert (
+        f"<description>{one_line}</description>".encode()
+        in client.get("/sections/world/feed.rss").data
+    )
+    assert client.get("/sections/world/feed.json").get_json()["description"] == one_line
+
+
 def test_scopes_by_slug(db, world):
     with db.session() as s:
         section = q.find_scope(s, "section", "world", "The Gazette")
         assert (section.kind, section.key, section.id, section.name) == (
             "section", f"section:{world.sections['world']}", world.sections["world"], "World",
         )  # fmt: skip
-        assert section.description == "The latest World articles from The Gazette."
+        assert section.description == "News from abroad."  # its own (the fixture's)
         assert q.find_scope(s, "author", "bo", "G").key == f"author:{world.authors['bo']}"
+        assert q.find_scope(s, "section", "science", "G").description == (
+            "The latest Science articles from G."  # none written: made up
+        )
         assert q.find_scope(s, "source", "wire", "G").description == (
             "Articles on G attributed to The Wire Service."
         )
