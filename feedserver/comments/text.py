@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-from feedserver.content.validation import markup_problem
+from feedserver.content.validation import BIDI_CONTROLS, INVISIBLE, markup_problem
 from feedserver.urls import UrlProblem, http_url_problem
 
 NAME_MAX = 100
@@ -103,7 +103,7 @@ def _web_host(url: str) -> str | None:
 def check_submission(form: dict[str, str]) -> Submission:
     """Strip and check the name, email, website and comment fields of a form."""
     sub = Submission(
-        name=form.get("name", "").strip(),
+        name=form.get("name", "").translate(INVISIBLE).strip(),
         email=form.get("email", "").strip(),
         website=form.get("website", "").strip(),
         comment=normalise_body(form.get("comment", "")),
@@ -115,6 +115,8 @@ def check_submission(form: dict[str, str]) -> Submission:
         errors["name"] = f"Name must be at most {NAME_MAX} characters (it has {len(sub.name)})."
     elif _has_control(sub.name):
         errors["name"] = "Name contains control characters."
+    elif bidi := next((c for c in sub.name if c in BIDI_CONTROLS), None):
+        errors["name"] = f"Name contains a bidirectional control character (U+{ord(bidi):04X})."
     elif problem := markup_problem(sub.name):
         # The name is the comment feeds' <author><name>, plain text by definition.
         errors["name"] = f"Name {problem}."

@@ -96,7 +96,7 @@ class Fields:
         if not multiline:
             # Invisible characters mean nothing in a title or a name, and would
             # make "Business\u200b" a second "Business": dropped.
-            value = value.translate(_INVISIBLE).strip()
+            value = value.translate(INVISIBLE).strip()
         if required and not value.strip():
             self.fail(name, "must not be empty")
             return None
@@ -213,7 +213,7 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
             return f"contains a control character (U+{ord(char):04X})"
-        if char in _BIDI_CONTROLS:  # text that displays in another order than it reads
+        if char in BIDI_CONTROLS:  # text that displays in another order than it reads
             return f"contains a bidirectional control character (U+{ord(char):04X})"
     return None
 
@@ -221,10 +221,10 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
 # Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): the
 # "Trojan Source" characters. The marks LRM/RLM/ALM, which right-to-left
 # text needs, stay allowed.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Zero-width space, word joiner, zero-width no-break space (BOM). Not the
 # zero-width (non-)joiners, which scripts and emoji sequences need.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
 
 
 # What the W3C validator takes for markup in a feed's plain-text fields (Atom

@@ -72,11 +72,14 @@ def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope
     if row is None:
         raise NotFound(f"No {kind} called {slug!r}.")
     ident, slug, name, written = row
-    description = " ".join((written or "").split()) or {
-        "section": f"The latest {name} articles from {site_title}.",
-        "author": f"Articles by {name} on {site_title}.",
-        "source": f"Articles on {site_title} attributed to {name}.",
-    }[kind]
+    description = (
+        " ".join((written or "").split())
+        or {
+            "section": f"The latest {name} articles from {site_title}.",
+            "author": f"Articles by {name} on {site_title}.",
+            "source": f"Articles on {site_title} attributed to {name}.",
+        }[kind]
+    )
     return Scope(kind, scope_key(kind, ident), ident, slug, name, description)
 
 

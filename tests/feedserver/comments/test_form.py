@@ -318,7 +318,10 @@ def test_body_paragraphs_links_and_website(client, db, story):
             body="Para one\nline two\n\nPara two with https://example.org/x?a=1&b=2.",
         )  # fmt: skip
     body = page(client)
-    assert '<a href="https://linker.example/" rel="nofollow ugc noopener">Linker</a>' in body
+    assert (
+        '<a href="https://linker.example/" rel="nofollow ugc noopener"><bdi>Linker</bdi></a>'
+        in body
+    )
     assert "<p>Para one<br>\nline two</p>" in body
     assert (
         '<p>Para two with <a href="https://example.org/x?a=1&amp;b=2" rel="nofollow ugc noopener">'

@@ -36,6 +36,9 @@ def test_fields_are_stripped_and_line_ends_unified():
         ("name", "x" * 101, "at most 100"),
         ("name", "Ada\x00", "control characters"),
         ("name", "Ada\nLovelace", "control characters"),
+        ("name", "Ada\u202e.moc.live", "bidirectional control character (U+202E)"),
+        ("name", "\u2067Ada", "bidirectional control character (U+2067)"),
+        ("name", "\u200b\u2060", "Name is required."),  # invisible only: empty
         ("email", "", "Email is required."),
         ("email", "no-at-sign.example", "look like"),
         ("email", "two@@example.net", "look like"),
@@ -58,6 +61,11 @@ def test_each_problem_is_named(field, value, message):
     sub = check_submission(dict(GOOD, **{field: value}))
     assert set(sub.errors) == {field}
     assert message in sub.errors[field]
+
+
+def test_invisible_characters_leave_a_name():
+    sub = check_submission(dict(GOOD, name="Ada\u200b Lovelace\ufeff"))
+    assert sub.ok and sub.name == "Ada Lovelace"
 
 
 def test_limits_are_inclusive():
