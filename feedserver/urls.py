@@ -81,6 +81,7 @@ class UrlProblem(enum.Enum):
     SPACES = "spaces or control characters"
     MALFORMED = "not a valid URL"
     NOT_HTTP = "not an absolute http(s) URL"
+    CREDENTIALS = "a URL with a user name or password in it"
 
 
 def http_url_problem(value: str, max_length: int = MAX_URL) -> UrlProblem | None:
@@ -96,4 +97,14 @@ def http_url_problem(value: str, max_length: int = MAX_URL) -> UrlProblem | None
         return UrlProblem.MALFORMED
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return UrlProblem.NOT_HTTP
+    if any(c in _NOT_IN_URLS or unicodedata.category(c) == "Cf" for c in value):
+        # RFC 3986 has no place for these unencoded; browsers and parsers
+        # disagree on them ("a\\@b" is host b to one and host a to another),
+        # and format characters (bidi overrides) make a link read as another.
+        return UrlProblem.MALFORMED
+    if parts.username is not None or parts.password is not None:
+        return UrlProblem.CREDENTIALS
     return None
+
+
+_NOT_IN_URLS = frozenset('"<>\\`')  # never in a URL unencoded; {, | and ^ are seen in the wild

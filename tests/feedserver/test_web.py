@@ -82,6 +82,13 @@ def test_lookups_by_id_or_slug(db) -> None:
         ("http://example.org/\x00", UrlProblem.SPACES),
         ("http://example.org/\ud800", UrlProblem.SPACES),
         ("http://example.org/" + "a" * 2000, UrlProblem.TOO_LONG),
+        ("https://user:pass@evil.example\\@good.example/", UrlProblem.MALFORMED),
+        ('https://evil.example/"onmouseover="x', UrlProblem.MALFORMED),
+        ("https://evil.example/<b>", UrlProblem.MALFORMED),
+        ("https://ex\u202eample.org/", UrlProblem.MALFORMED),  # a bidi override
+        ("https://user:pass@example.org/", UrlProblem.CREDENTIALS),
+        ("https://example.org/fonts?family=A|B&x={1}", None),  # seen in the wild
+        ("https://example.org/it's", None),
     ],
 )
 def test_http_url_problem(url: str, problem: UrlProblem | None) -> None:

@@ -332,7 +332,7 @@ def test_body_paragraphs_links_and_website(client, db, story):
 HOSTILE = {
     "name": 'Eve "<script" & Co',
     "email": "x@example.net",
-    "website": 'https://evil.example/"onmouseover="alert(1)',
+    "website": "https://evil.example/'onmouseover='alert(1)",  # ' is allowed in a URL, " is not
     "comment": '<img src=x onerror=alert(1)> javascript:alert(2) http://evil.example/"><script>alert(3)</script>',
 }
 
@@ -345,7 +345,7 @@ def test_markup_in_every_field_is_escaped_on_the_page(client, db, story):
     section = body.split('id="comments"')[1]
     assert "<script>alert" not in section and "<img" not in section
     assert "Eve &#34;&lt;script&#34; &amp; Co" in section
-    assert 'href="https://evil.example/&#34;onmouseover=&#34;alert(1)"' in section
+    assert 'href="https://evil.example/&#39;onmouseover=&#39;alert(1)"' in section
     assert "&lt;img src=x onerror=alert(1)&gt; javascript:alert(2)" in section
     assert 'href="javascript' not in section
     assert '<a href="http://evil.example/" rel="nofollow ugc noopener">' in section
@@ -378,4 +378,14 @@ def test_error_page_escapes_the_input_it_keeps(client, db, story):
     body = response.get_data(as_text=True)
     assert "<script>alert" not in body and "<img" not in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
+    assert comments(db) == []
+
+
+@pytest.mark.parametrize(
+    "website", ['https://evil.example/"onmouseover="x', "https://a:b@evil.example\\@good.example/"]
+)
+def test_a_website_no_url_could_hold_is_refused(client, db, story, website):
+    """Quotes, backslashes and credentials: browsers and parsers read such links differently."""
+    response = post_comment(client, website=website)
+    assert response.status_code == 422
     assert comments(db) == []
