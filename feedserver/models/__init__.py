@@ -8,7 +8,7 @@ from feedserver.models.hub import HubDelivery, HubMark, HubSubscription
 from feedserver.models.push import UpstreamSubscription
 from feedserver.models.scopes import ScopeVersion, install_hooks, recount_scopes
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
-from feedserver.models.stories import Story, StoryEntry, StoryQueue, StoryTerm
+from feedserver.models.stories import Story, StoryEntry, StoryIdFloor, StoryQueue, StoryTerm
 from feedserver.models.tombstones import ArticleTombstone, TombstoneScope
 from feedserver.models.tombstones import install_hooks as _install_id_hooks
 
@@ -43,6 +43,7 @@ __all__ = [
     "TombstoneScope",
     "Story",
     "StoryEntry",
+    "StoryIdFloor",
     "StoryQueue",
     "StoryTerm",
     "UTCDateTime",

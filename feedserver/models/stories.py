@@ -88,3 +88,19 @@ class StoryQueue(Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class StoryIdFloor(Base):
+    """The highest story id ever handed out (SQLite; one row).
+
+    SQLite gives a new row the highest id in use plus one, so the id of a
+    story that dissolved (split or emptied) came back for the next story,
+    and an old id in an admin's open page or a script named another story.
+    New stories take ids above this floor (stories.leads.new_story).
+    PostgreSQL's sequence never hands an id out twice.
+    """
+
+    __tablename__ = "story_id_floor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    last: Mapped[int] = mapped_column(default=0)

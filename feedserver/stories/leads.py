@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from feedserver.models.base import utcnow
@@ -50,14 +50,25 @@ _MEMBERS = select(
 
 
 def new_story(session: Session, *, curated: bool = False) -> int:
-    """Insert an empty story row and return its id."""
+    """Insert an empty story row and return its id (never a dissolved story's)."""
     now = utcnow()
-    result = session.connection().execute(
-        insert(_STORIES)
-        .values(curated=curated, created_at=now, updated_at=now)
-        .returning(_STORIES.c.id)
-    )
+    conn = session.connection()
+    values: dict[str, Any] = {"curated": curated, "created_at": now, "updated_at": now}
+    if conn.dialect.name == "sqlite":
+        # Above every id handed out so far (models.stories.StoryIdFloor).
+        floor = conn.execute(_NEXT_STORY_ID).scalar()
+        if floor is not None:
+            values["id"] = int(floor)
+    result = conn.execute(insert(_STORIES).values(**values).returning(_STORIES.c.id))
     return int(result.scalar_one())
+
+
+_NEXT_STORY_ID = text(
+    "INSERT INTO story_id_floor (id, last)"
+    " SELECT 1, coalesce(max(id), 0) + 1 FROM stories WHERE true"
+    " ON CONFLICT (id) DO UPDATE SET last = max(story_id_floor.last + 1, excluded.last)"
+    " RETURNING last"
+)
 
 
 def lock(session: Session, story_id: int) -> None:

@@ -171,3 +171,20 @@ def test_admin_page_splits_and_merges(admin, db):
     assert story_of(db, a) == story_of(db, b) == story_of(db, c) is not None
     response = admin.post("/admin/stories/merge", data={"articles": "1; drop"})
     assert response.status_code == 400
+
+
+def test_a_dissolved_storys_id_is_never_handed_out_again(db):
+    """SQLite reused the highest free id: an old id in an open page named another story."""
+    from sqlalchemy import delete
+
+    from feedserver.models import Story
+    from feedserver.stories import leads
+
+    with db.session() as s:
+        first = leads.new_story(s)
+        second = leads.new_story(s)
+    with db.session() as s:  # both dissolve (split, emptied)
+        s.execute(delete(Story).where(Story.id.in_([first, second])))
+    with db.session() as s:
+        third = leads.new_story(s)
+    assert first < second < third
