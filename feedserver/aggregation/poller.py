@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
 
-from feeds.errors import FeedError
+from feeds.errors import FeedError, ParseError
 from feeds.upstream.fastparse import plain_document
 from feedserver.aggregation import entries as upstream_entries
 from feedserver.aggregation import refresh as aggregation
@@ -230,15 +230,23 @@ class Poller:
                 self._inflight += 1
         if not offload:
             return work(*args)
-        parsers = self.parsers
         try:
-            return parsers.submit(work, *args).result()
-        except BrokenProcessPool:
-            # A parse process died (killed, out of memory, a result that could
-            # not travel back). The pool is unusable from now on: replace it,
-            # and do this piece here, so no source is blamed for the pool.
-            self._replace_parsers(parsers)
-            return work(*args)
+            for attempt in (1, 2):
+                parsers = self.parsers
+                try:
+                    return parsers.submit(work, *args).result()
+                except BrokenProcessPool:
+                    # A parse process died (killed, out of memory, a crash in a
+                    # parser). The pool is unusable from now on: replace it and
+                    # try once more there — never here, where a document that
+                    # crashes a parser would take the poller down with it.
+                    self._replace_parsers(parsers)
+                    if attempt == 2:
+                        raise ParseError(
+                            str(args[1]) if len(args) > 1 else "document",
+                            "the parse process died twice while parsing this document",
+                        ) from None
+            raise AssertionError("unreachable")
         finally:
             with self._inflight_lock:
                 self._inflight -= 1

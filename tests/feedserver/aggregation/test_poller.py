@@ -398,17 +398,20 @@ def _exit_if_child(parent: int) -> int:
 
 
 def test_a_dead_parse_process_is_replaced(db):
+    """A parse process that dies is replaced; a document that kills it twice is that feed's
+    parse error, never parsed in the poller's own process (it would take the poller down)."""
     import os
 
+    from feeds.errors import ParseError
     from feedserver.aggregation.poller import Poller
 
     with Poller(db, settings_for(1), parse_processes=1) as poller:
         first = poller.parsers
-        # The process dies mid-parse: this piece is done in the thread instead...
-        assert poller._offload(_exit_if_child, os.getpid()) == os.getpid()
-        # ...and a new pool takes the next ones.
+        assert poller._offload(os.getpid) != os.getpid()  # in the process
+        with pytest.raises(ParseError, match="died twice"):
+            poller._offload(_exit_if_child, os.getpid())
         assert poller.parsers is not None and poller.parsers is not first
-        assert poller._offload(os.getpid) != os.getpid()
+        assert poller._offload(os.getpid) != os.getpid()  # a new pool takes the next ones
 
 
 def _alive(pid: int) -> bool:
