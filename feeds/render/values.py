@@ -13,8 +13,11 @@ other zones are converted, so every format prints UTC.
 from __future__ import annotations
 
 import re
+import zlib
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feeds.model import Author
@@ -105,17 +108,24 @@ def byline(authors: Iterable[Author]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def distinct_instants(values: Iterable[datetime]) -> list[datetime]:
-    """Return the instants in UTC, nudging repeats 1 µs earlier until unique.
+def distinct_instants(
+    values: Iterable[datetime], keys: Iterable[str] | None = None
+) -> list[datetime]:
+    """Return the instants in UTC, made unique by moving repeats a little earlier.
 
     Atom readers and the W3C validator treat two entries with the same
-    ``updated`` as one entry seen twice. Entries come newest first, so a repeat
-    moves backwards and the order of the feed is kept.
+    ``updated`` as one entry seen twice. An instant that several entries
+    share moves back by an amount drawn from the entry's own ``keys`` value
+    (its id, under a millisecond), so it stays the same when other entries
+    come and go; only a repeat after that moves 1 µs at a time.
     """
+    instants = [as_utc(value) for value in values]
+    shares = Counter(instants)
     seen: set[datetime] = set()
     result: list[datetime] = []
-    for value in values:
-        instant = as_utc(value)
+    for instant, key in zip(instants, keys if keys is not None else repeat(None), strict=False):
+        if key is not None and shares[instant] > 1:
+            instant -= timedelta(microseconds=1 + zlib.crc32(key.encode()) % 999)
         while instant in seen:
             instant -= timedelta(microseconds=1)
         seen.add(instant)

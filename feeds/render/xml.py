@@ -374,7 +374,9 @@ def render_xml(feed: Feed, fmt: Format) -> bytes:
     """Serialize ``feed`` as RSS 2.0 or Atom 1.0, UTF-8 with an XML declaration."""
     try:
         fg = _generator(feed, fmt)
-        instants = distinct_instants(entry.updated for entry in feed.entries)
+        instants = distinct_instants(
+            (entry.updated for entry in feed.entries), (entry.id for entry in feed.entries)
+        )
         for entry, instant in zip(feed.entries, instants, strict=True):
             _add_entry(fg, entry, fmt, instant)
         if fmt == "atom":

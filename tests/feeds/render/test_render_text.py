@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from feeds.errors import RenderError
@@ -210,6 +212,23 @@ def test_distinct_instants_keeps_unique_values_and_order() -> None:
     t = datetime(2024, 1, 1, tzinfo=UTC)
     us = timedelta(microseconds=1)
     assert distinct_instants([t, t, t - us, t - 5 * us]) == [t, t - us, t - 2 * us, t - 5 * us]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=5), st.text(min_size=1, max_size=8)),
+        max_size=30,
+        unique_by=lambda pair: pair[1],
+    )
+)
+def test_distinct_instants_by_key_are_unique_close_and_the_keys_own(pairs) -> None:
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    values = [base - timedelta(seconds=s) for s, _ in pairs]
+    keys = [k for _, k in pairs]
+    out = distinct_instants(values, keys)
+    assert len(set(out)) == len(out)  # unique
+    for value, moved in zip(values, out, strict=True):
+        assert value - timedelta(milliseconds=2) < moved <= value  # a little earlier at most
 
 
 @pytest.mark.parametrize("fmt", RENDERERS)
