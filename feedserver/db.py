@@ -74,6 +74,16 @@ class Database:
             yield session
 
 
+# PostgreSQL's "try the transaction again" errors: deadlock_detected and
+# serialization_failure.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error only asks for the transaction to be run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the web) and the writer (the poller) work at once.
     cursor = dbapi_connection.cursor()

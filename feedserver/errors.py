@@ -36,6 +36,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from feedserver.db import is_transient
+
 log = logging.getLogger(__name__)
 
 
@@ -144,13 +146,6 @@ RACE_MESSAGE = (
 )
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """PostgreSQL's deadlock or serialization failure: the transaction only needs running again."""
-    return isinstance(exc, sa_exc.OperationalError) and getattr(
-        getattr(exc, "orig", None), "sqlstate", None
-    ) in ("40P01", "40001")
-
-
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -234,7 +229,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if isinstance(exc, sa_exc.IntegrityError | StaleDataError) or _is_transient(exc):
+        if isinstance(exc, sa_exc.IntegrityError | StaleDataError) or (
+            isinstance(exc, sa_exc.OperationalError) and is_transient(exc)
+        ):
             # A race lost to a concurrent request where no service caught it:
             # the transaction was rolled back whole, so saying so is the truth.
             log.warning(

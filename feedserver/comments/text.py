@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-from feedserver.content.validation import BIDI_CONTROLS, INVISIBLE, markup_problem
+from feedserver.content.validation import INVISIBLE, bidi_problem, markup_problem
 from feedserver.urls import UrlProblem, http_url_problem
 
 NAME_MAX = 100
@@ -115,8 +115,8 @@ def check_submission(form: dict[str, str]) -> Submission:
         errors["name"] = f"Name must be at most {NAME_MAX} characters (it has {len(sub.name)})."
     elif _has_control(sub.name):
         errors["name"] = "Name contains control characters."
-    elif bidi := next((c for c in sub.name if c in BIDI_CONTROLS), None):
-        errors["name"] = f"Name contains a bidirectional control character (U+{ord(bidi):04X})."
+    elif problem := bidi_problem(sub.name):
+        errors["name"] = f"Name {problem}."
     elif problem := markup_problem(sub.name):
         # The name is the comment feeds' <author><name>, plain text by definition.
         errors["name"] = f"Name {problem}."

@@ -213,9 +213,20 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
             return f"contains a control character (U+{ord(char):04X})"
-        if char in BIDI_CONTROLS:  # text that displays in another order than it reads
-            return f"contains a bidirectional control character (U+{ord(char):04X})"
-    return None
+    return bidi_problem(value)
+
+
+def bidi_problem(value: str) -> str | None:
+    """Say which bidirectional control character ``value`` holds, or None.
+
+    Text with one displays in another order than it reads.
+    """
+    found = next((char for char in value if char in BIDI_CONTROLS), None)
+    return (
+        None
+        if found is None
+        else f"contains a bidirectional control character (U+{ord(found):04X})"
+    )
 
 
 # Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): the

@@ -123,31 +123,27 @@ def respond_feed(
     # A private answer (another Host than the pinned one) is never kept for others.
     answers = fastpath.answers(current_app) if shared else None
     versions = (state.version, state.global_version)
-    if precondition_failed(
+    asked = request.headers
+    failed = precondition_failed(
+        version.etag, version.last_modified, asked.get("If-Match"), asked.get("If-Unmodified-Since")
+    )
+    if failed or not_modified(
         version.etag,
         version.last_modified,
-        request.headers.get("If-Match"),
-        request.headers.get("If-Unmodified-Since"),
-    ):
-        failed = feed_answer(
-            version, encoding, secure=request.is_secure, links=links, shared=shared
-        )
-        return Response(
-            "Precondition Failed: the feed is not the version If-Match or"
-            " If-Unmodified-Since names.\n",
-            status=412,
-            headers=[h for h in failed.headers304 if h[0] in ("ETag", "Last-Modified", "Vary")],
-            mimetype="text/plain",
-        )
-    if not_modified(
-        version.etag,
-        version.last_modified,
-        request.headers.get("If-None-Match"),
-        request.headers.get("If-Modified-Since"),
+        asked.get("If-None-Match"),
+        asked.get("If-Modified-Since"),
     ):
         answer = feed_answer(
             version, encoding, secure=request.is_secure, links=links, shared=shared
         )
+        if failed:
+            return Response(
+                "Precondition Failed: the feed is not the version If-Match or"
+                " If-Unmodified-Since names.\n",
+                status=412,
+                headers=[h for h in answer.headers304 if h[0] in ("ETag", "Last-Modified", "Vary")],
+                mimetype="text/plain",
+            )
         if answers is not None:
             answers.keep(request.environ, encoding, key, versions, answer)
         return Response(status=304, headers=answer.headers304)

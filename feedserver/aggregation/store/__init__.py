@@ -46,7 +46,7 @@ from feedserver.aggregation.store.articles import (
     add_post_store_hook,
     store_entries,
 )
-from feedserver.db import Database
+from feedserver.db import Database, is_transient
 from feedserver.models import Source
 
 __all__ = [
@@ -133,23 +133,14 @@ def store_pushed(
     return again_on_conflict(write, f"pushed source_id={source_id}")
 
 
-# PostgreSQL's "try the transaction again" errors: deadlock_detected and
-# serialization_failure. Rare (scope rows are locked in one order, at the
-# commit), but two refreshes can still meet on an index; redone, both land.
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error only asks for the transaction to be run again."""
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES
-
-
 def again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
     """Run a store transaction; again, carefully, after a slug race; again after a deadlock.
 
     A slug race (IntegrityError: a concurrent writer took the slug) is
-    retried once with suffixed slugs; a deadlock or serialization failure up
-    to twice as it was. Anything else, or a third failure, propagates (the
+    retried once with suffixed slugs; a deadlock or serialization failure
+    (``db.is_transient``: rare, as scope rows are locked in one order at the
+    commit, but two refreshes can still meet on an index) up to twice as it
+    was. Anything else, or a third failure, propagates (the
     refresh's error boundary records it).
     """
     careful, transient = False, 0
