@@ -4,8 +4,10 @@ A feed's bytes depend only on its scope's rows, so each scope (``site``,
 ``section:<id>``, ``author:<id>``, ``source:<id>``, ``comments:<article id>``)
 has a row with a version counter, the time of its newest change and its item
 count (for RFC 5005 ``last`` links without a COUNT over a million rows). The
-``global`` row changes when a section, author or source is renamed — names
-appear in many feeds — and is read together with the scope's row.
+``global`` row changes when a section, author or source is deleted (its
+articles' rows change behind the ORM's back) and is read together with the
+scope's row. A rename bumps the scopes that show the name: its own, and
+those of the articles that carry it (:func:`_named_scopes`).
 
 A session hook bumps exactly the scopes a flush touches, whichever code path
 (API, admin, poller) made the change. Bulk SQL that bypasses the ORM must call
@@ -20,7 +22,19 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, overload
 
-from sqlalchemy import Integer, String, Table, bindparam, event, func, inspect, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    inspect,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -44,6 +58,21 @@ NAMED_COLUMNS = {
     Section: ("slug", "name", "description"),
     Author: ("slug", "name", "bio", "url"),
     Source: ("slug", "name", "home_url", "feed_url", "upstream_id", "upstream_title"),
+}
+# Of those, what other scopes' feeds show of their articles: a section's
+# name and slug (the category), an author's (the byline), a source's
+# attribution and its name in story credits. A section's description and an
+# author's bio and URL appear in no feed of another scope.
+SHOWN_COLUMNS = {
+    Section: ("slug", "name"),
+    Author: ("slug", "name"),
+    Source: ("slug", "name", "home_url", "feed_url", "upstream_id", "upstream_title"),
+}
+# What a scope's own feed shows of its row (title, description, links).
+OWN_COLUMNS = {
+    Section: ("slug", "name", "description"),
+    Author: ("slug", "name"),
+    Source: SHOWN_COLUMNS[Source],
 }
 ARTICLE_CONTENT_COLUMNS = ("title", "summary", "body_html", "original_url", "section_id")
 
@@ -232,7 +261,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             elif new == "approved" and _changed(obj, ("body", "author_name", "author_url")):
                 changes.bump(comments_key(obj.article_id))
         elif type(obj) in NAMED_COLUMNS and _changed(obj, NAMED_COLUMNS[type(obj)]):
-            changes.bump(GLOBAL)
+            _named_scopes(session, obj, changes)
     for article_id, delta in comment_delta.items():
         changes.bump(comments_key(article_id), delta)
         if delta:
@@ -248,6 +277,49 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 session.expire(article, ["comment_count"])
     if changes.bumped or changes.authors:
         _queue(session, changes)
+
+
+_ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+_BYLINES: Table = ArticleAuthor.__table__  # type: ignore[assignment]
+
+
+def _named_scopes(session: Session, obj: Section | Author | Source, changes: _Changes) -> None:
+    """Bump the feeds that show an edited section's, author's or source's row.
+
+    Its own feed when its title, description or links changed; and when a
+    name other feeds carry changed, every scope of its articles (the site,
+    and their sections, sources and every author of their bylines), plus, for a source, the
+    sections whose stories credit it. Not the whole site: an edited bio
+    changes no feed, and a renamed section no feed it has no article in.
+    """
+    kind = {Section: "section", Author: "author", Source: "source"}[type(obj)]
+    if _changed(obj, OWN_COLUMNS[type(obj)]):
+        changes.bump(scope_key(kind, obj.id))
+    if not _changed(obj, SHOWN_COLUMNS[type(obj)]):
+        return
+    conn = session.connection()
+    art = _ARTICLES.c
+    where: ColumnElement[bool]
+    if kind == "author":
+        mine = select(_BYLINES.c.article_id).where(_BYLINES.c.author_id == obj.id)
+        where = art.id.in_(mine)
+    else:
+        where = (art.section_id if kind == "section" else art.source_id) == obj.id
+    rows = conn.execute(select(art.section_id, art.source_id).where(where).distinct()).all()
+    if not rows:
+        return
+    changes.bump(SITE)
+    for section_id, source_id in rows:
+        changes.bump(section_key(section_id))
+        changes.bump(source_key(source_id))
+    # Bylines: an author's co-authors' feeds show its name too.
+    authors = select(_BYLINES.c.author_id).join(_ARTICLES, art.id == _BYLINES.c.article_id)
+    changes.authors.update(conn.execute(authors.where(where).distinct()).scalars())
+    if kind == "source":  # story credits name the source in its stories' site and section feeds
+        stories = select(art.story_id).where(where, art.story_id.is_not(None))
+        credited = select(art.section_id).where(art.story_id.in_(stories)).distinct()
+        for section_id in conn.execute(credited).scalars():
+            changes.bump(section_key(section_id))
 
 
 _PENDING = "feedserver_scope_changes"  # Session.info: this transaction's bumps, not yet written

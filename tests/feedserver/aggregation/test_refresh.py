@@ -348,8 +348,8 @@ def test_bulk_insert_bumps_exactly_the_affected_feeds(db, upstream, client):
     items = numbered(4)
     for i, item in enumerate(items):
         item.author = f"Reporter {i % 2}"
-    # The first poll sets the source's upstream title, which every feed shows
-    # (the global scope); the second one only adds entries.
+    # The first poll sets the source's upstream title, which the feeds of its
+    # articles show; the second one only adds entries.
     upstream.expect_ordered_request("/feed.xml").respond_with_data(
         rss(items[2:]), content_type="application/rss+xml"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, select
 
-from feedserver.models import Article, Comment, Section, Source
+from feedserver.models import Article, Author, Comment, Section, Source
 from feedserver.models.scopes import (
     GLOBAL,
     ScopeVersion,
@@ -18,7 +18,7 @@ from feedserver.models.scopes import (
     recount_scopes,
     scope_key,
 )
-from tests.factories import make_article, make_comment
+from tests.factories import make_article, make_comment, make_section
 
 
 def rows(db) -> dict[str, tuple[int, int]]:
@@ -93,8 +93,48 @@ def test_delete_and_rename(db, world):
     assert after["site"][1] == 2 and after[scope_key("author", world.authors["bo"])][1] == 1
     assert GLOBAL not in bumped(before, after)
     with db.session() as s:
+        s.delete(s.get(Section, make_section(s, slug="gone", name="Gone").id))
+    assert bumped(after, rows(db)) == {GLOBAL}  # its articles' rows change behind the ORM
+
+
+def test_a_rename_bumps_the_feeds_that_show_the_name_and_no_other(db, world):
+    """A section's, author's or source's name shows in the feeds of its articles' scopes.
+
+    Not in every feed: a renamed section changes no feed it has no article
+    in, and an author's bio or a section's description only its own, if any.
+    """
+    world_key = scope_key("section", world.sections["world"])
+    science = scope_key("section", world.sections["science"])
+    ada, bo = (scope_key("author", world.authors[n]) for n in ("ada", "bo"))
+    source = scope_key("source", world.source)
+    before = rows(db)
+    with db.session() as s:
         s.get(Section, world.sections["world"]).name = "Planet"
-    assert bumped(after, rows(db)) == {GLOBAL}  # names appear in many feeds
+    after = rows(db)
+    assert bumped(before, after) == {"site", world_key, source, ada, bo}
+    with db.session() as s:
+        s.get(Section, world.sections["world"]).description = "The planet, daily."
+    assert bumped(after, rows(db)) == {world_key}
+    before = rows(db)
+    with db.session() as s:
+        s.get(Author, world.authors["ada"]).bio = "Writes about engines."
+    assert bumped(before, rows(db)) == set()
+    before = rows(db)
+    with db.session() as s:
+        s.get(Author, world.authors["ada"]).name = "Ada King"
+    # Her article is in World, with Bo on the byline; Science has none of hers.
+    assert bumped(before, rows(db)) == {"site", world_key, source, ada, bo}
+    before = rows(db)
+    with db.session() as s:
+        s.get(Source, world.source).name = "The Wire"
+    assert bumped(before, rows(db)) == {"site", world_key, source, ada, bo}
+    with db.session() as s:
+        empty = make_section(s, slug="empty", name="Empty").id
+    before = rows(db)
+    with db.session() as s:
+        s.get(Section, empty).name = "Still empty"
+    assert bumped(before, rows(db)) == {scope_key("section", empty)}
+    assert science not in bumped(before, rows(db))
 
 
 def test_comments_count_only_when_approved(db, world):
