@@ -79,6 +79,20 @@ class Database:
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
 
+def describe(error: BaseException) -> str:
+    """An exception as one line for a source's health, cut at 500 characters.
+
+    A database error is named by the driver's error and the first line of its
+    message, never the statement or its parameters: those hold upstream text
+    and the schema, which the API and the admin show.
+    """
+    if isinstance(error, exc.StatementError) and error.orig is not None:
+        inner = error.orig
+        first = (str(inner).strip().splitlines() or [""])[0]
+        return f"{type(error).__name__}: {type(inner).__name__}: {first}"[:500]
+    return f"{type(error).__name__}: {error}"[:500]
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error only asks for the transaction to be run again."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES

@@ -33,7 +33,7 @@ import html
 import io
 import re
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +48,10 @@ from feeds.upstream.fastparse import parse_fast
 from feeds.upstream.jsonfeed import looks_like_json, parse_json_feed
 from feeds.upstream.tombstones import read_tombstones
 
-# What one poll of one source may create at most. A feed is read newest-first
-# by convention, so the first entries are kept; authors past the cap are
-# dropped from the entries that name them (the entries themselves are kept).
+# What one poll of one source may create at most. Past the cap, the newest
+# entries by date are kept (neither RSS nor Atom says in which order a
+# document lists them, and many list the oldest first); authors past the cap
+# are dropped from the entries that name them (the entries themselves are kept).
 MAX_ENTRIES = 500
 MAX_AUTHORS = 50
 MAX_AUTHORS_PER_ENTRY = 10
@@ -195,11 +196,51 @@ class _Result(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+def newest(entries: tuple[UpstreamEntry, ...], cap: int) -> tuple[UpstreamEntry, ...]:
+    """The ``cap`` newest entries (by published, else updated date), in document order.
+
+    Entries without a date rank after every dated one, in document order.
+    """
+    if len(entries) <= cap:
+        return entries
+
+    def rank(pair: tuple[int, UpstreamEntry]) -> tuple[bool, float, int]:
+        position, entry = pair
+        when = entry.published or entry.updated
+        return (when is None, -when.timestamp() if when else 0.0, position)
+
+    kept = sorted(sorted(enumerate(entries), key=rank)[:cap], key=lambda pair: pair[0])
+    return tuple(entry for _, entry in kept)
+
+
+def _no_nul(value: Any) -> Any:
+    """A parsed value without NUL characters (XML forbids them; PostgreSQL cannot store them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, tuple):
+        cleaned = tuple(_no_nul(item) for item in value)
+        return value if all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
+    if isinstance(value, UpstreamEntry | Author):
+        changes = {}
+        for field in fields(value):
+            old = getattr(value, field.name)
+            new = _no_nul(old)
+            if new is not old:
+                changes[field.name] = new
+        return replace(value, **changes) if changes else value
+    return value
+
+
 def cap_feed(feed: UpstreamFeed) -> UpstreamFeed:
-    """Bound what one poll can create: entries, and distinct authors across them."""
+    """Bound what one poll can create: entries, and distinct authors across them.
+
+    Also the one place every parser's result passes: NUL characters (a
+    tolerant parser reads ``&#0;``) are dropped from all of it.
+    """
+    feed = _no_nul_feed(feed)
     seen: set[str] = set()
     entries = []
-    for entry in feed.entries[:MAX_ENTRIES]:
+    for entry in newest(feed.entries, MAX_ENTRIES):
         kept = []
         for author in entry.authors[:MAX_AUTHORS_PER_ENTRY]:
             if author.name in seen or len(seen) < MAX_AUTHORS:
@@ -215,6 +256,16 @@ def cap_feed(feed: UpstreamFeed) -> UpstreamFeed:
     ):
         return feed
     return replace(feed, entries=tuple(entries))
+
+
+def _no_nul_feed(feed: UpstreamFeed) -> UpstreamFeed:
+    changes = {}
+    for name in ("title", "link", "id", "hubs", "self_url", "deleted", "entries"):
+        old = getattr(feed, name)
+        new = _no_nul(old)
+        if new is not old:
+            changes[name] = new
+    return replace(feed, **changes) if changes else feed
 
 
 def _not_a_feed(body: bytes, result: Any) -> str:

@@ -34,6 +34,16 @@ TITLE_LENGTH = 500  # Article.title
 SUMMARY_LENGTH = 600  # plain-text summary kept from upstream
 SUMMARY_PREFIX = 900  # HTML read first for it (usually holds enough text)
 NAME_LENGTH = 200  # Author.name
+URL_LENGTH = 2000  # Article.original_url, Author.url, Source.home_url
+
+
+def stored_url(value: str | None) -> str | None:
+    """An upstream link as stored: http(s) only, and None when too long to store whole.
+
+    A link cut to the column's width would lead nowhere, so it is not kept.
+    """
+    url = safe_url(value) if value else None
+    return url if url is not None and len(url) <= URL_LENGTH else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +135,7 @@ def parse_prepared(
     reports the failure as it would have.
     """
     parsed = parse(body, url, content_type)
-    home = safe_url(parsed.feed.link) if parsed.feed.link else None
-    base = (home[:2000] if home else home_url) or feed_url
+    base = stored_url(parsed.feed.link) or home_url or feed_url
     try:
         rows = prepare(enumerate(parsed.entries), base)
         rows = [_with_story(r) for r in rows]
@@ -162,14 +171,14 @@ def prepare(items: Iterable[tuple[int, Incoming]], fallback_base: str | None) ->
     rows = []
     for position, item in items:
         entry = item.entry
-        link = safe_url(entry.link) if entry.link else None
+        link = stored_url(entry.link)
         summary = summary_text(entry.summary_html or entry.content_html)
         base = entry.base_url or link or fallback_base
         authors: list[tuple[str, str | None]] = []
         for person in entry.authors:
             name = clip(person.name, NAME_LENGTH)
             if name and all(name != known for known, _ in authors):
-                authors.append((name, safe_url(person.url) if person.url else None))
+                authors.append((name, stored_url(person.url)))
         rows.append(
             Prepared(
                 key=item.key,
@@ -178,7 +187,7 @@ def prepare(items: Iterable[tuple[int, Incoming]], fallback_base: str | None) ->
                 title=clip(entry.title, TITLE_LENGTH) or clip(summary, 80) or UNTITLED,
                 summary=summary,
                 body_html=clean_html(entry.content_html or entry.summary_html or "", base),
-                original_url=link[:2000] if link else None,
+                original_url=link,
                 published=_utc(entry.published),
                 updated=_utc(entry.updated),
                 authors=tuple(authors),

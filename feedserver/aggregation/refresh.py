@@ -46,6 +46,7 @@ from feedserver.aggregation.store import (
     write_fetched,
 )
 from feedserver.db import Database
+from feedserver.db import describe as describe
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,6 @@ def complete(
     except Exception as exc:  # a bug or a database problem: still record it
         log.exception("store failed source_id=%s", job.id)
         return store_failure(db, job, StoreError(job.feed_url, describe(exc)), settings)
-
-
-def describe(exc: BaseException) -> str:
-    """An exception as one line for a source's health: its type and message, cut."""
-    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def feed_title(feed: UpstreamFeed) -> str:

@@ -183,6 +183,22 @@ def locate_feed(fetcher: Fetcher, url: str) -> tuple[str, FetchResult, Parsed]:
     )
 
 
+def _new_source(session: Session, title: str, fields: dict[str, Any]) -> Source:
+    """Insert a source row (flushed); 409 when its feed URL was just taken."""
+    _taken(session, fields["feed_url"])
+    source = Source(
+        slug=unique_slug(session, Source, title, fallback="source"), name=title[:200], **fields
+    )
+    session.add(source)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"{fields['feed_url']} was just added as a source.", code="source_exists"
+        ) from None
+    return source
+
+
 def add_source(
     db: Database,
     fetcher: Fetcher,
@@ -201,31 +217,26 @@ def add_source(
         chosen = find_section(session, section)
         section_id = chosen.id if chosen else None
     feed_url, result, parsed = locate_feed(fetcher, url)
-    with db.write_lock():
-        try:
-            with db.session() as session:
-                _taken(session, feed_url)
-                title = (
-                    (name or "").strip()
-                    or aggregation.feed_title(parsed.feed)
-                    or urlsplit(feed_url).hostname
-                    or feed_url
-                )
-                source = Source(
-                    slug=unique_slug(session, Source, title, fallback="source"),
-                    name=title[:200],
-                    feed_url=feed_url,
-                    home_url=url if url != feed_url else None,  # the page it was found on
-                    section_id=section_id,
-                    enabled=True,
-                )
-                session.add(source)
-                session.flush()
-                outcome = store.store_fetched(session, source, result, parsed, settings)
-        except IntegrityError:
-            raise Conflict(
-                f"{feed_url} was just added as a source.", code="source_exists"
-            ) from None
+    fields: dict[str, Any] = {"feed_url": feed_url, "section_id": section_id, "enabled": True}
+    fields["home_url"] = url if url != feed_url else None  # the page it was found on
+    title = (
+        (name or "").strip()
+        or aggregation.feed_title(parsed.feed)
+        or urlsplit(feed_url).hostname
+        or feed_url
+    )
+    try:
+        with db.write_lock(), db.session() as session:
+            source = _new_source(session, title, fields)
+            outcome = store.store_fetched(session, source, result, parsed, settings)
+    except Conflict:
+        raise
+    except Exception as exc:  # its entries could not be stored: the source is added, with the error
+        log.warning("storing a new source's entries failed url=%s", feed_url, exc_info=True)
+        with db.write_lock(), db.session() as session:
+            source = _new_source(session, title, fields)
+        problem = store.StoreError(feed_url, aggregation.describe(exc))
+        outcome = store.store_failure(db, SourceJob.of(source), problem, settings)
     log.info("source added source_id=%s entries=%d", source.id, outcome.added)
     return source
 

@@ -33,10 +33,9 @@ from sqlalchemy.orm import Session
 from feeds.errors import FeedError, FetchError, HTTPStatusError
 from feeds.httpdate import format_http_date
 from feeds.model import UpstreamFeed
-from feeds.sanitize import safe_url
 from feeds.upstream.fetch import FetchResult
 from feeds.upstream.schedule import CacheHints, next_fetch
-from feedserver.aggregation.entries import Parsed, clip
+from feedserver.aggregation.entries import Parsed, clip, stored_url
 from feedserver.aggregation.jobs import Outcome, PollSettings, SourceJob
 from feedserver.aggregation.store.articles import (
     POST_STORE,
@@ -46,7 +45,7 @@ from feedserver.aggregation.store.articles import (
     add_post_store_hook,
     store_entries,
 )
-from feedserver.db import Database, is_transient
+from feedserver.db import Database, describe, is_transient
 from feedserver.models import Source
 
 __all__ = [
@@ -237,7 +236,9 @@ def record_failure(source: Source, exc: FeedError, settings: PollSettings) -> No
     status = exc.status if isinstance(exc, HTTPStatusError) else None
     retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
     source.last_fetch_at = now
-    source.last_status = status if status is not None else (200 if exc.stage == "parse" else None)
+    # Past the fetch (parse, prepare, store), the upstream did answer 200.
+    fetched = exc.stage in ("parse", "prepare", "store")
+    source.last_status = status if status is not None else (200 if fetched else None)
     source.last_error = str(exc)[:2000]
     source.error_count = (source.error_count or 0) + 1
     source.next_fetch_at = schedule(
@@ -275,7 +276,7 @@ def store_unchanged(
                 outcomes += store_unchanged(db, [item], settings)
             except Exception as exc:
                 job = item[0]
-                problem = StoreError(job.feed_url, _describe(exc))
+                problem = StoreError(job.feed_url, describe(exc))
                 outcomes.append(store_failure(db, job, problem, settings))
         return outcomes
     log.info("not modified: %d sources", len(items))
@@ -322,10 +323,6 @@ def safe_validator(etag: str | None) -> str | None:
     return etag
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
 def _interval(source: Source, settings: PollSettings) -> timedelta:
     return timedelta(seconds=source.poll_interval or settings.poll_interval)
 
@@ -363,8 +360,8 @@ def _update_identity(source: Source, feed: UpstreamFeed) -> None:
         source.upstream_title = title
     if feed.id and source.upstream_id != feed.id[:2000]:
         source.upstream_id = feed.id[:2000]
-    home = safe_url(feed.link) if feed.link else None
-    if home and source.home_url != home[:2000]:
-        source.home_url = home[:2000]
+    home = stored_url(feed.link)
+    if home and source.home_url != home:
+        source.home_url = home
     if feed.updated is not None:
         source.upstream_updated = min(feed.updated, datetime.now(UTC))

@@ -27,6 +27,7 @@ from feeds.errors import FeedError
 from feedserver.aggregation.entries import Parsed, Prepared, instant, new_dates, prepare
 from feedserver.aggregation.naming import ArticleSlugs, free_slugs
 from feedserver.aggregation.tombstones import honour_tombstones
+from feedserver.db import describe
 from feedserver.models import Article, ArticleAuthor, Author, Source
 from feedserver.models.scopes import SITE, bump_scopes, section_key, source_key
 from feedserver.models.tombstones import new_article_ids
@@ -135,7 +136,7 @@ def _write_entries(
         if rows_ is None:
             rows_ = prepare(todo, base)
     except Exception as exc:  # hostile input met a bug: one source's error, not the pass's
-        raise PrepareError(source.feed_url or str(source.id), _describe(exc)) from exc
+        raise PrepareError(source.feed_url or str(source.id), describe(exc)) from exc
     authors = _Authors(session, source, rows_)
     fresh = [r for r in rows_ if r.key not in known]
     edited = [r for r in rows_ if r.key in known]

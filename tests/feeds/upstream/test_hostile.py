@@ -258,6 +258,55 @@ def test_json_feed_entries_are_capped_too() -> None:
     assert len({a.name for e in feed.entries for a in e.authors}) == MAX_AUTHORS
 
 
+def test_past_the_cap_the_newest_entries_are_kept_whatever_the_order() -> None:
+    """Neither RSS nor Atom orders entries: an oldest-first feed keeps its newest ones."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    count = MAX_ENTRIES + 100
+
+    def item(i: int) -> str:
+        when = (base + timedelta(hours=i)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        return f"<item><guid>n{i}</guid><title>t{i}</title><pubDate>{when}</pubDate></item>"
+
+    undated = "<item><guid>undated</guid><title>no date</title></item>"
+    for order in (range(count), range(count - 1, -1, -1)):
+        items = undated + "".join(item(i) for i in order)
+        body = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+        feed = parse_feed(body, URL)
+        ids = [(e.id or "").rsplit("/", 1)[-1] for e in feed.entries]
+        assert len(ids) == MAX_ENTRIES
+        assert set(ids) == {
+            f"n{i}" for i in range(count - MAX_ENTRIES, count)
+        }  # undated ranks last
+        # ... and in the document's own order.
+        assert ids == [i for i in (f"n{j}" for j in order) if i in set(ids)]
+
+
+def test_nul_characters_never_leave_the_parser() -> None:
+    """``&#0;`` is no XML character, but a tolerant parser reads it; PostgreSQL cannot store it."""
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:f&#0;eed</id><title>T&#0;</title>'
+        b"<entry><id>urn:g&#0;1</id><title>x&#0;y</title><link href='https://a.example/p&#0;'/>"
+        b"<author><name>A&#0;da</name><uri>https://a.example/&#0;ada</uri></author>"
+        b"<content type='html'>&lt;p&gt;b&#0;ody&lt;/p&gt;</content></entry></feed>"
+    )
+    feed = parse_feed(body, URL)
+    assert feed.entries, "the document is read, not refused"
+    entry = feed.entries[0]
+    assert entry.id == "urn:g1" and feed.id == "urn:feed"
+    assert [a.name for a in entry.authors] == ["Ada"]
+    every = [feed.title, feed.id, feed.link, entry.title, entry.link, entry.content_html]
+    every += [a.url for a in entry.authors]
+    assert all("\x00" not in (value or "") for value in every)
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J\u0000",
+        "items": [{"id": "j\u00001", "content_html": "<p>x\u0000</p>"}],
+    }
+    json_feed = parse_feed(json.dumps(doc).encode(), URL)
+    assert json_feed.title == "J" and json_feed.entries[0].id == "j1"
+    assert "\x00" not in (json_feed.entries[0].content_html or "")
+
+
 @pytest.mark.parametrize(
     "address",
     [

@@ -446,3 +446,61 @@ def test_new_and_edited_entries_in_one_poll(db, upstream):
     with db.session() as s:
         (person,) = s.scalars(select(Author).where(Author.name == "New Person"))
         assert truth[f"author:{person.id}"] == 2
+
+
+def test_values_no_column_can_hold_are_dropped_not_the_refresh(db, upstream):
+    """An overlong link or author URL, or a NUL in an id, costs that value, not the entry.
+
+    On PostgreSQL each failed the whole refresh (value too long for the
+    column, or "cannot contain NUL"), so one such entry held back every later
+    one of its source; SQLite stored a link cut short, which leads nowhere.
+    """
+    long_url = "https://upstream.example/" + "q" * 3000
+    body = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<id>urn:feed&#0;</id><title>Hostile</title><updated>2026-01-02T00:00:00Z</updated>"
+        f"<link href='{long_url}'/>"
+        "<entry><id>urn:g&#0;1</id><title>Null id</title><updated>2026-01-01T00:00:00Z</updated>"
+        f"<link href='{long_url}'/><author><name>Ann Long</name><uri>{long_url}</uri></author>"
+        "<content type='html'>&lt;p&gt;One.&lt;/p&gt;</content></entry>"
+        "<entry><id>urn:g2</id><title>Plain</title><updated>2026-01-01T01:00:00Z</updated>"
+        "<link href='https://upstream.example/2'/></entry></feed>"
+    )
+    upstream.expect_request("/feed.xml").respond_with_data(
+        body, content_type="application/atom+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    stats = poll(db, upstream)
+    assert (stats.added, stats.errors) == (2, 0)
+    arts = {a.title: a for a in articles_of(db, sid)}
+    assert arts["Null id"].upstream_key == "urn:g1"
+    assert arts["Null id"].original_url is None  # not cut to a link that leads nowhere
+    assert arts["Plain"].original_url == "https://upstream.example/2"
+    source = source_row(db, sid)
+    assert source.last_error is None and source.last_status == 200
+    assert source.upstream_id == "urn:feed"
+    assert "qqq" not in (source.home_url or "")  # the one it had is kept
+    with db.session() as s:
+        ann = s.scalar(select(Author).where(Author.name == "Ann Long"))
+        assert ann is not None and ann.url is None
+
+
+def test_a_database_error_is_recorded_without_the_statement(db, upstream, monkeypatch):
+    """last_error is shown in the API and the admin: no SQL, no parameters."""
+    from sqlalchemy.exc import DataError
+
+    from feedserver.aggregation.store import articles as store_articles
+
+    def refuse(*_args, **_kwargs):
+        statement = "INSERT INTO articles (title) VALUES (?)"
+        raise DataError(statement, ("secret text",), ValueError("too long"))
+
+    monkeypatch.setattr(store_articles, "_insert", refuse)
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(numbered(1)), content_type="application/rss+xml"
+    )
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    assert poll(db, upstream).errors == 1
+    error = source_row(db, sid).last_error
+    assert error is not None and "DataError" in error and "too long" in error
+    assert "INSERT" not in error and "secret text" not in error

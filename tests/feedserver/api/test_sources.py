@@ -68,6 +68,34 @@ def test_add_by_feed_url_fetches_and_stores(client, db, upstream, auth, world):
     assert counts(db) == before
 
 
+def test_entries_that_cannot_be_stored_add_the_source_with_the_error(
+    client, db, upstream, auth, world, monkeypatch
+):
+    """Storing a new source's entries failed (a database refusal): 201, the error on it, no 500."""
+    from sqlalchemy.exc import DataError
+
+    from feedserver.aggregation.store import articles as store_articles
+
+    def refuse(*_args, **_kwargs):
+        raise DataError("INSERT INTO articles …", ("upstream text",), ValueError("value too long"))
+
+    monkeypatch.setattr(store_articles, "_insert", refuse)
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(2)), content_type=RSS)
+    url = upstream.url_for("/feed.xml")
+    r = client.post("/api/sources", json={"url": url, "section": "world"}, headers=auth)
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert body["feed_url"] == url and body["section"]["slug"] == "world"
+    assert body["article_count"] == 0 and body["error_count"] == 1
+    assert body["last_status"] == 200  # the upstream did answer
+    assert "value too long" in body["last_error"] and "INSERT" not in body["last_error"]
+    assert counts(db) == (1, 0, 0)
+    monkeypatch.undo()  # the next poll stores them
+    refreshed = client.post(f"/api/sources/{body['id']}/refresh", headers=auth)
+    assert refreshed.status_code == 200 and refreshed.json["article_count"] == 2
+    assert refreshed.json["last_error"] is None and refreshed.json["error_count"] == 0
+
+
 def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
     page = (
         "<!doctype html><html><head><title>Blog</title>"
