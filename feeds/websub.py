@@ -126,6 +126,8 @@ def check_secret(secret: str | None) -> str | None:
         return None
     if len(secret.encode("utf-8")) > MAX_SECRET_BYTES:
         raise WebSubError("hub.secret", f"longer than {MAX_SECRET_BYTES} bytes")
+    if "\x00" in secret:  # no database text column holds one
+        raise WebSubError("hub.secret", "contains a NUL character")
     return secret
 
 

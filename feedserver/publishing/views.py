@@ -21,6 +21,7 @@ from feeds.conditional import choose_encoding, not_modified, precondition_failed
 from feeds.render import render_atom, render_json, render_rss
 from feeds.websub import format_link
 from feedserver import hosts, urls
+from feedserver.content.slugs import is_valid_slug
 from feedserver.db import db_session
 from feedserver.errors import BadRequest, NotFound
 from feedserver.models import utcnow
@@ -30,7 +31,7 @@ from feedserver.publishing import queries as publishing
 from feedserver.publishing.cache import CachedFeed, FeedCache, FeedVersion, feed_answer
 from feedserver.publishing.queries import Scope, ScopeState
 from feedserver.stories import members as story_members
-from feedserver.web import base_url, check_depth, page_arg
+from feedserver.web import base_url, check_depth, page_arg, parse_page
 
 bp = Blueprint("syndication", __name__)
 
@@ -225,9 +226,14 @@ def scope_feed(kind: str, slug: str, fmt: str) -> BaseResponse:
 
 # WordPress-style feed URLs answer 301 to ours, so migrated subscribers keep working.
 def _legacy(target: str) -> BaseResponse:
-    page = request.args.get("paged") or request.args.get("page")
-    if page and page.isascii() and page.isdigit():
-        target = urls.with_page(target, int(page))
+    """301 to the feed's own URL, with WordPress's ``?paged=`` (or ``?page=``) as its page.
+
+    A page that is no page number is the 400 the target would give.
+    """
+    name = "paged" if request.args.get("paged") else "page"
+    page = parse_page(request.args.get(name) or None, name=name)
+    if page > 1:
+        target = urls.with_page(target, page)
     return redirect(target, code=301)
 
 
@@ -252,6 +258,8 @@ def wp_site_atom() -> BaseResponse:
 def wp_scope_feed(wp_kind: str, slug: str, wp_fmt: str = "rss2") -> BaseResponse:
     """Redirect WordPress's category and author feed URLs."""
     kind = "section" if wp_kind == "category" else "author"
+    if not is_valid_slug(slug):  # "..", "a/b": no section or author is called that
+        raise NotFound(f"No {kind} called {slug!r}.")
     return _legacy(urls.scope_feed(kind, slug, "atom" if wp_fmt == "atom" else "rss"))
 
 

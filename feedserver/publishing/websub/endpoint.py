@@ -30,6 +30,7 @@ from feeds.websub import WebSubError, check_secret, clamp_lease, parse_lease_sec
 from feedserver.db import db_session
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.topics import MAX_URL, resolve_topic
+from feedserver.urls import UrlProblem, http_url_problem
 from feedserver.web import base_url
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ def parse_form(form: dict[str, str]) -> HubRequest:
         raise Refused(400, "hub.callback is missing")
     if len(callback) > MAX_URL:
         raise Refused(400, f"hub.callback is longer than {MAX_URL} characters")
+    problem = http_url_problem(callback, MAX_URL)
+    # A bad port, spaces: no callback to verify (the address guard answers
+    # for another scheme and for credentials, with its 403).
+    if problem is UrlProblem.MALFORMED or problem is UrlProblem.SPACES:
+        raise Refused(400, f"hub.callback: {problem.value}")
     try:
         lease = clamp_lease(parse_lease_seconds(form.get("hub.lease_seconds")))
         secret = check_secret(form.get("hub.secret"))
@@ -153,15 +159,24 @@ def hub() -> Response:
     return _plain(202, "Accepted: the hub will verify this request with your callback.")
 
 
+MAX_FORM_FIELDS = 1000
+
+
 def _decode_form(raw: bytes) -> dict[str, str]:
     """The first value of each parameter, as text (bad encodings are refused)."""
     try:
         text = raw.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=100)
-    except (UnicodeDecodeError, ValueError):
+    except UnicodeDecodeError:
         raise Refused(
             400, "the form is not valid UTF-8 application/x-www-form-urlencoded"
         ) from None
+    try:
+        # Unknown parameters are ignored (§5.1), but not without bound.
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:
+        raise Refused(400, f"the form has more than {MAX_FORM_FIELDS} parameters") from None
     form: dict[str, str] = {}
     for name, value in pairs:
         form.setdefault(name, value)

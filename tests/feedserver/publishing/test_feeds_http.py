@@ -212,3 +212,27 @@ def test_wordpress_paths_redirect(client, old, new):
     response = client.get(old)
     assert response.status_code == 301
     assert response.headers["Location"].endswith(new)
+
+
+@pytest.mark.parametrize(
+    ("old", "status", "new"),
+    [
+        ("/feed/?paged=3", 301, "/feed.rss?page=3"),
+        ("/category/world/feed/?page=2", 301, "/sections/world/feed.rss?page=2"),
+        ("/feed/?paged=1", 301, "/feed.rss"),
+        ("/feed/?paged=&page=2", 301, "/feed.rss?page=2"),
+        ("/feed/?paged=" + "9" * 4301, 400, None),  # past int()'s digit limit: was a 500
+        ("/feed/atom/?page=-1", 400, None),
+        ("/author/ada/feed/?paged=x", 400, None),
+        ("/category/%2e%2e/feed/", 404, None),  # was a 301 to /sections/../feed.rss
+        ("/category/World/feed/atom/", 404, None),
+    ],
+)
+def test_wordpress_paths_carry_their_page_or_refuse_it(client, old, status, new):
+    response = client.get(old)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    if new:
+        assert response.headers["Location"].endswith(new)
+    else:
+        assert "Location" not in response.headers
+        assert response.get_data(as_text=True).strip()  # a message says what was wrong

@@ -101,6 +101,9 @@ def test_other_topics_are_refused_with_a_reason(client, db, newsroom, topic, rea
         ({"hub.lease_seconds": "1e9"}, 400, "hub.lease_seconds"),
         ({"hub.secret": "x" * 200}, 400, "hub.secret: longer than 199 bytes"),
         ({"hub.secret": "é" * 100}, 400, "hub.secret"),
+        ({"hub.secret": "ab\x00cd"}, 400, "hub.secret: contains a NUL"),  # PostgreSQL: a 500
+        ({"hub.callback": "http://93.184.216.34:99999/cb"}, 400, "hub.callback: not a valid URL"),
+        ({"hub.callback": "http://93.184.216.34/c b"}, 400, "hub.callback: spaces"),
     ],
 )
 def test_bad_requests_are_refused_with_a_reason(client, db, newsroom, form, status, reason):
@@ -121,6 +124,7 @@ def test_limits_unknown_parameters_and_secret_boundary(client, db, newsroom):
         "hub.lease_seconds": "99999999999999999999999",
         "hub.unknown": "ignored",
         "utm_source": "x",
+        **{f"p{i}": "1" for i in range(150)},  # more than parse_qsl's default bound
     }
     assert _post(client, **full).status_code == 202
     with db.session() as s:
