@@ -173,6 +173,25 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
     return response
 
 
+CALLBACK_ENDPOINT = "websub_callback.receive"
+
+
+def refuse_oversized_stream(limit: int | None) -> None:
+    """413 for a body without a Content-Length (chunked) that runs past ``limit``.
+
+    With a Content-Length over the limit Werkzeug refuses the request itself;
+    a chunked body has none, and Werkzeug's reader then stops at the limit
+    silently. One more byte on the wire beyond it tells the two apart. What
+    was read is kept for the form or JSON parser (``get_data(cache=True)``).
+    """
+    if not limit or request.content_length is not None:
+        return
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge(
+            f"The request body is larger than the {limit:,} bytes this server accepts."
+        )
+
+
 def init_app(app: Flask) -> None:
     """Map every error to the one response shape."""
 
@@ -187,6 +206,15 @@ def init_app(app: Flask) -> None:
             "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
         ):
             raise BadRequest("Query parameters must not contain NUL characters.")
+
+    @app.before_request
+    def _whole_chunked_body() -> None:
+        # A body sent chunked has no Content-Length for Werkzeug to refuse
+        # over the limit: its reader stops at the limit silently, so a form
+        # cut at 1 MB was read and stored. Pushes to the WebSub callback have
+        # their own limit, checked there.
+        if request.method in ("POST", "PUT", "PATCH") and request.endpoint != CALLBACK_ENDPOINT:
+            refuse_oversized_stream(current_app.config.get("MAX_CONTENT_LENGTH"))
 
     @app.before_request
     def _one_leading_slash() -> Response | None:

@@ -51,6 +51,7 @@ from feedserver.aggregation.websub import (
     write_lock,
 )
 from feedserver.db import Database, get_db
+from feedserver.errors import PayloadTooLarge, refuse_oversized_stream
 from feedserver.models import Source, utcnow
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,9 @@ def receive(token: str) -> Response:
             return _text("No such subscription.\n", 410)
         sub_id, source_id, secret, topic = row.id, row.source_id, row.secret, row.topic
     try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
+        refuse_oversized_stream(limit)  # a chunked body: Werkzeug would cut it silently
+        body = request.get_data(cache=True)
+    except (RequestEntityTooLarge, PayloadTooLarge):
         log.warning("websub push over %d bytes refused source_id=%s", limit, source_id)
         return _text(f"Body over {limit} bytes.\n", 413)
     if not verify_signature(body, secret, request.headers.get("X-Hub-Signature")):

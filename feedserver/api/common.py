@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from feedserver.db import db_session
 from feedserver.errors import (
     BadRequest,
-    PayloadTooLarge,
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
+    refuse_oversized_stream,
 )
 from feedserver.models import ApiToken, User, utcnow
 from feedserver.web import (
@@ -70,7 +70,7 @@ def json_body() -> dict[str, Any]:
         raise UnsupportedMediaType(
             f"Send a JSON object with 'Content-Type: application/json', not {request.mimetype or 'nothing'!r}."
         )
-    _refuse_truncated_stream()
+    refuse_oversized_stream(current_app.config.get("MAX_CONTENT_LENGTH"))
     try:
         # Strict RFC 8259: NaN and Infinity, which Python's decoder takes, are not JSON.
         data = json.loads(
@@ -114,23 +114,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _not_json(name: str) -> Any:
     raise _NotJSONConstant(name)
-
-
-def _refuse_truncated_stream() -> None:
-    """413 for a chunked body longer than the limit.
-
-    With a Content-Length over the limit Werkzeug refuses the request itself;
-    a chunked body has none, and Werkzeug's reader then stops at the limit
-    silently, so the JSON looked merely malformed (400). One more byte on the
-    wire beyond the limit tells the two apart.
-    """
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if not limit or request.content_length is not None:
-        return
-    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
-        raise PayloadTooLarge(
-            f"The request body is larger than the {limit:,} bytes this server accepts."
-        )
 
 
 def page_args() -> tuple[int, int]:

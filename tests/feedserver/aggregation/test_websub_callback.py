@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 from datetime import timedelta
 
 import pytest
@@ -191,6 +192,23 @@ def test_an_oversized_push_is_413(app, client, db):
         f"/websub/callback/{'T' * 43}", data=body, headers={"X-Hub-Signature": sign(body)}
     )
     assert answer.status_code == 413 and articles(db, sid) == 0
+    # Sent chunked (no Content-Length), it was cut at the limit and answered 202.
+    chunked = client.post(
+        f"/websub/callback/{'T' * 43}",
+        input_stream=io.BytesIO(body),
+        headers={"X-Hub-Signature": sign(body), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+    )
+    assert chunked.status_code == 413 and articles(db, sid) == 0
+    small = rss(numbered(2))
+    assert len(small) < 4096
+    taken = client.post(
+        f"/websub/callback/{'T' * 43}",
+        input_stream=io.BytesIO(small),
+        headers={"X-Hub-Signature": sign(small), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert taken.status_code == 202 and articles(db, sid) == 2
 
 
 def test_a_push_larger_than_the_request_limit_but_within_the_fetch_limit_is_taken(app, client, db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 
 import pytest
 
@@ -230,6 +231,35 @@ def test_csrf_is_enforced_when_enabled(app, db, story):
     assert comments(db) == []
     assert post_comment(client, csrf_token=token).status_code == 303
     assert len(comments(db)) == 1
+
+
+def test_an_oversized_chunked_form_is_413_and_stores_nothing(app, db, story):
+    """Sent chunked (no Content-Length), a form cut at the limit was read and stored."""
+    from urllib.parse import urlencode
+
+    from tests.feedserver.comments_support import FORM
+
+    client = app.test_client()
+    limit = app.config["MAX_CONTENT_LENGTH"]
+
+    def chunked(body: bytes):
+        return client.post(
+            "/articles/story/comments",
+            input_stream=io.BytesIO(body),
+            headers={
+                "Transfer-Encoding": "chunked",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            environ_overrides={"wsgi.input_terminated": True},  # as granian and gunicorn set it
+            environ_base={"REMOTE_ADDR": "203.0.113.7"},
+        )
+
+    too_big = chunked(urlencode(FORM).encode() + b"&pad=" + b"a" * (3 * limit))
+    assert too_big.status_code == 413 and "1,048,576 bytes" in too_big.get_data(as_text=True)
+    assert comments(db) == []
+    fine = chunked(urlencode(FORM).encode())  # within the limit, chunked is read as usual
+    assert fine.status_code == 303
+    assert [c.body for c in comments(db)] == [FORM["comment"]]
 
 
 # --- replies and rendering ---------------------------------------------------------
