@@ -24,6 +24,7 @@ X-Forwarded-Host is believed only behind ``FEEDSERVER_TRUSTED_PROXIES``
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any
@@ -135,6 +136,8 @@ class HostCheck:
         b" and, through a proxy, a well-formed X-Forwarded-Host and an http or https"
         b" X-Forwarded-Proto.\n"
     )
+    _MESSAGE = _BODY.decode().removeprefix("Bad Request: the ").strip()
+    _JSON = json.dumps({"error": {"code": "bad_host", "message": "The " + _MESSAGE}}).encode()
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -142,7 +145,12 @@ class HostCheck:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         host = environ.get("HTTP_HOST")
-        if environ.get("wsgi.url_scheme") not in _SCHEMES:  # a proxy's X-Forwarded-Proto
+        scheme = environ.get("wsgi.url_scheme")
+        if isinstance(scheme, str) and scheme != scheme.lower():
+            # A proxy's "X-Forwarded-Proto: HTTPS": schemes are case-insensitive
+            # (RFC 3986 §3.1), links are written in lower case.
+            scheme = environ["wsgi.url_scheme"] = scheme.lower()
+        if scheme not in _SCHEMES:  # a proxy's X-Forwarded-Proto
             pass
         elif host:
             if host in self._good:
@@ -155,15 +163,18 @@ class HostCheck:
         # (granian calls it "HTTP/1"), and HTTP/2 and 3 carry :authority instead.
         elif environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
             return self.app(environ, start_response)
+        # The API's errors are JSON in its one shape, even this early.
+        api = str(environ.get("PATH_INFO", "")).startswith("/api/")
+        body, kind = (self._JSON, "application/json") if api else (self._BODY, "text/plain")
         start_response(
             "400 Bad Request",
             [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(self._BODY))),
+                ("Content-Type", f"{kind}; charset=utf-8"),
+                ("Content-Length", str(len(body))),
                 ("Cache-Control", "no-store"),
             ],
         )
-        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else self._BODY]
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
 
 def pin_for(app: Any) -> HostPin:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from feedserver.content.slugs import SLUG_PATTERN
 from feedserver.errors import BadRequest, NotFound
+from feedserver.hosts import sane_host
 
 T = TypeVar("T")
 
@@ -27,9 +28,20 @@ _SLUG = re.compile(SLUG_PATTERN)
 
 
 def base_url() -> str:
-    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host."""
+    """The absolute URL prefix: FEEDSERVER_BASE_URL, else the request's host.
+
+    Without BASE_URL, a Host that is no host name (``a_b``, ``%41``, none at
+    all over HTTP/1.0) would give links such as ``http:/feed.atom``: a 400
+    instead, on pages and in the API as in feeds.
+    """
     configured: str = current_app.config["BASE_URL"]
-    return configured or request.host_url.rstrip("/")
+    if configured:
+        return configured
+    if not sane_host(request.host):
+        raise BadRequest(
+            "The Host header is not a valid host name to build links with.", code="bad_host"
+        )
+    return request.host_url.rstrip("/")
 
 
 def absolute(path: str) -> str:

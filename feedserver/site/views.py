@@ -21,7 +21,7 @@ from sqlalchemy import select
 from feeds.sanitize import safe_url
 from feedserver import urls
 from feedserver.db import db_session
-from feedserver.errors import NotFound
+from feedserver.errors import BadRequest, NotFound
 from feedserver.models import Article, Author, Section, Source
 from feedserver.publishing import queries as publishing
 from feedserver.publishing import tombstones
@@ -86,9 +86,15 @@ def scope_feed_links(scope: Scope) -> list[FeedLink]:
 
 
 def site_feed_links() -> list[FeedLink]:
-    """Return the site-wide feed links (every page, error pages included, shows them)."""
+    """Return the site-wide feed links (every page, error pages included, shows them).
+
+    None on the 400 page of a Host no link can be built from.
+    """
     config = current_app.config
-    return scope_feed_links(publishing.site_scope(config["SITE_TITLE"], config["SITE_TAGLINE"]))
+    try:
+        return scope_feed_links(publishing.site_scope(config["SITE_TITLE"], config["SITE_TAGLINE"]))
+    except BadRequest:
+        return []
 
 
 def comment_feed_links(article: Article) -> list[FeedLink]:

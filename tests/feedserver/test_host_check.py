@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -67,6 +69,48 @@ def test_http10_may_leave_host_out(based, app, world, protocol, host):
     assert status == "200 OK" and b"<rss" in body
 
 
+@pytest.mark.parametrize("path", ["/", "/sections/world", "/api/sections", "/feed.atom"])
+@pytest.mark.parametrize("host", ["a_b", "%41", "-a.b", "127.0.0.1:0x"])
+def test_without_base_url_a_host_no_link_can_be_built_from_is_a_400_everywhere(
+    app, world, auth, host, path
+):
+    """RFC 3986 allows ``a_b`` as a Host, but links built from it read ``http:/feed.atom``.
+
+    Feeds refused it; pages and the API answered 200 with those links.
+    """
+    status, headers, body = call(
+        app,
+        HTTP_HOST=host,
+        SERVER_PROTOCOL="HTTP/1.1",
+        PATH_INFO=path,
+        HTTP_AUTHORIZATION=auth["Authorization"],
+    )
+    assert status.upper() == "400 BAD REQUEST", body[:300]
+    assert b"http:/" not in body and b"Host" in body
+    if path.startswith("/api/"):
+        assert headers["Content-Type"].startswith("application/json")
+        assert json.loads(body)["error"]["code"] == "bad_host"
+
+
+def test_http10_without_host_and_base_url_is_a_400_not_broken_links(app, world):
+    # granian leaves SERVER_NAME empty, so Werkzeug's host was "": links read "http:/".
+    status, _, body = call(
+        app, HTTP_HOST=None, SERVER_NAME="", SERVER_PROTOCOL="HTTP/1.0", PATH_INFO="/"
+    )
+    assert status.upper() == "400 BAD REQUEST" and b"http:/" not in body
+    assert b"not a valid host name" in body
+
+
+def test_an_api_request_with_a_malformed_host_gets_the_api_error_shape(app, world):
+    status, headers, body = call(
+        app, HTTP_HOST="a b", SERVER_PROTOCOL="HTTP/1.1", PATH_INFO="/api/sections"
+    )
+    assert status == "400 Bad Request"
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_host" and error["message"].startswith("The request needs")
+
+
 def test_a_head_gets_the_400_without_a_body(app, world):
     status, _, body = call(app, HTTP_HOST="a b", REQUEST_METHOD="HEAD")
     assert status == "400 Bad Request" and body == b""
@@ -104,6 +148,8 @@ def proxied(app_config):
         ({"HTTP_X_FORWARDED_HOST": "evil example"}, "400 Bad Request"),
         ({"HTTP_X_FORWARDED_PROTO": "javascript"}, "400 Bad Request"),
         ({"HTTP_X_FORWARDED_PROTO": "ftp"}, "400 Bad Request"),
+        # Schemes are case-insensitive (RFC 3986 §3.1): links come out in lower case.
+        ({"HTTP_X_FORWARDED_HOST": "news.example", "HTTP_X_FORWARDED_PROTO": "HTTPS"}, "200 OK"),
     ],
 )
 @pytest.mark.parametrize("path", ["/feed.rss", "/"])
