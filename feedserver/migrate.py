@@ -23,11 +23,33 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
-    with engine.begin() as connection:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    """Bring the database schema up to ``revision``.
+
+    On SQLite, foreign keys are off while the migrations run: a migration
+    that rebuilds a table (SQLite's way to change one) drops the old one,
+    and with foreign keys on, that drop first deletes its rows, cascading to
+    every table that refers to them. They are checked once it is done, and
+    turned on again.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:  # outside any transaction (the driver's), where the pragma takes effect
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                cfg = alembic_config(engine)
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise RuntimeError(f"migration left a broken reference: {tuple(broken)}")
+        finally:
+            if sqlite:
+                connection.rollback()  # nothing is pending: ends SQLAlchemy's autobegun one
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def make_revision(engine: Engine, message: str) -> None:

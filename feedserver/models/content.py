@@ -24,12 +24,21 @@ from feedserver.models.base import Base, utcnow
 SLUG_LENGTH = 120
 
 
+# SQLite hands out the highest id in use plus one, so the newest row's id came
+# back after a delete, with what is kept under it (tombstones, feed scopes,
+# hub subscriptions): AUTOINCREMENT never hands one out twice (migration 0017).
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 class Section(Base):
     """A section of the site ("World", "Science"): the category of its articles."""
 
     __tablename__ = "sections"
     # One name, case aside (editing._name_free checks it; this holds it under races).
-    __table_args__ = (Index("uq_sections_name", func.lower(text("name")), unique=True),)
+    __table_args__ = (
+        Index("uq_sections_name", func.lower(text("name")), unique=True),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
@@ -47,6 +56,7 @@ class Author(Base):
     """
 
     __tablename__ = "authors"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
@@ -66,6 +76,7 @@ class Source(Base):
     """An original publisher articles are attributed to; polled when it has a feed URL."""
 
     __tablename__ = "sources"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
@@ -128,6 +139,7 @@ class Article(Base):
             "published_at",
             "id",
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

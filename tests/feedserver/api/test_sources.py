@@ -96,6 +96,22 @@ def test_entries_that_cannot_be_stored_add_the_source_with_the_error(
     assert refreshed.json["last_error"] is None and refreshed.json["error_count"] == 0
 
 
+def test_a_removed_source_added_again_stores_its_entries_again(client, db, upstream, auth, world):
+    """On SQLite the new source took the removed one's id, and with it the tombstones
+    of its entries: they were "deleted" and never stored again, with no error."""
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(2)), content_type=RSS)
+    url = upstream.url_for("/feed.xml")
+    first = client.post("/api/sources", json={"url": url, "section": "world"}, headers=auth)
+    assert first.status_code == 201 and first.json["article_count"] == 2
+    assert client.delete(f"/api/sources/{first.json['id']}", headers=auth).status_code == 204
+    again = client.post("/api/sources", json={"url": url, "section": "world"}, headers=auth)
+    assert again.status_code == 201, again.json
+    assert again.json["id"] != first.json["id"]
+    assert again.json["article_count"] == 2 and again.json["last_error"] is None
+    feed = client.get(f"/sources/{again.json['slug']}/feed.atom").get_data(as_text=True)
+    assert "Story 0" in feed and "deleted-entry" not in feed  # none of another's tombstones
+
+
 def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
     page = (
         "<!doctype html><html><head><title>Blog</title>"

@@ -1,0 +1,71 @@
+"""SQLite: ids of sections, authors, sources and articles are never handed out twice
+
+SQLite gives a new row the highest id in use plus one, so deleting the newest
+source (or author, section, article) gave its id to the next one — and with
+it what is kept under that id: its tombstones (a re-added feed's entries
+were "deleted" and never stored), its feed's scope row, its hub
+subscriptions. AUTOINCREMENT keeps the highest id ever handed out. SQLite
+cannot add it to a table, so each one is rebuilt (its rows, indexes and
+triggers as they are), with foreign keys off (feedserver.migrate.upgrade).
+PostgreSQL's sequences never hand an id out twice: nothing to do there.
+
+Revision ID: 0017
+Revises: 0016
+"""
+
+import re
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0017"
+down_revision: str | None = "0016"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLES = ("sections", "authors", "sources", "articles")
+
+
+def _rebuild(table: str, autoincrement: bool) -> None:
+    conn = op.get_bind()
+    sql = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar_one()
+    if ("AUTOINCREMENT" in sql.upper()) == autoincrement:
+        return
+    if conn.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError("rebuilding a table needs foreign keys off (feedserver.migrate)")
+    pk = f"CONSTRAINT pk_{table} PRIMARY KEY (id)"
+    column = f"id INTEGER NOT NULL CONSTRAINT pk_{table} PRIMARY KEY AUTOINCREMENT"
+    if autoincrement:
+        new = re.sub(r"(?m)^\s*" + re.escape(pk) + r",?\s*\n", "", sql, count=1)
+        new, found = re.subn(r"\bid INTEGER NOT NULL(?=,)", column, new, count=1)
+    else:
+        new, found = re.subn(re.escape(column), "id INTEGER NOT NULL", sql, count=1)
+        new = new.replace("\n)", f",\n\t{pk}\n)", 1) if found else new
+    if not found:
+        raise RuntimeError(f"unexpected definition of {table}: {sql[:200]}")
+    new = re.sub(r'^CREATE TABLE "?' + table + r'"?', f"CREATE TABLE {table}_rebuilt", new)
+    others = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger')"
+        " AND sql IS NOT NULL",
+        (table,),
+    ).scalars().all()
+    conn.exec_driver_sql(new)
+    conn.exec_driver_sql(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")
+    conn.exec_driver_sql(f"DROP TABLE {table}")
+    conn.exec_driver_sql(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for statement in others:
+        conn.exec_driver_sql(statement)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for table in TABLES:
+            _rebuild(table, autoincrement=True)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for table in reversed(TABLES):
+            _rebuild(table, autoincrement=False)
