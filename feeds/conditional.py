@@ -27,6 +27,11 @@ def variant_etag(etag: str, encoding: str) -> str:
     return f'"{etag.strip(chr(34))}{_SUFFIX[encoding]}"'
 
 
+def representation_tag(tag: str) -> str:
+    """The opaque tag of a representation, whichever content-coding carried it."""
+    return _opaque(tag)
+
+
 def _opaque(tag: str) -> str:
     tag = tag.strip()
     if tag.startswith("W/"):

@@ -30,6 +30,8 @@ import math
 import threading
 from dataclasses import dataclass
 
+from feeds.conditional import representation_tag
+
 log = logging.getLogger(__name__)
 
 ANSWERED_IN_A_ROW = 3  # the first fetch and two repeats
@@ -58,7 +60,12 @@ class PolitePolicy:
             self._rows.pop(key, None)
 
     def unconditional(self, key: tuple[str, str, str], etag: str, max_age: int, now: float) -> int:
-        """Count an unconditional GET that would be answered 200; return seconds to wait, or 0."""
+        """Count an unconditional GET that would be answered 200; return seconds to wait, or 0.
+
+        The feed is the same whatever coding carried it (``"v-gzip"``, ``"v-br"``,
+        ``"v"``): changing Accept-Encoding does not start a new row.
+        """
+        etag = representation_tag(etag)
         with self._lock:
             row = self._rows.get(key)
             if row is None or row.etag != etag or now >= row.stale_at:

@@ -65,6 +65,17 @@ def test_first_fetch_and_two_repeats_are_answered_then_429(polite, app, client, 
     assert [get(client, "/feed.atom").status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
+def test_another_content_coding_of_the_same_feed_does_not_start_a_new_row(
+    polite, app, client, news
+):
+    """gzip, br and identity are one feed: switching Accept-Encoding is no way round §9."""
+    codings = ["gzip", "br", "identity", "gzip", "br", "identity"]
+    answers = [get(client, "/feed.atom", **{"Accept-Encoding": c}) for c in codings]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429, 429]
+    assert answers[0].headers["ETag"] != answers[1].headers["ETag"]  # each coding its own tag
+    assert answers[3].headers["Retry-After"].isdigit()
+
+
 def test_conditional_requests_are_never_refused(polite, app, client, news):
     etag = get(client, "/feed.rss").headers["ETag"]
     for _ in range(10):
