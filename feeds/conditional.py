@@ -22,6 +22,11 @@ GZIP_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 §8.4.1.3
 _SUFFIX = {"br": "-br", "gzip": "-gzip", "identity": ""}
 
 
+# Characters of an If-None-Match or If-Match list read (RFC 9110 allows any
+# number of tags; the server's header limit bounds it too).
+MAX_TAG_LIST = 64 * 1024
+
+
 def variant_etag(etag: str, encoding: str) -> str:
     """The strong ETag of one content-coding of a representation."""
     return f'"{etag.strip(chr(34))}{_SUFFIX[encoding]}"'
@@ -54,7 +59,9 @@ def not_modified(
         if if_none_match.strip() == "*":
             return True
         wanted = _opaque(etag)
-        return any(_opaque(t) == wanted for t in if_none_match[:8192].split(",") if t.strip())
+        return any(
+            _opaque(t) == wanted for t in if_none_match[:MAX_TAG_LIST].split(",") if t.strip()
+        )
     since = parse_request_date(if_modified_since)
     if since is None:
         return False
@@ -79,7 +86,7 @@ def precondition_failed(
         wanted = _opaque(etag)
         return not any(
             _opaque(t) == wanted
-            for t in if_match[:8192].split(",")
+            for t in if_match[:MAX_TAG_LIST].split(",")
             if t.strip() and not t.strip().startswith("W/")
         )
     since = parse_request_date(if_unmodified_since)

@@ -217,3 +217,13 @@ def test_if_match_passes_for_any_coding_of_the_current_tag_among_others(suffix, 
     header = ", ".join([*others, f'"abc123{suffix}"'])
     assert not precondition_failed("abc123", when, header, None)
     assert precondition_failed("abc123", when, f'W/"abc123{suffix}"', None)  # weak: never
+
+
+@given(st.integers(min_value=0, max_value=1500), st.sampled_from(["", "-gzip", "-br"]))
+def test_the_current_tag_anywhere_in_a_long_if_none_match_list_is_a_304(before: int, suffix: str):
+    """RFC 9110 §13.1.2: any listed tag that matches; a list of 1,000 (36 kB) was cut at 8 kB."""
+    others = ", ".join(f'"stale-{i:06d}"' for i in range(before))
+    header = f'{others}, "v42{suffix}"' if others else f'"v42{suffix}"'
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    assert not_modified('"v42"', stamp, header, None)
+    assert not not_modified('"v43"', stamp, header, None)
