@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -23,7 +24,17 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``.
+    """Bring the database schema up to ``revision``."""
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to ``revision`` (developers and tests)."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run Alembic's ``step`` to ``revision`` in one transaction.
 
     On SQLite, foreign keys are off while the migrations run: a migration
     that rebuilds a table (SQLite's way to change one) drops the old one,
@@ -40,7 +51,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             with connection.begin():
                 cfg = alembic_config(engine)
                 cfg.attributes["connection"] = connection
-                command.upgrade(cfg, revision)
+                step(cfg, revision)
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
                     if broken is not None:

@@ -112,7 +112,11 @@ def parse_fast(body: bytes, content_type: str | None = None) -> tuple[dict[str, 
         # it, and the article's original URL must not depend on the parser.
         return None
     rss = version == "rss20"
-    shaped = [_entry(e, rss, body) for e in entries]
+    try:
+        shaped = [_entry(e, rss, body) for e in entries]
+        feed = _feed(raw.feed, rss)
+    except _Unsure:
+        return None
     if not rss and len(_UPDATED.findall(body)) < len(shaped) + 1:
         return None  # an Atom entry without <updated>: the two fill it differently
     # feedparser-rs reports guidislink False for a permalink guid that is not
@@ -123,23 +127,30 @@ def parse_fast(body: bytes, content_type: str | None = None) -> tuple[dict[str, 
         ident = entry["id"]
         if ident and (not rss or item.guidislink or permalink) and _odd_uri(ident):
             return None  # feedparser resolves relative ids and lower-cases schemes
-    return {"feed": _feed(raw.feed, rss), "entries": shaped}, version
+    return {"feed": feed, "entries": shaped}, version
+
+
+class _Unsure(Exception):
+    """The two parsers may read this document differently: feedparser decides."""
 
 
 def _s(value: Any) -> Any:
     """A string as feedparser gives it from a UTF-8 document.
 
     feedparser undoes a common mistake (UTF-8 bytes read as ISO-8859-1 and
-    encoded again) on every string: text that is all Latin-1 *and* whose
-    Latin-1 bytes are UTF-8 is decoded once more. Done here too, so the two
-    paths agree ("Ä¡" becomes "ġ" either way).
+    encoded again) on most strings: text that is all Latin-1 *and* whose
+    Latin-1 bytes are UTF-8 is decoded once more ("Ä¡" becomes "ġ"), but not
+    on all of them. Such text raises :class:`_Unsure`: feedparser reads it.
     """
     if not isinstance(value, str) or value.isascii():
         return value
     try:
-        return value.encode("iso-8859-1").decode("utf-8")
+        value.encode("iso-8859-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return value
+    # feedparser does not undo it everywhere (an Atom author's "Â¡" stays as
+    # written): text that looks like the mistake is read by feedparser itself.
+    raise _Unsure
 
 
 def _odd_uri(ident: str) -> bool:

@@ -13,7 +13,6 @@ Revision ID: 0017
 Revises: 0016
 """
 
-import re
 from collections.abc import Sequence
 
 from alembic import op
@@ -24,6 +23,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLES = ("sections", "authors", "sources", "articles")
+
+
+def _items(sql: str) -> list[str]:
+    """The column and constraint definitions of a CREATE TABLE statement."""
+    body = sql[sql.index("(") + 1 : sql.rindex(")")]
+    items, depth, start = [], 0, 0
+    for at, char in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(body[start:at].strip())
+            start = at + 1
+    items.append(body[start:].strip())
+    return [item for item in items if item]
 
 
 def _rebuild(table: str, autoincrement: bool) -> None:
@@ -37,15 +49,14 @@ def _rebuild(table: str, autoincrement: bool) -> None:
         raise RuntimeError("rebuilding a table needs foreign keys off (feedserver.migrate)")
     pk = f"CONSTRAINT pk_{table} PRIMARY KEY (id)"
     column = f"id INTEGER NOT NULL CONSTRAINT pk_{table} PRIMARY KEY AUTOINCREMENT"
+    items = _items(sql)
     if autoincrement:
-        new = re.sub(r"(?m)^\s*" + re.escape(pk) + r",?\s*\n", "", sql, count=1)
-        new, found = re.subn(r"\bid INTEGER NOT NULL(?=,)", column, new, count=1)
+        wanted = [column if i == "id INTEGER NOT NULL" else i for i in items if i != pk]
     else:
-        new, found = re.subn(re.escape(column), "id INTEGER NOT NULL", sql, count=1)
-        new = new.replace("\n)", f",\n\t{pk}\n)", 1) if found else new
-    if not found:
+        wanted = ["id INTEGER NOT NULL" if i == column else i for i in items] + [pk]
+    if (column if autoincrement else "id INTEGER NOT NULL") not in wanted:
         raise RuntimeError(f"unexpected definition of {table}: {sql[:200]}")
-    new = re.sub(r'^CREATE TABLE "?' + table + r'"?', f"CREATE TABLE {table}_rebuilt", new)
+    new = f"CREATE TABLE {table}_rebuilt (\n\t" + ",\n\t".join(wanted) + "\n)"
     others = conn.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger')"
         " AND sql IS NOT NULL",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import select, update
 
-from feedserver.migrate import alembic_config, upgrade
+from feedserver.migrate import downgrade, upgrade
 from feedserver.models import Story, StoryEntry
 from tests.feedserver.stories.stories_support import PERU, newsroom, quake_story, story_of, write
 
@@ -17,10 +16,7 @@ def test_upgrade_pins_the_members_of_curated_stories(db):
     with db.session() as s:
         s.execute(update(Story).where(Story.id == story_of(db, a)).values(curated=True))
     db.engine.dispose()
-    with db.engine.begin() as connection:
-        cfg = alembic_config(db.engine)
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, "0004")
+    downgrade(db.engine, "0004")
     upgrade(db.engine)
     with db.session() as s:
         entries = {e.article_id: (e.features, e.pinned) for e in s.scalars(select(StoryEntry))}
