@@ -98,12 +98,21 @@ def is_transient(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
+WAL_CHECKPOINT_PAGES = 10_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the web) and the writer (the poller) work at once.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A checkpoint (the WAL copied into the database, then synced) runs in the
+    # commit that crosses this many pages, under the write lock. SQLite's
+    # 1,000 (4 MB) meant one every few hundred stored articles on a first
+    # poll; 10,000 (40 MB) copies a page written many times over once per
+    # checkpoint instead of once per 4 MB (bench: first poll ~11 % faster).
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
