@@ -36,7 +36,7 @@ import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, event, insert, inspect, select, text
@@ -148,21 +148,62 @@ def group_queued(
                 return None
         else:
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
-    conn = session.connection()
+    planned = plan_queued(session, limit)
+    return (0, set()) if planned is None else apply_queued(session, planned)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A batch of queued articles with their matches, found by reading alone.
+
+    On SQLite the poller plans outside the write lock (reading the index
+    window and scoring candidates is most of grouping's time) while others
+    store, then applies under it (:func:`apply_queued`). Which story a match
+    is in is read again when applying, so a change in between (an article
+    grouped at once, a split) is seen; only the index words and features
+    scored, which a filed article keeps, come from the plan.
+    """
+
+    ids: list[int]  # the queue rows taken
+    filed: list[tuple[Entry, list[str]]]
+    matches: dict[int, list[int]]  # article id → its matches' ids, best first
+
+
+def plan_queued(session: Session, limit: int = QUEUE_BATCH) -> Planned | None:
+    """The earliest ``limit`` queued articles and their matches (no writes); None: none queued."""
     ids = list(
-        conn.execute(
+        session.connection()
+        .execute(
             select(_QUEUE.c.article_id)
             .join(_ARTICLES, _ARTICLES.c.id == _QUEUE.c.article_id)
             .order_by(_ARTICLES.c.published_at, _ARTICLES.c.id)
             .limit(limit)
-        ).scalars()
+        )
+        .scalars()
     )
     if not ids:
-        return 0, set()
-    conn.execute(delete(_QUEUE).where(_QUEUE.c.article_id.in_(ids)))
-    if not enabled(session):  # turned off since: nothing to group
-        return len(ids), set()
-    return len(ids), _group(session, _filed(session, ids))
+        return None
+    if not enabled(session):  # turned off since: nothing to group, the queue is emptied
+        return Planned(ids, [], {})
+    filed = _filed(session, ids)
+    return Planned(ids, filed, _plan(session, filed))
+
+
+def apply_queued(session: Session, planned: Planned) -> tuple[int, set[int]]:
+    """Take a planned batch off the queue and place its articles; return how many, and the stories changed.
+
+    Articles another grouper took off the queue meanwhile are left to it.
+    """
+    conn = session.connection()
+    still = set(
+        conn.execute(
+            select(_QUEUE.c.article_id).where(_QUEUE.c.article_id.in_(planned.ids))
+        ).scalars()
+    )
+    if still:
+        conn.execute(delete(_QUEUE).where(_QUEUE.c.article_id.in_(list(still))))
+    filed = [pair for pair in planned.filed if pair[0].id in still]
+    return len(planned.ids), _apply(session, filed, planned.matches)
 
 
 def queued(session: Session) -> bool:
@@ -189,8 +230,11 @@ def _filed(session: Session, ids: Collection[int]) -> list[tuple[Entry, list[str
 
 def _group(session: Session, filed: list[tuple[Entry, list[str]]]) -> set[int]:
     """Join each filed article (earliest first) to its story; return the stories changed."""
-    changed: set[int] = set()
-    moved: set[int] = set()
+    return _apply(session, filed, _plan(session, filed))
+
+
+def _plan(session: Session, filed: list[tuple[Entry, list[str]]]) -> dict[int, list[int]]:
+    """Each filed article's matches, best first: the candidates alike enough (reads only)."""
     by_source: dict[int | None, set[int]] = {}
     for entry, _ in filed:
         by_source.setdefault(entry.source_id, set()).add(entry.id)
@@ -204,6 +248,7 @@ def _group(session: Session, filed: list[tuple[Entry, list[str]]]) -> set[int]:
         later.discard(entry.id)
         skips.append(by_source[entry.source_id] | later)
     lookup = _Lookup(session, filed) if len(filed) > SMALL_BATCH else None
+    matches: dict[int, list[int]] = {}
     for n, ((entry, terms), skip) in enumerate(zip(filed, skips, strict=True)):
         if lookup is None:
             found = index.candidates(session, entry, terms, skip)
@@ -211,15 +256,49 @@ def _group(session: Session, filed: list[tuple[Entry, list[str]]]) -> set[int]:
             if n % DETAILS_BATCH == 0:  # the next articles' candidates, read together
                 lookup.load(filed[n : n + DETAILS_BATCH], skips[n : n + DETAILS_BATCH])
             found = lookup.found(entry)
-        joined = _join(session, entry, found)
+        matches[entry.id] = [other.id for other in _matches(entry, found)]
+    return matches
+
+
+def _apply(
+    session: Session, filed: list[tuple[Entry, list[str]]], matches: dict[int, list[int]]
+) -> set[int]:
+    """Place each filed article (earliest first) in the story of its best match that can take it.
+
+    The stories are read now (one statement), and kept current as articles
+    move: a match another article just put in a story is joined there.
+    """
+    wanted = {entry.id for entry, _ in filed} | {i for ids in matches.values() for i in ids}
+    story_of = _stories_now(session, wanted)
+    changed: set[int] = set()
+    moved: set[int] = set()
+    for entry, _ in filed:
+        if entry.id not in story_of or story_of[entry.id] is not None:
+            continue  # deleted, or placed since (grouped at once, by an edit)
+        live = [(i, story_of[i]) for i in matches.get(entry.id, ()) if i in story_of]
+        joined = _place(session, entry, live)
         if joined is not None:
-            changed.add(joined[0])
-            moved |= joined[1]
-            if lookup is not None:
-                lookup.moved(joined[1], joined[0])
-            log.info("stories: article_id=%s joined story_id=%s", entry.id, joined[0])
+            story_id, members = joined
+            changed.add(story_id)
+            moved |= members
+            story_of.update(dict.fromkeys(members, story_id))
+            log.info("stories: article_id=%s joined story_id=%s", entry.id, story_id)
     leads.refresh(session, changed, added=moved)
     return changed
+
+
+def _stories_now(session: Session, ids: Collection[int]) -> dict[int, int | None]:
+    """Each existing article's story (None: in none), as it is now."""
+    found: dict[int, int | None] = {}
+    wanted = list(ids)
+    for at in range(0, len(wanted), 900):  # well within any backend's bound parameters
+        rows = session.connection().execute(
+            select(_ARTICLES.c.id, _ARTICLES.c.story_id).where(
+                _ARTICLES.c.id.in_(wanted[at : at + 900])
+            )
+        )
+        found.update({ident: story for ident, story in rows})
+    return found
 
 
 class _Lookup:
@@ -246,12 +325,6 @@ class _Lookup:
 
     def found(self, entry: Entry) -> list[Candidate]:
         return [self.known[i] for i in self.ids[entry.id] if i in self.known]
-
-    def moved(self, article_ids: Collection[int], story_id: int) -> None:
-        """Articles grouping just put in a story: later lookups see them there."""
-        for ident in article_ids:
-            if ident in self.known:
-                self.known[ident] = replace(self.known[ident], story_id=story_id)
 
 
 def regroup(session: Session, ids: Collection[int]) -> set[int]:
@@ -307,6 +380,11 @@ def _still_belongs(session: Session, entry: Entry) -> bool:
 
 def _join(session: Session, entry: Entry, found: list[Candidate]) -> tuple[int, set[int]] | None:
     """Put ``entry`` into the story of its best candidate; return that story and who moved."""
+    return _place(session, entry, [(m.id, m.story_id) for m in _matches(entry, found)])
+
+
+def _matches(entry: Entry, found: list[Candidate]) -> list[Candidate]:
+    """The candidates alike enough to be one story with ``entry``, best first."""
     scored = sorted(
         (
             (similarity(entry.doc, other.doc), other)
@@ -315,19 +393,25 @@ def _join(session: Session, entry: Entry, found: list[Candidate]) -> tuple[int, 
         ),
         key=lambda pair: (-pair[0], pair[1].id),
     )
-    matches = [other for score, other in scored if score >= THRESHOLD]
+    return [other for score, other in scored if score >= THRESHOLD]
+
+
+def _place(
+    session: Session, entry: Entry, matches: list[tuple[int, int | None]]
+) -> tuple[int, set[int]] | None:
+    """Join the first match (id, story) whose story has no article of ``entry``'s source yet."""
     if not matches:
         return None
-    taken = _stories_with_source(session, {m.story_id for m in matches}, entry.source_id)
-    for match in matches:
-        if match.story_id is None:
+    taken = _stories_with_source(session, {story for _, story in matches}, entry.source_id)
+    for match_id, story_id in matches:
+        if story_id is None:
             story_id = leads.new_story(session)
-            leads.move(session, [match.id, entry.id], story_id)
-            return story_id, {match.id, entry.id}
-        if match.story_id not in taken:
-            leads.lock(session, match.story_id)
-            leads.move(session, [entry.id], match.story_id)
-            return match.story_id, {entry.id}
+            leads.move(session, [match_id, entry.id], story_id)
+            return story_id, {match_id, entry.id}
+        if story_id not in taken:
+            leads.lock(session, story_id)
+            leads.move(session, [entry.id], story_id)
+            return story_id, {entry.id}
     return None
 
 
