@@ -22,7 +22,7 @@ from feedserver.stories import grouping, index
 from feedserver.stories.similarity import index_terms
 from tests.factories import make_source
 from tests.feedserver.aggregation_support import Item, rss, settings_for
-from tests.feedserver.stories.stories_support import QUAKE, newsroom
+from tests.feedserver.stories.stories_support import QUAKE, newsroom, story_of, write
 from tests.feedserver.stories.test_grouping import _core_articles
 
 RSS = "application/rss+xml"
@@ -357,3 +357,63 @@ def test_a_poller_does_not_wait_while_another_groups_the_queue(db):
 
 def story_of_in(s, article_id: int) -> int | None:
     return s.scalar(select(Article.story_id).where(Article.id == article_id))
+
+
+def _queued(db, ids, rows):
+    with db.session() as s, grouping.deferred():
+        new = _core_articles(s, ids, rows)
+        grouping.store_new(s, new)
+    return new
+
+
+def _planned(db):
+    with db.session() as s:
+        return grouping.plan_queued(s)
+
+
+def _apply(db, planned):
+    with db.write_lock(), db.session() as s:
+        return grouping.apply_queued(s, planned)
+
+
+def test_a_plan_applied_later_joins_the_story_its_match_is_in_by_then(db):
+    """Planned outside the write lock, applied under it: where matches are is read anew.
+
+    Between the two, the match qa was put in a story with qb (here by an
+    article grouped at once, as the API's are): qc joins that story, it does
+    not form a second one with qa.
+    """
+    ids = newsroom(db)
+    qa, qc = _queued(db, ids, [("qa", QUAKE[0], "a", 0), ("qc", QUAKE[2], "c", 2)])
+    planned = _planned(db)
+    assert planned is not None and planned.matches[qc] == [qa]
+    qb = write(db, ids, "qb", QUAKE[1], "b", hours=1)  # meanwhile, through the API: at once
+    assert story_of(db, qa) is not None and story_of(db, qa) == story_of(db, qb)
+    assert _apply(db, planned)[0] == 2
+    assert partition(db) == {frozenset({qa, qb, qc})}
+
+
+def test_a_plan_applied_after_its_articles_changed_or_went_places_the_rest(db):
+    ids = newsroom(db)
+    qa, qb, qc = _queued(
+        db, ids, [("qa", QUAKE[0], "a", 0), ("qb", QUAKE[1], "b", 1), ("qc", QUAKE[2], "c", 2)]
+    )
+    planned = _planned(db)
+    with db.session() as s:
+        s.delete(s.get(Article, qb))  # a match removed in between
+    assert _apply(db, planned)[0] == 3
+    assert partition(db) == {frozenset({qa, qc})}
+    with db.session() as s:
+        assert not grouping.queued(s)
+
+
+def test_a_plan_another_grouper_applied_first_changes_nothing_twice(db):
+    ids = newsroom(db)
+    new = _queued(db, ids, [("qa", QUAKE[0], "a", 0), ("qb", QUAKE[1], "b", 1)])
+    first, second = _planned(db), _planned(db)
+    assert first is not None and second is not None
+    assert _apply(db, first)[1]  # formed the story
+    assert _apply(db, second)[1] == set()  # its articles left the queue: left alone
+    assert partition(db) == {frozenset(new)}
+    with db.session() as s:
+        assert grouping.plan_queued(s) is None
