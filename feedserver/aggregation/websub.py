@@ -58,6 +58,18 @@ RETRY_MAX = 6 * 3600
 DENIED_RETRY = timedelta(days=7)  # ask a hub that denied us again after this long
 UNSUBSCRIBE_TRIES = 5  # then the lease is left to lapse
 MIN_RENEW = 60  # seconds: never renew more often than this
+
+
+def renew_after(lease: int) -> int:
+    """Seconds from a granted lease to its renewal: at 80 % of it, and always before it ends.
+
+    Not more often than every :data:`MIN_RENEW` seconds, unless the hub grants
+    leases shorter than twice that (a 60-second lease renewed at 60 s lapsed
+    before the next pass renewed it).
+    """
+    return max(1, min(MIN_RENEW, lease // 2), int(lease * 0.8))
+
+
 CLAIM_LEASE = timedelta(minutes=5)
 BATCH = 50  # requests one pass sends at most
 REQUEST_TIMEOUT = 10.0

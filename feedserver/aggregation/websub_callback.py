@@ -43,10 +43,10 @@ from feedserver.aggregation import entries
 from feedserver.aggregation.store import Stored, again_on_conflict, store_entries
 from feedserver.aggregation.websub import (
     DENIED_RETRY,
-    MIN_RENEW,
     Sub,
     forget_unsubscribed,
     hold_source,
+    renew_after,
     resume_polling,
     write_lock,
 )
@@ -131,7 +131,7 @@ def verify(token: str) -> Response:
         row.expires_at = now + timedelta(seconds=lease)
         row.attempts = 0
         row.last_error = None
-        row.next_attempt_at = now + timedelta(seconds=max(MIN_RENEW, int(lease * 0.8)))
+        row.next_attempt_at = now + timedelta(seconds=renew_after(lease))
         hold_source(session, row, now, int(current_app.config["WEBSUB_BACKUP_POLL"]))
         log.info("websub active id=%s source_id=%s lease=%s", row.id, row.source_id, lease)
     return _text(challenge, 200)

@@ -329,3 +329,14 @@ def test_a_new_hub_retires_the_old_subscription(app, db, httpserver, hub, served
         assert row_of(db, sid).hub == other.url
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("lease", "renew"), [(3600, 2880), (864000, 691200), (100, 80), (60, 48), (10, 8), (1, 1)]
+)
+def test_a_lease_is_renewed_before_it_ends_however_short(lease, renew):
+    """At 80 % of it; never more often than a minute unless the hub's lease is that short."""
+    from feedserver.aggregation.websub import renew_after
+
+    assert renew_after(lease) == renew
+    assert renew_after(lease) < lease or lease == 1
