@@ -113,6 +113,11 @@ def _port_in_range(host: str) -> bool:
 
 
 _SCHEMES = ("http", "https")
+# RFC 9110 §9 and RFC 5789 (PATCH): any other method, or one of these in
+# another case ("get"), is none this server implements (§15.6.2: 501).
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
 
 
 class HostCheck:
@@ -144,6 +149,8 @@ class HostCheck:
         self._good: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") not in KNOWN_METHODS:
+            return self._refuse(environ, start_response, *self._UNKNOWN_METHOD)
         host = environ.get("HTTP_HOST")
         scheme = environ.get("wsgi.url_scheme")
         if isinstance(scheme, str) and scheme != scheme.lower():
@@ -163,11 +170,31 @@ class HostCheck:
         # (granian calls it "HTTP/1"), and HTTP/2 and 3 carry :authority instead.
         elif environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
             return self.app(environ, start_response)
+        return self._refuse(environ, start_response, "400 Bad Request", self._BODY, self._JSON)
+
+    _UNKNOWN_METHOD = (
+        "501 Not Implemented",
+        b"Not Implemented: this server knows no such method (methods are case-sensitive,"
+        b" RFC 9110 section 9.1).\n",
+        json.dumps(
+            {
+                "error": {
+                    "code": "not_implemented",
+                    "message": "This server knows no such method (methods are case-sensitive).",
+                }
+            }
+        ).encode(),
+    )
+
+    @staticmethod
+    def _refuse(
+        environ: dict[str, Any], start_response: Any, status: str, text: bytes, data: bytes
+    ) -> list[bytes]:
         # The API's errors are JSON in its one shape, even this early.
         api = str(environ.get("PATH_INFO", "")).startswith("/api/")
-        body, kind = (self._JSON, "application/json") if api else (self._BODY, "text/plain")
+        body, kind = (data, "application/json") if api else (text, "text/plain")
         start_response(
-            "400 Bad Request",
+            status,
             [
                 ("Content-Type", f"{kind}; charset=utf-8"),
                 ("Content-Length", str(len(body))),

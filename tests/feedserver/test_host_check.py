@@ -111,6 +111,23 @@ def test_an_api_request_with_a_malformed_host_gets_the_api_error_shape(app, worl
     assert error["code"] == "bad_host" and error["message"].startswith("The request needs")
 
 
+@pytest.mark.parametrize("method", ["get", "Post", "FOO", "BREW", "QUERY", "X" * 300])
+@pytest.mark.parametrize("path", ["/feed.rss", "/", "/api/sections"])
+def test_a_method_this_server_does_not_know_is_a_501(app, world, method, path):
+    """RFC 9110 §9.1: methods are case-sensitive; §15.6.2: 501 for one not recognized."""
+    status, headers, body = call(app, HTTP_HOST="localhost", REQUEST_METHOD=method, PATH_INFO=path)
+    assert status == "501 Not Implemented"
+    if path.startswith("/api/"):
+        assert json.loads(body)["error"]["code"] == "not_implemented"
+    else:
+        assert b"case-sensitive" in body
+
+
+def test_known_methods_a_route_does_not_take_are_still_a_405(app, world):
+    status, headers, _ = call(app, HTTP_HOST="localhost", REQUEST_METHOD="TRACE")
+    assert status.startswith("405") and "GET" in headers["Allow"]
+
+
 def test_a_head_gets_the_400_without_a_body(app, world):
     status, _, body = call(app, HTTP_HOST="a b", REQUEST_METHOD="HEAD")
     assert status == "400 Bad Request" and body == b""
