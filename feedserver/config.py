@@ -120,6 +120,36 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
 
 LOG_FORMATS = ("text", "json")
 
+DAY, YEAR = 86400, 365 * 86400
+# Whole-number settings and the values that make sense: anything else is
+# refused at start-up, where the operator reads the message, not answered
+# with a 500 on every feed (a page of 0 items divides by zero, 10**20 items
+# overflow the database's integers, a negative max-age is no valid header).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "FEED_ITEMS": (1, 1000),
+    "PAGE_ITEMS": (1, 1000),
+    "FEED_MAX_AGE": (0, YEAR),
+    "POLL_INTERVAL": (1, YEAR),
+    "FETCH_TIMEOUT": (1, 3600),
+    "FETCH_MAX_BYTES": (1024, 1 << 30),
+    "POLL_CONCURRENCY": (1, 1024),
+    "POLL_PER_HOST": (1, 1024),
+    "POLL_PARSE_PROCESSES": (0, 64),
+    "POLL_LEASE": (1, 7 * DAY),
+    "TOMBSTONE_DAYS": (0, 3650),
+    "WEBSUB_CONCURRENCY": (1, 1024),
+    "WEBSUB_PER_HOST": (1, 1024),
+    "WEBSUB_TIMEOUT": (1, 3600),
+    "WEBSUB_BACKUP_POLL": (1, YEAR),
+    "WEBSUB_SUBSCRIBE_LEASE": (1, YEAR),
+    "MAX_REQUEST_BYTES": (1024, 1 << 30),
+    "TRUSTED_PROXIES": (0, 16),
+    "COMMENT_DUPLICATE_WINDOW": (0, YEAR),
+    "STATS_FLUSH_SECONDS": (0, 3600),
+    "MAX_PAGE_DEPTH": (1, 100_000_000),
+    "READY_MAX_POLL_LAG": (1, YEAR),
+}
+
 
 def truthy(value: str) -> bool:
     """Read an on/off setting the way every boolean setting is read."""
@@ -144,9 +174,19 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return value
     if kind is int:
         try:
-            return int(value)
+            if isinstance(value, float | bool):
+                raise TypeError
+            number = int(str(value).strip()) if isinstance(value, str) else int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"config {ENV_PREFIX}_{name}: not a whole number: {value!r}") from None
+            raise ValueError(
+                f"config {ENV_PREFIX}_{name}: not a whole number: {str(value)[:40]!r}"
+            ) from None
+        low, high = INT_RANGES.get(name, (-(1 << 63), (1 << 63) - 1))
+        if not low <= number <= high:
+            raise ValueError(
+                f"config {ENV_PREFIX}_{name}: {str(number)[:40]} is not between {low:,} and {high:,}"
+            )
+        return number
     return str(value)
 
 
@@ -174,13 +214,38 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'feedserver.db'}"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
-    app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+    app.config["BASE_URL"] = _base_url(app.config["BASE_URL"])
     if app.config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ValueError(
             f"config {ENV_PREFIX}_LOG_FORMAT: {app.config['LOG_FORMAT']!r} is not one of "
             + ", ".join(LOG_FORMATS)
         )
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+
+
+def _base_url(value: str) -> str:
+    """FEEDSERVER_BASE_URL without its trailing slash; refused unless an absolute http(s) URL.
+
+    Every feed's id and links start with it: a relative one (``example.com``)
+    gives ids no validator takes, a query or fragment (``…/?q=1#x``) links
+    that lead elsewhere.
+    """
+    from feedserver.urls import http_url_problem
+
+    base = value.strip().rstrip("/")
+    if not base:
+        return ""
+    problem = http_url_problem(base)
+    if problem is None and ("?" in base or "#" in base):
+        problem_text = "has a query or fragment"
+    elif problem is not None:
+        problem_text = f"is not usable: {problem.value}"
+    else:
+        return base
+    raise ValueError(
+        f"config {ENV_PREFIX}_BASE_URL: {value[:80]!r} {problem_text}; give the site's"
+        " absolute address, such as https://news.example"
+    )
 
 
 def _instance_secret(instance: Path) -> str:

@@ -19,7 +19,9 @@ def alembic_config(engine: Engine) -> Config:
     """Return an Alembic Config pointing at our migrations and this engine."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resource_dir("migrations")))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # A configparser value: "%" (a password's %40, say) is written "%%".
+    url = engine.url.render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 

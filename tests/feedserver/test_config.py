@@ -47,6 +47,67 @@ def test_a_bad_number_is_a_clear_error(make_app):
         make_app(FEED_ITEMS='"many"')
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FEED_ITEMS", "0"),  # a feed page of none: a ZeroDivisionError on every feed
+        ("FEED_ITEMS", "99999999999999999999"),  # past the database's integers
+        ("FEED_ITEMS", "-1"),  # SQLite's LIMIT -1: every item on one page
+        ("PAGE_ITEMS", "0"),
+        ("TOMBSTONE_DAYS", "3000000"),  # past the last date: every feed a 500
+        ("FEED_MAX_AGE", "-1"),  # "max-age=-1" is no valid header
+        ("MAX_PAGE_DEPTH", "0"),  # every feed a 404
+        ("MAX_REQUEST_BYTES", "0"),  # every POST a 413
+        ("POLL_CONCURRENCY", "0"),
+        ("FEED_ITEMS", "1.5"),
+        ("FEED_ITEMS", "true"),
+    ],
+)
+def test_a_number_out_of_its_range_is_refused_at_start_up(make_app, name, value):
+    with pytest.raises(ValueError, match=f"FEEDSERVER_{name}: ") as refused:
+        make_app(**{name: value})
+    assert "between" in str(refused.value) or "whole number" in str(refused.value)
+
+
+def test_the_ends_of_each_range_are_taken(make_app):
+    from feedserver.config import INT_RANGES
+
+    for name, (low, high) in INT_RANGES.items():
+        assert make_app(**{name: str(low)}).config[name] == low
+        assert make_app(**{name: f" {high} "}).config[name] == high
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["example.com", "http://[::1", "https://news.example/?q=1", "https://news.example/#x",
+     "ftp://news.example", "garbage url", "https://user:pw@news.example"],
+)  # fmt: skip
+def test_a_base_url_that_is_no_absolute_http_url_is_refused_at_start_up(make_app, value):
+    """Every feed id and link starts with it: "example.com/feed.atom" is no IRI."""
+    with pytest.raises(ValueError, match="FEEDSERVER_BASE_URL: .*absolute address"):
+        make_app(BASE_URL=value)
+
+
+def test_a_base_url_with_a_path_is_taken(make_app):
+    assert make_app(BASE_URL="https://news.example/desk/").config["BASE_URL"] == (
+        "https://news.example/desk"
+    )
+
+
+def test_a_database_url_with_a_percent_escape_migrates(postgres_url):
+    """A password with "@" is written %40; Alembic's config file syntax read "%" as its own."""
+    from sqlalchemy.engine import make_url
+
+    from feedserver.db import Database
+    from feedserver.migrate import alembic_config, upgrade
+
+    url = make_url(postgres_url).set(password="p@ss:w/rd")  # trust auth: not checked
+    db = Database.from_url(url.render_as_string(hide_password=False))
+    assert "p%40ss" in alembic_config(db.engine).get_main_option("sqlalchemy.url")
+    upgrade(db.engine)  # raised "invalid interpolation syntax"
+    db.engine.dispose()
+
+
 def test_trusted_proxy_gives_the_client_address_and_scheme(make_app):
     app = make_app(TRUSTED_PROXIES="1")
     seen = {}
