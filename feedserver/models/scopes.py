@@ -74,6 +74,8 @@ OWN_COLUMNS = {
     Author: ("slug", "name"),
     Source: SHOWN_COLUMNS[Source],
 }
+_ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+_BYLINES: Table = ArticleAuthor.__table__  # type: ignore[assignment]
 ARTICLE_CONTENT_COLUMNS = ("title", "summary", "body_html", "original_url", "section_id")
 
 
@@ -171,6 +173,23 @@ class _Changes:
         self.authors.update(link.author_id for link in art.bylines)
 
 
+_ORPHANS = "feedserver_scope_orphans"  # Session.info: a deleted source leaves articles
+
+
+def _keeps_articles(session: Session, source: Source) -> bool:
+    """Whether articles stay attributed to ``source`` past this flush (not deleted, not moved)."""
+    leaving = {obj.id for obj in session.deleted if isinstance(obj, Article)}
+    leaving |= {
+        obj.id
+        for obj in session.dirty
+        if isinstance(obj, Article) and obj.source_id != source.id and obj.id is not None
+    }
+    rows = session.connection().execute(
+        select(_ARTICLES.c.id).where(_ARTICLES.c.source_id == source.id)
+    )
+    return any(ident not in leaving for ident in rows.scalars())
+
+
 def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     """Keep derived columns in step before the rows are written."""
     now = utcnow()
@@ -186,6 +205,10 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
         if isinstance(obj, Article):
             hist = inspect(obj).attrs.bylines.history
             touched.update(link.author_id for link in hist.deleted if link.author_id)
+    for obj in session.deleted:
+        if isinstance(obj, Source) and _keeps_articles(session, obj):
+            # Its articles lose it behind the ORM's back (ON DELETE SET NULL).
+            session.info[_ORPHANS] = True
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Article):
             if obj in session.dirty and session.is_modified(obj):
@@ -232,7 +255,13 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             if _old_new(obj, "status")[0] == "approved":
                 comment_delta[obj.article_id] -= 1
         elif isinstance(obj, Section | Author | Source):
-            changes.bump(GLOBAL)
+            # Its own feed goes (404). Articles keep no section or author that
+            # is deleted (the foreign keys refuse it), nor a deleted source
+            # unless the removal left some behind: only then every feed.
+            kind = {Section: "section", Author: "author", Source: "source"}[type(obj)]
+            changes.bump(scope_key(kind, obj.id))
+            if session.info.pop(_ORPHANS, False):
+                changes.bump(GLOBAL)
     for obj in session.dirty:
         if not session.is_modified(obj):
             continue
@@ -277,10 +306,6 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 session.expire(article, ["comment_count"])
     if changes.bumped or changes.authors:
         _queue(session, changes)
-
-
-_ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
-_BYLINES: Table = ArticleAuthor.__table__  # type: ignore[assignment]
 
 
 def _named_scopes(session: Session, obj: Section | Author | Source, changes: _Changes) -> None:
@@ -354,6 +379,7 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # committed or rolled back: nothing carries over
         session.info.pop(_PENDING, None)
         session.info.pop(_WRITING, None)
+        session.info.pop(_ORPHANS, None)
 
 
 def _write(session: Session, changes: _Changes) -> None:

@@ -18,7 +18,7 @@ from feedserver.models.scopes import (
     recount_scopes,
     scope_key,
 )
-from tests.factories import make_article, make_comment, make_section
+from tests.factories import make_article, make_comment, make_section, make_source
 
 
 def rows(db) -> dict[str, tuple[int, int]]:
@@ -93,8 +93,37 @@ def test_delete_and_rename(db, world):
     assert after["site"][1] == 2 and after[scope_key("author", world.authors["bo"])][1] == 1
     assert GLOBAL not in bumped(before, after)
     with db.session() as s:
-        s.delete(s.get(Section, make_section(s, slug="gone", name="Gone").id))
-    assert bumped(after, rows(db)) == {GLOBAL}  # its articles' rows change behind the ORM
+        gone = make_section(s, slug="gone", name="Gone").id
+    before = rows(db)
+    with db.session() as s:
+        s.delete(s.get(Section, gone))
+    assert bumped(before, rows(db)) == {scope_key("section", gone)}  # no other feed shows it
+
+
+def test_removing_a_source_bumps_the_feeds_of_its_articles_not_every_feed(db, world):
+    from feedserver.aggregation.removal import remove_source
+
+    with db.session() as s:
+        science = s.get(Section, world.sections["science"])
+        other = make_source(s, slug="other", name="Other", feed_url="https://o.example/f")
+        make_article(s, slug="o1", section=science, authors=[], source=other)
+        other_id = other.id
+    before = rows(db)
+    with db.session() as s:
+        remove_source(s, s.get(Source, other_id))
+    changed = bumped(before, rows(db))
+    assert GLOBAL not in changed
+    assert changed == {"site", scope_key("section", world.sections["science"]),
+                       scope_key("source", other_id)}  # fmt: skip
+    assert scope_key("section", world.sections["world"]) not in changed
+
+
+def test_a_source_deleted_behind_its_articles_back_bumps_every_feed(db, world):
+    """Its articles lose it through ON DELETE SET NULL, which no flush hook sees."""
+    before = rows(db)
+    with db.session() as s:
+        s.delete(s.get(Source, world.source))
+    assert GLOBAL in bumped(before, rows(db))
 
 
 def test_a_rename_bumps_the_feeds_that_show_the_name_and_no_other(db, world):
