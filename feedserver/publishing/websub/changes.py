@@ -112,7 +112,9 @@ def enqueue_content(session: Session, key: str) -> int:
         HubDelivery.kind == "content",
         or_(HubDelivery.claimed_until.is_(None), HubDelivery.claimed_until < now),
     )
-    conditions = [HubSubscription.state == "active", ~waiting]
+    # A lease that ended is over now, whether or not the sweep has marked it.
+    live = or_(HubSubscription.expires_at.is_(None), HubSubscription.expires_at > now)
+    conditions = [HubSubscription.state == "active", live, ~waiting]
     if key != GLOBAL:
         conditions.append(HubSubscription.scope_key == key)
     source = select(
@@ -130,7 +132,8 @@ def enqueue_content(session: Session, key: str) -> int:
             source,
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    count = getattr(result, "rowcount", None)
+    return int(count) if isinstance(count, int) and count >= 0 else 0
 
 
 def enqueue_ping(session: Session, hub: str, topics: list[str]) -> None:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ USER_AGENT = "feedserver-websub-hub/0.1 (+https://www.w3.org/TR/websub/)"
 MAX_RESPONSE_READ = 64 * 1024  # a callback's answer: we need the challenge, nothing more
 IDLE_WAIT = 0.5  # seconds between passes when nothing is due (changes go out within ~1 s)
 CLAIM_LEASE = 120.0
+DISTRIBUTE_EVERY = 0.5  # seconds: how often changes are queued while deliveries are under way
 EXPIRE_EVERY = 60.0
 
 
@@ -210,16 +211,39 @@ class Deliverer:
             self._last_expiry = time.monotonic()
         self.distribute()
         sent = 0
-        while not self.stop_event.is_set():
-            batch = self._claim()
-            if not batch:
-                break
-            results = self._send_all(batch)
-            with self._write(), self.db.session() as session:
-                store.record_results(session, results)
-            sent += len(batch)
+        inflight: set[Future[Result]] = set()
+        try:
+            while not self.stop_event.is_set():
+                room = self.settings.concurrency * 8 - len(inflight)
+                batch = self._claim(room) if room > 0 else []
+                inflight |= self._submit(batch)
+                if not inflight:
+                    break
+                # Record what finished; a slow callback (up to the time-out)
+                # holds its own thread only: changes made meanwhile are
+                # queued, and sent to everyone else, without waiting for it.
+                finished, inflight = wait(inflight, DISTRIBUTE_EVERY, FIRST_COMPLETED)
+                sent += self._record(finished)
+                self.distribute()
+        finally:
+            if inflight:  # stopping: what is under way ends within the time-out
+                sent += self._record(wait(inflight).done)
         self.delivered += sent
         return sent
+
+    def _submit(self, batch: list[Claimed]) -> set[Future[Result]]:
+        """Start sending a claimed batch (one render per topic for the batch)."""
+        if not batch:
+            return set()
+        page_for = self._pages()
+        return {self.pool.submit(self._send_one, job, page_for) for job in _by_host(batch)}
+
+    def _record(self, finished: set[Future[Result]]) -> int:
+        results = [future.result() for future in finished]
+        if results:
+            with self._write(), self.db.session() as session:
+                store.record_results(session, results)
+        return len(results)
 
     def distribute(self) -> int:
         """Queue deliveries (and pings) for every scope that changed; return scopes taken."""
@@ -250,12 +274,13 @@ class Deliverer:
 
         return topics_of_scope(session, key, self.settings.base_url)  # type: ignore[arg-type]
 
-    def _claim(self) -> list[Claimed]:
-        limit = self.settings.concurrency * 8
+    def _claim(self, limit: int | None = None) -> list[Claimed]:
+        limit = self.settings.concurrency * 8 if limit is None else limit
         with self._write(), self.db.session() as session:
             return store.claim(session, limit, CLAIM_LEASE, postgres=not self.db.is_sqlite)
 
-    def _send_all(self, batch: list[Claimed]) -> list[Result]:
+    def _pages(self) -> Callable[[str, str], Page]:
+        """A renderer that renders each topic once, however many subscribers it has."""
         pages: dict[tuple[str, str], Page | Exception] = {}
         pages_lock = threading.Lock()
 
@@ -273,8 +298,7 @@ class Deliverer:
                 raise found
             return found
 
-        futures = [self.pool.submit(self._send_one, job, page_for) for job in _by_host(batch)]
-        return [future.result() for future in futures]
+        return page_for
 
     def _send_one(self, job: Claimed, page_for: Callable[[str, str], Page]) -> Result:
         try:
@@ -297,9 +321,13 @@ class Deliverer:
     def _content(self, job: Claimed, page_for: Callable[[str, str], Page]) -> Result:
         base = self.settings.base_url or _origin(job.topic)
         page = page_for(job.path or urlsplit(job.topic).path, base)
-        if page.status != 200:
-            # The feed is gone (its section deleted, say): nothing to send.
-            return Result(job, ok=True, status=None, error=f"feed answered {page.status}")
+        if page.status in (404, 410):
+            # The feed is no more (its section deleted, its slug changed): the
+            # subscription ends, saying why, rather than stay "active" for nothing.
+            error = f"the topic answers {page.status}: it no longer exists"
+            return Result(job, ok=False, error=error, topic_gone=True)
+        if page.status != 200:  # an outage while rendering, say: tried again later
+            return Result(job, ok=False, error=f"the topic answered {page.status}")
         headers = [
             ("Content-Type", page.content_type),
             ("Link", format_link(page.hub, "hub")),

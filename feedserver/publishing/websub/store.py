@@ -176,6 +176,7 @@ class Result:
     ok: bool
     status: int | None = None
     error: str | None = None
+    topic_gone: bool = False  # the subscribed feed answers 404/410: the subscription ends
 
 
 def record_results(session: Session, results: list[Result]) -> None:
@@ -268,6 +269,11 @@ def _content_result(session: Session, result: Result, now: datetime) -> None:
     sub = session.get(HubSubscription, job.subscription_id) if job.subscription_id else None
     if sub is None:
         session.execute(delete(HubDelivery).where(HubDelivery.id == job.id))
+        return
+    if result.topic_gone:  # nothing was sent: the subscribed feed is no more
+        sub.last_error = (result.error or "the topic no longer exists")[:500]
+        log.info("websub subscription ended (topic gone) subscription_id=%s", sub.id)
+        end(session, sub, now)
         return
     sub.last_delivery_at = now
     sub.last_status = result.status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +31,7 @@ class CallbackServer:
     post_status: int = 200
     post_statuses: list[int] = field(default_factory=list)  # consumed first, then post_status
     received: list[Received] = field(default_factory=list)
+    slow_seconds: float = 0.0  # a POST to /slow… is answered this late (a hanging subscriber)
     server: Any = None
     event: threading.Condition = field(default_factory=threading.Condition)
 
@@ -101,6 +103,8 @@ def start_callback_server() -> CallbackServer:
             # Recorded before the answer: once the hub has its answer, a test
             # may look (a loaded machine ran the check between the two).
             self._record(body)
+            if self.path.startswith("/slow"):
+                time.sleep(state.slow_seconds)
             self._answer(status, b"ok")
 
     state.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -238,6 +238,73 @@ def test_lease_end_ends_the_subscription(app, client, db, api, newsroom, callbac
     assert callback_server.posts() == []
 
 
+def test_no_content_goes_out_past_the_lease_before_the_sweep_marks_it(
+    app, client, db, api, newsroom, callback_server
+):
+    """§7: a subscription ends at its lease's end, not at the next sweep (once a minute)."""
+    hub = make_deliverer(app)
+    subscribe(client, TOPIC, callback_server.base + "/cb")
+    hub.run_once()
+    with db.session() as s:
+        s.execute(update(HubSubscription).values(expires_at=utcnow() - timedelta(seconds=1)))
+    hub._last_expiry = time.monotonic()  # the sweep ran just now
+    _publish(api)
+    hub.run_once()
+    assert callback_server.posts() == []
+
+
+def test_a_subscription_to_a_feed_that_is_gone_ends_saying_why(
+    app, client, db, api, newsroom, callback_server
+):
+    """Its slug changed (or its section went): no delivery is claimed, the state says so."""
+    hub = make_deliverer(app)
+    subscribe(client, TOPIC, callback_server.base + "/cb")
+    hub.run_once()
+    assert (
+        api.patch(f"/api/sections/{newsroom['world']}", json={"slug": "planet"}).status_code == 200
+    )
+    _publish(api, section="planet")
+    hub.run_once()
+    (sub,) = _subs(db)
+    assert callback_server.posts() == []
+    assert sub.state == "ended" and sub.last_delivery_at is None
+    assert "no longer exists" in sub.last_error
+    with db.session() as s:
+        assert s.scalar(select(func.count(HubDelivery.id))) == 0
+
+
+@pytest.mark.slow
+def test_a_hanging_subscriber_does_not_hold_up_another_feeds_delivery(
+    app, client, db, api, newsroom, callback_server
+):
+    """Anyone may subscribe: a callback that answers only at the time-out must not
+    delay everyone else's deliveries behind it (one poller process: SQLite, make run)."""
+    from feedserver.publishing import websub
+
+    callback_server.slow_seconds = 4.0  # past the time-out
+    app.config["WEBSUB_TIMEOUT"] = 3
+    stop = websub.start_deliverer(app, startup_delay=0.0)
+    try:
+        for n in range(3):
+            subscribe(client, TOPIC, callback_server.base + f"/slow{n}")
+        science = "http://localhost/sections/science/feed.atom"
+        subscribe(client, science, callback_server.base + "/fast")
+        assert callback_server.wait_for(lambda s: len(s.gets()) == 4, timeout=10)
+        assert callback_server.wait_for(
+            lambda _s: {x.state for x in _subs(db)} == {"active"}, timeout=10
+        )
+        _publish(api)  # to the hanging ones
+        assert callback_server.wait_for(lambda s: len(s.posts()) == 3, timeout=10)
+        start = time.monotonic()
+        _publish(api, title="Elsewhere", section="science")
+        assert callback_server.wait_for(lambda s: s.posts("/fast"), timeout=10)
+        # Before the hanging batch's time-out (3 s), not after it.
+        assert time.monotonic() - start < 2.5
+    finally:
+        websub.stop_deliverer(app)
+        assert stop.is_set()
+
+
 def test_comment_feed_subscribers_get_approved_comments(
     app, client, db, api, newsroom, callback_server
 ):
