@@ -61,6 +61,10 @@ def clean_errors(command: F) -> F:
         except OSError as exc:  # a file to read or write: missing, unwritable, a device
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except UnicodeError:  # an argument in no UTF-8 (the shell passed raw bytes)
+            raise click.ClickException(
+                "An argument or the standard input is not valid UTF-8 text."
+            ) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
 

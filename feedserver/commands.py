@@ -89,3 +89,8 @@ def _configured(factory: Callable[[], Flask]) -> Flask:
         return factory()
     except (ValueError, sa_exc.ArgumentError, ImportError) as exc:
         raise NoAppException(f"Cannot start feedserver: {exc}") from None
+    except OSError as exc:  # the instance folder: a file in the way, no permission, /proc
+        where = f" {exc.filename}:" if exc.filename else ""
+        raise NoAppException(
+            f"Cannot start feedserver:{where} {exc.strerror or exc} (FEEDSERVER_INSTANCE_PATH)"
+        ) from None

@@ -54,7 +54,7 @@ def _settings() -> PollSettings:
 
 def _describe(source: Source) -> str:
     state = "enabled" if source.enabled else "disabled"
-    return f"{source.id}\t{source.slug}\t{source.feed_url}\t{state}"
+    return f"{source.id}\t{source.slug}\t{source.feed_url or '-'}\t{state}"
 
 
 @sources_group.command("add")
@@ -215,8 +215,14 @@ def poll(once: bool, everything: bool) -> None:
 def _work(app: Flask) -> None:
     """Poll until stopped, with the WebSub hub's sender beside (the whole app: it renders)."""
     from feedserver.aggregation.worker import Worker, stop_in_process
+    from feedserver.ops.health import schema_problem
     from feedserver.publishing import websub
 
+    problem = schema_problem(get_db().engine)
+    if problem is not None and "unreachable" not in problem:
+        # Not migrated: every pass would fail the same way (an outage, by
+        # contrast, may end: the worker waits it out).
+        raise click.ClickException(f"Cannot poll: {problem}.")
     stop_in_process(app)  # this command polls instead of the app's own poller thread
     worker = Worker(get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"])
     worker.install_signal_handlers()

@@ -37,6 +37,14 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(cfg).get_heads())
 
 
+def schema_problem(engine: Engine) -> str | None:
+    """Why this database cannot be used yet (unreachable, not migrated), or None."""
+    database, schema = _database(engine)
+    if not database["ok"]:
+        return f"the database is unreachable ({database['error']})"
+    return None if schema["ok"] else str(schema["error"])
+
+
 def _database(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check the connection and the schema revision in one round trip."""
     from sqlalchemy import text

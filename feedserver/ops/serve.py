@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -173,8 +174,13 @@ def build_server(host: str, port: int, workers: int, threads: int) -> Any:
 )
 def serve(host: str, port: int, workers: int | None, threads: int, poller: bool | None) -> None:
     """Serve the site with granian workers (and the poller, if on) until stopped."""
+    from feedserver.commands import create_lean_app_for_command
     from feedserver.config import truthy
 
+    # What would fail in every worker, after "serving …", with a traceback
+    # each: a bad setting, an address this machine cannot listen on.
+    create_lean_app_for_command()
+    host = _listen_address(host, port)
     if poller is None:
         poller = truthy(os.environ.get("FEEDSERVER_RUN_POLLER", ""))
     # Workers never poll: the supervisor does, once.
@@ -197,6 +203,24 @@ def serve(host: str, port: int, workers: int | None, threads: int, poller: bool 
         background.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _listen_address(host: str, port: int) -> str:
+    """The IP address to listen on for ``host`` (granian takes no names), checked free."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise click.ClickException(f"Cannot listen on {host!r}: {exc}") from None
+    family, _, _, _, address = found[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
+    return str(address[0])
 
 
 def _metrics_dir() -> str | None:

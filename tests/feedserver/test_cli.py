@@ -255,3 +255,55 @@ def test_a_real_run_against_no_database_fails_cleanly(tmp_path):
     bad_config = run(tmp_path, "users", "list", url="nonsense://")
     assert bad_config.returncode != 0 and "Traceback" not in bad_config.stderr
     assert "Cannot start feedserver" in bad_config.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tokens", "create", "\udcff"),  # the shell passed the byte 0xff: no UTF-8
+        ("tokens", "list", "a\udcffb"),
+        ("users", "set-password", "\udcff", "--password-stdin"),
+    ],
+)
+def test_an_argument_in_no_utf8_is_a_clean_error(tmp_path, args):
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    assert run(tmp_path, "db", "upgrade", url=url).returncode == 0
+    done = run(tmp_path, *args, url=url, stdin="correct horse battery\n")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "not valid UTF-8" in done.stderr
+
+
+def test_an_instance_path_that_cannot_be_a_folder_is_a_clean_error(tmp_path):
+    (tmp_path / "afile").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDSERVER_", "FLASK_"))}
+    env["FEEDSERVER_INSTANCE_PATH"] = str(tmp_path / "afile" / "instance")
+    done = subprocess.run(  # noqa: S603 - our own console script
+        [str(BIN / "feedserver"), "sections", "list"], capture_output=True, text=True, env=env,
+        cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "Not a directory" in done.stderr and "FEEDSERVER_INSTANCE_PATH" in done.stderr
+
+
+def test_serve_refuses_what_every_worker_would_fail_on_before_it_starts(tmp_path):
+    import socket
+
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run(tmp_path, "serve", "--port", str(port), url=url)
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr
+    assert f"Cannot listen on 127.0.0.1:{port}" in busy.stderr and "serving" not in busy.stderr
+    nowhere = run(tmp_path, "serve", "--host", "no-such-host.invalid", url=url)
+    assert nowhere.returncode == 1 and "Cannot listen on 'no-such-host.invalid'" in nowhere.stderr
+    bad = run(tmp_path, "serve", url="nonsense://")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "Cannot start feedserver" in bad.stderr and "serving" not in bad.stderr
+
+
+def test_worker_on_a_database_never_migrated_says_so_once(tmp_path):
+    done = run(tmp_path, "worker", url=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "run 'feedserver db upgrade'" in done.stderr and done.stderr.count("\n") <= 2
