@@ -27,6 +27,8 @@ bp = Blueprint("ops", __name__)
 @functools.cache
 def head_revisions() -> frozenset[str]:
     """The newest migration(s) shipped with this build."""
+    # Alembic announces each of its plugins at INFO as it loads them.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
