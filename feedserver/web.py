@@ -139,15 +139,22 @@ def get_or_404(session: Session, model: type[T], ident: int) -> T:
 
 
 def find_by_ref(session: Session, model: Any, ref: Any) -> Any:
-    """Return the row a reference names — an id, a digit string or a slug — or None."""
+    """Return the row a reference names — an id, a slug or a digit string — or None.
+
+    A number is an id. Text is a slug first ("2024" may be a section's slug,
+    and must not become another section once id 2024 exists), then, when
+    no slug is that text, an id written as digits (query strings, forms).
+    """
     if isinstance(ref, bool) or not isinstance(ref, int | str) or ref == "":
         return None
+    if isinstance(ref, int):
+        return session.get(model, ref) if valid_id(ref) else None
     row = None
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 10):
-        ident = int(ref)
-        row = session.get(model, ident) if valid_id(ident) else None
     # Only a well-formed slug is looked up: no query for text no slug can be
     # (and none with a NUL, which PostgreSQL refuses outright).
-    if row is None and isinstance(ref, str) and len(ref) <= MAX_REF and _SLUG.match(ref):
+    if len(ref) <= MAX_REF and _SLUG.match(ref):
         row = session.scalar(select(model).where(model.slug == ref))
+    if row is None and ref.isascii() and ref.isdigit() and len(ref) <= 10:
+        ident = int(ref)
+        row = session.get(model, ident) if valid_id(ident) else None
     return row

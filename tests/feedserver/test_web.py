@@ -50,6 +50,17 @@ def test_paginate_counts_and_slices(db) -> None:
         assert paginate(s, select(Section).where(Section.slug == "none"), 1, 2).pages == 1
 
 
+def test_a_slug_of_digits_is_found_as_that_slug_and_a_number_as_an_id(db) -> None:
+    """Text is a slug first: "2" names the section whose slug is "2", not the one with id 2."""
+    with db.session() as s:
+        first = make_section(s, slug="world", name="World").id
+        digits = make_section(s, slug=str(first), name="Numbered").id
+    with db.session() as s:
+        assert find_by_ref(s, Section, str(first)).id == digits  # the slug, as the page says
+        assert find_by_ref(s, Section, first).id == first  # a JSON number is an id
+        assert find_by_ref(s, Section, str(digits)).id == digits  # no such slug: the id
+
+
 def test_lookups_by_id_or_slug(db) -> None:
     with db.session() as s:
         world = make_section(s, slug="world", name="World")
