@@ -1,7 +1,9 @@
 """Sign-in and sign-out, with a lock-out per account and a slow-down per address.
 
 After :data:`MAX_FAILURES` wrong passwords in a row an account is locked for
-:data:`LOCK_MINUTES`; each further failure from one client address within
+:data:`LOCK_MINUTES` — to every address that has failed lately; the right
+password from an address with no recent failure still signs in, so no one
+can lock the admin out from afar; each further failure from one client address within
 :data:`IP_WINDOW` seconds beyond :data:`IP_FREE_FAILURES` doubles the wait it
 must sit out. Both are kept in the database, so every web process (and
 machine) shares them: the account's counter is incremented by one atomic
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, has_app_context, redirect, request, session, url_for
@@ -44,8 +47,8 @@ def _secret() -> bytes:
     return str(current_app.config["SECRET_KEY"]).encode()
 
 
-def _wait_for(address: str) -> int:
-    """Return how many seconds this address must still wait before trying again."""
+def _failures(address: str) -> tuple[int, Any]:
+    """This address's failures within the window, and the time of its last one."""
     now = utcnow()
     count, last = (
         db_session()
@@ -57,6 +60,12 @@ def _wait_for(address: str) -> int:
         )
         .one()
     )
+    return int(count), last
+
+
+def _wait_for(count: int, last: Any) -> int:
+    """Return how many seconds an address with these failures must still wait."""
+    now = utcnow()
     if count < IP_FREE_FAILURES or last is None:
         return 0
     if last.tzinfo is None:  # SQLite through an aggregate: no type processing
@@ -107,7 +116,8 @@ def login() -> str | tuple[str, int] | Response:
     form = LoginForm()
     if form.validate_on_submit():
         address = request.remote_addr or "unknown"
-        wait = _wait_for(address)
+        failures, last = _failures(address)
+        wait = _wait_for(failures, last)
         if wait:
             form.form_errors.append(
                 f"Too many failed sign-ins from your address; try again in {wait} seconds."
@@ -115,7 +125,9 @@ def login() -> str | tuple[str, int] | Response:
             page, _ = render_form("admin/login.html", form)
             return page, 429, {"Retry-After": str(wait)}  # type: ignore[return-value]  # Flask accepts (body, status, headers) tuples
         db = db_session()
-        user = accounts.authenticate(db, form.name.data or "", form.password.data or "")
+        user = accounts.authenticate(
+            db, form.name.data or "", form.password.data or "", clean_address=not failures
+        )
         db.commit()  # a failure is counted towards the account's lock-out
         if user is None:
             _note_failure(address)

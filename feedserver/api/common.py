@@ -121,7 +121,7 @@ def page_args() -> tuple[int, int]:
     page = page_arg(top=MAX_API_PAGE)
     per_page = page_arg("per_page", top=MAX_PER_PAGE, default=20)
     check_depth(
-        page, per_page, int(current_app.config["MAX_PAGE_DEPTH"]), "Lists", code="page_too_deep"
+        page, per_page, int(current_app.config["MAX_PAGE_DEPTH"]), "This list", code="page_too_deep"
     )
     return page, per_page
 
