@@ -159,3 +159,39 @@ def test_route_group_is_always_a_known_label(path):
     assert metrics.route_group(path) in {
         "feed", "api", "admin", "static", "websub", "ops", "page",
     }  # fmt: skip
+
+
+def test_a_separate_pollers_counters_reach_metrics_through_the_shared_folder(
+    tmp_path, monkeypatch, httpserver, app
+):
+    """Production runs the poller in `feedserver worker`, not in a web process:
+    with the same PROMETHEUS_MULTIPROC_DIR (the deploy units share one), the web's
+    /metrics shows the worker's poll counters."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.feedserver.aggregation_support import numbered, rss
+
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(numbered(2)), content_type="application/rss+xml"
+    )
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSERVER_")}
+    env.update(
+        FEEDSERVER_INSTANCE_PATH=str(tmp_path / "instance"),
+        FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{httpserver.port}",
+        PROMETHEUS_MULTIPROC_DIR=str(shared),
+    )
+    cli = [sys.executable, "-m", "feedserver.cli"]
+    for args in (["db", "upgrade"], ["sources", "add", httpserver.url_for("/feed.xml")],
+                 ["poll", "--once", "--all"]):  # fmt: skip
+        done = subprocess.run(  # noqa: S603 - our own command
+            [*cli, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    assert list(shared.glob("counter_*.db"))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    text = metrics.exposition(app).decode()
+    assert 'feedserver_poll_fetches_total{outcome="changed"} 1.0' in text  # the poll's refresh
