@@ -345,9 +345,8 @@ class Poller:
     def group_stories(self, *, wait: bool = True) -> int:
         """Group the queued articles (ours, or a crashed poller's); never raises.
 
-        A batch per transaction (on SQLite, planned outside the write lock:
-        :meth:`_group_planned`); on failure they stay queued and the next
-        call tries again. Without ``wait``, when another
+        A batch per transaction, under the write lock; on failure they stay
+        queued and the next call tries again. Without ``wait``, when another
         poller process is grouping (PostgreSQL), this one goes on polling and
         tries again in :data:`GROUP_EVERY`.
         """
@@ -355,14 +354,9 @@ class Poller:
         total = 0
         try:
             while True:
-                if self.db.is_sqlite:
-                    planned = self._group_planned()
-                    total += planned
-                    if planned < grouping.QUEUE_BATCH:
-                        return total
-                    continue
                 with self.db.write_lock(), self.db.session() as session:
-                    session.execute(store.REDOABLE)  # the queue is kept until it commits
+                    if not self.db.is_sqlite:
+                        session.execute(store.REDOABLE)  # the queue is kept until it commits
                     done = grouping.group_queued(session, wait=wait)
                 if done is None:  # another process is grouping: look again shortly
                     self._queued_since = time.monotonic()
@@ -374,21 +368,6 @@ class Poller:
         except Exception:
             log.exception("grouping queued articles failed; they stay queued")
             return total
-
-    def _group_planned(self) -> int:
-        """SQLite: plan a batch in a read transaction, then apply it under the write lock.
-
-        Reading the index window and scoring candidates take most of
-        grouping's time; SQLite has one writer, so done under the write lock
-        they held every store waiting. A reader takes no lock: the stores go
-        on meanwhile, and applying (where are the matches now, move) is short.
-        """
-        with self.db.session() as session:
-            planned = grouping.plan_queued(session)
-        if planned is None:
-            return 0
-        with self.db.write_lock(), self.db.session() as session:
-            return grouping.apply_queued(session, planned)[0]
 
     def _stories_queued(self) -> bool:
         try:
