@@ -56,6 +56,7 @@ def build_document() -> dict[str, Any]:
         for path, operations in getattr(module, "OPENAPI_PATHS", {}).items():
             paths.setdefault(path, {}).update(operations)
         schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    _common_answers(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -71,6 +72,25 @@ def build_document() -> dict[str, Any]:
         },
         "paths": paths,
     }
+
+
+def _common_answers(paths: dict[str, Any]) -> None:
+    """Add the answers every operation of a kind can give, where a module left them out.
+
+    A paged list answers 404 past ``FEEDSERVER_MAX_PAGE_DEPTH`` (code
+    ``page_too_deep``); any request with a body 413 past
+    ``FEEDSERVER_MAX_REQUEST_BYTES``.
+    """
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue  # the path's own "parameters"
+            answers = operation.setdefault("responses", {})
+            names = {p.get("name") for p in operation.get("parameters", []) if isinstance(p, dict)}
+            if method == "get" and "page" in names:
+                answers.setdefault("404", error_responses(404)["404"])
+            if method in ("post", "put", "patch"):
+                answers.setdefault("413", error_responses(413)["413"])
 
 
 _document: dict[str, Any] | None = None
