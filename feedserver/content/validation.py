@@ -154,11 +154,11 @@ class Fields:
             moment: datetime | None = value.astimezone(UTC)
         else:
             moment = parse_time(value) if isinstance(value, str) else None
-        if moment is None:
+        latest = datetime.now(UTC) + TIME_AHEAD
+        if moment is None and not _offset_time(value):
             self.fail(name, "must be an RFC 3339 time with an offset, like 2026-11-24T10:00:00Z")
             return None
-        latest = datetime.now(UTC) + TIME_AHEAD
-        if not EARLIEST_TIME <= moment <= latest:
+        if moment is None or not EARLIEST_TIME <= moment <= latest:  # 0001-…, 9999-…
             self.fail(name, "must lie between 1990-01-01 and now (articles cannot be scheduled)")
             return None
         return moment
@@ -232,6 +232,18 @@ def bidi_problem(value: str) -> str | None:
 # Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): the
 # "Trojan Source" characters. The marks LRM/RLM/ALM, which right-to-left
 # text needs, stay allowed.
+def _offset_time(value: object) -> bool:
+    """Whether ``value`` is written as a date-time with an offset, whatever its year."""
+    if not isinstance(value, str) or len(value) > 100 or not value.isascii():
+        return False
+    text = value.strip()
+    text = text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Zero-width space, word joiner, zero-width no-break space (BOM). Not the
 # zero-width (non-)joiners, which scripts and emoji sequences need.

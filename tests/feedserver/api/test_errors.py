@@ -410,3 +410,18 @@ def test_a_reference_of_the_wrong_type_reads_right(api, newsroom):
     body = error(api.post("/api/articles", json=_payload({"authors": [True], "section": 1.5})), 422)
     assert body["fields"]["authors"] == "entry 1: must be the id or slug of an author"
     assert body["fields"]["section"] == "must be the id or slug of a section"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("0001-01-01T00:00:00Z", "must lie between 1990-01-01 and now"),  # well formed, too early
+        ("9999-12-31T23:59:59Z", "must lie between 1990-01-01 and now"),  # … too late
+        ("1989-12-31T23:59:59+05:30", "must lie between 1990-01-01 and now"),
+        ("2026-03-01T10:00:00", "must be an RFC 3339 time with an offset"),  # no offset
+        ("yesterday", "must be an RFC 3339 time with an offset"),
+    ],
+)
+def test_a_time_out_of_range_says_so_and_a_malformed_one_says_that(api, newsroom, value, says):
+    body = error(api.post("/api/articles", json=article_payload(published_at=value)), 422)
+    assert says in body["fields"]["published_at"], body
