@@ -77,7 +77,12 @@ class Worker:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_event.is_set():
-            raise SystemExit(128 + signum)
+            # A second Ctrl-C: now, not after the slowest fetch (up to
+            # FEEDSERVER_FETCH_TIMEOUT). What was under way stays leased and
+            # is fetched again when the lease ends; nothing is half-written.
+            log.warning("signal %s again: stopping now", signum)
+            logging.shutdown()
+            os._exit(128 + signum)
         log.info("signal %s: finishing the refreshes under way, then stopping", signum)
         self.stop_event.set()
 

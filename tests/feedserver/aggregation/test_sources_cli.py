@@ -216,3 +216,66 @@ def test_poll_once_all_refreshes_sources_that_are_not_due(runner, db, upstream):
     assert count(db, Article) == 2
     misuse = runner.invoke(args=["poll", "--all"])
     assert misuse.exit_code == 2 and "--once" in misuse.output
+
+
+def test_a_second_signal_stops_the_worker_at_once(database_url, tmp_path, db):
+    """The first waits for the fetches under way (up to the fetch time-out); the second does not."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def accept_and_hang() -> None:  # an upstream that never answers
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept_and_hang, daemon=True).start()
+    with db.session() as s:
+        s.add(Source(slug="slow", name="Slow", feed_url=f"http://127.0.0.1:{port}/feed.xml"))
+    env = dict(
+        os.environ,
+        FEEDSERVER_DATABASE_URL=database_url,
+        FEEDSERVER_INSTANCE_PATH=str(tmp_path),
+        FEEDSERVER_SECRET_KEY="x",
+        FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{port}",
+        FEEDSERVER_FETCH_TIMEOUT="60",
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "feedserver.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:  # the fetch is under way
+            time.sleep(0.1)
+        assert held, "the worker never fetched"
+        child.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert child.poll() is None  # still finishing the fetch under way
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(10) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 5  # not the 60-second fetch time-out
+        assert "stopping now" in (child.stdout.read() if child.stdout else "")
+    finally:
+        if child.poll() is None:
+            child.kill()
+        listener.close()
+        for conn in held:
+            conn.close()
