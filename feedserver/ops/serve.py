@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 # cached hits queued behind it in the same worker; with one, the other workers
 # take them.
 DEFAULT_THREADS = 1
-POLLER_STOP_WAIT = 30.0  # seconds to let refreshes under way finish
+# Seconds a stop gives the refreshes under way: a slow upstream could hold
+# Ctrl-C for the whole fetch time-out. What is cut stays leased and is
+# fetched again; a store cut mid-way is rolled back whole.
+POLLER_STOP_WAIT = 5.0
 WORKER_STOP_WAIT = 10  # seconds a worker may take to finish its requests
 
 
@@ -62,6 +65,9 @@ class PollerThread:
         self.worker: Any = None
         self.thread: threading.Thread | None = None
         self.app: Any = None
+        # Its fetch threads still wait on an upstream: the interpreter would
+        # wait for them at exit (concurrent.futures joins its threads).
+        self.abandoned = False
 
     def start(self) -> None:
         from feedserver import create_app
@@ -93,6 +99,7 @@ class PollerThread:
         thread.join(POLLER_STOP_WAIT)
         if thread.is_alive():
             log.warning("the poller did not stop in %.0f s; leaving it", POLLER_STOP_WAIT)
+            self.abandoned = True
 
 
 def worker_app() -> Any:
@@ -203,6 +210,9 @@ def serve(host: str, port: int, workers: int | None, threads: int, poller: bool 
         background.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if background.abandoned:  # exit now, not when the slowest fetch times out
+            logging.shutdown()
+            os._exit(0)
 
 
 def _listen_address(host: str, port: int) -> str:

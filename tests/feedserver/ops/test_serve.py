@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +120,46 @@ def test_ctrl_c_stops_workers_and_poller(site):
     assert elapsed < STOP_WITHIN, output
     assert "poller stopped" in output
     assert not _alive_children(child.pid)
+
+
+def test_ctrl_c_does_not_wait_out_a_hanging_upstream(site, tmp_path):
+    """A refresh under way gets a few seconds (POLLER_STOP_WAIT), not the fetch time-out."""
+    from feedserver.ops.serve import POLLER_STOP_WAIT
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+
+    def hang() -> None:  # an upstream that takes the request and never answers
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hang, daemon=True).start()
+    port = listener.getsockname()[1]
+    database = Database.from_url(site["FEEDSERVER_DATABASE_URL"])
+    with database.session() as session:
+        session.add(Source(slug="slow", name="Slow", feed_url=f"http://127.0.0.1:{port}/f.xml"))
+    database.engine.dispose()
+    env = dict(site, FEEDSERVER_FETCH_TIMEOUT="120")
+    env["FEEDSERVER_UPSTREAM_ALLOWLIST"] += f",127.0.0.1:{port}"
+    child, _ = start(env, "--poller")
+    try:
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert held, "the poller never fetched the hanging upstream"
+        elapsed, output = stop(child, lambda: os.killpg(child.pid, signal.SIGINT))
+        assert child.returncode == 0, output
+        assert elapsed < POLLER_STOP_WAIT + 8, output  # not the 120-second fetch time-out
+        assert not _alive_children(child.pid)
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
 
 
 def test_sighup_replaces_workers_then_sigterm_stops_everything(site):
