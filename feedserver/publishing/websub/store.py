@@ -233,8 +233,18 @@ def apply_verification(session: Session, result: Result, now: datetime) -> None:
             "websub verify refused subscription_id=%s mode=%s status=%s error=%s",
             sub.id, job.mode, result.status, result.error,
         )  # fmt: skip
-        if sub.state == "pending":
-            session.delete(sub)  # never confirmed: it never existed
+        newer = session.scalar(
+            select(HubDelivery.id).where(
+                HubDelivery.subscription_id == sub.id,
+                HubDelivery.kind == "verify",
+                HubDelivery.id != job.id,
+            )
+        )
+        if sub.state == "pending" and newer is None:
+            # Never confirmed: it never existed. Unless another intent for the
+            # pair waits its own verification (a subscriber that refuses all
+            # but its latest request would otherwise lose that one too).
+            session.delete(sub)
         return
     if job.mode == "subscribe":
         lease = job.lease_seconds or 0

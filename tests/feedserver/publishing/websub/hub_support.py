@@ -28,6 +28,7 @@ class CallbackServer:
     """Answers verifications (echo the challenge, or as told) and records every request."""
 
     verify: str = "echo"  # echo | wrong | 404
+    verify_lease: str | None = None  # echo only the verification of this hub.lease_seconds
     post_status: int = 200
     post_statuses: list[int] = field(default_factory=list)  # consumed first, then post_status
     received: list[Received] = field(default_factory=list)
@@ -89,7 +90,8 @@ def start_callback_server() -> CallbackServer:
         def do_GET(self) -> None:
             item = self._record(b"")
             challenge = item.query.get("hub.challenge", [""])[0]
-            if state.verify == "404":
+            lease = item.query.get("hub.lease_seconds", [""])[0]
+            if state.verify == "404" or state.verify_lease not in (None, lease):
                 self._answer(404, b"not mine")
             elif state.verify == "wrong":
                 self._answer(200, challenge.encode() + b"x")

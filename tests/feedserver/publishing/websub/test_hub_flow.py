@@ -163,6 +163,24 @@ def test_unconfirmed_intent_changes_nothing(
     assert callback_server.posts() == []
 
 
+def test_a_subscriber_that_confirms_only_its_latest_intent_gets_that_one(
+    app, client, db, api, newsroom, callback_server
+):
+    """Two quick subscribe requests for a new pair: the first's refusal no longer
+    drops the row the second (confirmed) one needs."""
+    hub = make_deliverer(app)
+    callback_server.verify_lease = "500"
+    cb = callback_server.base + "/cb"
+    assert subscribe(client, TOPIC, cb, **{"hub.lease_seconds": "400"}).status_code == 202
+    assert subscribe(client, TOPIC, cb, **{"hub.lease_seconds": "500"}).status_code == 202
+    hub.run_once()
+    (sub,) = _subs(db)
+    assert sub.state == "active" and sub.lease_seconds == 500
+    _publish(api)
+    hub.run_once()
+    assert len(callback_server.posts("/cb")) == 1
+
+
 def test_failed_unsubscribe_verification_keeps_the_subscription(
     app, client, db, callback_server, newsroom
 ):
