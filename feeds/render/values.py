@@ -111,13 +111,15 @@ def byline(authors: Iterable[Author]) -> str:
 def distinct_instants(
     values: Iterable[datetime], keys: Iterable[str] | None = None
 ) -> list[datetime]:
-    """Return the instants in UTC, made unique by moving repeats a little earlier.
+    """Return the instants in UTC, made unique by moving repeats a little later.
 
     Atom readers and the W3C validator treat two entries with the same
     ``updated`` as one entry seen twice. An instant that several entries
-    share moves back by an amount drawn from the entry's own ``keys`` value
+    share moves on by an amount drawn from the entry's own ``keys`` value
     (its id, under a millisecond), so it stays the same when other entries
-    come and go; only a repeat after that moves 1 µs at a time.
+    come and go; only a repeat after that moves 1 µs at a time. Later, not
+    earlier: an entry never edited has ``updated`` equal to ``published``,
+    and must not seem updated before it was published (RFC 4287 §4.2.9, §4.2.15).
     """
     instants = [as_utc(value) for value in values]
     shares = Counter(instants)
@@ -125,9 +127,9 @@ def distinct_instants(
     result: list[datetime] = []
     for instant, key in zip(instants, keys if keys is not None else repeat(None), strict=False):
         if key is not None and shares[instant] > 1:
-            instant -= timedelta(microseconds=1 + zlib.crc32(key.encode()) % 999)
+            instant += timedelta(microseconds=1 + zlib.crc32(key.encode()) % 999)
         while instant in seen:
-            instant -= timedelta(microseconds=1)
+            instant += timedelta(microseconds=1)
         seen.add(instant)
         result.append(instant)
     return result

@@ -213,11 +213,29 @@ class _AtomFeedExtension(BaseExtension):  # type: ignore[misc]
         return namespaces
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
+        last_alternate = None
         for rel, href, media_type in self.links:
             attrib = {"rel": rel, "href": href}
             if media_type:
                 attrib["type"] = media_type
             _sub(feed, "link", **attrib)
+            if rel == "alternate":
+                last_alternate = feed[-1]
+        if last_alternate is not None:
+            # The page's own alternate after the other formats': newsboat keeps
+            # the last rel="alternate" as the feed's site, which must be the page.
+            page = next(
+                (
+                    child
+                    for child in feed
+                    if etree.QName(child).localname == "link"
+                    and child.get("rel") == "alternate"
+                    and child.get("type") == "text/html"
+                ),
+                None,
+            )
+            if page is not None:
+                last_alternate.addnext(page)
         _tombstones(feed, self.tombstones, "link")
         return feed
 

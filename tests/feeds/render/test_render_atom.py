@@ -50,9 +50,10 @@ def test_feed_links(page: Callable[[str], Feed]) -> None:
     base = "https://ledger.example.com/sections/world/feed"
     assert links(root(page("atom"))) == [
         ("self", f"{base}.atom?page=2", "application/atom+xml"),
-        ("alternate", "https://ledger.example.com/sections/world", "text/html"),
         ("alternate", f"{base}.rss?page=2", "application/rss+xml"),
         ("alternate", f"{base}.json?page=2", "application/feed+json"),
+        # The page last: newsboat takes the last alternate for the feed's site.
+        ("alternate", "https://ledger.example.com/sections/world", "text/html"),
         ("hub", "https://ledger.example.com/websub", None),
         ("first", f"{base}.atom", None),
         ("previous", f"{base}.atom", None),
@@ -72,7 +73,7 @@ def test_alternate_types_stay_unique(feed: Feed) -> None:
         ),
     )
     types = [t for rel, _, t in links(root(doubled)) if rel == "alternate"]
-    assert types == ["text/html", "application/rss+xml"]
+    assert types == ["application/rss+xml", "text/html"]
 
 
 def test_no_paging_links_on_a_single_page(feed: Feed) -> None:
@@ -178,9 +179,9 @@ def test_entries_never_share_an_updated_instant(feed: Feed) -> None:
 
     three = stamps(tied)
     assert len(set(three.values())) == 3  # no two alike
-    for stamp in three.values():  # each within a millisecond before the shared instant
+    for stamp in three.values():  # each within a millisecond after the shared instant
         moved = datetime.fromisoformat(stamp)
-        assert same - timedelta(milliseconds=1) <= moved < same
+        assert same < moved <= same + timedelta(milliseconds=1)  # never before it was published
     # Each entry's instant is its own: another entry at the same time, or one
     # less, changes no other entry's (a reader would take that for an edit).
     assert stamps(tied[:2]) == {k: v for k, v in three.items() if k in stamps(tied[:2])}
@@ -216,3 +217,20 @@ def test_blank_author_names_do_not_count_as_a_byline(feed: Feed) -> None:
     doc = root(replace(feed, entries=(entry,)))
     assert doc.find("a:entry/a:author", NS) is None
     assert doc.findtext("a:author/a:name", namespaces=NS) == "World — The Daily Ledger"
+
+
+def test_the_pages_alternate_is_the_last_one(feed: Feed) -> None:
+    """newsboat keeps a feed's last rel="alternate" as its site: it must be the HTML page."""
+    with_formats = replace(
+        feed,
+        alternates=(
+            ("application/rss+xml", feed.link + "feed.rss"),
+            ("application/feed+json", feed.link + "feed.json"),
+        ),
+    )
+    root = etree.fromstring(render_atom(with_formats).body)
+    alternates = [link for link in root.findall("a:link", NS) if link.get("rel") == "alternate"]
+    assert [link.get("type") for link in alternates] == [
+        "application/rss+xml", "application/feed+json", "text/html",
+    ]  # fmt: skip
+    assert alternates[-1].get("href") == feed.link
