@@ -4,7 +4,9 @@ SQLite gives a new row the highest id in use plus one, so deleting the newest
 source (or author, section, article) gave its id to the next one — and with
 it what is kept under that id: its tombstones (a re-added feed's entries
 were "deleted" and never stored), its feed's scope row, its hub
-subscriptions. AUTOINCREMENT keeps the highest id ever handed out. SQLite
+subscriptions. AUTOINCREMENT keeps the highest id ever handed out; its
+sequence starts above every id still named anywhere (tombstones, scope
+keys), so ids deleted before this upgrade are not handed out again either. SQLite
 cannot add it to a table, so each one is rebuilt (its rows, indexes and
 triggers as they are), with foreign keys off (feedserver.migrate.upgrade).
 PostgreSQL's sequences never hand an id out twice: nothing to do there.
@@ -70,10 +72,54 @@ def _rebuild(table: str, autoincrement: bool) -> None:
         conn.exec_driver_sql(statement)
 
 
+# Where ids of each table live on after their rows are gone: the highest of
+# them is the floor of the new sequence, or an id deleted before this upgrade
+# would be handed out again with what is kept under it.
+_KEPT_IDS = {
+    "sections": ("section",),
+    "authors": ("author",),
+    "sources": ("source",),
+    "articles": ("comments",),
+}
+_KEPT_COLUMNS = {"sources": ("tombstones", "source_id"), "articles": ("tombstones", "article_id")}
+_SCOPE_TABLES = (
+    "scope_versions.key",
+    "tombstone_scopes.scope_key",
+    "websub_subscriptions.scope_key",
+)
+
+
+def _floor(table: str) -> int:
+    """The highest id ``table`` ever handed out, as far as the database remembers."""
+    conn = op.get_bind()
+    highest = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
+    if table in _KEPT_COLUMNS:
+        other, column = _KEPT_COLUMNS[table]
+        kept = conn.exec_driver_sql(f"SELECT coalesce(max({column}), 0) FROM {other}").scalar_one()
+        highest = max(highest, kept or 0)
+    for place in _SCOPE_TABLES:
+        other, column = place.split(".")
+        for kind in _KEPT_IDS[table]:
+            keys = conn.exec_driver_sql(
+                f'SELECT "{column}" FROM {other} WHERE "{column}" LIKE ?', (f"{kind}:%",)
+            ).scalars()
+            for key in keys:
+                number = key.partition(":")[2]
+                if number.isdigit():
+                    highest = max(highest, int(number))
+    return int(highest)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        conn = op.get_bind()
         for table in TABLES:
+            floor = _floor(table)
             _rebuild(table, autoincrement=True)
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+            conn.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, floor)
+            )
 
 
 def downgrade() -> None:
