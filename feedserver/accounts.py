@@ -37,6 +37,7 @@ TOKEN_SHOWN = 10  # characters kept in clear to recognise a token ("fs_AbCdEfG")
 # short enough that an attacker cannot lock an admin out for long.
 MAX_FAILED_LOGINS = 10
 LOCK_TIME = timedelta(minutes=15)
+FRESH_TRIES_WHILE_LOCKED = 3  # checked passwords from new addresses during a lock
 
 hasher = PasswordHasher()
 _dummy_hash: str | None = None
@@ -125,9 +126,10 @@ def authenticate(
     An unknown name costs one argon2 verification too, so the answer's timing
     does not tell which names exist. A locked account answers None whatever the
     password — except to a client whose address has no recent failures
-    (``clean_address``): anyone could otherwise lock the admin out for good,
-    ten wrong passwords every quarter of an hour, from anywhere; guessing is
-    still slowed per address. Commit afterwards either way: failures are counted.
+    (``clean_address``), for :data:`FRESH_TRIES_WHILE_LOCKED` tries: anyone
+    could otherwise lock the admin out for good, ten wrong passwords every
+    quarter of an hour, from anywhere; and an attacker who changes address
+    every try still gets no more than a few guesses per lock. Commit afterwards either way: failures are counted.
     """
     user = find_user(session, name) if isinstance(name, str) and len(name) <= 150 else None
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
@@ -136,7 +138,11 @@ def authenticate(
         _verify(_dummy(), password)
         return None
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now and not clean_address:
+    locked = user.locked_until is not None and user.locked_until > now
+    # While locked, a few checked guesses from addresses that never failed:
+    # enough for the owner to get in, too few for an attacker who changes
+    # address every try (failed_logins counts again from the lock).
+    if locked and (not clean_address or (user.failed_logins or 0) >= FRESH_TRIES_WHILE_LOCKED):
         _verify(_dummy(), password)
         return None
     if not _verify(user.password_hash, password):

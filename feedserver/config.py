@@ -135,7 +135,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "POLL_CONCURRENCY": (1, 1024),
     "POLL_PER_HOST": (1, 1024),
     "POLL_PARSE_PROCESSES": (0, 64),
-    "POLL_LEASE": (1, 7 * DAY),
+    "POLL_LEASE": (60, 7 * DAY),
     "TOMBSTONE_DAYS": (0, 3650),
     "WEBSUB_CONCURRENCY": (1, 1024),
     "WEBSUB_PER_HOST": (1, 1024),
@@ -215,12 +215,29 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
     app.config["BASE_URL"] = _base_url(app.config["BASE_URL"])
+    app.config["WEBSUB_HUB"] = _absolute_url(app.config["WEBSUB_HUB"], "WEBSUB_HUB", "hub")
     if app.config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ValueError(
             f"config {ENV_PREFIX}_LOG_FORMAT: {app.config['LOG_FORMAT']!r} is not one of "
             + ", ".join(LOG_FORMATS)
         )
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+
+
+def _absolute_url(value: str, name: str, what: str) -> str:
+    """An optional setting that must be an absolute http(s) URL (empty: not set)."""
+    from feedserver.urls import http_url_problem
+
+    url = value.strip()
+    if not url:
+        return ""
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: {value[:80]!r} is not usable: {problem.value};"
+            f" give the {what}'s absolute http(s) address"
+        )
+    return url
 
 
 def _base_url(value: str) -> str:

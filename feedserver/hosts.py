@@ -142,7 +142,9 @@ class HostCheck:
         b" X-Forwarded-Proto.\n"
     )
     _MESSAGE = _BODY.decode().removeprefix("Bad Request: the ").strip()
-    _JSON = json.dumps({"error": {"code": "bad_host", "message": "The " + _MESSAGE}}).encode()
+    _JSON = json.dumps(
+        {"error": {"code": "bad_host", "message": "The " + _MESSAGE}}, separators=(",", ":")
+    ).encode()
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -182,7 +184,8 @@ class HostCheck:
                     "code": "not_implemented",
                     "message": "This server knows no such method (methods are case-sensitive).",
                 }
-            }
+            },
+            separators=(",", ":"),
         ).encode(),
     )
 

@@ -181,12 +181,13 @@ def build_server(host: str, port: int, workers: int, threads: int) -> Any:
 )
 def serve(host: str, port: int, workers: int | None, threads: int, poller: bool | None) -> None:
     """Serve the site with granian workers (and the poller, if on) until stopped."""
-    from feedserver.commands import create_lean_app_for_command
+    from feedserver.commands import create_app_for_command
     from feedserver.config import truthy
 
     # What would fail in every worker, after "serving …", with a traceback
-    # each: a bad setting, an address this machine cannot listen on.
-    create_lean_app_for_command()
+    # each: a bad setting (the whole app is built once, so every check runs),
+    # an address this machine cannot listen on.
+    create_app_for_command()
     host = _listen_address(host, port)
     if poller is None:
         poller = truthy(os.environ.get("FEEDSERVER_RUN_POLLER", ""))
@@ -199,8 +200,9 @@ def serve(host: str, port: int, workers: int | None, threads: int, poller: bool 
     if poller:
         server.on_startup(background.start)
     server.on_shutdown(background.stop)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     click.echo(
-        f"feedserver: serving http://{host}:{port}/ with {workers or default_workers()} "
+        f"feedserver: serving http://{shown}:{port}/ with {workers or default_workers()} "
         f"worker(s){' and the poller' if poller else ''}; Ctrl-C stops.",
         err=True,
     )

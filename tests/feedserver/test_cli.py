@@ -203,11 +203,12 @@ def test_a_listed_module_with_a_broken_import_is_not_hidden(monkeypatch, tmp_pat
 # --- as a real process ----------------------------------------------------------------------
 
 
-def run(tmp_path, *args, url=UNREACHABLE, stdin="", program="feedserver"):
+def run(tmp_path, *args, url=UNREACHABLE, stdin="", program="feedserver", env=None):
     executable = BIN / program
     if not executable.exists():
         pytest.skip(f"{executable} is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDSERVER_", "FLASK_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDSERVER_", "FLASK_"))}
+    env = {**base, **(env or {})}
     env.update(FEEDSERVER_INSTANCE_PATH=str(tmp_path / "instance"), FEEDSERVER_DATABASE_URL=url)
     return subprocess.run(  # noqa: S603 - our own console script
         [str(executable), *args], input=stdin, capture_output=True, text=True, env=env,
@@ -301,6 +302,10 @@ def test_serve_refuses_what_every_worker_would_fail_on_before_it_starts(tmp_path
     bad = run(tmp_path, "serve", url="nonsense://")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "Cannot start feedserver" in bad.stderr and "serving" not in bad.stderr
+    # A setting only the whole app checks (the metrics allow list), once, not per worker.
+    env_bad = run(tmp_path, "serve", url=url, env={"FEEDSERVER_METRICS_ALLOW": "bogus"})
+    assert env_bad.returncode != 0 and "Traceback" not in env_bad.stderr
+    assert "FEEDSERVER_METRICS_ALLOW" in env_bad.stderr and "serving" not in env_bad.stderr
 
 
 def test_worker_on_a_database_never_migrated_says_so_once(tmp_path):

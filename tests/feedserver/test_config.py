@@ -61,6 +61,7 @@ def test_a_bad_number_is_a_clear_error(make_app):
         ("POLL_CONCURRENCY", "0"),
         ("FEED_ITEMS", "1.5"),
         ("FEED_ITEMS", "true"),
+        ("POLL_LEASE", "59"),  # the README's "at least 60"
     ],
 )
 def test_a_number_out_of_its_range_is_refused_at_start_up(make_app, name, value):
@@ -86,6 +87,16 @@ def test_a_base_url_that_is_no_absolute_http_url_is_refused_at_start_up(make_app
     """Every feed id and link starts with it: "example.com/feed.atom" is no IRI."""
     with pytest.raises(ValueError, match="FEEDSERVER_BASE_URL: .*absolute address"):
         make_app(BASE_URL=value)
+
+
+@pytest.mark.parametrize("value", ["notaurl", "ftp://hub.example", "https://hub .example/"])
+def test_an_external_hub_that_is_no_absolute_http_url_is_refused_at_start_up(make_app, value):
+    """Every feed would advertise it as where to subscribe."""
+    with pytest.raises(ValueError, match="FEEDSERVER_WEBSUB_HUB: .*absolute http"):
+        make_app(WEBSUB_HUB=value)
+    assert make_app(WEBSUB_HUB="https://hub.example/").config["WEBSUB_HUB"] == (
+        "https://hub.example/"
+    )
 
 
 def test_a_base_url_with_a_path_is_taken(make_app):

@@ -277,3 +277,19 @@ def test_security_headers_on_admin_pages(admin, path):
     assert response.headers["Referrer-Policy"]
     if path != "/admin/nope":
         assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_locked_account_takes_only_a_few_guesses_from_new_addresses(client, db):
+    """Changing address every try must not make the lock a sieve (regression audit)."""
+    make_user(db)
+    for n in range(accounts.MAX_FAILED_LOGINS):
+        sign_in(client, password="wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
+    for n in range(accounts.FRESH_TRIES_WHILE_LOCKED):  # each a new address, each checked
+        r = sign_in(client, password="wrong", environ_base={"REMOTE_ADDR": f"203.0.113.{n}"})
+        assert r.status_code == 422
+    # Past those, even the right password from yet another address waits out the lock.
+    late = sign_in(client, environ_base={"REMOTE_ADDR": "203.0.113.250"})
+    assert late.status_code == 422 and REFUSED in late.text
+    with db.session() as s:
+        s.scalar(select(User).where(User.name == USER)).locked_until = None
+    assert sign_in(client, environ_base={"REMOTE_ADDR": "203.0.113.251"}).status_code == 302
