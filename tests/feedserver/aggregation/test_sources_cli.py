@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import func, select
 
@@ -82,26 +86,28 @@ def test_poll_once_with_progress(runner, db, upstream):
     assert "0 sources polled" in result.output
 
 
-def test_worker_stops_on_sigterm(database_url, tmp_path, upstream):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    env = dict(
-        os.environ,
-        FEEDSERVER_DATABASE_URL=database_url,
-        FEEDSERVER_INSTANCE_PATH=str(tmp_path),
-        FEEDSERVER_SECRET_KEY="x",
-    )
-    child = subprocess.Popen(
+def start_worker(database_url: str, tmp_path, **env: str) -> subprocess.Popen[str]:
+    """`feedserver worker` as a process of its own, its output on one pipe."""
+    return subprocess.Popen(
         [sys.executable, "-m", "feedserver.cli", "worker"],
-        env=env,
+        env={
+            **os.environ,
+            "FEEDSERVER_DATABASE_URL": database_url,
+            "FEEDSERVER_INSTANCE_PATH": str(tmp_path),
+            "FEEDSERVER_SECRET_KEY": "x",
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_worker_stops_on_sigterm(database_url, tmp_path, upstream):
+    import signal
+    import time
+
+    child = start_worker(database_url, tmp_path)
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
@@ -220,11 +226,8 @@ def test_poll_once_all_refreshes_sources_that_are_not_due(runner, db, upstream):
 
 def test_a_second_signal_stops_the_worker_at_once(database_url, tmp_path, db):
     """The first waits for the fetches under way (up to the fetch time-out); the second does not."""
-    import os
     import signal
     import socket
-    import subprocess
-    import sys
     import threading
     import time
 
@@ -245,20 +248,11 @@ def test_a_second_signal_stops_the_worker_at_once(database_url, tmp_path, db):
     threading.Thread(target=accept_and_hang, daemon=True).start()
     with db.session() as s:
         s.add(Source(slug="slow", name="Slow", feed_url=f"http://127.0.0.1:{port}/feed.xml"))
-    env = dict(
-        os.environ,
-        FEEDSERVER_DATABASE_URL=database_url,
-        FEEDSERVER_INSTANCE_PATH=str(tmp_path),
-        FEEDSERVER_SECRET_KEY="x",
+    child = start_worker(
+        database_url,
+        tmp_path,
         FEEDSERVER_UPSTREAM_ALLOWLIST=f"127.0.0.1:{port}",
         FEEDSERVER_FETCH_TIMEOUT="60",
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "feedserver.cli", "worker"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         deadline = time.monotonic() + 30
