@@ -144,6 +144,20 @@ def _lease(raw: str | None) -> int:
     return int(current_app.config["WEBSUB_SUBSCRIBE_LEASE"])
 
 
+def _gone(db: Database, sub_id: int) -> None:
+    """A push to a subscription we are leaving, answered 410: that ends it at the hub.
+
+    The hub then has no subscription left to verify our unsubscribe against
+    (ours ends one on a 410, as §7 says), so it is forgotten here too, or it
+    would wait for a verification that never comes.
+    """
+    with write_lock(db), db.session() as session:
+        row = session.get(Sub, sub_id)
+        if row is not None and row.wanted == "unsubscribe":
+            log.info("websub push answered 410 while unsubscribing; forgotten id=%s", sub_id)
+            forget_unsubscribed(session, row)
+
+
 @bp.post("/websub/callback/<token>")
 def receive(token: str) -> Response:
     """Take a content distribution: check its signature, then store it like a poll."""
@@ -155,6 +169,8 @@ def receive(token: str) -> Response:
     with db.session() as session:
         row = session.scalar(select(Sub).where(Sub.token == token))
         if row is None or row.wanted != "subscribe" or row.source_id is None:
+            if row is not None and row.wanted == "unsubscribe":
+                _gone(db, row.id)
             return _text("No such subscription.\n", 410)
         sub_id, source_id, secret, topic = row.id, row.source_id, row.secret, row.topic
     try:

@@ -249,12 +249,15 @@ def test_a_push_to_an_unknown_callback_is_410(client, db, token):
 
 
 def test_a_push_to_a_retired_subscription_is_410(client, db):
-    _, sid = make_row(db, state="active", wanted="unsubscribe", pending_mode="unsubscribe")
+    ident, sid = make_row(db, state="active", wanted="unsubscribe", pending_mode="unsubscribe")
     body = rss(numbered(1))
     answer = client.post(
         f"/websub/callback/{'T' * 43}", data=body, headers={"X-Hub-Signature": sign(body)}
     )
     assert answer.status_code == 410 and articles(db, sid) == 0
+    # A 410 ends it at the hub (§7), which then has nothing to verify our
+    # unsubscribe against: it is forgotten here too, not left waiting.
+    assert row(db, ident) is None
 
 
 def test_other_methods_are_refused_cleanly(client, db):
