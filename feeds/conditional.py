@@ -34,10 +34,6 @@ def variant_etag(etag: str, encoding: str) -> str:
 
 def representation_tag(tag: str) -> str:
     """The opaque tag of a representation, whichever content-coding carried it."""
-    return _opaque(tag)
-
-
-def _opaque(tag: str) -> str:
     tag = tag.strip()
     if tag.startswith("W/"):
         tag = tag[2:]
@@ -58,9 +54,11 @@ def not_modified(
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return True
-        wanted = _opaque(etag)
+        wanted = representation_tag(etag)
         return any(
-            _opaque(t) == wanted for t in if_none_match[:MAX_TAG_LIST].split(",") if t.strip()
+            representation_tag(t) == wanted
+            for t in if_none_match[:MAX_TAG_LIST].split(",")
+            if t.strip()
         )
     since = parse_request_date(if_modified_since)
     if since is None:
@@ -83,9 +81,9 @@ def precondition_failed(
     if if_match is not None:
         if if_match.strip() == "*":
             return False  # the feed exists
-        wanted = _opaque(etag)
+        wanted = representation_tag(etag)
         return not any(
-            _opaque(t) == wanted
+            representation_tag(t) == wanted
             for t in if_match[:MAX_TAG_LIST].split(",")
             if t.strip() and not t.strip().startswith("W/")
         )

@@ -224,20 +224,24 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
 
 
-def _absolute_url(value: str, name: str, what: str) -> str:
-    """An optional setting that must be an absolute http(s) URL (empty: not set)."""
+def _absolute_url(value: str, name: str, what: str, *, whole: bool = False) -> str:
+    """An optional setting that must be an absolute http(s) URL (empty: not set).
+
+    ``whole``: with no query or fragment either (a prefix that paths follow).
+    """
     from feedserver.urls import http_url_problem
 
     url = value.strip()
     if not url:
         return ""
     problem = http_url_problem(url)
-    if problem is not None:
-        raise ValueError(
-            f"config {ENV_PREFIX}_{name}: {value[:80]!r} is not usable: {problem.value};"
-            f" give the {what}'s absolute http(s) address"
-        )
-    return url
+    if problem is None and not (whole and ("?" in url or "#" in url)):
+        return url
+    why = f"is not usable: {problem.value}" if problem else "has a query or fragment"
+    raise ValueError(
+        f"config {ENV_PREFIX}_{name}: {value[:80]!r} {why}; give the {what}'s"
+        " absolute address, an absolute http(s) URL such as https://news.example"
+    )
 
 
 def _base_url(value: str) -> str:
@@ -247,22 +251,7 @@ def _base_url(value: str) -> str:
     gives ids no validator takes, a query or fragment (``…/?q=1#x``) links
     that lead elsewhere.
     """
-    from feedserver.urls import http_url_problem
-
-    base = value.strip().rstrip("/")
-    if not base:
-        return ""
-    problem = http_url_problem(base)
-    if problem is None and ("?" in base or "#" in base):
-        problem_text = "has a query or fragment"
-    elif problem is not None:
-        problem_text = f"is not usable: {problem.value}"
-    else:
-        return base
-    raise ValueError(
-        f"config {ENV_PREFIX}_BASE_URL: {value[:80]!r} {problem_text}; give the site's"
-        " absolute address, such as https://news.example"
-    )
+    return _absolute_url(value.strip().rstrip("/"), "BASE_URL", "site", whole=True)
 
 
 def _instance_secret(instance: Path) -> str:

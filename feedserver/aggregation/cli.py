@@ -219,9 +219,7 @@ def _work(app: Flask) -> None:
     from feedserver.publishing import websub
 
     problem = schema_problem(get_db().engine)
-    if problem is not None and "unreachable" not in problem:
-        # Not migrated: every pass would fail the same way (an outage, by
-        # contrast, may end: the worker waits it out).
+    if problem is not None:  # not migrated: every pass would fail the same way
         raise click.ClickException(f"Cannot poll: {problem}.")
     stop_in_process(app)  # this command polls instead of the app's own poller thread
     worker = Worker(get_db(), _settings(), tombstone_days=current_app.config["TOMBSTONE_DAYS"])

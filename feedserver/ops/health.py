@@ -40,11 +40,12 @@ def head_revisions() -> frozenset[str]:
 
 
 def schema_problem(engine: Engine) -> str | None:
-    """Why this database cannot be used yet (unreachable, not migrated), or None."""
+    """Why this database's schema cannot be used (not migrated, behind), or None.
+
+    None too when the database cannot be reached: an outage may end.
+    """
     database, schema = _database(engine)
-    if not database["ok"]:
-        return f"the database is unreachable ({database['error']})"
-    return None if schema["ok"] else str(schema["error"])
+    return None if not database["ok"] or schema["ok"] else str(schema["error"])
 
 
 def _database(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
