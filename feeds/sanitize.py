@@ -23,6 +23,7 @@ own feeds republish the result without warnings.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -73,6 +74,26 @@ URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
 LINK_REL = "noopener noreferrer nofollow"
 
 
+# A path from the root with nothing urljoin would rewrite: no dot segment
+# (every one follows a "/"), no ";" (params: a trailing one is dropped), no
+# empty query or fragment, no white space, control character or backslash.
+_PLAIN_ROOTED = re.compile(
+    r"/(?!/)[^\x00-\x20\x7f\\;?#]*(?:\?[^\x00-\x20\x7f\\#]+)?(?:#[^\x00-\x20\x7f\\]+)?"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(base: str) -> str | None:
+    """``scheme://netloc`` of an http(s) base URL with a host, as urljoin keeps them; else None."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
 def safe_url(value: str, base: str | None = None, *, mailto: bool = False) -> str | None:
     """Make ``value`` absolute against ``base``; None unless it is http(s) (or mailto)."""
     # Browsers ignore tabs, newlines and edge spaces in URLs ("java\tscript:");
@@ -80,6 +101,11 @@ def safe_url(value: str, base: str | None = None, *, mailto: bool = False) -> st
     value = _EDGES.sub("", _TAB_NEWLINE.sub("", value))
     if not value:
         return None
+    if base and value[0] == "/" and "/." not in value and _PLAIN_ROOTED.fullmatch(value):
+        # Most links in upstream HTML: what urljoin would give, a tenth of its cost.
+        origin = _origin(base)
+        if origin is not None:
+            return origin + value
     try:
         joined = urljoin(base, value) if base else value
         parts = urlsplit(joined)

@@ -98,17 +98,34 @@ def normalize(text: str) -> str:
 def terms(text: str) -> list[str]:
     """The significant words of ``text``, stemmed, in order (repeats kept)."""
     found = []
-    for match in _WORD.finditer(normalize(text)):
-        word = match.group()
-        if word[0].isdigit():
-            found.append(word.replace(",", ""))
-            continue
-        if len(word) < 2 or word in STOPWORDS:
-            continue
-        stemmed = stem(word)
-        if stemmed not in STOPWORDS:
-            found.append(stemmed)
+    for word in _WORD.findall(normalize(text)):
+        term = _TERMS.get(word)
+        if term is None:
+            term = _term(word)
+            if len(word) <= MEMO_WORD:
+                if len(_TERMS) >= TERM_MEMO:
+                    _TERMS.clear()  # start again: the words in use now come back
+                _TERMS[word] = term
+        if term:
+            found.append(term)
     return found
+
+
+# A word's term (or "" for none) is worked out once: words repeat a lot, and
+# a first poll reads tens of thousands of articles (bounded: ~10 MB at most).
+TERM_MEMO = 100_000
+MEMO_WORD = 40  # longer words are worked out each time (a hostile feed's junk)
+_TERMS: dict[str, str] = {}
+
+
+def _term(word: str) -> str:
+    """What :func:`terms` keeps of one normalized word: its stem, or "" (a stopword)."""
+    if word[0].isdigit():
+        return word.replace(",", "")
+    if len(word) < 2 or word in STOPWORDS:
+        return ""
+    stemmed = stem(word)
+    return "" if stemmed in STOPWORDS else stemmed
 
 
 def names(text: str) -> set[str]:
@@ -122,11 +139,15 @@ def names(text: str) -> set[str]:
     previous_end = 0
     for match in _WORD.finditer(text):
         word = match.group()
-        opening = previous_end == 0 or bool(
-            _SENTENCE_END.search(text[previous_end : match.start()])
-        )
-        previous_end = match.end()
-        if opening or not word[0].isupper():
+        start, end = match.span()
+        if not word[0].isupper():
+            previous_end = end
+            continue
+        # Opening a sentence: first, or after an end mark (one space: not).
+        gap = text[previous_end:start]
+        opening = previous_end == 0 or (gap != " " and bool(_SENTENCE_END.search(gap)))
+        previous_end = end
+        if opening:
             continue
         lowered = word.casefold()
         if lowered in STOPWORDS or lowered in CALENDAR:
@@ -298,7 +319,10 @@ def _index_terms(doc: Document) -> list[str]:
     for group in (
         sorted(doc.title_terms),
         sorted((doc.names | doc.numbers) - doc.title_terms),
-        sorted(doc.terms - doc.title_terms - doc.names - doc.numbers, key=lambda t: (-len(t), t)),
+        # longest first, then alphabetical (a stable sort by length of the sorted words)
+        sorted(
+            sorted(doc.terms - doc.title_terms - doc.names - doc.numbers), key=len, reverse=True
+        ),
     ):
         for term in (t[:40] for t in group):
             if term not in chosen:

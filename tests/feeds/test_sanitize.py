@@ -210,3 +210,41 @@ def test_control_characters_leave_titles_and_line_breaks_become_spaces():
         clip_text("Bell\x07 and\x00 escape\x1b[31m red\x7f\x9b", None) == "Bell and escape[31m red"
     )
     assert clip_text("one\nline\x85two\u2028three", None) == "one line two three"
+
+
+# Links from the root take a short cut past urljoin (most links in upstream
+# HTML are such); it must give exactly what urljoin gives.
+ROOTED_PIECES = ["a", "b", "/", "//", ".", "..", "./", "?", "#", ";", "%2e", "%", "\\", " ",
+                 "\t", "é", "\x7f", ":", "@", "=", "&", "x.html", "\u2028", "~"]  # fmt: skip
+BASES = [
+    BASE,
+    "http://example.com",
+    "HTTPS://Example.COM:8443/a/b/?q=1#frag",
+    "https://user:pass@host.example/x;p?y",
+    "http://[2001:db8::1]:8080/feed",
+    "https://host.example/feed.xml?page=2",
+    "ftp://files.example/dir/",
+    "mailto:someone@example.com",
+    "http://[::1/broken",
+]
+
+
+@given(
+    st.lists(st.sampled_from(ROOTED_PIECES), max_size=12).map(lambda p: "/" + "".join(p)),
+    st.sampled_from(BASES),
+    st.booleans(),
+)
+def test_links_from_the_root_resolve_as_urljoin_resolves_them(
+    value: str, base: str, mailto: bool
+) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    cleaned = value.replace("\t", "").strip("\x00 ")
+    try:
+        joined = urljoin(base, cleaned)
+        parts = urlsplit(joined)
+    except ValueError:
+        assert safe_url(value, base, mailto=mailto) is None
+        return
+    expected = joined if parts.scheme in ("http", "https") and parts.netloc else None
+    assert safe_url(value, base, mailto=mailto) == expected
