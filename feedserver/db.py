@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, Table, create_engine, event, exc, false, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:  # the poller and CLI use Database without importing Flask
@@ -44,6 +44,9 @@ class Database:
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> Database:
         """Create the engine with the settings each backend wants."""
+        # A statement's parameters hold what readers and upstreams sent (a
+        # commenter's e-mail): never in an error's text, so never in a log.
+        engine_options.setdefault("hide_parameters", True)
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30}, **engine_options)
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -91,6 +94,24 @@ def describe(error: BaseException) -> str:
         first = (str(inner).strip().splitlines() or [""])[0]
         return f"{type(error).__name__}: {type(inner).__name__}: {first}"[:500]
     return f"{type(error).__name__}: {error}"[:500]
+
+
+def write_first(session: Session, table: Table, key: str) -> None:
+    """Make the rest of this transaction run after every other writer's with ``key``.
+
+    For a check that must hold until the commit (a flood limit, a duplicate):
+    PostgreSQL takes a transaction-scoped advisory lock on ``key``; SQLite
+    takes the database's one write lock now, with a write that changes
+    nothing, so what is read next is the latest committed state and no other
+    writer (thread or process) commits before this transaction ends. Reads
+    outside a transaction on pysqlite would otherwise each see their own
+    moment, and the insert another.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    else:
+        first = table.primary_key.columns.values()[0]
+        session.execute(update(table).where(false()).values({first.name: first}))
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -419,3 +419,38 @@ def test_a_website_no_url_could_hold_is_refused(client, db, story, website):
     response = post_comment(client, website=website)
     assert response.status_code == 422
     assert comments(db) == []
+
+
+def _at_once(app, n: int, **fields_of) -> list[int]:
+    """Post ``n`` comments from one client address at the same moment; their statuses."""
+    import threading
+
+    start = threading.Barrier(n)
+    statuses: list[int] = []
+
+    def send(i: int) -> None:
+        client = app.test_client()
+        fields = {k: (v(i) if callable(v) else v) for k, v in fields_of.items()}
+        start.wait()
+        statuses.append(post_comment(client, **fields).status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(statuses)
+
+
+def test_a_double_click_stores_one_comment(app, db, story):
+    # Posted at once, the duplicate check of each must see the others' insert.
+    for attempt in range(3):
+        statuses = _at_once(app, 6, comment=f"Clicked twice {attempt}")
+        assert statuses == [303] * 6
+    assert [c.body for c in comments(db)] == [f"Clicked twice {n}" for n in range(3)]
+
+
+def test_a_flood_sent_at_once_is_limited_all_the_same(app, db, story):
+    statuses = _at_once(app, 8, comment=lambda i: f"Flood {i}")
+    assert statuses == [303] * 3 + [429] * 5
+    assert len(comments(db)) == 3

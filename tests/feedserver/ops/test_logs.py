@@ -59,3 +59,36 @@ def test_unknown_log_format_is_refused(app_config, tmp_path, monkeypatch):
     monkeypatch.setenv("FEEDSERVER_INSTANCE_PATH", str(tmp_path))
     with pytest.raises(ValueError, match="FEEDSERVER_LOG_FORMAT: 'xml'"):
         create_app({**app_config, "LOG_FORMAT": "xml"})
+
+
+def test_a_failed_statement_never_shows_its_parameters(db):
+    # A comment's insert that fails (its article deleted meanwhile) is logged
+    # with its traceback by whatever meets it: the e-mail must not be in it.
+    import traceback
+
+    from sqlalchemy import exc
+
+    from feedserver.models import Comment, utcnow
+
+    secret = "never.published@example.net"
+    with pytest.raises(exc.IntegrityError) as failed, db.session() as session:
+        now = utcnow()
+        session.add(
+            Comment(
+                article_id=987654,
+                author_name="Reader",
+                author_email=secret,
+                body="A comment whose article is gone",
+                status="pending",
+                ip_hash="0" * 64,
+                content_hash="1" * 64,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+    logged = "".join(traceback.format_exception(failed.value))
+    assert "INSERT INTO comments" in logged  # the statement is named…
+    assert (
+        secret not in logged and "A comment whose article is gone" not in logged
+    )  # …not its values
