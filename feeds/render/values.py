@@ -30,8 +30,15 @@ from feeds.model import Author
 # The C1 controls U+007F-U+009F, which §2.2 discourages, go too: in real text
 # they are mis-decoded Windows-1252, and the W3C validator flags them as such.
 # So is U+FFFD, the mark a decoder leaves where bytes (or an upstream's "&#0;")
-# could not be read: it carries nothing, so it goes as well.
-_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd\ufffe\uffff]")
+# could not be read: it carries nothing, so it goes as well. And the other
+# Unicode noncharacters (U+FDD0-U+FDEF, the last two of every plane), which
+# §2.2 discourages and the validator's HTML check calls invalid code points.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
+_NOT_XML_CHAR = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd{_NONCHARACTERS}]"
+)
 
 # RFC 3986's characters (the W3C validator's set); anything else in an href —
 # a space, "<", a non-ASCII letter — is percent-encoded on the way out.

@@ -298,7 +298,7 @@ def _comment_entry(article: Article, comment: Comment, link: str) -> fm.Entry:
     parent = comment.parent
     title = (
         f"Reply by {comment.author_name} to {parent.author_name}"
-        if parent is not None
+        if parent is not None and parent.status == "approved"  # else it is not shown
         else f"Comment by {comment.author_name}"
     )
     return fm.Entry(

@@ -232,6 +232,8 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     """Bump the versions of exactly the scopes this flush changed."""
     changes = _Changes()
     changes.authors.update(session.info.pop("feedserver_authors", ()))
+    # Per article: how many approved comments came or went (a pending one
+    # rejected changes no feed, so its article is not named).
     comment_delta: Counter[int] = Counter()
     for obj in session.new:
         if isinstance(obj, Article):
@@ -285,7 +287,9 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 changes.bump(comments_key(obj.id))
         elif isinstance(obj, Comment):
             old, new = _old_new(obj, "status")
-            if old != new:
+            if old != new and "approved" in (old, new):
+                # One approved and one withdrawn in a flush: no count change,
+                # but the feed changed, so the article is named all the same.
                 comment_delta[obj.article_id] += (new == "approved") - (old == "approved")
             elif new == "approved" and _changed(obj, ("body", "author_name", "author_url")):
                 changes.bump(comments_key(obj.article_id))

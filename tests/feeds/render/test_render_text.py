@@ -249,3 +249,15 @@ def test_rss_writes_lt_and_amp_as_hexadecimal_references(feed: Feed) -> None:
     assert b"<title>Why &#x3C;em&gt; &#x26; AT&#x26;T matter</title>" in body
     assert b"&lt;" not in body and b"&amp;" not in body
     assert etree.fromstring(body).find("channel/item").findtext("title") == "Why <em> & AT&T matter"
+
+
+def test_clean_text_drops_every_noncharacter() -> None:
+    # U+FDD0-U+FDEF and the last two code points of each of the 17 planes: a
+    # reader's comment could carry them, and the validator calls them invalid.
+    nonchars = [chr(c) for c in range(0xFDD0, 0xFDF0)]
+    nonchars += [chr(plane << 16 | last) for plane in range(17) for last in (0xFFFE, 0xFFFF)]
+    assert len(nonchars) == 66
+    assert clean_text("a".join(nonchars)) == "a" * 65
+    # Their neighbours are ordinary characters and stay.
+    kept = "\ufdcf\ufdf0\U0001fffd\U00020000\U0010fffd"
+    assert clean_text(kept) == kept

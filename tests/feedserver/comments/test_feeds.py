@@ -217,6 +217,29 @@ def test_moderation_changes_page_feeds_and_etags(client, db, story, auth):
     assert "<slash:comments>2</slash:comments>" in client.get("/feed.rss").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("status", ["rejected", "spam"])
+def test_a_held_comment_turned_down_changes_no_feed(client, db, story, auth, status):
+    held = comments(db)[2]
+    paths = ["/articles/story/comments.atom", "/articles/story/comments.rss", "/feed.atom"]
+    before = _etags(client, paths)
+    response = client.patch(f"/api/comments/{held.id}", json={"status": status}, headers=auth)
+    assert response.status_code == 200 and response.get_json()["status"] == status
+    assert _etags(client, paths) == before
+
+
+def test_a_reply_to_a_withdrawn_comment_no_longer_names_it(client, db, story, auth):
+    first = comments(db)[0]
+    response = client.patch(f"/api/comments/{first.id}", json={"status": "spam"}, headers=auth)
+    assert response.status_code == 200
+    for fmt in FEED_TYPES:
+        feed = feedparser.parse(client.get(f"/articles/story/comments.{fmt}").data)
+        # The page shows the reply on its own: so does the feed.
+        assert [e.title for e in feed.entries] == ["Comment by Second Reader"]
+        assert "First Reader" not in client.get(f"/articles/story/comments.{fmt}").get_data(
+            as_text=True
+        )
+
+
 def test_a_new_pending_comment_changes_no_feed(client, db, story):
     paths = ["/articles/story/comments.atom", "/feed.atom"]
     before = _etags(client, paths)
