@@ -114,8 +114,11 @@ def test_hostile_title_reads_back_as_text(client, hostile):
     doc = lxml.html.fromstring(response.data)
     assert text(one(doc, "//h1")) == HOSTILE
     assert one(doc, '//meta[@property="og:title"]').get("content").startswith(HOSTILE)
-    # No link to the original: its URL is not http(s).
-    assert not doc.xpath('//*[@class="original-source"]')
+    # No link to the original (its URL is not http(s)): the source is credited
+    # by its name, escaped, linking its page here.
+    credit = one(doc, '//*[@class="original-source"]')
+    assert text(credit) == "Original Source: <svg onload=alert(5)>"
+    assert [a.get("href") for a in credit.xpath(".//a")] == ["/sources/evil"]
 
 
 def test_commenter_email_never_appears_on_the_article_page(client, db, news):
