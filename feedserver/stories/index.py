@@ -23,12 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Float,
     Select,
     Table,
     bindparam,
     case,
-    cast,
     delete,
     func,
     insert,
@@ -286,22 +284,24 @@ class Window:
         low = min(e.published_at for e, _ in filed) - WINDOW
         high = max(e.published_at for e, _ in filed) + WINDOW
         conn = session.connection()
-        seconds = _seconds(conn.dialect.name)
-        for start in range(0, len(words), _CHUNK):
-            # Sorted by the database, each word's rows arrive together and in
-            # order: no sort and no per-row Python beyond two list builds.
-            found = conn.execute(
-                select(_TERMS.c.term, seconds, _TERMS.c.article_id)
-                .where(
-                    _TERMS.c.term.in_(words[start : start + _CHUNK]),
-                    _TERMS.c.published_at.between(low, high),
-                )
-                .order_by(_TERMS.c.term, seconds, _TERMS.c.article_id)
-            ).all()
-            for term, group in itertools.groupby(found, key=_FIRST):
-                rows = list(group)
-                self._times[term] = [row[1] for row in rows]
-                self._ids[term] = [row[2] for row in rows]
+        sql = _WINDOW_SQL[conn.dialect.name]
+        bind = _published_bind(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # a live connection has one
+        try:
+            for start in range(0, len(words), _CHUNK):
+                chunk = words[start : start + _CHUNK]
+                # The driver's own cursor: tens of thousands of plain tuples a
+                # batch, without a Row object each (a third of the read's cost).
+                # Sorted by the database, each word's rows arrive together and
+                # in order: no sort and no per-row Python beyond two list builds.
+                marks = ", ".join([_MARK[conn.dialect.paramstyle]] * len(chunk))
+                cursor.execute(sql.format(marks=marks), (*chunk, bind(low), bind(high)))
+                for term, group in itertools.groupby(cursor.fetchall(), key=_FIRST):
+                    rows = list(group)
+                    self._times[term] = [row[1] for row in rows]
+                    self._ids[term] = [row[2] for row in rows]
+        finally:
+            cursor.close()
 
     def ids(self, entry: Entry, terms: list[str], skip: Collection[int] = ()) -> list[int]:
         """The ids :func:`candidates` would return for ``entry``, best first."""
@@ -331,11 +331,20 @@ _WINDOW_SECONDS = WINDOW.total_seconds()
 _FIRST = operator.itemgetter(0)
 
 
-def _seconds(dialect: str) -> Any:
-    """``story_terms.published_at`` as POSIX seconds (a float), in SQL."""
-    if dialect == "sqlite":  # stored as ISO 8601 text in UTC
-        return (func.julianday(_TERMS.c.published_at) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", _TERMS.c.published_at), Float)
+# The window's read per dialect, its time as POSIX seconds (a float) computed
+# by the database: SQLite stores ISO 8601 text in UTC.
+_WINDOW_SQL = {
+    dialect: (
+        f"SELECT term, {seconds}, article_id FROM story_terms"  # noqa: S608 - constants; values are bound
+        " WHERE term IN ({marks}) AND published_at BETWEEN {mark} AND {mark}"
+        " ORDER BY 1, 2, 3"
+    ).replace("{mark}", mark)
+    for dialect, seconds, mark in (
+        ("sqlite", "(julianday(published_at) - 2440587.5) * 86400.0", "?"),
+        ("postgresql", "CAST(EXTRACT(epoch FROM published_at) AS DOUBLE PRECISION)", "%s"),
+    )
+}
+_MARK = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def details(session: Session, ids: Collection[int]) -> dict[int, Candidate]:
