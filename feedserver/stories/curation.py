@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from feedserver.db import write_first
 from feedserver.errors import Conflict, NotFound, Unprocessable
 from feedserver.models import Article, Source, Story
 from feedserver.stories import leads
@@ -66,8 +67,9 @@ def split(session: Session, story_id: int, raw_ids: Any) -> tuple[int, int]:
     dissolved when it was left with a single article (a lone article is not
     a story): see :func:`find_story`.
     """
-    story = get_story(session, story_id)
     wanted = _ids(raw_ids, "articles", required=True)
+    _one_at_a_time(session)
+    story = get_story(session, story_id)
     members = member_ids(session, story_id)
     strangers = sorted(set(wanted) - set(members))
     if strangers:
@@ -99,6 +101,7 @@ def merge(session: Session, raw_stories: Any, raw_articles: Any) -> int:
         raise Unprocessable(
             "Name at least two stories or articles to merge.", fields={"stories": "too few"}
         )
+    _one_at_a_time(session)
     for story_id in story_ids:
         get_story(session, story_id)
     found = set(session.scalars(select(Article.id).where(Article.id.in_(article_ids))))
@@ -118,6 +121,8 @@ def merge(session: Session, raw_stories: Any, raw_articles: Any) -> int:
             if s is not None
         }
     )
+    for story_id in story_ids:  # in id order: grouping joins them under these locks
+        leads.lock(session, story_id)
     everyone = select(Article.id, Article.source_id).where(
         Article.id.in_(article_ids)
         | (Article.story_id.in_(story_ids) if story_ids else Article.id.in_(article_ids))
@@ -132,6 +137,16 @@ def merge(session: Session, raw_stories: Any, raw_articles: Any) -> int:
     leads.refresh(session, set(story_ids) | {target})
     log.info("stories: merged story_ids=%s article_ids=%s into %s", story_ids, article_ids, target)
     return target
+
+
+def _one_at_a_time(session: Session) -> None:
+    """Make this split or merge wait for any other under way, then read what it left.
+
+    Each checks the one-source rule on the members it reads; two at once
+    could each pass it and together break it (two merges bringing in one
+    source's articles).
+    """
+    write_first(session, Story.__table__, "stories-curation")  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
 
 
 def find_story(session: Session, story_id: int) -> Story | None:

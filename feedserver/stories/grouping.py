@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, event, insert, inspect, select, text
+from sqlalchemy import Table, delete, event, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -402,17 +402,39 @@ def _place(
     """Join the first match (id, story) whose story has no article of ``entry``'s source yet."""
     if not matches:
         return None
-    taken = _stories_with_source(session, {story for _, story in matches}, entry.source_id)
+    stories = {story for _, story in matches}
+    taken = _stories_with_source(session, stories, entry.source_id)
+    spans = _spans(session, stories)
     for match_id, story_id in matches:
-        if story_id is None:
+        if story_id is None:  # a match is within the window of its newcomer
             story_id = leads.new_story(session)
             leads.move(session, [match_id, entry.id], story_id)
             return story_id, {match_id, entry.id}
-        if story_id not in taken:
-            leads.lock(session, story_id)
-            leads.move(session, [entry.id], story_id)
-            return story_id, {entry.id}
+        if story_id in taken:
+            continue
+        # Every member reports it within 72 hours of every other (§10): a
+        # story does not chain on, a day at a time, through its newest members.
+        first, last = spans.get(story_id, (entry.published_at, entry.published_at))
+        if entry.published_at - first > WINDOW or last - entry.published_at > WINDOW:
+            continue
+        leads.lock(session, story_id)
+        leads.move(session, [entry.id], story_id)
+        return story_id, {entry.id}
     return None
+
+
+def _spans(session: Session, stories: set[int | None]) -> dict[int, tuple[Any, Any]]:
+    """Each of these stories' earliest and latest publication times."""
+    wanted = [s for s in stories if s is not None]
+    if not wanted:
+        return {}
+    published = _ARTICLES.c.published_at
+    found = session.connection().execute(
+        select(_ARTICLES.c.story_id, func.min(published), func.max(published))
+        .where(_ARTICLES.c.story_id.in_(wanted))
+        .group_by(_ARTICLES.c.story_id)
+    )
+    return {story: (first, last) for story, first, last in found}
 
 
 def _stories_with_source(

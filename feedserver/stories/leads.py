@@ -170,6 +170,7 @@ def refresh(
                     }
                 )
     if writes:
+        writes.sort(key=lambda w: w["ident"])  # rows locked in one order by every writer
         conn.execute(_FLAGS, writes)
     if dissolved:
         conn.execute(delete(_STORIES).where(_STORIES.c.id.in_(dissolved)))

@@ -22,6 +22,8 @@ runs it); this module is the *store* step and nothing else writes:
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MAX_BACKOFF = timedelta(days=1)
+TRANSIENT_TRIES = 5  # a refresh's store again after a deadlock, at most
 MAX_FEED_URL = 2000  # sources.feed_url's width  # when the scheduler itself fails on a value
 
 
@@ -137,9 +140,9 @@ def again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
 
     A slug race (IntegrityError: a concurrent writer took the slug) is
     retried once with suffixed slugs; a deadlock or serialization failure
-    (``db.is_transient``: rare, as scope rows are locked in one order at the
-    commit, but two refreshes can still meet on an index) up to twice as it
-    was. Anything else, or a third failure, propagates (the
+    (``db.is_transient``: scope rows are locked in one order at the commit,
+    but two refreshes can still meet on an index, or on the members of a story
+    both edit) up to :data:`TRANSIENT_TRIES` times as it was, a moment apart. Anything else, or a third failure, propagates (the
     refresh's error boundary records it).
     """
     careful, transient = False, 0
@@ -152,10 +155,13 @@ def again_on_conflict(write: Callable[[bool], _T], what: str) -> _T:
             careful = True
             log.info("slug race, storing again %s", what)
         except OperationalError as exc:
-            if not is_transient(exc) or transient == 2:
+            if not is_transient(exc) or transient == TRANSIENT_TRIES:
                 raise
             transient += 1
             log.info("transient database conflict (%s), storing again %s", exc.orig, what)
+            # Apart, at random: two refreshes that deadlocked on one story's
+            # members must not meet again at once (edits of a busy story do).
+            time.sleep(random.uniform(0.02, 0.1) * transient)  # noqa: S311 - jitter, not a secret
 
 
 def store_fetched(

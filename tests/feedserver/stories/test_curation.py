@@ -188,3 +188,57 @@ def test_a_dissolved_storys_id_is_never_handed_out_again(db):
     with db.session() as s:
         third = leads.new_story(s)
     assert first < second < third
+
+
+def test_merges_sent_at_once_never_let_one_source_report_twice(db):
+    # Two admins each merge a lone article of one source into the same story:
+    # each alone is fine, both together would credit that source twice.
+    import threading
+
+    from sqlalchemy import func, select
+
+    from feedserver.errors import Conflict
+    from feedserver.models import Article
+    from feedserver.stories.curation import merge
+
+    ids = newsroom(db)
+    other = ("Bakery on the square wins the county bread prize", "Judges praised its rye.")
+    for n in range(4):
+        at = 500 * n  # each round far from the others in time
+        lead = write(db, ids, f"q{n}-a", QUAKE[0], "a", hours=at)
+        second = write(db, ids, f"q{n}-b", QUAKE[1], "b", hours=at + 1)
+        assert story_of(db, second) == story_of(db, lead) is not None
+        lone = [
+            write(db, ids, f"c{n}-1", PERU, "c", hours=at + 2),
+            write(db, ids, f"c{n}-2", other, "c", hours=at + 3),
+        ]
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def send(
+            pair: list[int], start: threading.Barrier = start, outcomes: list[str] = outcomes
+        ) -> None:
+            start.wait()
+            try:
+                with db.session() as session:
+                    merge(session, None, pair)
+                outcomes.append("merged")
+            except Conflict:
+                outcomes.append("409")
+
+        threads = [
+            threading.Thread(target=send, args=([member, article],))
+            for member, article in zip((lead, second), lone, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["409", "merged"]
+        with db.session() as s:
+            per_source = s.execute(
+                select(Article.source_id, func.count())
+                .where(Article.story_id == story_of(db, lead))
+                .group_by(Article.source_id)
+            ).all()
+        assert all(count == 1 for _, count in per_source), per_source

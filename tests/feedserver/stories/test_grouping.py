@@ -64,6 +64,20 @@ def test_articles_more_than_72_hours_apart_stay_apart(db):
     assert story_of(db, inside) == story_of(db, first) is not None
 
 
+def test_a_story_does_not_chain_past_72_hours(db):
+    # Each report is within 72 hours of the one before, but the third is 142
+    # hours after the first: every member must be within 72 hours of every other.
+    ids = newsroom(db)
+    first = write(db, ids, "q0", QUAKE[0], "a")
+    second = write(db, ids, "q1", QUAKE[1], "b", hours=71)
+    assert story_of(db, second) == story_of(db, first) is not None
+    third = write(db, ids, "q2", QUAKE[2], "c", hours=142)
+    assert story_of(db, third) is None
+    # A report inside the story's span still joins it.
+    inside = write(db, ids, "q3", QUAKE[2], None, hours=35)
+    assert story_of(db, inside) == story_of(db, first)
+
+
 def test_one_source_never_reports_a_story_twice(db):
     ids = newsroom(db)
     nine = write(
