@@ -177,17 +177,23 @@ class Fetcher:
         self._pool.close()
 
     def fetch(self, url: str, validators: Validators | None = None) -> FetchResult:
-        """GET ``url`` (conditionally, given ``validators``) within every limit."""
-        until = time.monotonic() + self.total_timeout
-        token = connections.deadline.set(until)
+        """GET ``url`` (conditionally, given ``validators``) within every limit.
+
+        At most ``max_per_host`` requests go to one host at a time, the host
+        of every hop (a redirect's target is limited like a feed's own host).
+        The time-out counts from the moment the first request may go: waiting
+        for a host's turn is not the upstream's slowness, and a request is
+        never sent only to be given up on at once.
+        """
+        token = connections.deadline.set(None)  # set when the first request may go
         try:
             checked = check_url(url, self.allowlist)
-            with self._host_slot(checked.host):
-                return self._fetch(url, checked, validators or Validators())
+            return self._fetch(url, checked, validators or Validators())
         except FeedError:
             raise
         except TransportTimeout as exc:
-            if time.monotonic() >= until - 0.05:
+            until = connections.deadline.get()
+            if until is not None and time.monotonic() >= until - 0.05:
                 problem = f"no complete answer within {self.total_timeout:g} s"
             else:
                 problem = f"{exc.kind} time-out"
@@ -206,26 +212,46 @@ class Fetcher:
                 slot = self._hosts[host] = threading.BoundedSemaphore(self._max_per_host)
             return slot
 
+    def _take_turn(self, url: str, current: httpx.URL) -> threading.BoundedSemaphore:
+        """Wait for the host's turn; the first turn starts the fetch's clock.
+
+        A feed's own host is waited for as long as it takes (its fetches under
+        way end within their time-outs); a redirect's host within what is
+        left of the fetch's time.
+        """
+        slot = self._host_slot(current.host)
+        until = connections.deadline.get()
+        if until is None:
+            slot.acquire()
+            connections.deadline.set(time.monotonic() + self.total_timeout)
+        elif not slot.acquire(timeout=max(0.0, until - time.monotonic())):
+            raise FetchTimeout(url, f"no complete answer within {self.total_timeout:g} s")
+        return slot
+
     def _fetch(self, url: str, current: httpx.URL, validators: Validators) -> FetchResult:
         permanent: str | None = None
         still_permanent = True
         headers = self._headers + list(_conditional_headers(validators).items())
         for hops in range(self.max_redirects + 1):
+            slot = self._take_turn(url, current)
             try:
-                response = self._send(*_request_line(current), headers)
-            except (BlockedAddress, FetchError) as exc:  # the guard names host:port
-                where = "" if str(current) == url else f"redirect to {current} refused: "
-                raise type(exc)(url, f"{where}{exc.problem}") from None
-            try:
-                if response.status not in REDIRECTS:
-                    result = self._finish(url, current, response, validators)
-                    if permanent is not None:
-                        result = replace(result, permanent_redirect_url=permanent)
-                    return result
-                target = _redirect_target(url, current, response)
-                _drain(response)
+                try:
+                    response = self._send(*_request_line(current), headers)
+                except (BlockedAddress, FetchError) as exc:  # the guard names host:port
+                    where = "" if str(current) == url else f"redirect to {current} refused: "
+                    raise type(exc)(url, f"{where}{exc.problem}") from None
+                try:
+                    if response.status not in REDIRECTS:
+                        result = self._finish(url, current, response, validators)
+                        if permanent is not None:
+                            result = replace(result, permanent_redirect_url=permanent)
+                        return result
+                    target = _redirect_target(url, current, response)
+                    _drain(response)
+                finally:
+                    response.close()
             finally:
-                response.close()
+                slot.release()
             if hops == self.max_redirects:
                 raise TooManyRedirects(url, f"more than {self.max_redirects} redirects")
             try:

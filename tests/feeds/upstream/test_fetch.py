@@ -628,3 +628,83 @@ def test_a_chunked_body_cut_mid_chunk_is_an_error() -> None:
         pytest.raises(FetchError),
     ):
         fetcher.fetch(raw.url("/feed"))
+
+
+# --- one host's turn -------------------------------------------------------------
+
+
+class _Busy:
+    """A slow upstream that notes how many requests it is answering at once."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.now = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, sock: socket.socket, request: bytes) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(self.delay)
+            sock.sendall(head("200 OK", {"Content-Length": str(len(RSS))}) + RSS)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+def test_waiting_for_the_hosts_turn_is_not_the_upstreams_time() -> None:
+    # Six feeds on one host, two at a time, each answered in 0.5 s: the last
+    # pair waits 1 s for its turn, longer than the whole time-out, and still
+    # gets its answer (the clock starts when the request may go).
+    busy = _Busy(0.5)
+    with (
+        RawServer(busy) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}", max_per_host=2, total_timeout=0.9) as fetcher,
+        ThreadPoolExecutor(6) as pool,
+    ):
+        results = list(pool.map(lambda n: fetcher.fetch(raw.url(f"/feed{n}")), range(6)))
+    assert [r.status for r in results] == [200] * 6
+    assert busy.most == 2
+    assert len(raw.requests) == 6  # each sent once, none given up on
+
+
+def test_a_redirects_target_host_is_limited_too() -> None:
+    # Feeds on four hosts that all redirect to one: that host still gets no
+    # more than max_per_host requests at once.
+    from http.server import ThreadingHTTPServer
+
+    busy = _Busy(0.3)
+    with RawServer(busy) as target:
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target.url(self.path))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        fronts = [ThreadingHTTPServer((f"127.0.0.{n}", 0), Redirect) for n in range(2, 6)]
+        for front in fronts:
+            threading.Thread(target=front.serve_forever, daemon=True).start()
+        urls = [
+            f"http://{front.server_address[0]}:{front.server_address[1]}/feed{n}"
+            for front in fronts
+            for n in range(2)
+        ]
+        try:
+            with (
+                Fetcher(allowlist="127.0.0.0/8", max_per_host=2, total_timeout=10) as fetcher,
+                ThreadPoolExecutor(8) as pool,
+            ):
+                results = list(pool.map(fetcher.fetch, urls))
+        finally:
+            for front in fronts:
+                front.shutdown()
+                front.server_close()
+    assert [r.status for r in results] == [200] * 8
+    assert busy.most == 2
