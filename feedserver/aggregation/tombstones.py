@@ -20,9 +20,12 @@ https://www.rfc-editor.org/rfc/rfc6721
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
+from urllib.parse import urljoin
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
@@ -30,19 +33,34 @@ from sqlalchemy.orm import Session
 from feeds.model import UpstreamEntry
 from feedserver.aggregation.entries import Parsed, entry_key
 from feedserver.content.deletion import delete_article
-from feedserver.models import Article, ArticleTombstone
+from feedserver.models import Article, ArticleTombstone, Source
 
 log = logging.getLogger(__name__)
 
 
-def tombstone_keys(refs: Iterable[str]) -> list[str]:
-    """The de-duplication keys (Article.upstream_key) that upstream tombstone refs name."""
+def tombstone_keys(refs: Iterable[str], base: str | None = None) -> list[str]:
+    """The de-duplication keys (Article.upstream_key) that upstream tombstone refs name.
+
+    An entry id that is not an absolute URI ("item-42") was read resolved
+    against the feed's address, as feedparser resolves ids: a ref such as
+    that names the entry by either form, so both are keys.
+    """
     keys = []
     for ref in refs:
-        # The same rule as for entries: an id is the key (hashed when too long).
-        blank = UpstreamEntry(id=ref, link=None, title=None, summary_html=None, content_html=None)
-        keys.append(entry_key(blank, ""))
+        forms = [ref]
+        if base and not _ABSOLUTE.match(ref):
+            with suppress(ValueError):
+                forms.append(urljoin(base, ref))
+        for form in forms:
+            # The same rule as for entries: an id is the key (hashed when too long).
+            blank = UpstreamEntry(
+                id=form, link=None, title=None, summary_html=None, content_html=None
+            )
+            keys.append(entry_key(blank, ""))
     return keys
+
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme: urn:, tag:, https:…
 
 
 def apply_upstream_tombstones(
@@ -52,7 +70,8 @@ def apply_upstream_tombstones(
     listed: Iterable[str] = (),
 ) -> int:
     """Delete the source's articles that upstream tombstones name; return how many."""
-    keys = set(tombstone_keys(ref for ref, _ in deleted)) - set(listed)
+    base = session.scalar(select(Source.feed_url).where(Source.id == source_id))
+    keys = set(tombstone_keys((ref for ref, _ in deleted), base)) - set(listed)
     if not keys:
         return 0
     articles = session.scalars(

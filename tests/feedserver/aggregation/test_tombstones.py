@@ -142,3 +142,36 @@ def test_a_deleted_entry_is_not_stored_again_while_its_tombstone_is_kept(db, ups
     serve(upstream, atom(["1", "2", "3"]))
     poll(db, upstream)
     assert keys(db, sid) == [f"{UP}/e/2", f"{UP}/e/3"]
+
+
+def test_a_tombstone_names_an_entry_whose_id_is_not_a_uri(db, upstream):
+    # feedparser reads <id>item-42</id> resolved against the feed's address;
+    # the publisher's tombstone says ref="item-42": it names that entry all the same.
+    def relative(ids: list[str], deleted: list[str] = ()) -> bytes:
+        body = (
+            atom([], deleted)
+            .decode()
+            .replace(f'<link rel="related" href="{UP}/', '<link rel="related" href="/')
+        )
+        entries = "".join(
+            f'<entry><id>{i}</id><title>Story {i}</title><link href="{UP}/story/{i}"/>'
+            f"<updated>2026-05-01T10:00:00Z</updated><summary>About {i}.</summary></entry>"
+            for i in ids
+        )
+        return body.replace("</feed>", entries + "</feed>").encode()
+
+    serve(upstream, relative(["item-41", "item-42"]))
+    sid = add_source(db, upstream.url_for("/feed"))
+    poll(db, upstream)
+    stored = keys(db, sid)
+    assert stored == [upstream.url_for("/item-41"), upstream.url_for("/item-42")]
+    serve(upstream, relative(["item-41"], deleted=["item-42"]))
+    poll(db, upstream)
+    assert keys(db, sid) == [upstream.url_for("/item-41")]
+    with db.session() as s:
+        [tombstone] = s.scalars(select(ArticleTombstone)).all()
+        assert tombstone.upstream_key == upstream.url_for("/item-42")
+    # …and it is not stored again on the next poll.
+    serve(upstream, relative(["item-41", "item-42"]))
+    poll(db, upstream)
+    assert keys(db, sid) == [upstream.url_for("/item-41")]
