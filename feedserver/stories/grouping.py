@@ -339,8 +339,8 @@ def regroup(session: Session, ids: Collection[int]) -> set[int]:
     for entry in index.read(session, ids, fresh=True):
         terms = index_terms(entry.doc)
         index.file(session, entry, terms, again=True)
-        if entry.pinned:
-            continue
+        if entry.pinned and not (entry.story_id is not None and _source_twice(session, entry)):
+            continue  # placed by hand: stays, unless its story would credit a source twice
         if entry.story_id is not None:
             if _still_belongs(session, entry):
                 continue
@@ -348,6 +348,8 @@ def regroup(session: Session, ids: Collection[int]) -> set[int]:
             changed |= leads.leave(session, [entry.id])
             log.info("stories: edited article_id=%s left story_id=%s", entry.id, entry.story_id)
             leads.refresh(session, changed)  # before joining: its members' flags are read
+            if entry.pinned:
+                continue  # the admin's story rule broke, not theirs to regroup
         alone = _alone(entry)
         joined = _join(session, alone, index.candidates(session, alone, terms))
         if joined is not None:
@@ -359,6 +361,21 @@ def regroup(session: Session, ids: Collection[int]) -> set[int]:
 
 def _alone(entry: Entry) -> Entry:
     return Entry(entry.id, entry.source_id, entry.published_at, None, entry.pinned, entry.doc)
+
+
+def _source_twice(session: Session, entry: Entry) -> bool:
+    """Whether another member of the entry's story is of its source (it was edited to one)."""
+    same = (
+        _ARTICLES.c.source_id.is_(None)
+        if entry.source_id is None
+        else _ARTICLES.c.source_id == entry.source_id
+    )
+    found = session.connection().execute(
+        select(_ARTICLES.c.id)
+        .where(_ARTICLES.c.story_id == entry.story_id, _ARTICLES.c.id != entry.id, same)
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 def _still_belongs(session: Session, entry: Entry) -> bool:

@@ -190,6 +190,33 @@ def test_a_dissolved_storys_id_is_never_handed_out_again(db):
     assert first < second < third
 
 
+def test_a_pinned_article_edited_to_a_source_its_story_has_leaves_it(api, db):
+    # Placed by an admin (merged), it stays through edits, but not when an
+    # edit makes the story credit one source twice.
+    ids = newsroom(db)
+    a, b, c = quake_story(db, ids)
+    story = story_of(db, a)
+    merged = api.post("/api/stories/merge", json={"stories": [story]})
+    assert merged.status_code == 422  # one story alone is nothing to merge
+    split = api.post(f"/api/stories/{story}/split", json={"articles": [c]})
+    assert split.status_code == 200
+    assert (
+        api.post("/api/stories/merge", json={"stories": [story], "articles": [c]}).status_code
+        == 200
+    )
+    # Pinned: a new title does not move it.
+    assert (
+        api.patch(f"/api/articles/{c}", json={"title": "Something else entirely"}).status_code
+        == 200
+    )
+    assert story_of(db, c) == story
+    # Its source changed to one the story already has: it leaves, the others stay.
+    response = api.patch(f"/api/articles/{c}", json={"source": "agency"})
+    assert response.status_code == 200, response.get_json()
+    assert story_of(db, c) is None
+    assert story_of(db, a) == story_of(db, b) == story
+
+
 def test_merges_sent_at_once_never_let_one_source_report_twice(db):
     # Two admins each merge a lone article of one source into the same story:
     # each alone is fine, both together would credit that source twice.
