@@ -213,7 +213,8 @@ def article_edit(ident: int) -> View:
 def article_delete(ident: int) -> Response:
     """Delete an article with its comments."""
     session = db_session()
-    article = _article(ident)
+    days = current_app.config["TOMBSTONE_DAYS"]
+    article = tombstones.article_or_gone(session, ident, days, for_write=True)
     title = article.title
     with editing.saving(session):
         delete_article(session, article)

@@ -41,7 +41,7 @@ LOADED = (
 FILTERS = {"section": Section, "author": Author, "source": Source}
 
 
-def _load(ident: int) -> Article:
+def _load(ident: int, *, for_write: bool = False) -> Article:
     """The article with this id; 410 Gone while a deleted one's tombstone is kept.
 
     410 rather than 404: RFC 9110 §15.5.11 says a 410 is for a resource known
@@ -50,7 +50,8 @@ def _load(ident: int) -> Article:
     existed" or a wrong id, and stop asking. After the retention period it is
     an ordinary 404.
     """
-    return tombstones.article_or_gone(db_session(), ident, current_app.config["TOMBSTONE_DAYS"])
+    days = current_app.config["TOMBSTONE_DAYS"]
+    return tombstones.article_or_gone(db_session(), ident, days, for_write=for_write)
 
 
 def _with_story(article: Article) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def update_article(ident: int) -> ResponseReturnValue:
     """Change the fields given; the rest stay as they are."""
     data = request_fields()
     session = db_session()
-    article = _load(ident)
+    article = _load(ident, for_write=True)
     with editing.saving(session):
         editing.update_article(session, article, data, site_url=base_url())
     return jsonify(_with_story(article))
@@ -118,7 +119,7 @@ def update_article(ident: int) -> ResponseReturnValue:
 def delete_article(ident: int) -> ResponseReturnValue:
     """Delete an article, its bylines and its comments, keeping its tombstone."""
     session = db_session()
-    article = _load(ident)
+    article = _load(ident, for_write=True)
     with editing.saving(session):
         delete_with_tombstone(session, article)
     return Response(status=204)

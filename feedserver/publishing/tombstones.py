@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from feeds import model as fm
 from feedserver import urls
 from feedserver.content.deletion import purge_tombstones
+from feedserver.db import write_first
 from feedserver.errors import Gone, NotFound
 from feedserver.models import Article, ArticleTombstone, TombstoneScope, utcnow
 from feedserver.web import get_or_404, valid_id
@@ -125,12 +126,18 @@ def check_gone(
         raise gone(tombstone, what)
 
 
-def article_or_gone(session: Session, ident: int, days: int) -> Article:
+def article_or_gone(session: Session, ident: int, days: int, *, for_write: bool = False) -> Article:
     """The article with this id: 410 Gone while a deleted one's tombstone is kept, else 404.
 
     One answer for one deleted article wherever it is named by id — the API,
-    the admin's edit and delete, the CLI (INTERFACE §8).
+    the admin's edit and delete, the CLI (INTERFACE §8). ``for_write``: it is
+    about to be changed or deleted, so this waits for any other such change
+    of it under way and reads what that left: of two deletions at once the
+    second is a 410 (not a second tombstone), and an edit and a deletion take
+    turns instead of deadlocking.
     """
+    if for_write and valid_id(ident):
+        write_first(session, Article.__table__, f"article:{ident}")  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
     try:
         return get_or_404(session, Article, ident)
     except NotFound:

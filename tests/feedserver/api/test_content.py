@@ -196,6 +196,54 @@ def test_delete_article_removes_it_from_every_feed(api, newsroom):
     assert api.get(f"/api/articles/{keep['id']}").status_code == 200
 
 
+def _at_once(app, requests: list[tuple[str, str, dict | None]], headers) -> list[int]:
+    """Send these (method, path, json) at the same moment, each on its own client; statuses."""
+    import threading
+
+    start = threading.Barrier(len(requests))
+    statuses: dict[int, int] = {}
+
+    def send(n: int, method: str, path: str, body: dict | None) -> None:
+        client = app.test_client()
+        start.wait()
+        statuses[n] = client.open(path, method=method, json=body, headers=headers).status_code
+
+    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in enumerate(requests)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [statuses[n] for n in range(len(requests))]
+
+
+def test_two_deletions_at_once_leave_one_tombstone(app, api, newsroom, db):
+    from feedserver.models import ArticleTombstone
+
+    for n in range(4):
+        article = make(api, title=f"Deleted twice {n}")
+        path = f"/api/articles/{article['id']}"
+        statuses = _at_once(app, [("DELETE", path, None)] * 2, api.headers)
+        assert sorted(statuses) == [204, 410]
+        with db.session() as s:
+            stones = s.scalars(
+                select(ArticleTombstone).where(ArticleTombstone.article_id == article["id"])
+            ).all()
+        assert len(stones) == 1
+        feed = api.client.get("/feed.atom").get_data(as_text=True)
+        assert feed.count(f'ref="{stones[0].entry_id}"') == 1
+
+
+def test_an_edit_and_a_deletion_at_once_take_turns(app, api, newsroom, db):
+    for n in range(4):
+        article = make(api, title=f"Edited and deleted {n}", authors=["bo"])
+        path = f"/api/articles/{article['id']}"
+        edit = {"title": f"Edited {n}", "authors": ["bo", "ada"]}
+        statuses = _at_once(app, [("PATCH", path, edit), ("DELETE", path, None)], api.headers)
+        # The deletion always goes through; the edit came first (200) or met a 410.
+        assert statuses[1] == 204 and statuses[0] in (200, 410), statuses
+        assert api.get(path).status_code == 410
+
+
 def test_a_deleted_articles_id_is_never_given_again(api, newsroom, db):
     """SQLite gives the largest id + 1; the newest article deleted, its id would come back.
 
