@@ -50,10 +50,16 @@ class Database:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30}, **engine_options)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "handle_error", _sqlite_unusable)
         else:
             engine_options.setdefault("pool_pre_ping", True)
             engine_options.setdefault("pool_size", 5)
             engine_options.setdefault("max_overflow", 10)
+            # A server that does not answer (a partition, a hung host) must
+            # not hold a request for minutes: connecting gives up after a few
+            # seconds, and a connection whose server went silent is found
+            # dead by TCP keepalives and an unacknowledged-data limit.
+            engine_options.setdefault("connect_args", dict(PG_CONNECT_ARGS))
             engine = create_engine(url, **engine_options)
         return cls(engine)
 
@@ -120,6 +126,27 @@ def is_transient(exc: BaseException) -> bool:
 
 
 WAL_CHECKPOINT_PAGES = 10_000
+
+
+PG_CONNECT_ARGS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds
+}
+
+# SQLite errors after which a connection is no use even when the cause has
+# gone: one opened while the file could not be written stays read-only, and
+# the pool's ping (a read) passes on it. Treated as a lost connection, so the
+# pool makes new ones (README: no restart after an outage).
+_SQLITE_UNUSABLE = ("attempt to write a readonly database", "disk i/o error")
+
+
+def _sqlite_unusable(context: Any) -> None:
+    if any(text in str(context.original_exception).lower() for text in _SQLITE_UNUSABLE):
+        context.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -192,9 +192,15 @@ def _new_source(session: Session, title: str, fields: dict[str, Any]) -> Source:
     session.add(source)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if "feed_url" in str(exc.orig).lower():
+            raise Conflict(
+                f"{fields['feed_url']} was just added as a source.", code="source_exists"
+            ) from None
+        # Its slug: another source of the same name was added at this moment.
         raise Conflict(
-            f"{fields['feed_url']} was just added as a source.", code="source_exists"
+            "A source of the same name was being added at the same moment; send the request"
+            " again (it will get a slug of its own)."
         ) from None
     return source
 

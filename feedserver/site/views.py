@@ -115,6 +115,11 @@ def nav_sections() -> list[Section]:
     """Return the sections for the navigation, read at most once per request."""
     if "nav_sections" not in g:
         session = db_session()
+        if not session.is_active:
+            # An error page after a failed statement (a write that lost a
+            # race): the session waits for its rollback before it reads again.
+            with suppress(Exception):
+                session.rollback()
         try:
             g.nav_sections = list(session.scalars(select(Section).order_by(Section.id)))
         except Exception:

@@ -189,3 +189,46 @@ def test_a_session_an_outage_left_half_failed_counts_as_the_outage():
 
     assert is_database_outage(exc.PendingRollbackError("Can't reconnect until rolled back"))
     assert not is_database_outage(exc.NoResultFound("not an outage"))
+
+
+def test_a_sqlite_connection_left_read_only_is_replaced(tmp_path: Path):
+    """A connection opened while the file could not be written is dropped, not kept for good."""
+    import sqlite3
+
+    from sqlalchemy import exc, text
+
+    from feedserver.db import Database
+
+    path = tmp_path / "ro.db"
+    sqlite3.connect(path).executescript("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+    db = Database.from_url(f"sqlite:///{path}")
+    writable = True
+
+    def open_connection() -> sqlite3.Connection:
+        # As if the file were read-only when the pool connected (chattr +i, a
+        # read-only mount): SQLite keeps such a connection read-only for good.
+        mode = "rw" if writable else "ro"
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, check_same_thread=False)
+
+    db.engine.pool._creator = open_connection  # type: ignore[attr-defined]
+    db.engine.pool.dispose()
+    writable = False
+    with pytest.raises(exc.OperationalError) as failed, db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    assert failed.value.connection_invalidated  # the pool lets it go…
+    writable = True  # …so once the file can be written again, the next write works
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (3)"))
+        assert conn.execute(text("SELECT sum(x) FROM t")).scalar() == 4
+
+
+def test_postgresql_connections_give_up_on_a_silent_server(postgres_url: str):
+    from feedserver.db import PG_CONNECT_ARGS, Database
+
+    db = Database.from_url(postgres_url)
+    with db.engine.connect() as conn:
+        params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+        assert params["connect_timeout"] == "5"
+        assert params["tcp_user_timeout"] == str(PG_CONNECT_ARGS["tcp_user_timeout"])
+        assert params["keepalives_idle"] == "10"
+    db.engine.dispose()

@@ -273,3 +273,22 @@ def test_a_second_signal_stops_the_worker_at_once(database_url, tmp_path, db):
         listener.close()
         for conn in held:
             conn.close()
+
+
+def test_a_source_whose_slug_was_taken_meanwhile_is_a_conflict_not_a_known_url(db, monkeypatch):
+    # Two sources of one name added at once: the loser's slug is taken between
+    # its check and its insert. The answer says to send it again, not that its
+    # URL is already a source (it is not, and a client would believe it).
+    from feedserver.aggregation import sources
+    from feedserver.errors import Conflict
+    from tests.factories import make_source
+
+    with db.session() as s:
+        make_source(s, slug="city-desk", name="City Desk", feed_url="https://a.example/feed")
+    monkeypatch.setattr(sources, "unique_slug", lambda *a, **k: "city-desk")  # free a moment ago
+    with pytest.raises(Conflict) as lost, db.session() as s:
+        sources._new_source(s, "City Desk", {"feed_url": "https://b.example/feed"})
+    assert lost.value.code == "conflict"
+    assert "same moment" in str(lost.value) and "b.example" not in str(lost.value)
+    with db.session() as s:
+        assert list(s.scalars(select(Source.feed_url))) == ["https://a.example/feed"]
