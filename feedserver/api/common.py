@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
-from sqlalchemy import select
+from flask import Response, after_this_request, current_app, g, request
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from feedserver.db import db_session
+from feedserver.db import db_session, get_db
 from feedserver.errors import (
     BadRequest,
     Unauthorized,
@@ -33,6 +34,7 @@ from feedserver.web import (
 
 __all__ = ["absolute", "get_or_404"]  # re-exported: the API modules import them from here
 
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_PER_PAGE = 100
 MAX_API_PAGE = 1_000_000
@@ -56,12 +58,35 @@ def token_required(view: F) -> F:
             raise Unauthorized("That API token is not valid or was revoked.", code="invalid_token")
         now = utcnow()
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            row.last_used_at = now
-            session.commit()
+            _note_use(row.id, now)
         g.api_user = session.get(User, row.user_id)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
+
+
+def _note_use(token_id: int, when: datetime) -> None:
+    """Record a token's use once the answer is sent, if the database takes writes.
+
+    Best effort, after the response: a read must not wait for, or fail on, a
+    write of its own (while another writer holds SQLite's lock, or the file
+    cannot be written, the API still reads).
+    """
+    database = get_db()
+
+    def record() -> None:
+        try:
+            with database.session() as session:
+                session.execute(
+                    update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+                )
+        except Exception:  # noqa: BLE001 - only a "last used" time is lost
+            log.info("an API token's use could not be recorded token_id=%s", token_id)
+
+    @after_this_request
+    def later(response: Response) -> Response:
+        response.call_on_close(record)
+        return response
 
 
 def json_body() -> dict[str, Any]:

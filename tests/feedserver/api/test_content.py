@@ -451,6 +451,7 @@ def test_every_endpoint_wants_a_valid_token(client, newsroom, header):
 def test_a_revoked_token_is_refused_and_use_is_recorded(api, db):
     listed = api.get("/api/sections")
     assert listed.status_code == 200 and listed.json["total"] == len(listed.json["items"])
+    listed.close()  # as a WSGI server does once the answer is sent: the use is recorded then
     with db.session() as s:
         row = s.scalar(select(ApiToken))
         assert row.last_used_at is not None
@@ -458,6 +459,32 @@ def test_a_revoked_token_is_refused_and_use_is_recorded(api, db):
     response = api.get("/api/sections")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_read_never_fails_on_recording_the_tokens_use(api, db, monkeypatch, caplog):
+    # While the database takes no writes (another writer's lock, a read-only
+    # file), the API still reads: the "last used" time is recorded after the
+    # answer, and a failure to record it is only logged.
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from feedserver.api import common
+
+    class Locked:
+        @contextmanager
+        def session(self):
+            raise OperationalError("UPDATE api_tokens …", {}, Exception("database is locked"))
+            yield
+
+    monkeypatch.setattr(common, "get_db", lambda: Locked())
+    caplog.set_level("INFO", logger="feedserver.api.common")
+    listed = api.get("/api/sections")
+    assert listed.status_code == 200 and listed.json["total"] == len(listed.json["items"])
+    listed.close()
+    assert "use could not be recorded" in caplog.text
+    with db.session() as s:
+        assert s.scalar(select(ApiToken)).last_used_at is None
 
 
 # --- the OpenAPI document ------------------------------------------------------------------
