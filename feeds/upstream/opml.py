@@ -43,8 +43,13 @@ class Outline:
     category: str | None = None
 
 
-def parse_opml(data: bytes) -> list[Outline]:
-    """Read the feed outlines of an OPML document, in document order, de-duplicated."""
+def parse_opml(data: bytes, dropped: list[tuple[str, str]] | None = None) -> list[Outline]:
+    """Read the feed outlines of an OPML document, in document order, de-duplicated.
+
+    ``dropped`` collects (the outline's feed URL or title, why) for each
+    outline left out that a reader might take for a feed: one with no
+    ``xmlUrl`` and no outlines inside (not a folder), and a feed listed again.
+    """
     if not data or not data.strip():
         raise ParseError(SUBJECT, "empty document")
     check_doctype(data, SUBJECT)
@@ -85,6 +90,13 @@ def parse_opml(data: bytes) -> list[Outline]:
         }
         label = _clean(attrs.get("title")) or _clean(attrs.get("text"))
         xml_url = _clean(attrs.get("xmlurl"))
+        if dropped is not None:
+            if xml_url and xml_url in seen:
+                dropped.append((xml_url, "listed more than once in the file"))
+            elif not xml_url and not any(
+                isinstance(c.tag, str) and _local(c) == "outline" for c in element
+            ):
+                dropped.append((label or "(an outline with no title)", "no feed address (xmlUrl)"))
         if xml_url and xml_url not in seen:
             seen.add(xml_url)
             outlines.append(

@@ -339,8 +339,9 @@ def import_opml(
     """Create a source per feed outline (fetched later by the poller); all or nothing per outline."""
     from feeds.upstream import opml
 
+    dropped: list[tuple[str, str]] = []
     try:
-        outlines = opml.parse_opml(body)
+        outlines = opml.parse_opml(body, dropped)
     except FeedError as exc:
         if exc.problem.startswith(("malformed", "empty")):
             raise BadRequest(str(exc), code="malformed_opml") from None
@@ -362,6 +363,8 @@ def import_opml(
                     code="import_conflict",
                 ) from None
             log.info("opml import met a concurrent one (%s); importing again", type(exc).__name__)
+    # Said, not silently left out: outlines a reader may have meant as feeds.
+    summary.skipped.extend({"url": what[:URL_LENGTH], "reason": why} for what, why in dropped)
     log.info(
         "opml import added=%d skipped=%d refused=%d sections_created=%d",
         len(summary.added),

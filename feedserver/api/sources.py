@@ -296,7 +296,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["added", "skipped", "refused"],
         "properties": {
             "added": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
-            "skipped": {"type": "array", "items": {"type": "object"}, "description": "Already sources: {url, reason}."},
+            "skipped": {"type": "array", "items": {"type": "object"}, "description": "Outlines not added, with why: already sources, listed twice, or with no feed address ({url, reason}; url is the title when there is none)."},
             "refused": {"type": "array", "items": {"type": "object"}, "description": "Bad or refused URLs, unusable categories: {url, reason}."},
             "created_sections": {"type": "array", "items": {"type": "object"}, "description": "Sections created for OPML categories that named none: {id, slug, name}."},
         },

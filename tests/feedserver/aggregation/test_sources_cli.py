@@ -204,6 +204,31 @@ def test_import_creates_the_sections_its_categories_name(runner, db, tmp_path):
     assert "0 added, 4 skipped, 0 refused; 0 sections created." in again.output
 
 
+def test_import_says_which_outlines_it_left_out(runner, db, tmp_path):
+    # A feed outline without its address and a feed listed twice were left
+    # out without a word: the count did not add up to the file.
+    opml = tmp_path / "mixed.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline type="rss" text="A" xmlUrl="https://a.example/feed"/>'
+        '<outline type="rss" text="Lost address"/>'
+        '<outline text="Folder"><outline type="rss" text="A again" xmlUrl="https://a.example/feed"/></outline>'
+        '<outline text="Empty folder"><outline text="Nothing here"/></outline>'
+        "</body></opml>"
+    )
+    result = runner.invoke(args=["sources", "import", str(opml)])
+    assert result.exit_code == 0, result.output
+    skipped = [
+        line.split("\t")[1:] for line in result.output.splitlines() if line.startswith("skipped")
+    ]
+    assert skipped == [
+        ["Lost address", "no feed address (xmlUrl)"],
+        ["https://a.example/feed", "listed more than once in the file"],
+        ["Nothing here", "no feed address (xmlUrl)"],
+    ]
+    assert "1 added, 3 skipped, 0 refused" in result.output
+
+
 def test_poll_once_all_refreshes_sources_that_are_not_due(runner, db, upstream):
     from datetime import timedelta
 
