@@ -60,6 +60,14 @@ _HTTP_DATE = re.compile(
 )
 
 
+def http_date_text(value: str | None) -> str | None:
+    """``value`` (trimmed) when it is a valid HTTP-date in one of the three forms, else None."""
+    if not value or len(value) > MAX_LENGTH:
+        return None
+    value = value.strip(" \t")
+    return value if _HTTP_DATE.fullmatch(value) and parse_http_date(value) else None
+
+
 def parse_request_date(value: str | None) -> datetime | None:
     """Parse a client's HTTP-date strictly: one of the three forms exactly, else None.
 
@@ -67,9 +75,5 @@ def parse_request_date(value: str | None) -> datetime | None:
     HTTP-date — a numeric offset, no zone, another case, two dates joined by a
     comma — is ignored, so the full answer is sent.
     """
-    if not value or len(value) > MAX_LENGTH:
-        return None
-    value = value.strip(" \t")
-    if _HTTP_DATE.fullmatch(value) is None:
-        return None
-    return parse_http_date(value)
+    text = http_date_text(value)
+    return parse_http_date(text) if text else None

@@ -145,6 +145,10 @@ class Validators:
 
     etag: str | None = None
     last_modified: datetime | None = None
+    # Last-Modified as the server wrote it, when that is a valid HTTP-date:
+    # sent back as is in If-Modified-Since, since some servers compare the
+    # text, not the date (RFC 9110 §13.1.3: the most interoperable choice).
+    last_modified_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ from feeds.errors import (
     HTTPStatusError,
     TooManyRedirects,
 )
-from feeds.httpdate import format_http_date, parse_http_date
+from feeds.httpdate import format_http_date, http_date_text, parse_http_date
 from feeds.lenient import parse_count, safe_etag
 from feeds.model import Validators
 from feeds.upstream import connections
@@ -282,6 +282,7 @@ class Fetcher:
             # Stored and sent back later: only a value every HTTP stack accepts.
             etag=safe_etag(headers.get("etag")),
             last_modified=parse_http_date(headers.get("last-modified")),
+            last_modified_text=http_date_text(headers.get("last-modified")),
         )
         common: dict[str, Any] = {
             "url": url,
@@ -297,6 +298,9 @@ class Fetcher:
             kept = Validators(
                 etag=seen.etag or sent.etag,
                 last_modified=seen.last_modified or sent.last_modified,
+                last_modified_text=(
+                    seen.last_modified_text if seen.last_modified else sent.last_modified_text
+                ),
             )
             _drain(response)
             return FetchResult(body=None, validators=kept, not_modified=True, **common)
@@ -378,7 +382,9 @@ def _conditional_headers(validators: Validators) -> dict[str, str]:
     if etag:
         headers["If-None-Match"] = etag
     if validators.last_modified is not None:
-        headers["If-Modified-Since"] = format_http_date(validators.last_modified)
+        headers["If-Modified-Since"] = validators.last_modified_text or format_http_date(
+            validators.last_modified
+        )
     return headers
 
 

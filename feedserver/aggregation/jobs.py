@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from feeds.httpdate import parse_http_date
+from feeds.httpdate import http_date_text, parse_http_date
 from feeds.model import Validators
 from feeds.upstream.fetch import MIB, Fetcher
 from feedserver.models import Source
@@ -107,7 +107,11 @@ class SourceJob:
 
     @property
     def validators(self) -> Validators:
-        return Validators(etag=self.etag, last_modified=parse_http_date(self.last_modified))
+        return Validators(
+            etag=self.etag,
+            last_modified=parse_http_date(self.last_modified),
+            last_modified_text=http_date_text(self.last_modified),
+        )
 
 
 @dataclass(frozen=True, slots=True)

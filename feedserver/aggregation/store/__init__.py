@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError, FetchError, HTTPStatusError
 from feeds.httpdate import format_http_date
-from feeds.model import UpstreamFeed
+from feeds.model import UpstreamFeed, Validators
 from feeds.upstream.fetch import FetchResult
 from feeds.upstream.schedule import CacheHints, next_fetch
 from feedserver.aggregation.entries import Parsed, clip, stored_url
@@ -205,8 +205,7 @@ def store_fetched(
         log.warning("source gone, disabled source_id=%s", source.id)
         return Outcome(source.id, result.status, error=source.last_error)
     source.etag = safe_validator(result.validators.etag)
-    modified = result.validators.last_modified
-    source.last_modified = format_http_date(modified) if modified else None
+    source.last_modified = _last_modified(result.validators)
     source.last_success_at = now
     source.error_count = 0
     source.last_error = None
@@ -289,16 +288,23 @@ def store_unchanged(
     return [Outcome(job.id, result.status) for job, result in items]
 
 
+def _last_modified(validators: Validators) -> str | None:
+    """What to keep of Last-Modified: the server's own text when valid, else the date written anew."""
+    modified = validators.last_modified
+    if modified is None:
+        return None
+    return validators.last_modified_text or format_http_date(modified)
+
+
 def _unchanged_row(job: SourceJob, result: FetchResult, settings: PollSettings) -> dict[str, Any]:
     now = result.fetched_at
-    modified = result.validators.last_modified
     interval = timedelta(seconds=job.poll_interval or settings.poll_interval)
     return {
         "source_id": job.id,
         "fetched_at": now,
         "status": result.status,
         "new_etag": safe_validator(result.validators.etag),
-        "new_last_modified": format_http_date(modified) if modified else None,
+        "new_last_modified": _last_modified(result.validators),
         "next_at": schedule(now, interval, result.cache),
     }
 

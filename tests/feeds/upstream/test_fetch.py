@@ -90,7 +90,9 @@ def test_200_returns_body_validators_and_hints(server: MockServer, fetcher: Fetc
     assert result.status == 200
     assert result.body == RSS
     assert result.content_type == "application/rss+xml"
-    assert result.validators == Validators('"v1"', datetime(2024, 5, 14, 8, tzinfo=UTC))
+    assert result.validators == Validators(
+        '"v1"', datetime(2024, 5, 14, 8, tzinfo=UTC), "Tue, 14 May 2024 08:00:00 GMT"
+    )
     assert result.cache.max_age == timedelta(seconds=600)
     assert not result.not_modified and not result.gone
     assert result.final_url == result.url == url(server, "/feed")
@@ -112,6 +114,32 @@ def test_304_with_stored_validators(server: MockServer, fetcher: Fetcher) -> Non
     assert result.body is None
     assert result.validators == stored  # the 304 sent none: ours are kept
     assert result.cache.max_age == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        # Valid HTTP-dates go back exactly as written: some servers compare text.
+        ("Sunday, 06-Nov-94 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT"),
+        ("Sun Nov  6 08:49:37 1994", "Sun Nov  6 08:49:37 1994"),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        # Not an HTTP-date (a numeric zone): read, and sent back in the one valid form.
+        ("Sun, 06 Nov 1994 10:49:37 +0200", "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ],
+)
+def test_last_modified_is_sent_back_as_the_server_wrote_it(
+    server: MockServer, fetcher: Fetcher, sent: str, echoed: str
+) -> None:
+    server.expect_request("/feed").respond_with_data(RSS, headers={"Last-Modified": sent})
+    first = fetcher.fetch(url(server, "/feed"))
+    assert first.validators.last_modified == datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
+    server.clear()
+    server.expect_request("/feed", headers={"If-Modified-Since": echoed}).respond_with_data(
+        b"", status=304
+    )
+    again = fetcher.fetch(url(server, "/feed"), first.validators)
+    assert again.not_modified
+    assert again.validators == first.validators  # kept for the next time too
 
 
 def test_gzip_and_deflate_bodies_are_decoded(server: MockServer, fetcher: Fetcher) -> None:
