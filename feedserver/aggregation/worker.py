@@ -18,12 +18,13 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from feedserver.aggregation import websub
 from feedserver.aggregation.poller import EXTENSION, Poller, due_filter
 from feedserver.aggregation.refresh import PollSettings
 from feedserver.content.deletion import purge_tombstones
-from feedserver.db import Database, get_db
+from feedserver.db import Database, describe, get_db
 from feedserver.models import Source, utcnow
 
 if TYPE_CHECKING:
@@ -107,7 +108,10 @@ class Worker:
                         )  # fmt: skip
                     self.purge_tombstones()
                     wait_for = next_due_in(self.db)
-                except Exception:  # the database went away, say: retry later
+                except OperationalError as exc:  # the database went away: one line a pass
+                    log.warning("poll pass failed, database unavailable: %s", describe(exc))
+                    wait_for = IDLE_WAIT
+                except Exception:  # a bug: its traceback
                     log.exception("poll pass failed")
                     wait_for = IDLE_WAIT
                 idle = IDLE_WAIT if wait_for is None else min(IDLE_WAIT, wait_for)

@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import OperationalError
 
 from feeds.errors import FeedError
 from feeds.upstream import transport
 from feeds.upstream.guard import Allowlist
 from feeds.websub import format_link, new_challenge, sign, verification_url
-from feedserver.db import Database
+from feedserver.db import Database, describe
 from feedserver.publishing.websub import changes as changed
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.store import Claimed, Result
@@ -363,7 +364,12 @@ class Deliverer:
             while not self.stop_event.is_set():
                 try:
                     self.run_once()
-                except Exception:  # the database went away, say: try again shortly
+                except OperationalError as exc:  # the database went away: one line a pass
+                    log.warning(
+                        "websub delivery pass failed, database unavailable: %s", describe(exc)
+                    )
+                    self.stop_event.wait(5.0)
+                except Exception:  # a bug: its traceback
                     log.exception("websub delivery pass failed")
                     self.stop_event.wait(5.0)
                 self.stop_event.wait(IDLE_WAIT)

@@ -457,3 +457,31 @@ time.sleep(120)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_an_unreachable_database_is_one_line_a_pass_not_a_traceback(db, monkeypatch, caplog):
+    # During an outage the worker retries every few seconds: each pass says so
+    # in one line (a traceback each time buried the log), and it keeps going.
+    from sqlalchemy.exc import OperationalError
+
+    from feedserver.aggregation import poller as poller_module
+    from feedserver.aggregation import worker as worker_module
+
+    worker = Worker(db, settings_for(1), parse_processes=0)
+    passes = []
+
+    def unreachable(self, **_kwargs):
+        passes.append(1)
+        if len(passes) == 2:
+            worker.stop()
+        raise OperationalError("SELECT …", {}, Exception("connection refused\nDETAIL: more"))
+
+    monkeypatch.setattr(poller_module.Poller, "poll_due", unreachable)
+    monkeypatch.setattr(worker_module, "IDLE_WAIT", 0.01)
+    caplog.set_level("WARNING", logger="feedserver.aggregation.worker")
+    worker.run()
+    failed = [r for r in caplog.records if "poll pass failed" in r.getMessage()]
+    assert len(passes) == 2 and len(failed) == 2
+    assert all(r.exc_info is None for r in failed)
+    assert "database unavailable" in failed[0].getMessage()
+    assert "connection refused" in failed[0].getMessage() and "DETAIL" not in failed[0].getMessage()
