@@ -248,7 +248,15 @@ def init_app(app: Flask) -> None:
             message = f"Nothing here: {request.path}"
         elif status == 413:
             limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-            message = f"The request body is larger than the {limit:,} bytes this server accepts."
+            sent = request.content_length
+            if sent is not None and sent <= limit:
+                # Within the size: werkzeug refused the form's number of parts
+                # or of fields (its max_form_parts, our MAX_FORM_FIELDS).
+                message = "The form has more fields or parts than this server accepts."
+            else:
+                message = (
+                    f"The request body is larger than the {limit:,} bytes this server accepts."
+                )
         response = error_response(status, code, message)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:

@@ -454,3 +454,17 @@ def test_a_flood_sent_at_once_is_limited_all_the_same(app, db, story):
     statuses = _at_once(app, 8, comment=lambda i: f"Flood {i}")
     assert statuses == [303] * 3 + [429] * 5
     assert len(comments(db)) == 3
+
+
+def test_a_form_of_too_many_parts_is_refused_for_that_not_its_size(client, db, story):
+    fields = dict(FORM, **{f"extra{n}": "x" for n in range(1500)})
+    response = client.post(
+        "/articles/story/comments",
+        data=fields,
+        content_type="multipart/form-data",
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
+    assert response.status_code == 413
+    text = response.get_data(as_text=True)
+    assert "more fields or parts" in text and "larger than" not in text
+    assert comments(db) == []
