@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -167,10 +167,16 @@ def _count_failure(session: Session, user: User, now: datetime) -> None:
     (and not one that raced past a reset) can match.
     """
     no_sync = {"synchronize_session": False}  # the attributes are expired below
+    # A lock that has ended starts the count again: its failures (the fresh
+    # addresses' tries during it) do not shorten the next one.
+    ended = and_(User.locked_until.is_not(None), User.locked_until <= now)
     count = session.execute(
         update(User)
         .where(User.id == user.id)
-        .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+        .values(
+            failed_logins=case((ended, 1), else_=func.coalesce(User.failed_logins, 0) + 1),
+            locked_until=case((ended, None), else_=User.locked_until),
+        )
         .returning(User.failed_logins),
         execution_options=no_sync,
     ).scalar_one()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,7 +41,24 @@ IP_MAX_WAIT = 15 * 60
 def address_hash(address: str) -> str:
     """A keyed hash of a client address: countable, not reversible without the key."""
     key = hashlib.sha256(b"feedserver sign-in address\x00" + _secret()).digest()
-    return hmac.new(key, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+    return hmac.new(key, client_key(address).encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+
+
+def client_key(address: str) -> str:
+    """The client an address stands for: an IPv6 address's /64 (one subscriber's).
+
+    One home or host gets a whole /64 and can change address within it at
+    will: counted per address, each try could come from a new one.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _secret() -> bytes:

@@ -293,3 +293,55 @@ def test_a_locked_account_takes_only_a_few_guesses_from_new_addresses(client, db
     with db.session() as s:
         s.scalar(select(User).where(User.name == USER)).locked_until = None
     assert sign_in(client, environ_base={"REMOTE_ADDR": "203.0.113.251"}).status_code == 302
+
+
+def test_a_lock_that_ended_starts_the_count_again(client, db):
+    # The fresh addresses' tries during a lock must not shorten the next one.
+    from datetime import timedelta
+
+    from feedserver.models import utcnow
+
+    make_user(db)
+    for n in range(accounts.MAX_FAILED_LOGINS):
+        sign_in(client, password="wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
+    for n in range(accounts.FRESH_TRIES_WHILE_LOCKED):
+        sign_in(client, password="wrong", environ_base={"REMOTE_ADDR": f"203.0.113.{n}"})
+    with db.session() as s:
+        s.scalar(select(User).where(User.name == USER)).locked_until = utcnow() - timedelta(
+            seconds=1
+        )  # the lock has ended
+    # A full MAX_FAILED_LOGINS failures again before the next lock.
+    for n in range(accounts.MAX_FAILED_LOGINS - 1):
+        sign_in(client, password="wrong", environ_base={"REMOTE_ADDR": f"192.0.2.{n}"})
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.name == USER))
+        assert user.failed_logins == accounts.MAX_FAILED_LOGINS - 1 and user.locked_until is None
+    assert sign_in(client, environ_base={"REMOTE_ADDR": "192.0.2.200"}).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", True),  # one /64: one client
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("::ffff:192.0.2.7", "192.0.2.7", True),
+        ("192.0.2.7", "192.0.2.8", False),
+        ("fe80::1%eth0", "fe80::2", True),
+    ],
+)
+def test_sign_in_failures_count_per_client_not_per_ipv6_address(app, one, other, same):
+    from feedserver.admin.auth import address_hash
+
+    with app.app_context():
+        assert (address_hash(one) == address_hash(other)) is same
+
+
+def test_changing_ipv6_address_within_a_64_does_not_escape_the_slow_down(client, db):
+    make_user(db)
+    for n in range(IP_FREE_FAILURES):
+        r = sign_in(
+            client, password="wrong", environ_base={"REMOTE_ADDR": f"2001:db8:5:6::{n + 1:x}"}
+        )
+        assert r.status_code == 422
+    slowed = sign_in(client, environ_base={"REMOTE_ADDR": "2001:db8:5:6::beef"})
+    assert slowed.status_code == 429
