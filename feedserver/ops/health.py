@@ -65,8 +65,11 @@ def _database(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
                 {"ok": True, "latency_ms": _ms(started)},
                 {"ok": False, "error": "no schema: run 'feedserver db upgrade'"},
             )
+        # The driver's words name the server, port and database: for the
+        # log, not for whoever may ask /readyz.
+        log.warning("readiness: database unreachable: %s: %s", reason, detail)
         return (
-            {"ok": False, "error": f"{reason}: {detail}"},
+            {"ok": False, "error": f"{reason}: cannot reach the database (see the log)"},
             {"ok": False, "error": "database unreachable"},
         )
     database = {"ok": True, "latency_ms": _ms(started)}

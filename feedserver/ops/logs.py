@@ -68,9 +68,17 @@ class JsonFormatter(logging.Formatter):
 _REQUEST_ID_FILTER = RequestIdFilter()
 
 
+# Libraries that log every request's whole URL at INFO: an upstream's or a
+# subscriber's URL may carry a token in its query (and a WebSub verification
+# carries its challenge). Their warnings still show.
+QUIET = ("httpx", "httpcore")
+
+
 def configure(log_format: str = "text", level: int = logging.INFO) -> None:
     """Set up the root logger once per process (idempotent)."""
     root = logging.getLogger()
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     handler = next((h for h in root.handlers if getattr(h, "_feedserver", False)), None)
     if handler is None and root.handlers:
         # Someone configured logging already (a test runner, an embedding

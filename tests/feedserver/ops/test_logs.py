@@ -92,3 +92,16 @@ def test_a_failed_statement_never_shows_its_parameters(db):
     assert (
         secret not in logged and "A comment whose article is gone" not in logged
     )  # …not its values
+
+
+def test_request_urls_of_http_libraries_stay_out_of_the_log():
+    # httpx logs each request's whole URL at INFO: a subscriber's callback or
+    # an upstream's URL may carry a token, and verifications their challenge.
+    import logging
+
+    from feedserver.ops.logs import configure
+
+    configure()
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("feedserver.aggregation").isEnabledFor(logging.INFO)
