@@ -101,7 +101,8 @@ def test_request_urls_of_http_libraries_stay_out_of_the_log():
 
     from feedserver.ops.logs import configure
 
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
     configure()
+    assert logging.getLogger("httpx").level == logging.WARNING
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
-    assert logging.getLogger("feedserver.aggregation").isEnabledFor(logging.INFO)
