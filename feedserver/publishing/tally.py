@@ -37,6 +37,9 @@ MAX_PARSED = 8192  # user agents whose parse is remembered
 REWRITE_AFTER = 600.0  # seconds before a client already written is written again
 MAX_WRITTEN = 500_000
 PRUNE_EVERY = 3600.0
+MAX_AGENTS_PER_ADDRESS = 16  # user agents of one address counted as clients of their own
+MAX_ADDRESSES = 100_000  # addresses whose agents are remembered (then forgotten at once)
+MANY_AGENTS = "\x00many agents"  # what an address's further agents count as (no real UA)
 
 
 class Tally:
@@ -55,6 +58,7 @@ class Tally:
         self._parsed: dict[str, Report | None] = {}
         self._services: dict[str, set[tuple[str, str]]] = {}
         self._written: dict[tuple[str, str], float] = {}
+        self._agents: dict[bytes, set[str]] = {}  # address hash → its user agents (bounded)
         self._started = False  # this process's flusher runs (reset in a forked child)
         self._last_prune = 0.0
         self._closed = False
@@ -63,10 +67,39 @@ class Tally:
     # ------------------------------------------------------------ request path
 
     def client(self, address: str, user_agent: str) -> str:
-        """Return the keyed hash that names a client (address + user agent) — never the address."""
+        """Return the keyed hash that names a client (address + user agent) — never the address.
+
+        One address counts as at most :data:`MAX_AGENTS_PER_ADDRESS` clients
+        per :data:`PRUNE_EVERY`: the user agent is anyone's to choose, and a
+        new one on every request would add a subscriber (and a row) each time.
+        Past that, its new agents are one client more, "many agents".
+        """
+        agent = user_agent[:MAX_UA]
+        if self.report(user_agent) is None:
+            agent = self._allowed(address, agent, b"\x00", MAX_AGENTS_PER_ADDRESS)
+        else:  # reader services' reports: those a feed believes are counted apart
+            limit = MAX_SERVICES_PER_FEED + MAX_AGENTS_PER_ADDRESS
+            agent = self._allowed(address, agent, b"\x01", limit)
         h = self._hasher.copy()
-        h.update(f"{address}\x00{user_agent[:MAX_UA]}".encode("utf-8", "replace"))
+        h.update(f"{address}\x00{agent}".encode("utf-8", "replace"))
         return h.hexdigest()
+
+    def _allowed(self, address: str, agent: str, kind: bytes, limit: int) -> str:
+        """``agent``, or :data:`MANY_AGENTS` once its address has used up ``limit`` agents."""
+        h = self._hasher.copy()
+        h.update(address.encode("utf-8", "replace"))
+        origin = h.digest() + kind  # keyed: the address itself is not kept
+        agents = self._agents.get(origin)
+        if agents is None:
+            if len(self._agents) >= MAX_ADDRESSES:
+                self._agents.clear()
+            agents = self._agents[origin] = set()
+        if agent in agents:
+            return agent
+        if len(agents) >= limit:
+            return MANY_AGENTS
+        agents.add(agent)
+        return agent
 
     def report(self, user_agent: str) -> Report | None:
         """Parse a user agent once; remember the answer for the next request."""
@@ -188,6 +221,7 @@ class Tally:
         if stamp - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = stamp
+        self._agents.clear()  # each address starts again with its allowance
         try:
             statsdb.prune(self.db, datetime.now(UTC))
         except Exception:

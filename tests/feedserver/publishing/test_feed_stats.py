@@ -351,3 +351,21 @@ def test_reporting_services_per_feed_are_bounded(counted, client, api):
     readers = stats(api, "/feed.atom")["subscribers"]["by_reader"]
     assert len(readers) == MAX_SERVICES_PER_FEED + 1  # the believed services, plus "other"
     assert readers["other"] == 10  # the rest count as plain clients
+
+
+def test_one_address_cannot_make_itself_many_subscribers(counted, client, api, db):
+    # A new user agent on every request from one address: each would be a
+    # subscriber (and a stored row) of its own. It counts as a few at most.
+    from sqlalchemy import func, select
+
+    from feedserver.models import FeedClient
+    from feedserver.publishing.tally import MAX_AGENTS_PER_ADDRESS
+
+    for i in range(200):
+        fetch(client, "/feed.atom", f"Reader{i}/1.0", "198.51.100.66")
+    fetch(client, "/feed.atom", NEWSBOAT, "203.0.113.2")  # someone else: counted as ever
+    feed = stats(api, "/feed.atom")
+    assert feed["requests"] == 201
+    assert feed["subscribers"]["by_reader"] == {"other": MAX_AGENTS_PER_ADDRESS + 1 + 1}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(FeedClient)) == MAX_AGENTS_PER_ADDRESS + 2
