@@ -118,6 +118,11 @@ class Exchange(Protocol):
 Send = Callable[[Origin, str, str, list[tuple[str, str]]], Exchange]
 
 
+# Seconds a fetch must have left to send a request (a redirect's): less
+# could not get an answer, only start work upstream for nothing.
+MIN_TIME_LEFT = 0.5
+
+
 class Fetcher:
     """A long-lived, thread-safe fetcher with the guard and the limits built in."""
 
@@ -213,19 +218,20 @@ class Fetcher:
             return slot
 
     def _take_turn(self, url: str, current: httpx.URL) -> threading.BoundedSemaphore:
-        """Wait for the host's turn; the first turn starts the fetch's clock.
+        """Wait for the host's turn; the fetch's clock does not run while it waits.
 
-        A feed's own host is waited for as long as it takes (its fetches under
-        way end within their time-outs); a redirect's host within what is
-        left of the fetch's time.
+        The first turn starts the clock (``total_timeout``); a redirect's
+        host may have to wait for its turn too, and the clock stops meanwhile
+        (what was left is left after the wait). Waits are as long as it
+        takes: the fetches under way at a host end within their time-outs.
         """
         slot = self._host_slot(current.host)
         until = connections.deadline.get()
-        if until is None:
-            slot.acquire()
-            connections.deadline.set(time.monotonic() + self.total_timeout)
-        elif not slot.acquire(timeout=max(0.0, until - time.monotonic())):
+        left = self.total_timeout if until is None else until - time.monotonic()
+        if left < MIN_TIME_LEFT:  # no request sent only to be given up on at once
             raise FetchTimeout(url, f"no complete answer within {self.total_timeout:g} s")
+        slot.acquire()
+        connections.deadline.set(time.monotonic() + left)
         return slot
 
     def _fetch(self, url: str, current: httpx.URL, validators: Validators) -> FetchResult:
