@@ -126,6 +126,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 WAL_CHECKPOINT_PAGES = 10_000
+SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for another's lock
 
 
 PG_CONNECT_ARGS = {
@@ -161,7 +162,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # poll; 10,000 (40 MB) copies a page written many times over once per
     # checkpoint instead of once per 4 MB (bench: first poll ~11 % faster).
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 

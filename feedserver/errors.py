@@ -36,7 +36,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from feedserver.db import is_transient
+from feedserver.db import describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def init_app(app: Flask) -> None:
             # the transaction was rolled back whole, so saying so is the truth.
             log.warning(
                 "%s on %s %s, answered 409: %s",
-                type(exc).__name__, request.method, request.path, str(exc).splitlines()[0][:200],
+                type(exc).__name__, request.method, request.path, describe(exc),
             )  # fmt: skip
             return error_response(409, "conflict", RACE_MESSAGE)
         if is_database_outage(exc):

@@ -206,6 +206,9 @@ def _article(ident: int) -> Article:
 @bp.route("/articles/<int:ident>/edit", methods=["GET", "POST"])
 def article_edit(ident: int) -> View:
     """Edit an article, preview its body, or go on to delete it."""
+    if request.method == "POST":  # a change: after any other of this article under way
+        days = current_app.config["TOMBSTONE_DAYS"]
+        return _edit(tombstones.article_or_gone(db_session(), ident, days, for_write=True))
     return _edit(_article(ident))
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Response, after_this_request, current_app, g, request
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from feedserver.db import db_session, get_db
+from feedserver.db import SQLITE_BUSY_MS, Database, db_session, get_db, is_transient
 from feedserver.errors import (
     BadRequest,
     Unauthorized,
@@ -37,6 +40,7 @@ __all__ = ["absolute", "get_or_404"]  # re-exported: the API modules import them
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_PER_PAGE = 100
+WRITE_TRIES = 4  # a write the database chose as a deadlock's victim, at most
 MAX_API_PAGE = 1_000_000
 
 
@@ -60,7 +64,18 @@ def token_required(view: F) -> F:
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             _note_use(row.id, now)
         g.api_user = session.get(User, row.user_id)
-        return view(*args, **kwargs)
+        for attempt in range(1, WRITE_TRIES + 1):
+            try:
+                return view(*args, **kwargs)
+            except OperationalError as exc:
+                # A deadlock's victim (two writes to one story's members, say)
+                # was rolled back whole: run it again, a random moment later.
+                if request.method == "GET" or not is_transient(exc) or attempt == WRITE_TRIES:
+                    raise
+                log.info("%s %s met a deadlock; running it again", request.method, request.path)
+                session.rollback()
+                time.sleep(random.uniform(0.02, 0.1) * attempt)  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the wrapped signature at run time
 
@@ -76,10 +91,9 @@ def _note_use(token_id: int, when: datetime) -> None:
 
     def record() -> None:
         try:
-            with database.session() as session:
-                session.execute(
-                    update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
-                )
+            _without_waiting(
+                database, update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+            )
         except Exception:  # noqa: BLE001 - only a "last used" time is lost
             log.info("an API token's use could not be recorded token_id=%s", token_id)
 
@@ -87,6 +101,28 @@ def _note_use(token_id: int, when: datetime) -> None:
     def later(response: Response) -> Response:
         response.call_on_close(record)
         return response
+
+
+def _without_waiting(database: Database, statement: Any) -> None:
+    """Run one write now or not at all: never wait for another writer's lock.
+
+    The thread is the web server's: while another process holds SQLite's
+    write lock (or a row lock on PostgreSQL), waiting would hold it for the
+    whole busy time-out, and every API request meanwhile would add another.
+    """
+    with database.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            if not sqlite:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
+            conn.execute(statement)
+            conn.commit()
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
 
 
 def json_body() -> dict[str, Any]:

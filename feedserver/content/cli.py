@@ -86,7 +86,7 @@ def articles_delete(article_id: int) -> None:
 
     days = int(current_app.config["TOMBSTONE_DAYS"])
     with get_db().session() as session:
-        article = article_or_gone(session, article_id, days)
+        article = article_or_gone(session, article_id, days, for_write=True)
         title = article.title
         tombstone = delete_article(session, article)
         entry = tombstone.entry_id

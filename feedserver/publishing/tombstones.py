@@ -27,6 +27,7 @@ from feedserver.content.deletion import purge_tombstones
 from feedserver.db import write_first
 from feedserver.errors import Gone, NotFound
 from feedserver.models import Article, ArticleTombstone, TombstoneScope, utcnow
+from feedserver.stories import leads
 from feedserver.web import get_or_404, valid_id
 
 # At most this many tombstones in one feed document (the newest): a source
@@ -139,8 +140,13 @@ def article_or_gone(session: Session, ident: int, days: int, *, for_write: bool 
     if for_write and valid_id(ident):
         write_first(session, Article.__table__, f"article:{ident}")  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
     try:
-        return get_or_404(session, Article, ident)
+        article = get_or_404(session, Article, ident)
     except NotFound:
         if valid_id(ident):
             check_gone(session, days, article_id=ident)
         raise
+    if for_write and article.story_id is not None:
+        # Edits of two members of one story take turns: each rewrites the
+        # other's lead flags, and in opposite orders they deadlocked.
+        leads.lock(session, article.story_id)
+    return article

@@ -388,11 +388,11 @@ def _still_belongs(session: Session, entry: Entry) -> bool:
     others = index.read(session, list(member_ids.scalars()))
     if any(other.source_id == entry.source_id for other in others):
         return False  # its source was changed to one the story already has
-    return any(
-        abs(other.published_at - entry.published_at) <= WINDOW
-        and similarity(entry.doc, other.doc) >= THRESHOLD
-        for other in others
-    )
+    # Still within 72 hours of every member (a date edit may have moved it
+    # out), and still alike one of them.
+    if any(abs(other.published_at - entry.published_at) > WINDOW for other in others):
+        return False
+    return any(similarity(entry.doc, other.doc) >= THRESHOLD for other in others)
 
 
 def _join(session: Session, entry: Entry, found: list[Candidate]) -> tuple[int, set[int]] | None:

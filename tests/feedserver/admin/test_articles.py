@@ -157,3 +157,43 @@ def test_delete(admin, db):
     assert again.status_code == 410 and "was deleted on" in again.text
     assert admin.get(f"/admin/articles/{ident}/edit").status_code == 410
     assert admin.get("/admin/articles/999999/edit").status_code == 404
+
+
+def _edit_and_delete_at_once(editor, deleter, ident: int, data: dict) -> dict[str, int]:
+    import threading
+
+    start = threading.Barrier(2)
+    statuses: dict[str, int] = {}
+
+    def edit() -> None:
+        start.wait()
+        statuses["edit"] = editor.post(f"/admin/articles/{ident}/edit", data=data).status_code
+
+    def delete() -> None:
+        start.wait()
+        statuses["delete"] = deleter.post(f"/admin/articles/{ident}/delete").status_code
+
+    threads = [threading.Thread(target=edit), threading.Thread(target=delete)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def test_an_edit_racing_a_deletion_is_never_a_500(admin, app, db):
+    # Sent at once, the edit and the deletion take turns: the edit is saved
+    # and then deleted, or meets the deletion's 410 (it met a deleted row: 500).
+    from tests.feedserver.admin_support import sign_in
+
+    section, ada, bo, _ = _arrange(db)
+    other = app.test_client()
+    assert sign_in(other).status_code == 302
+    for n in range(4):
+        with db.session() as s:
+            ident = make_article(s, section_id=section, authors=[make_author(s)]).id
+        data = _form(section, [ada, bo], title=f"Edited {n}")
+        statuses = _edit_and_delete_at_once(admin, other, ident, data)
+        assert statuses["delete"] == 302 and statuses["edit"] in (302, 410), statuses
+        with db.session() as s:
+            assert s.get(Article, ident) is None

@@ -269,3 +269,43 @@ def test_merges_sent_at_once_never_let_one_source_report_twice(db):
                 .group_by(Article.source_id)
             ).all()
         assert all(count == 1 for _, count in per_source), per_source
+
+
+def _patch_at_once(app, headers, edits: list[tuple[int, dict]]) -> list[int]:
+    import threading
+
+    start = threading.Barrier(len(edits))
+    statuses: list[int] = []
+
+    def edit(ident: int, body: dict) -> None:
+        client = app.test_client()
+        start.wait()
+        statuses.append(
+            client.patch(f"/api/articles/{ident}", json=body, headers=headers).status_code
+        )
+
+    threads = [threading.Thread(target=edit, args=e) for e in edits]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def test_edits_of_one_storys_articles_at_once_take_turns(api, app, db):
+    # Each edit rewrites the other members' lead flags and may move them: sent
+    # at once they deadlocked on PostgreSQL (409s); now they wait for one
+    # another, and a deadlock's victim is run again.
+    ids = newsroom(db)
+    members = quake_story(db, ids)
+    members.append(write(db, ids, "quake-own", QUAKE[0], None, hours=3))
+    story = story_of(db, members[0])
+    assert all(story_of(db, m) == story for m in members)
+    for attempt in range(3):
+        edits = [
+            (m, {"summary": f"Update {attempt}.{n}: the count of the injured rose again."})
+            for n in range(2)
+            for m in members
+        ]
+        statuses = _patch_at_once(app, api.headers, edits)
+        assert statuses == [200] * len(edits), statuses

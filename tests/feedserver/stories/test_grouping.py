@@ -78,6 +78,21 @@ def test_a_story_does_not_chain_past_72_hours(db):
     assert story_of(db, inside) == story_of(db, first)
 
 
+def test_an_article_edited_to_a_date_past_the_span_leaves_its_story(db):
+    from feedserver.models import Article
+
+    ids = newsroom(db)
+    first = write(db, ids, "q0", QUAKE[0], "a")
+    middle = write(db, ids, "q1", QUAKE[1], None, hours=24)
+    late = write(db, ids, "q2", QUAKE[2], "b", hours=48)
+    story = story_of(db, first)
+    assert story is not None and story_of(db, middle) == story_of(db, late) == story
+    with db.session() as s:  # now 96 hours after the first, 72 after the middle one
+        s.get(Article, late).published_at += timedelta(hours=48)
+    assert story_of(db, late) is None
+    assert story_of(db, first) == story_of(db, middle) == story
+
+
 def test_one_source_never_reports_a_story_twice(db):
     ids = newsroom(db)
     nine = write(
