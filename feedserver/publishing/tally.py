@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from datetime import UTC, datetime
+from typing import Any
 
 from feedserver.db import Database
 from feedserver.publishing import statsdb
@@ -94,12 +95,7 @@ class Tally:
             if len(self._agents) >= MAX_ADDRESSES:
                 self._agents.clear()
             agents = self._agents[origin] = set()
-        if agent in agents:
-            return agent
-        if len(agents) >= limit:
-            return MANY_AGENTS
-        agents.add(agent)
-        return agent
+        return agent if _admit(agents, agent, limit) else MANY_AGENTS
 
     def report(self, user_agent: str) -> Report | None:
         """Parse a user agent once; remember the answer for the next request."""
@@ -149,16 +145,8 @@ class Tally:
 
     def _believe(self, path: str, report: Report) -> bool:
         """Keep at most MAX_SERVICES_PER_FEED reporting services per feed (a hostile bound)."""
-        known = self._services.get(path)
-        if known is None:
-            known = self._services[path] = set()
-        key = (report.service, report.feed_id)
-        if key in known:
-            return True
-        if len(known) >= MAX_SERVICES_PER_FEED:
-            return False
-        known.add(key)
-        return True
+        known = self._services.setdefault(path, set())
+        return _admit(known, (report.service, report.feed_id), MAX_SERVICES_PER_FEED)
 
     # ------------------------------------------------------------ flushing
 
@@ -226,6 +214,16 @@ class Tally:
             statsdb.prune(self.db, datetime.now(UTC))
         except Exception:
             log.exception("feed stats: pruning old rows failed")
+
+
+def _admit(members: set[Any], key: Any, limit: int) -> bool:
+    """Whether ``key`` is in ``members``, added if there is room (at most ``limit``)."""
+    if key in members:
+        return True
+    if len(members) >= limit:
+        return False
+    members.add(key)
+    return True
 
 
 def _forked(ref: weakref.ref[Tally]) -> None:

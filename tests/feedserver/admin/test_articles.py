@@ -160,25 +160,13 @@ def test_delete(admin, db):
 
 
 def _edit_and_delete_at_once(editor, deleter, ident: int, data: dict) -> dict[str, int]:
-    import threading
+    from tests.races import at_once
 
-    start = threading.Barrier(2)
-    statuses: dict[str, int] = {}
-
-    def edit() -> None:
-        start.wait()
-        statuses["edit"] = editor.post(f"/admin/articles/{ident}/edit", data=data).status_code
-
-    def delete() -> None:
-        start.wait()
-        statuses["delete"] = deleter.post(f"/admin/articles/{ident}/delete").status_code
-
-    threads = [threading.Thread(target=edit), threading.Thread(target=delete)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses
+    edited, deleted = at_once(
+        lambda: editor.post(f"/admin/articles/{ident}/edit", data=data).status_code,
+        lambda: deleter.post(f"/admin/articles/{ident}/delete").status_code,
+    )
+    return {"edit": edited, "delete": deleted}
 
 
 def test_an_edit_racing_a_deletion_is_never_a_500(admin, app, db):

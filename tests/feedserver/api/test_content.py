@@ -198,22 +198,13 @@ def test_delete_article_removes_it_from_every_feed(api, newsroom):
 
 def _at_once(app, requests: list[tuple[str, str, dict | None]], headers) -> list[int]:
     """Send these (method, path, json) at the same moment, each on its own client; statuses."""
-    import threading
+    from tests.races import at_once
 
-    start = threading.Barrier(len(requests))
-    statuses: dict[int, int] = {}
-
-    def send(n: int, method: str, path: str, body: dict | None) -> None:
+    def send(method: str, path: str, body: dict | None):
         client = app.test_client()
-        start.wait()
-        statuses[n] = client.open(path, method=method, json=body, headers=headers).status_code
+        return lambda: client.open(path, method=method, json=body, headers=headers).status_code
 
-    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in enumerate(requests)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [statuses[n] for n in range(len(requests))]
+    return at_once(*(send(*r) for r in requests))
 
 
 def test_two_deletions_at_once_leave_one_tombstone(app, api, newsroom, db):

@@ -423,23 +423,14 @@ def test_a_website_no_url_could_hold_is_refused(client, db, story, website):
 
 def _at_once(app, n: int, **fields_of) -> list[int]:
     """Post ``n`` comments from one client address at the same moment; their statuses."""
-    import threading
+    from tests.races import at_once
 
-    start = threading.Barrier(n)
-    statuses: list[int] = []
-
-    def send(i: int) -> None:
+    def send(i: int):
         client = app.test_client()
         fields = {k: (v(i) if callable(v) else v) for k, v in fields_of.items()}
-        start.wait()
-        statuses.append(post_comment(client, **fields).status_code)
+        return lambda: post_comment(client, **fields).status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(statuses)
+    return sorted(at_once(*(send(i) for i in range(n))))
 
 
 def test_a_double_click_stores_one_comment(app, db, story):

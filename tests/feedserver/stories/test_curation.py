@@ -220,13 +220,23 @@ def test_a_pinned_article_edited_to_a_source_its_story_has_leaves_it(api, db):
 def test_merges_sent_at_once_never_let_one_source_report_twice(db):
     # Two admins each merge a lone article of one source into the same story:
     # each alone is fine, both together would credit that source twice.
-    import threading
-
     from sqlalchemy import func, select
 
     from feedserver.errors import Conflict
     from feedserver.models import Article
     from feedserver.stories.curation import merge
+    from tests.races import at_once
+
+    def merging(db, pair: list[int]):
+        def merged() -> str:
+            try:
+                with db.session() as session:
+                    merge(session, None, pair)
+            except Conflict:
+                return "409"
+            return "merged"
+
+        return merged
 
     ids = newsroom(db)
     other = ("Bakery on the square wins the county bread prize", "Judges praised its rye.")
@@ -239,28 +249,9 @@ def test_merges_sent_at_once_never_let_one_source_report_twice(db):
             write(db, ids, f"c{n}-1", PERU, "c", hours=at + 2),
             write(db, ids, f"c{n}-2", other, "c", hours=at + 3),
         ]
-        start = threading.Barrier(2)
-        outcomes: list[str] = []
-
-        def send(
-            pair: list[int], start: threading.Barrier = start, outcomes: list[str] = outcomes
-        ) -> None:
-            start.wait()
-            try:
-                with db.session() as session:
-                    merge(session, None, pair)
-                outcomes.append("merged")
-            except Conflict:
-                outcomes.append("409")
-
-        threads = [
-            threading.Thread(target=send, args=([member, article],))
-            for member, article in zip((lead, second), lone, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        outcomes = at_once(
+            *(merging(db, [m, a]) for m, a in zip((lead, second), lone, strict=True))
+        )
         assert sorted(outcomes) == ["409", "merged"]
         with db.session() as s:
             per_source = s.execute(
@@ -272,24 +263,15 @@ def test_merges_sent_at_once_never_let_one_source_report_twice(db):
 
 
 def _patch_at_once(app, headers, edits: list[tuple[int, dict]]) -> list[int]:
-    import threading
+    from tests.races import at_once
 
-    start = threading.Barrier(len(edits))
-    statuses: list[int] = []
-
-    def edit(ident: int, body: dict) -> None:
+    def edit(ident: int, body: dict):
         client = app.test_client()
-        start.wait()
-        statuses.append(
+        return lambda: (
             client.patch(f"/api/articles/{ident}", json=body, headers=headers).status_code
         )
 
-    threads = [threading.Thread(target=edit, args=e) for e in edits]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses
+    return at_once(*(edit(*e) for e in edits))
 
 
 def test_edits_of_one_storys_articles_at_once_take_turns(api, app, db):
