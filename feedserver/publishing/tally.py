@@ -59,7 +59,8 @@ class Tally:
         self._parsed: dict[str, Report | None] = {}
         self._services: dict[str, set[tuple[str, str]]] = {}
         self._written: dict[tuple[str, str], float] = {}
-        self._agents: dict[tuple[int, bytes], set[str]] = {}  # address hash → its user agents (bounded)
+        # An address's keyed hash → its user agents (bounded: see client()).
+        self._agents: dict[tuple[int, bytes], set[str]] = {}
         self._started = False  # this process's flusher runs (reset in a forked child)
         self._last_prune = 0.0
         self._closed = False
