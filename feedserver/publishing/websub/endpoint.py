@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import math
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -38,6 +41,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("websub", __name__)
 
 MAX_FORM_BYTES = 16 * 1024  # a few URLs and a secret; more is not a subscription
+# Requests one client address may make of this process's hub, per window:
+# each accepted one makes the hub send a verification GET to a URL of the
+# client's choosing, so without a bound the hub is anyone's free relay.
+RATE_LIMITS = ((60, 60.0), (600, 3600.0))  # (requests, seconds)
+MAX_CLIENTS = 50_000  # addresses remembered (then forgotten at once)
 FORM_TYPE = "application/x-www-form-urlencoded"
 MODES = ("subscribe", "unsubscribe")
 _LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="websub-dns")
@@ -122,9 +130,47 @@ def _plain(status: int, text: str) -> Response:
     return Response(text + "\n", status=status, mimetype="text/plain")
 
 
+class _Rate:
+    """The times of each client's recent hub requests, in this process (bounded)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[int, list[float]] = {}
+
+    def wait(self, address: str, now: float) -> int | None:
+        """Seconds this client must wait, or None (and the request is counted)."""
+        longest = max(seconds for _, seconds in RATE_LIMITS)
+        most = max(n for n, _ in RATE_LIMITS)
+        # Python's string hash is keyed per process: no address is kept.
+        key = hash(address)
+        with self._lock:
+            times = [t for t in self._seen.get(key, ()) if now - t < longest][-most:]
+            waits = [
+                times[-n] + seconds - now
+                for n, seconds in RATE_LIMITS
+                if len(times) >= n and now - times[-n] < seconds
+            ]
+            if waits:
+                self._seen[key] = times
+                return max(1, math.ceil(max(waits)))
+            if key not in self._seen and len(self._seen) >= MAX_CLIENTS:
+                self._seen.clear()
+            self._seen[key] = [*times, now]
+            return None
+
+
+RATE_EXTENSION = "feedserver.websub.rate"
+
+
 @bp.post("/websub")
 def hub() -> Response:
     """Take a subscribe or unsubscribe request; verify it later."""
+    rate: _Rate = current_app.extensions[RATE_EXTENSION]
+    wait = rate.wait(request.remote_addr or "unknown", time.monotonic())
+    if wait is not None:
+        answer = _plain(429, f"too many hub requests from your address; try again in {wait} s")
+        answer.headers["Retry-After"] = str(wait)
+        return answer
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
         return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")
     if request.mimetype != FORM_TYPE:
@@ -192,4 +238,5 @@ def init_app(app: Flask) -> None:
     from feedserver.security import csrf
 
     csrf.exempt(bp)
+    app.extensions[RATE_EXTENSION] = _Rate()
     app.register_blueprint(bp)

@@ -245,3 +245,61 @@ def test_split_topic_origin(scheme, netloc):
         assert not ours
     else:
         assert ours
+
+
+def test_one_address_may_ask_only_so_much_of_the_hub(client, db, newsroom, monkeypatch):
+    # Each accepted request sends a verification GET to a URL the client
+    # chose: without a bound the hub is anyone's relay (security audit).
+    from feedserver.publishing.websub import endpoint
+
+    monkeypatch.setattr(endpoint, "RATE_LIMITS", ((5, 60.0), (8, 3600.0)))
+    for n in range(5):
+        form = {"hub.mode": "subscribe", "hub.topic": "http://localhost/feed.atom"}
+        response = client.post(
+            "/websub",
+            data={**form, "hub.callback": f"{CB}?n={n}"},
+            environ_base={"REMOTE_ADDR": "198.51.100.4"},
+        )
+        assert response.status_code == 202
+    refused = client.post(
+        "/websub",
+        data={
+            "hub.mode": "subscribe",
+            "hub.topic": "http://localhost/feed.atom",
+            "hub.callback": f"{CB}?n=9",
+        },
+        environ_base={"REMOTE_ADDR": "198.51.100.4"},
+    )
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "too many hub requests" in refused.get_data(as_text=True)
+    assert _counts(db)[0] == 5  # nothing stored for the refused one
+    # Another address is not affected.
+    other = client.post(
+        "/websub",
+        data={
+            "hub.mode": "subscribe",
+            "hub.topic": "http://localhost/feed.atom",
+            "hub.callback": f"{CB}?n=10",
+        },
+        environ_base={"REMOTE_ADDR": "198.51.100.5"},
+    )
+    assert other.status_code == 202
+
+
+def test_the_hubs_rate_counts_each_window():
+    from feedserver.publishing.websub.endpoint import RATE_LIMITS, _Rate
+
+    rate = _Rate()
+    per_minute, _ = RATE_LIMITS[0]
+    for n in range(per_minute):
+        assert rate.wait("192.0.2.1", 1000.0 + n * 0.1) is None
+    wait = rate.wait("192.0.2.1", 1000.0 + per_minute * 0.1)
+    assert wait is not None and 1 <= wait <= 60
+    assert rate.wait("192.0.2.1", 1000.0 + 61) is None  # the minute has passed
+    per_hour, hour = RATE_LIMITS[1]
+    busy = _Rate()
+    # Spread so no minute is over its limit, the hour's limit still holds.
+    step = hour / (per_hour + 10)
+    answers = [busy.wait("192.0.2.2", n * step) for n in range(per_hour + 1)]
+    assert answers[:per_hour] == [None] * per_hour and answers[per_hour] is not None
