@@ -67,6 +67,28 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def write_now(self, statement: Any) -> None:
+        """Run one write now or not at all: never wait for another writer's lock.
+
+        For best-effort writes on a web server's thread (a token's "last
+        used" time): while another process holds SQLite's write lock (or a
+        row lock on PostgreSQL), waiting would hold the thread for the whole
+        busy time-out, and every request meanwhile would add another.
+        """
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                if not sqlite:
+                    conn.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
+                conn.execute(statement)
+                conn.commit()
+            finally:
+                if sqlite:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+
     def write_lock(self) -> AbstractContextManager[Any]:
         """Serialize this process's write transactions where the database needs it.
 

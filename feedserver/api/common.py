@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from feedserver.db import SQLITE_BUSY_MS, Database, db_session, get_db, is_transient
+from feedserver.db import db_session, get_db, is_transient
 from feedserver.errors import (
     BadRequest,
     Unauthorized,
@@ -91,8 +91,8 @@ def _note_use(token_id: int, when: datetime) -> None:
 
     def record() -> None:
         try:
-            _without_waiting(
-                database, update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+            database.write_now(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
             )
         except Exception:  # noqa: BLE001 - only a "last used" time is lost
             log.info("an API token's use could not be recorded token_id=%s", token_id)
@@ -101,28 +101,6 @@ def _note_use(token_id: int, when: datetime) -> None:
     def later(response: Response) -> Response:
         response.call_on_close(record)
         return response
-
-
-def _without_waiting(database: Database, statement: Any) -> None:
-    """Run one write now or not at all: never wait for another writer's lock.
-
-    The thread is the web server's: while another process holds SQLite's
-    write lock (or a row lock on PostgreSQL), waiting would hold it for the
-    whole busy time-out, and every API request meanwhile would add another.
-    """
-    with database.engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA busy_timeout=0")
-        try:
-            if not sqlite:
-                conn.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
-            conn.execute(statement)
-            conn.commit()
-        finally:
-            if sqlite:
-                conn.rollback()
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
 
 
 def json_body() -> dict[str, Any]:

@@ -365,11 +365,7 @@ def _alone(entry: Entry) -> Entry:
 
 def _source_twice(session: Session, entry: Entry) -> bool:
     """Whether another member of the entry's story is of its source (it was edited to one)."""
-    same = (
-        _ARTICLES.c.source_id.is_(None)
-        if entry.source_id is None
-        else _ARTICLES.c.source_id == entry.source_id
-    )
+    same = _of_source(entry.source_id)
     found = session.connection().execute(
         select(_ARTICLES.c.id)
         .where(_ARTICLES.c.story_id == entry.story_id, _ARTICLES.c.id != entry.id, same)
@@ -461,13 +457,19 @@ def _stories_with_source(
     wanted = [s for s in stories if s is not None]
     if not wanted:
         return set()
-    same = (
-        _ARTICLES.c.source_id.is_(None) if source_id is None else _ARTICLES.c.source_id == source_id
-    )
     found = session.connection().execute(
-        select(_ARTICLES.c.story_id).where(_ARTICLES.c.story_id.in_(wanted), same).distinct()
+        select(_ARTICLES.c.story_id)
+        .where(_ARTICLES.c.story_id.in_(wanted), _of_source(source_id))
+        .distinct()
     )
     return {s for s in found.scalars() if s is not None}
+
+
+def _of_source(source_id: int | None) -> Any:
+    """Articles of this source (None: the newsroom's own, which count as one source)."""
+    if source_id is None:
+        return _ARTICLES.c.source_id.is_(None)
+    return _ARTICLES.c.source_id == source_id
 
 
 # --- the session hook ----------------------------------------------------------------

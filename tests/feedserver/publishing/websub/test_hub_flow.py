@@ -243,12 +243,18 @@ def test_gives_up_after_a_day(app, client, db, api, newsroom, callback_server):
     assert _subs(db)[0].state == "active"
 
 
-def test_lease_end_ends_the_subscription(app, client, db, api, newsroom, callback_server):
+def _past_its_lease(app, client, db, callback_server):
+    """A hub with one verified subscription whose lease ended a second ago."""
     hub = make_deliverer(app)
     subscribe(client, TOPIC, callback_server.base + "/cb")
     hub.run_once()
     with db.session() as s:
         s.execute(update(HubSubscription).values(expires_at=utcnow() - timedelta(seconds=1)))
+    return hub
+
+
+def test_lease_end_ends_the_subscription(app, client, db, api, newsroom, callback_server):
+    hub = _past_its_lease(app, client, db, callback_server)
     hub._last_expiry = 0.0
     _publish(api)
     hub.run_once()
@@ -260,11 +266,7 @@ def test_no_content_goes_out_past_the_lease_before_the_sweep_marks_it(
     app, client, db, api, newsroom, callback_server
 ):
     """§7: a subscription ends at its lease's end, not at the next sweep (once a minute)."""
-    hub = make_deliverer(app)
-    subscribe(client, TOPIC, callback_server.base + "/cb")
-    hub.run_once()
-    with db.session() as s:
-        s.execute(update(HubSubscription).values(expires_at=utcnow() - timedelta(seconds=1)))
+    hub = _past_its_lease(app, client, db, callback_server)
     hub._last_expiry = time.monotonic()  # the sweep ran just now
     _publish(api)
     hub.run_once()
