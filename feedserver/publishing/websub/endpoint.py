@@ -17,6 +17,7 @@ session, and every effect waits for the callback to confirm it.
 from __future__ import annotations
 
 import concurrent.futures
+import ipaddress
 import logging
 import math
 import threading
@@ -41,9 +42,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("websub", __name__)
 
 MAX_FORM_BYTES = 16 * 1024  # a few URLs and a secret; more is not a subscription
-# Requests one client address may make of this process's hub, per window:
-# each accepted one makes the hub send a verification GET to a URL of the
-# client's choosing, so without a bound the hub is anyone's free relay.
+# Accepted requests one client address may make of this process's hub, per
+# window: each makes the hub send a verification GET to a URL of the client's
+# choosing, so without a bound the hub is anyone's free relay. Refused ones
+# (a bad topic, a private callback) send nothing and are not counted; nor is
+# loopback (the machine itself, or a reverse proxy not yet named trusted).
 RATE_LIMITS = ((60, 60.0), (600, 3600.0))  # (requests, seconds)
 MAX_CLIENTS = 50_000  # addresses remembered (then forgotten at once)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -138,25 +141,40 @@ class _Rate:
         self._seen: dict[int, list[float]] = {}
 
     def wait(self, address: str, now: float) -> int | None:
-        """Seconds this client must wait, or None (and the request is counted)."""
+        """Seconds this client must wait before its next accepted request, or None."""
         longest = max(seconds for _, seconds in RATE_LIMITS)
         most = max(n for n, _ in RATE_LIMITS)
-        # Python's string hash is keyed per process: no address is kept.
-        key = hash(address)
         with self._lock:
-            times = [t for t in self._seen.get(key, ()) if now - t < longest][-most:]
-            waits = [
-                times[-n] + seconds - now
-                for n, seconds in RATE_LIMITS
-                if len(times) >= n and now - times[-n] < seconds
-            ]
-            if waits:
-                self._seen[key] = times
-                return max(1, math.ceil(max(waits)))
+            times = [t for t in self._seen.get(_key(address), ()) if now - t < longest][-most:]
+        waits = [
+            times[-n] + seconds - now
+            for n, seconds in RATE_LIMITS
+            if len(times) >= n and now - times[-n] < seconds
+        ]
+        return max(1, math.ceil(max(waits))) if waits else None
+
+    def note(self, address: str, now: float) -> None:
+        """Count an accepted request of this client (one verification sent for it)."""
+        key = _key(address)
+        longest = max(seconds for _, seconds in RATE_LIMITS)
+        most = max(n for n, _ in RATE_LIMITS)
+        with self._lock:
             if key not in self._seen and len(self._seen) >= MAX_CLIENTS:
                 self._seen.clear()
-            self._seen[key] = [*times, now]
-            return None
+            recent = [t for t in self._seen.get(key, ()) if now - t < longest][-most:]
+            self._seen[key] = [*recent, now]
+
+
+def _key(address: str) -> int:
+    return hash(address)  # Python's string hash is keyed per process: no address is kept
+
+
+def _limited(address: str) -> bool:
+    """Whether the hub's rate applies: not to this machine itself (tests, a local proxy)."""
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return True
 
 
 RATE_EXTENSION = "feedserver.websub.rate"
@@ -166,7 +184,8 @@ RATE_EXTENSION = "feedserver.websub.rate"
 def hub() -> Response:
     """Take a subscribe or unsubscribe request; verify it later."""
     rate: _Rate = current_app.extensions[RATE_EXTENSION]
-    wait = rate.wait(request.remote_addr or "unknown", time.monotonic())
+    client = request.remote_addr or "unknown"
+    wait = rate.wait(client, time.monotonic()) if _limited(client) else None
     if wait is not None:
         answer = _plain(429, f"too many hub requests from your address; try again in {wait} s")
         answer.headers["Retry-After"] = str(wait)
@@ -201,6 +220,8 @@ def hub() -> Response:
         session.commit()
     except Refused as exc:
         return _plain(exc.status, exc.reason)
+    if _limited(client):
+        rate.note(client, time.monotonic())
     log.info("websub %s request accepted scope=%s", wanted.mode, topic.scope_key)
     return _plain(202, "Accepted: the hub will verify this request with your callback.")
 

@@ -269,18 +269,46 @@ def test_one_address_may_ask_only_so_much_of_the_hub(client, db, newsroom, monke
 
 
 def test_the_hubs_rate_counts_each_window():
-    from feedserver.publishing.websub.endpoint import RATE_LIMITS, _Rate
+    from feedserver.publishing.websub.endpoint import RATE_LIMITS, _limited, _Rate
+
+    def ask(rate: _Rate, address: str, now: float) -> int | None:
+        wait = rate.wait(address, now)
+        if wait is None:
+            rate.note(address, now)  # accepted
+        return wait
 
     rate = _Rate()
     per_minute, _ = RATE_LIMITS[0]
     for n in range(per_minute):
-        assert rate.wait("192.0.2.1", 1000.0 + n * 0.1) is None
-    wait = rate.wait("192.0.2.1", 1000.0 + per_minute * 0.1)
+        assert ask(rate, "192.0.2.1", 1000.0 + n * 0.1) is None
+    wait = ask(rate, "192.0.2.1", 1000.0 + per_minute * 0.1)
     assert wait is not None and 1 <= wait <= 60
-    assert rate.wait("192.0.2.1", 1000.0 + 61) is None  # the minute has passed
+    assert ask(rate, "192.0.2.1", 1000.0 + 61) is None  # the minute has passed
     per_hour, hour = RATE_LIMITS[1]
     busy = _Rate()
     # Spread so no minute is over its limit, the hour's limit still holds.
     step = hour / (per_hour + 10)
-    answers = [busy.wait("192.0.2.2", n * step) for n in range(per_hour + 1)]
+    answers = [ask(busy, "192.0.2.2", n * step) for n in range(per_hour + 1)]
     assert answers[:per_hour] == [None] * per_hour and answers[per_hour] is not None
+    # The machine itself is not limited; any other address is.
+    assert not _limited("127.0.0.1") and not _limited("::1")
+    assert _limited("192.0.2.1") and _limited("unknown")
+
+
+def test_refused_hub_requests_do_not_count(client, db, newsroom, monkeypatch):
+    # A hostile client's malformed requests send nothing; only accepted ones
+    # (each a verification sent) use up its allowance.
+    from feedserver.publishing.websub import endpoint
+
+    monkeypatch.setattr(endpoint, "RATE_LIMITS", ((3, 60.0), (5, 3600.0)))
+    bad = {
+        "hub.mode": "subscribe",
+        "hub.topic": "http://elsewhere.example/feed",
+        "hub.callback": CB,
+    }
+    for _ in range(10):
+        answer = client.post("/websub", data=bad, environ_base={"REMOTE_ADDR": "198.51.100.8"})
+        assert answer.status_code == 400
+    good = {"hub.mode": "subscribe", "hub.topic": "http://localhost/feed.atom", "hub.callback": CB}
+    answer = client.post("/websub", data=good, environ_base={"REMOTE_ADDR": "198.51.100.8"})
+    assert answer.status_code == 202
