@@ -41,6 +41,7 @@ PRUNE_EVERY = 3600.0
 MAX_AGENTS_PER_ADDRESS = 16  # user agents of one address counted as clients of their own
 MAX_ADDRESSES = 100_000  # addresses whose agents are remembered (then forgotten at once)
 MANY_AGENTS = "\x00many agents"  # what an address's further agents count as (no real UA)
+MAX_NAMED = 65_536  # (address, user agent) pairs whose client name is remembered
 
 
 class Tally:
@@ -61,6 +62,9 @@ class Tally:
         self._written: dict[tuple[str, str], float] = {}
         # An address's keyed hash → its user agents (bounded: see client()).
         self._agents: dict[tuple[int, bytes], set[str]] = {}
+        # hash((address, user agent)) → its client name, so a poller's next
+        # request skips the keyed hash; forgotten with _agents (its admissions).
+        self._named: dict[int, str] = {}
         self._started = False  # this process's flusher runs (reset in a forked child)
         self._last_prune = 0.0
         self._closed = False
@@ -76,6 +80,10 @@ class Tally:
         new one on every request would add a subscriber (and a row) each time.
         Past that, its new agents are one client more, "many agents".
         """
+        memo = hash((address, user_agent))
+        name = self._named.get(memo)
+        if name is not None:
+            return name
         agent = user_agent[:MAX_UA]
         if self.report(user_agent) is None:
             agent = self._allowed(address, agent, b"\x00", MAX_AGENTS_PER_ADDRESS)
@@ -84,7 +92,11 @@ class Tally:
             agent = self._allowed(address, agent, b"\x01", limit)
         h = self._hasher.copy()
         h.update(f"{address}\x00{agent}".encode("utf-8", "replace"))
-        return h.hexdigest()
+        name = h.hexdigest()
+        if len(self._named) >= MAX_NAMED:
+            self._named.clear()
+        self._named[memo] = name
+        return name
 
     def _allowed(self, address: str, agent: str, kind: bytes, limit: int) -> str:
         """``agent``, or :data:`MANY_AGENTS` once its address has used up ``limit`` agents."""
@@ -94,7 +106,7 @@ class Tally:
         agents = self._agents.get(origin)
         if agents is None:
             if len(self._agents) >= MAX_ADDRESSES:
-                self._agents.clear()
+                self._forget_agents()
             agents = self._agents[origin] = set()
         return agent if _admit(agents, agent, limit) else MANY_AGENTS
 
@@ -210,11 +222,16 @@ class Tally:
         if stamp - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = stamp
-        self._agents.clear()  # each address starts again with its allowance
+        self._forget_agents()  # each address starts again with its allowance
         try:
             statsdb.prune(self.db, datetime.now(UTC))
         except Exception:
             log.exception("feed stats: pruning old rows failed")
+
+    def _forget_agents(self) -> None:
+        """Forget every address's admitted agents, and the names that relied on them."""
+        self._agents.clear()
+        self._named.clear()
 
 
 def _admit(members: set[Any], key: Any, limit: int) -> bool:

@@ -369,3 +369,26 @@ def test_one_address_cannot_make_itself_many_subscribers(counted, client, api, d
     assert feed["subscribers"]["by_reader"] == {"other": MAX_AGENTS_PER_ADDRESS + 1 + 1}
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(FeedClient)) == MAX_AGENTS_PER_ADDRESS + 2
+
+
+def test_a_clients_remembered_name_is_its_name_and_is_forgotten_with_its_allowance():
+    # Names are remembered per (address, user agent) so a poller's next
+    # request skips the keyed hash; they must be the names a fresh
+    # computation gives, and an address whose allowance was used up gets
+    # its agents named again once the allowance starts over.
+    from feedserver.publishing.tally import MAX_AGENTS_PER_ADDRESS, Tally
+
+    fresh = Tally(db=None, secret="s", flush_seconds=0)  # type: ignore[arg-type]
+    tally = Tally(db=None, secret="s", flush_seconds=0)  # type: ignore[arg-type]
+    agents = [f"Reader{i}/1.0" for i in range(MAX_AGENTS_PER_ADDRESS + 3)]
+    names = [tally.client("198.51.100.66", agent) for agent in agents]
+    assert [tally.client("198.51.100.66", agent) for agent in agents] == names
+    assert names == [fresh.client("198.51.100.66", agent) for agent in agents]
+    assert len(set(names)) == MAX_AGENTS_PER_ADDRESS + 1  # the rest are "many agents"
+    late = agents[-1]
+    assert tally.client("198.51.100.66", late) == names[-1] == names[-2]
+
+    tally._forget_agents()  # what the hourly prune does
+    renamed = tally.client("198.51.100.66", late)
+    assert renamed not in names
+    assert renamed == Tally(db=None, secret="s", flush_seconds=0).client("198.51.100.66", late)  # type: ignore[arg-type]
