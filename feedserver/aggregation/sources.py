@@ -34,7 +34,7 @@ from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
 from feedserver.content.slugs import unique_slug
-from feedserver.content.validation import markup_problem, text_problem
+from feedserver.content.validation import markup_problem, plain_name, text_problem
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
 from feedserver.models import Section, Source, utcnow
@@ -227,7 +227,7 @@ def add_source(
     fields["home_url"] = url if url != feed_url else None  # the page it was found on
     title = (
         (name or "").strip()
-        or aggregation.feed_title(parsed.feed)
+        or plain_name(aggregation.feed_title(parsed.feed) or "")
         or urlsplit(feed_url).hostname
         or feed_url
     )
@@ -263,7 +263,11 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
             f"Unknown field(s): {', '.join(sorted(unknown))[:200]}.",
             fields={k: "unknown" for k in sorted(unknown)[:20]},
         )
-    if "name" in data:
+    # A name kept as it is is not checked again: one stored before today's
+    # rules must not stop an edit of the section or the interval.
+    if "name" in data and not (
+        isinstance(data["name"], str) and data["name"].strip() == source.name
+    ):
         source.name = source_name(data["name"], required=True)
     if "section" in data:
         found = find_section(session, data["section"])
@@ -400,7 +404,7 @@ def _import_outlines(
                 summary.refused.append({"url": url, "reason": exc.message})
                 continue
             seen.add(url)
-            title = (outline.title or urlsplit(url).hostname or url).strip()[:200]
+            title = plain_name(outline.title or "") or urlsplit(url).hostname or url[:200]
             home = None
             if outline.html_url:
                 try:

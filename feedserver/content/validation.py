@@ -275,6 +275,26 @@ def markup_problem(value: str) -> str | None:
     return None
 
 
+def plain_name(value: str, max_length: int = 200) -> str:
+    """A name taken from someone else's text (a feed's title, an OPML outline), made plain.
+
+    What :func:`markup_problem` would refuse is taken out rather than refused:
+    character references are read as the characters they stand for, then
+    anything shaped like a tag goes (a feed that escaped "<b>" twice still
+    says plain "News"), control characters become spaces and white space is
+    collapsed. May return "": the caller then names the thing otherwise.
+    """
+    text = value[: max_length * 8]
+    for _ in range(3):  # "&amp;lt;b&amp;gt;" is a tag after two readings
+        plain = _TAG.sub(" ", html.unescape(text))
+        if plain == text:
+            break
+        text = plain
+    text = "".join(" " if not ch.isprintable() else ch for ch in text)
+    text = " ".join(text.split())[:max_length].strip()
+    return "" if markup_problem(text) or text_problem(text, multiline=False) else text
+
+
 def url_problem(value: str, max_length: int = 2000) -> str | None:
     """Say why a string is not an absolute http(s) URL, or None if it is one."""
     problem = http_url_problem(value, max_length)

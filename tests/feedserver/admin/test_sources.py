@@ -145,6 +145,56 @@ def test_edit_a_source(admin, db):
     assert "between 60" in bad.text or "at least 60" in bad.text
 
 
+def test_names_taken_from_feeds_and_outlines_are_plain_text(admin, db, upstream):
+    # A feed's title and an OPML outline's text are the upstream's writing:
+    # markup in them (escaped once or twice) is taken out, not refused, so the
+    # source can be edited later without renaming it first.
+    upstream.expect_request("/t.xml").respond_with_data(
+        rss_feed(
+            "Upstream &lt;script&gt;alert(1)&lt;/script&gt; One &amp;amp;lt;b&amp;amp;gt;", []
+        ),
+        content_type=RSS,
+    )
+    assert _add(admin, _url(upstream, "/t.xml")).status_code == 302
+    body = opml_document("https://new.example/feed.xml").replace(
+        b'text="Feed 0"', b'text="Fourth &amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; &amp;amp; more"'
+    )
+    imported = admin.post(
+        "/admin/sources/import",
+        data={"file": (io.BytesIO(body), "subs.opml"), "section": ""},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 200, imported.text
+    with db.session() as s:
+        names = sorted(s.scalars(select(Source.name)))
+    assert names == ["Fourth bold & more", "Upstream alert(1) One"]
+
+
+def test_an_unchanged_name_is_not_checked_again(admin, db):
+    # A name stored before today's rules (markup in it) must not block an
+    # edit of the interval; a new name is checked as ever.
+    with db.session() as s:
+        ident = make_source(s, name="Old <b>bold</b> name", feed_url="https://f.example/x.xml").id
+    kept = admin.post(
+        f"/admin/sources/{ident}/edit",
+        data={"name": "Old <b>bold</b> name", "section": "", "poll_interval": "1200"},
+    )
+    assert kept.status_code == 302, kept.text
+    with db.session() as s:
+        assert (s.get(Source, ident).poll_interval, s.get(Source, ident).name) == (
+            1200,
+            "Old <b>bold</b> name",
+        )
+    renamed = admin.post(
+        f"/admin/sources/{ident}/edit",
+        data={"name": "New <i>name</i>", "section": "", "poll_interval": "600"},
+    )
+    assert renamed.status_code == 422
+    assert "must be plain text, not HTML" in renamed.text
+    with db.session() as s:
+        assert s.get(Source, ident).poll_interval == 1200
+
+
 def test_delete_asks_about_the_articles(admin, db):
     with db.session() as s:
         source = make_source(s, name="Wire", feed_url="https://feeds.example/w.xml")
