@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -101,9 +102,14 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
     options: dict[str, list[tuple[str, str]]] = {}
     for name, model in (("section", Section), ("author", Author), ("source", Source)):
         rows = session.execute(
-            select(model.id, model.name).order_by(func.lower(model.name), model.id)
-        )
-        options[name] = [(str(ident), label) for ident, label in rows]
+            select(model.id, model.name, model.slug).order_by(func.lower(model.name), model.id)
+        ).all()
+        # Two of the same name are told apart by their slugs (which are unique).
+        names = Counter(label.casefold() for _, label, _ in rows)
+        options[name] = [
+            (str(ident), f"{label} ({slug})" if names[label.casefold()] > 1 else label)
+            for ident, label, slug in rows
+        ]
     return options
 
 
@@ -112,6 +118,7 @@ def _prepare(form: ArticleForm, article: Article | None) -> None:
     choices = _choices()
     form.section.choices = options([("", "— choose a section —"), *choices["section"]])
     form.source.choices = options([NONE_CHOICE, *choices["source"]])
+    form.byline_optional = article is not None and not article.bylines
     wanted = len(article.bylines) + AUTHOR_SLOTS if article else AUTHOR_SLOTS
     while len(form.authors) < wanted:
         form.authors.append_entry()
@@ -142,11 +149,12 @@ def _data(form: ArticleForm, article: Article | None) -> dict[str, Any]:
         "summary": form.summary.data or "",
         "body_html": form.body_html.data or "",
         "section": form.section.data or None,
-        "authors": list(dict.fromkeys(authors)),  # a repeated pick counts once
         "source": form.source.data or None,
         "original_url": form.original_url.data or None,
         "comments_open": bool(form.comments_open.data),
     }
+    if authors or article is None or article.bylines:
+        data["authors"] = list(dict.fromkeys(authors))  # a repeated pick counts once
     if form.slug.data:
         data["slug"] = form.slug.data
     published = utc_from_local(form.published_at.data)

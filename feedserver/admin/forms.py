@@ -183,8 +183,12 @@ class ArticleForm(FlaskForm):
     preview = SubmitField("Preview")
     submit = SubmitField("Save article")
 
+    # True for an article that has no byline (an upstream entry that named no
+    # author): it may be saved without one, as the API lets it be.
+    byline_optional = False
+
     def validate_authors(self, field: FieldList[Any]) -> None:
-        if not any(entry.data for entry in field):
+        if not any(entry.data for entry in field) and not self.byline_optional:
             raise ValidationError("Choose at least one author.")
 
 

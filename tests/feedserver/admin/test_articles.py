@@ -91,6 +91,52 @@ def test_edit_keeps_time_and_changes_fields(admin, db):
         assert [a.id for a in article.authors] == [ada]
 
 
+def test_an_upstream_article_without_a_byline_can_be_edited(admin, db):
+    # An upstream entry that named no author has no byline: it is saved
+    # without one (as the API allows), not refused until a newsroom author is
+    # credited with the source's work. A new article still needs an author.
+    section, ada, _, source = _arrange(db)
+    with db.session() as s:
+        ident = make_article(
+            s, section_id=section, source_id=source, authors=[], upstream_key="wire-9"
+        ).id
+    form = admin.get(f"/admin/articles/{ident}/edit")
+    assert form.status_code == 200
+    saved = admin.post(
+        f"/admin/articles/{ident}/edit",
+        data=_form(section, [], summary="An editor's summary.", source=str(source)),
+    )
+    assert saved.status_code == 302, saved.text
+    with db.session() as s:
+        article = s.get(Article, ident)
+        assert (article.summary, article.authors) == ("An editor's summary.", [])
+    credited = admin.post(
+        f"/admin/articles/{ident}/edit", data=_form(section, [ada], source=str(source))
+    )
+    assert credited.status_code == 302
+    with db.session() as s:
+        assert [a.id for a in s.get(Article, ident).authors] == [ada]
+    # Once it has a byline, emptying it is refused as for any article.
+    emptied = admin.post(
+        f"/admin/articles/{ident}/edit", data=_form(section, [], source=str(source))
+    )
+    assert emptied.status_code == 422
+    assert "Choose at least one author." in emptied.text
+
+
+def test_authors_of_the_same_name_are_told_apart_in_the_byline_choices(admin, db):
+    with db.session() as s:
+        make_section(s, name="World")
+        one = make_author(s, name="Zed Plain", slug="zed-plain")
+        two = make_author(s, name="Zed Plain", slug="zed-plain-2")
+        make_author(s, name="Una Only", slug="una")
+        one_id, two_id = one.id, two.id
+    page = admin.get("/admin/articles/new").text
+    assert f'<option value="{one_id}">Zed Plain (zed-plain)</option>' in page
+    assert f'<option value="{two_id}">Zed Plain (zed-plain-2)</option>' in page
+    assert ">Una Only</option>" in page
+
+
 def test_preview_shows_the_sanitized_body_without_saving(admin, db):
     section, ada, _, _ = _arrange(db)
     data = _form(section, [ada], body_html="<p>Preview me</p><script>alert(1)</script>")
