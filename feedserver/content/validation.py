@@ -93,7 +93,10 @@ class Fields:
         if problem:
             self.fail(name, problem)
             return None
-        if not multiline:
+        if multiline:
+            # A browser's form sends CRLF: paragraphs are told by "\n\n".
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        else:
             # Invisible characters mean nothing in a title or a name, and would
             # make "Business\u200b" a second "Business": dropped.
             value = value.translate(INVISIBLE).strip()

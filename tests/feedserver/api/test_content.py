@@ -392,6 +392,16 @@ def test_author_lifecycle(api):
     assert api.get(path).status_code == 404
 
 
+def test_a_bio_written_in_a_browser_keeps_its_paragraphs(api, client):
+    # Forms send CRLF line ends; paragraphs are told apart by a blank line.
+    created = api.post(
+        "/api/authors", json={"name": "Yara Field", "bio": "Yara writes.\r\n\r\nSecond\rpart."}
+    ).json
+    assert created["bio"] == "Yara writes.\n\nSecond\npart."
+    page = client.get("/authors/yara-field").text
+    assert "<p>Yara writes.</p>" in page and "Second\npart.</p>" in page
+
+
 def test_renaming_an_author_changes_the_feeds(api, newsroom):
     make(api, authors=["ada"])
     etag = api.client.get("/feed.atom").headers["ETag"]
