@@ -101,7 +101,8 @@ class AudienceLayer:
         client = tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
         conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
         polite = self.polite
-        row = (client, path, environ.get("QUERY_STRING", ""))
+        visitor = tally.visitor(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+        row = (visitor, path, environ.get("QUERY_STRING", ""))
         if polite is not None and conditional:
             polite.conditional(row)
         check = polite is not None and not conditional and method == "GET"
@@ -157,7 +158,8 @@ class AudienceLayer:
         client = tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
         polite = self.polite
         if polite is not None:
-            row = (client, path, environ.get("QUERY_STRING", ""))
+            visitor = tally.visitor(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+            row = (visitor, path, environ.get("QUERY_STRING", ""))
             if conditional:
                 polite.conditional(row)
             elif status == 200 and environ["REQUEST_METHOD"] == "GET" and answer.version.max_age:

@@ -98,6 +98,17 @@ class Tally:
         self._named[memo] = name
         return name
 
+    @staticmethod
+    def visitor(address: str, user_agent: str) -> str:
+        """Name a client (address + user agent) for this process's polite-polling rows.
+
+        Unlike :meth:`client`, never merges an address's many agents: readers
+        behind one NAT or proxy are each their own client there (INTERFACE §9),
+        whatever their count in the statistics. Python's string hash is keyed
+        per process, so no address is kept.
+        """
+        return f"{hash((address, user_agent)) & 0xFFFFFFFFFFFFFFFF:x}"
+
     def _allowed(self, address: str, agent: str, kind: bytes, limit: int) -> str:
         """``agent``, or :data:`MANY_AGENTS` once its address has used up ``limit`` agents."""
         # Python's string hash is keyed per process (SipHash): like the

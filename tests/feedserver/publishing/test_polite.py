@@ -97,6 +97,28 @@ def test_each_url_client_and_page_has_its_own_row(polite, app, client, news, app
     assert get(client, "/feed.atom").status_code == 429
 
 
+def test_readers_behind_one_address_are_each_their_own_client(polite, app, client, news):
+    # An office's or a carrier's NAT: many readers share an address. Past the
+    # statistics' cap of agents per address (publishing.tally), each reader
+    # still has its own rows here; none is refused on its first fetches.
+    from feedserver.publishing.tally import MAX_AGENTS_PER_ADDRESS
+
+    nat = "198.51.100.200"
+    for n in range(MAX_AGENTS_PER_ADDRESS + 4):
+        assert get(client, "/feed.atom", address=nat, agent=f"Reader{n}/1.0").status_code == 200
+    readers = ["NetNewsWire/6", "Thunderbird/115", "newsboat/2.36", "Miniflux/2.1", "Feeder/2.6"]
+    for agent in readers:
+        assert [
+            get(client, "/feed.rss", address=nat, agent=agent).status_code for _ in range(3)
+        ] == [
+            200,
+            200,
+            200,
+        ], agent
+    # and each one's own row still ends in a 429
+    assert get(client, "/feed.rss", address=nat, agent=readers[0]).status_code == 429
+
+
 def test_a_changed_feed_ends_the_row(polite, app, client, news, db):
     for _ in range(3):
         assert get(client, "/feed.atom").status_code == 200
