@@ -321,7 +321,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
     session = db_session()
     article = _article_or_404(session, slug)
     key = comments_key(article.id)
-    state = scope_state(session, key)
+    state = scope_state(session, key, article.created_at)
     per_page: int = config["FEED_ITEMS"]
     pages = state.pages(per_page)
     if page > pages:

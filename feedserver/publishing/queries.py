@@ -34,6 +34,7 @@ class Scope:
     slug: str | None
     name: str
     description: str
+    created_at: datetime | None = None  # the section's, author's or source's row
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +68,11 @@ def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope
     # A section's own description, when the newsroom wrote one, describes its feed.
     own = model.description if kind == "section" else literal("")
     row = session.execute(
-        select(model.id, model.slug, model.name, own).where(model.slug == slug)
+        select(model.id, model.slug, model.name, own, model.created_at).where(model.slug == slug)
     ).first()
     if row is None:
         raise NotFound(f"No {kind} called {slug!r}.")
-    ident, slug, name, written = row
+    ident, slug, name, written, created_at = row
     description = (
         " ".join((written or "").split())
         or {
@@ -80,11 +81,16 @@ def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope
             "source": f"Articles on {site_title} attributed to {name}.",
         }[kind]
     )
-    return Scope(kind, scope_key(kind, ident), ident, slug, name, description)
+    return Scope(kind, scope_key(kind, ident), ident, slug, name, description, created_at)
 
 
-def scope_state(session: Session, key: str) -> ScopeState:
-    """Read the scope's and the global version in one indexed query."""
+def scope_state(session: Session, key: str, born: datetime | None = None) -> ScopeState:
+    """Read the scope's and the global version in one indexed query.
+
+    A scope nothing has changed yet (a new section, author or source with no
+    article, a new article's comments) has no version row: its last change
+    is ``born``, when it was created, not the year 2000.
+    """
     rows = {
         r.key: r
         for r in session.execute(
@@ -99,7 +105,7 @@ def scope_state(session: Session, key: str) -> ScopeState:
     own, glob = rows.get(key), rows.get(GLOBAL)
     return ScopeState(
         version=own.version if own else 0,
-        changed_at=own.changed_at if own else EPOCH,
+        changed_at=own.changed_at if own else (born or EPOCH),
         item_count=own.item_count if own else 0,
         global_version=glob.version if glob else 0,
         global_changed_at=glob.changed_at if glob else EPOCH,

@@ -171,7 +171,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     session = db_session()
     days = config["TOMBSTONE_DAYS"]
     valid_until = tombstones.expire_due(session, scope.key, utcnow(), days)
-    state = publishing.scope_state(session, scope.key)
+    state = publishing.scope_state(session, scope.key, scope.created_at)
     per_page = config["FEED_ITEMS"]
     check_depth(page, per_page, config["MAX_PAGE_DEPTH"], "This feed")
     if page > state.pages(per_page):

@@ -236,3 +236,37 @@ def test_wordpress_paths_carry_their_page_or_refuse_it(client, old, status, new)
     else:
         assert "Location" not in response.headers
         assert response.get_data(as_text=True).strip()  # a message says what was wrong
+
+
+def test_a_new_empty_scopes_feed_dates_from_its_creation(api, client):
+    # A section, author or source with no article yet, and a new article's
+    # comments, have had no change but their creation: that is their feed's
+    # time, not a made-up year 2000.
+    from datetime import UTC, datetime, timedelta
+
+    from werkzeug.http import parse_date
+
+    before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    section = api.post("/api/sections", json={"name": "Fresh desk"}).json
+    author = api.post("/api/authors", json={"name": "Nova Reed"}).json
+    article = api.post(
+        "/api/articles",
+        json={"title": "First words", "section": section["slug"], "authors": [author["slug"]]},
+    ).json
+    empty = api.post("/api/sections", json={"name": "Quiet desk"}).json
+    paths = [
+        f"/sections/{empty['slug']}/feed.atom",
+        f"/sections/{empty['slug']}/feed.rss",
+        f"/articles/{article['slug']}/comments.atom",
+        f"/articles/{article['slug']}/comments.rss",
+    ]
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        stamp = parse_date(response.headers["Last-Modified"])
+        assert before <= stamp <= datetime.now(UTC), (path, stamp)
+        parsed = feedparser.parse(response.data)
+        when = parsed.feed.get("updated_parsed")
+        assert when is not None and when.tm_year == stamp.year, path
+    quiet = json.loads(client.get(f"/sections/{empty['slug']}/feed.json").data)
+    assert quiet["items"] == []
