@@ -43,6 +43,7 @@ from feedserver.aggregation import entries
 from feedserver.aggregation.store import Stored, again_on_conflict, store_entries
 from feedserver.aggregation.websub import (
     DENIED_RETRY,
+    VERIFY_WAIT,
     Sub,
     forget_unsubscribed,
     hold_source,
@@ -120,7 +121,12 @@ def verify(token: str) -> Response:
             log.info("websub unsubscribed id=%s source_id=%s", row.id, row.source_id)
             forget_unsubscribed(session, row)
             return _text(challenge, 200)
-        asked = row.pending_mode == "subscribe" or row.state == "active"
+        # Asked: a request of ours waits for this, or one whose sending seemed
+        # to fail (a time-out) went out lately. An active lease re-verified
+        # out of the blue is not (WebSub §5.3): anyone who learnt the callback
+        # could otherwise shorten it at will.
+        late = row.requested_at is not None and now - row.requested_at <= VERIFY_WAIT
+        asked = row.pending_mode == "subscribe" or late
         if row.wanted != "subscribe" or not asked or row.source_id is None:
             return _text("Not a request this subscriber made.\n", 404)
         lease = _lease(args.get("hub.lease_seconds"))

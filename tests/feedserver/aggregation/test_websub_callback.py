@@ -108,6 +108,30 @@ def test_subscribe_verification_without_a_pending_request_is_404(client, db):
     assert row(db, ident).state == "none"
 
 
+def test_an_active_lease_re_verified_unasked_is_404(client, db):
+    # WebSub §5.3: only a pending (un)subscription of ours is confirmed.
+    # Someone who learnt the callback must not shorten the lease at will.
+    long_ago = utcnow() - timedelta(days=2)
+    ident, _ = make_row(db, state="active", pending_mode=None, requested_at=long_ago)
+    with db.session() as s:
+        s.get(UpstreamSubscription, ident).expires_at = utcnow() + timedelta(days=8)
+    answer = verify(client, hub_lease_seconds="100")
+    assert answer.status_code == 404 and b"ch4llenge" not in answer.data
+    held = row(db, ident)
+    assert held.state == "active" and held.expires_at > utcnow() + timedelta(days=7)
+
+
+def test_a_late_verification_of_a_request_that_seemed_to_fail_is_confirmed(client, db):
+    # Our request timed out (pending_mode cleared), yet the hub got it and
+    # verifies a minute later: that is still a request we made.
+    ident, _ = make_row(
+        db, state="active", pending_mode=None, requested_at=utcnow() - timedelta(minutes=1)
+    )
+    answer = verify(client, hub_lease_seconds="7200")
+    assert answer.status_code == 200 and answer.data == b"ch4llenge"
+    assert row(db, ident).lease_seconds == 7200
+
+
 def test_unsubscribe_is_confirmed_only_for_a_retired_row(client, db):
     ident, _ = make_row(db, state="active", wanted="unsubscribe", pending_mode="unsubscribe")
     assert verify(client, hub_mode="subscribe").status_code == 404
