@@ -10,15 +10,20 @@ from typing import Any
 
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import and_, not_, or_, select
 
 from feedserver.api import bp
 from feedserver.api.common import paginated, rfc3339, token_required
 from feedserver.api.openapi import error_responses
 from feedserver.db import db_session
 from feedserver.errors import BadRequest
-from feedserver.models import HubSubscription
+from feedserver.models import HubSubscription, utcnow
 from feedserver.models.hub import SUBSCRIPTION_STATES
+
+
+def _lapsed(sub: HubSubscription) -> bool:
+    """An active lease whose end has come before the hub's sweep marked it ended."""
+    return sub.state == "active" and sub.expires_at is not None and sub.expires_at <= utcnow()
 
 
 def subscription_json(sub: HubSubscription) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def subscription_json(sub: HubSubscription) -> dict[str, Any]:
         "id": sub.id,
         "topic": sub.topic,
         "callback": sub.callback,
-        "state": sub.state,
+        "state": "ended" if _lapsed(sub) else sub.state,
         "expires_at": rfc3339(sub.expires_at),
         "lease_seconds": sub.lease_seconds,
         "signed": sub.secret is not None,
@@ -50,7 +55,15 @@ def list_websub_subscriptions() -> ResponseReturnValue:
             raise BadRequest(
                 f"state must be one of {', '.join(SUBSCRIPTION_STATES)}, not {state[:40]!r}."
             )
-        query = query.where(HubSubscription.state == state)
+        # As shown: a lease that has run out is ended, whether or not swept yet.
+        now = utcnow()
+        lapsed = and_(HubSubscription.state == "active", HubSubscription.expires_at <= now)
+        if state == "active":
+            query = query.where(HubSubscription.state == state, not_(lapsed))
+        elif state == "ended":
+            query = query.where(or_(HubSubscription.state == state, lapsed))
+        else:
+            query = query.where(HubSubscription.state == state)
     query = query.order_by(HubSubscription.created_at.desc(), HubSubscription.id.desc())
     return jsonify(paginated(db_session(), query, subscription_json))
 

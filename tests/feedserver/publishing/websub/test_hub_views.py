@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from feedserver.models import HubSubscription, utcnow
@@ -22,7 +24,7 @@ def _rows(db):
                 HubSubscription(
                     ident=f"{i:064d}", topic=f"http://localhost{path}", path=path,
                     scope_key="site", callback=f"https://sub{i}.example/cb", state=state,
-                    secret="hush-hush", lease_seconds=600, expires_at=now, failures=failures,
+                    secret="hush-hush", lease_seconds=600, expires_at=now + timedelta(hours=1), failures=failures,
                     last_status=500 if failures else None, last_error="HTTP 500" if failures else None,
                 )
             )  # fmt: skip
@@ -41,6 +43,22 @@ def test_api_lists_subscriptions_without_secrets(api, db):
     r = api.get("/api/websub/subscriptions?state=active")
     assert [i["failures"] for i in r.get_json()["items"]] == [3, 0]
     assert r.get_json()["items"][0]["last_status"] == 500
+
+
+def test_a_lease_that_ran_out_shows_ended_before_the_sweep(api, db):
+    # The hub's sweep marks lapsed leases ended a little later; the API says
+    # so at once (INTERFACE §7: ended "after … the lease's end").
+    _rows(db)
+    with db.session() as s:
+        lapsed = s.query(HubSubscription).filter_by(failures=3).one()
+        lapsed.expires_at = utcnow() - timedelta(seconds=5)
+        ident = lapsed.id
+    items = api.get("/api/websub/subscriptions").get_json()["items"]
+    assert {i["id"]: i["state"] for i in items}[ident] == "ended"
+    active = api.get("/api/websub/subscriptions?state=active").get_json()["items"]
+    assert [i["failures"] for i in active] == [0]
+    ended = api.get("/api/websub/subscriptions?state=ended").get_json()["items"]
+    assert sorted(i["failures"] for i in ended) == [0, 3] and ident in {i["id"] for i in ended}
 
 
 @pytest.mark.parametrize("query", ["?state=bogus", "?page=0", "?per_page=100000", "?page=x"])
