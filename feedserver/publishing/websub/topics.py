@@ -73,7 +73,12 @@ def split_topic(topic: str, base: str) -> str:
         raise WebSubError("hub.topic", f"this hub serves only the feeds of {base}")
     if parts.fragment:
         raise WebSubError("hub.topic", "must not carry a fragment")
+    if "//" in parts.path:
+        raise WebSubError("hub.topic", "not a feed URL of this site (it redirects)")
     query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.query and parts.query != "page=1" and query == [("page", "1")]:
+        # "?page=1&", "?&page=1": a spelling no feed link uses, a subscription of its own
+        raise WebSubError("hub.topic", "must be the feed's URL, or it with exactly ?page=1")
     if query and query != [("page", "1")]:
         names = {name for name, _ in query}
         if names == {"page"}:

@@ -56,6 +56,10 @@ def test_every_scope_and_format_is_accepted(client, db, newsroom, topic):
     [
         ("http://localhost/feed.atom?page=2", "only page 1"),
         ("http://localhost/feed.atom?page=1&x=1", "query parameters"),
+        ("http://localhost/feed.atom?page=1&", "exactly ?page=1"),
+        ("http://localhost/feed.atom?&page=1", "exactly ?page=1"),
+        ("http://localhost//feed.atom", "it redirects"),
+        ("http://localhost/sections//world/feed.atom", "it redirects"),
         ("http://localhost/feed.atom#top", "fragment"),
         ("http://localhost/sections/nowhere/feed.atom", "no section called 'nowhere'"),
         ("http://localhost/articles/nothing/comments.rss", "no article called"),
