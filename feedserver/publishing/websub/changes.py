@@ -105,6 +105,9 @@ def enqueue_content(session: Session, key: str) -> int:
 
     A subscriber that already has one waiting (not being sent) gets no second
     one: it renders page 1 when it goes out, so it carries this change too.
+    One waiting to be retried later (a callback that failed) is made due
+    now: the change goes out within seconds (INTERFACE §7), and if the
+    callback still fails, its back-off goes on from where it was.
     """
     now = utcnow()
     waiting = exists().where(
@@ -117,6 +120,20 @@ def enqueue_content(session: Session, key: str) -> int:
     conditions = [HubSubscription.state == "active", live, ~waiting]
     if key != GLOBAL:
         conditions.append(HubSubscription.scope_key == key)
+    subscribers = select(HubSubscription.id).where(*conditions[:2])
+    if key != GLOBAL:
+        subscribers = subscribers.where(HubSubscription.scope_key == key)
+    session.execute(
+        update(HubDelivery)
+        .where(
+            HubDelivery.kind == "content",
+            HubDelivery.due_at > now,
+            HubDelivery.claimed_until.is_(None) | (HubDelivery.claimed_until < now),
+            HubDelivery.subscription_id.in_(subscribers),
+        )
+        .values(due_at=now)
+        .execution_options(synchronize_session=False)
+    )
     source = select(
         literal("content"),
         HubSubscription.id,

@@ -228,6 +228,36 @@ def test_retries_back_off_and_410_ends(app, client, db, api, newsroom, callback_
         assert s.scalar(select(func.count(HubDelivery.id))) == 0
 
 
+def test_a_new_change_does_not_wait_for_a_failing_callbacks_back_off(
+    app, client, db, api, newsroom, callback_server
+):
+    # A callback that failed is retried later and later; once it is back, a
+    # new change must reach it within seconds (INTERFACE §7), not at the next
+    # retry, which may be an hour away.
+    hub = make_deliverer(app)
+    subscribe(client, TOPIC, callback_server.base + "/cb")
+    hub.run_once()
+    callback_server.post_status = 500
+    _publish(api)
+    for _ in range(3):
+        hub.run_once()
+        with db.session() as s:
+            s.execute(update(HubDelivery).values(due_at=utcnow()))  # skip each wait
+    with db.session() as s:
+        job = s.scalars(select(HubDelivery)).one()
+        attempts = job.attempts
+        s.execute(update(HubDelivery).values(due_at=utcnow() + timedelta(hours=1)))
+    assert attempts >= 3
+    callback_server.post_status = 200
+    _publish(api, title="Fresh news after the outage")
+    hub.run_once()
+    (sub,) = _subs(db)
+    assert sub.failures == 0 and sub.last_status == 200
+    assert b"Fresh news after the outage" in callback_server.posts()[-1].body
+    with db.session() as s:
+        assert s.scalar(select(func.count(HubDelivery.id))) == 0
+
+
 def test_gives_up_after_a_day(app, client, db, api, newsroom, callback_server):
     hub = make_deliverer(app)
     subscribe(client, TOPIC, callback_server.base + "/cb")
