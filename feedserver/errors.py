@@ -27,6 +27,7 @@ unexpected exception is logged and answered 500 without details.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -150,8 +151,29 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every lone surrogate (from a JSON "\\ud800") made U+FFFD.
+
+    Error messages quote what the client sent, field names included; I-JSON
+    (RFC 7493 §2.1) and UTF-8 allow no lone surrogate, and strict clients
+    could not read an error that carried one back.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     """Answer an error as JSON under /api/, as an HTML page elsewhere."""
+    message = _plain(message)
+    extra = _plain(extra)
     if wants_json():
         body: dict[str, Any] = {"code": code, "message": message}
         body.update(extra)
@@ -192,6 +214,13 @@ def refuse_oversized_stream(limit: int | None) -> None:
         )
 
 
+def _has_body() -> bool:
+    """Whether the request carries a body (a Content-Length above 0, or chunked)."""
+    return bool(request.content_length) or (
+        "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
 def init_app(app: Flask) -> None:
     """Map every error to the one response shape."""
 
@@ -208,13 +237,29 @@ def init_app(app: Flask) -> None:
             raise BadRequest("Query parameters must not contain NUL characters.")
 
     @app.before_request
-    def _whole_chunked_body() -> None:
-        # A body sent chunked has no Content-Length for Werkzeug to refuse
-        # over the limit: its reader stops at the limit silently, so a form
-        # cut at 1 MB was read and stored. Pushes to the WebSub callback have
-        # their own limit, checked there.
-        if request.method in ("POST", "PUT", "PATCH") and request.endpoint != CALLBACK_ENDPOINT:
-            refuse_oversized_stream(current_app.config.get("MAX_CONTENT_LENGTH"))
+    def _whole_body() -> None:
+        # Every route, whether or not it reads a body: one over the limit is
+        # a 413, with a Content-Length or sent chunked (README). Werkzeug
+        # refuses it only when something reads it, and a chunked one not even
+        # then (its reader stops at the limit silently: a form cut at 1 MB
+        # was read and stored). Pushes to the WebSub callback have their own
+        # limit and coding rules, checked there.
+        if request.endpoint == CALLBACK_ENDPOINT:
+            return
+        coding = request.headers.get("Content-Encoding", "").strip().lower()
+        if coding not in ("", "identity") and _has_body():
+            raise UnsupportedMediaType(
+                f"Request bodies are read as sent: send it without a content coding,"
+                f" not {coding[:40]!r}."
+            )
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        sent = request.content_length
+        if limit and sent is not None and sent > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than the {limit:,} bytes this server accepts."
+            )
+        if sent is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            refuse_oversized_stream(limit)
 
     @app.before_request
     def _one_leading_slash() -> Response | None:

@@ -107,6 +107,68 @@ def test_an_oversized_body_is_413_json(api, newsroom, app, db):
     assert counts(db) == before
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_is_413_on_routes_that_read_none(api, newsroom, app, db, chunked):
+    # DELETE and GET read no body, yet one over the limit is refused before
+    # anything is done (README: "with a Content-Length or sent chunked").
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = b"x" * (limit + 10)
+    headers = {"Content-Type": "application/json"}
+    extra = {}
+    if chunked:
+        headers["Transfer-Encoding"] = "chunked"
+        extra = {"environ_overrides": {"wsgi.input_terminated": True}}
+    section = api.post("/api/sections", json={"name": "Doomed desk"}).json
+    before = counts(db)
+    for method, path in (
+        ("delete", f"/api/sections/{section['id']}"),
+        ("get", "/api/sections"),
+        ("get", "/api/sources/export"),
+    ):
+        response = getattr(api, method)(
+            path, input_stream=io.BytesIO(body), headers=headers, **extra
+        )
+        assert "1,048,576 bytes" in error(response, 413)["message"], (method, path)
+    assert counts(db) == before
+    assert api.get(f"/api/sections/{section['id']}").status_code == 200  # not deleted
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "GZIP"])
+def test_a_body_with_a_content_coding_is_415(api, newsroom, db, coding):
+    # The body is read as sent: one declared compressed is never taken for
+    # plain JSON (nor a compressed one answered "malformed").
+    before = counts(db)
+    plain = json.dumps({"name": "Coded desk"}).encode()
+    response = api.post(
+        "/api/sections",
+        data=plain,
+        headers={"Content-Type": "application/json", "Content-Encoding": coding},
+    )
+    assert "without a content coding" in error(response, 415)["message"]
+    assert counts(db) == before
+    identity = api.post(
+        "/api/sections",
+        data=plain,
+        headers={"Content-Type": "application/json", "Content-Encoding": "identity"},
+    )
+    assert identity.status_code == 201
+
+
+def test_lone_surrogates_in_what_is_quoted_back_become_replacement_characters(api, newsroom):
+    # I-JSON (RFC 7493 §2.1): an error must not carry "\ud800" back, or
+    # strict clients cannot read it.
+    response = api.post(
+        "/api/sections",
+        data=b'{"\\ud800": 1, "name": "x"}',
+        content_type="application/json",
+    )
+    body = error(response, 422)
+    assert "\ud800" not in response.get_data(as_text=True)
+    assert "\\ud800" not in response.get_data(as_text=True)
+    assert "\ufffd" in body["message"] and "\ufffd" in body["fields"]
+    response.data.decode("utf-8")  # strictly valid UTF-8 (raises otherwise)
+
+
 def test_bad_list_parameters_are_400(api, newsroom):
     for query in ("page=0", "page=-1", "page=abc", "per_page=0", "per_page=101", "per_page=1e3",
                   "page=99999999999999999999", "section=nope", "author=99999999999999999999",
