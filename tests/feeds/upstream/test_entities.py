@@ -69,3 +69,54 @@ def test_the_shortcut_never_changes_a_verdict(parts: list[bytes]) -> None:
         patch.setattr(entities, "_WIDE_MARKS", {})
         reference = verdict(body)
     assert verdict(body) is reference
+
+
+XXE_POST = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Sec</title>'
+    b"<item><title>XXE explained</title><description><![CDATA[<pre>"
+    b'<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>&xxe;</pre>]]></description>'
+    b"</item></channel></rss>"
+)
+
+
+def test_a_declaration_quoted_in_a_cdata_section_is_text() -> None:
+    # A security blog's post about XXE: the feed declares nothing.
+    assert verdict(XXE_POST) is True
+    assert verdict(XXE_POST.decode().encode("utf-16")) is True
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        # a real declaration still refused, CDATA sections elsewhere or not
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+        BILLION_LAUGHS,
+        # a "section" inside entity values must not hide the declaration between
+        '<!DOCTYPE r [<!ENTITY a "<![CDATA["><!ENTITY x SYSTEM "file:///x"><!ENTITY b "]]>">]>',
+        # an unterminated section hides nothing
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///x">]><![CDATA[',
+    ],
+)
+def test_real_declarations_are_refused_beside_cdata(doctype: str) -> None:
+    body = b'<?xml version="1.0"?>' + doctype.encode() + XXE_POST.split(b"?>", 1)[1]
+    assert verdict(body) is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<![CDATA[", "]]>", "<!ENTITY x SYSTEM 'f'>", "a", "<"]), max_size=30)
+)
+def test_cdata_scrubbing_is_linear_and_keeps_what_lies_outside(parts: list[str]) -> None:
+    text = "".join(parts)
+    scrubbed = entities._without_cdata(text)
+    # Every declaration outside a terminated section is still there.
+    outside, at = 0, 0
+    while True:
+        start = text.find("<![CDATA[", at)
+        end = text.find("]]>", start + 9) if start >= 0 else -1
+        chunk = text[at:] if start < 0 or end < 0 else text[at:start]
+        outside += chunk.count("<!ENTITY")
+        if start < 0 or end < 0:
+            break
+        at = end + 3
+    assert scrubbed.count("<!ENTITY") == outside
