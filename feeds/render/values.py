@@ -77,6 +77,37 @@ def clean_url(value: str) -> str:
         return quote(text, safe=_URI_SAFE)
 
 
+# An upstream feed's own id, which becomes the id of our Atom <source>: kept
+# only in a form Atom readers and the validator take for an identifier —
+# http(s) with a host, a urn:uuid: with a real UUID (RFC 9562), another URN
+# with a namespace id of 2-32 characters (RFC 8141), or a tag: URI (RFC 4151),
+# in URI characters only. Anything else ("urn:uuid:atom-feed-1", "urn:xss")
+# is not an id a reader can trust, and the caller uses the feed's URL.
+_HTTP_ID = re.compile(r"https?://[^/\s][0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]*")
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.I)
+_URN = re.compile(r"urn:[a-z0-9][a-z0-9-]{1,31}:(?:[a-z0-9()+,.:=@;$_!*'-]|%[0-9a-f]{2})+", re.I)
+_TAG_URI = re.compile(
+    r"tag:(?:[a-z0-9._-]+@)?[a-z0-9.-]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:"
+    r"[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,]*(?:#[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,]*)?"
+)
+
+
+def feed_identifier(value: str | None) -> str | None:
+    """``value`` if it is an identifier an Atom feed may carry (see above), else None."""
+    if not value or len(value) > 2000:
+        return None
+    scheme = value.partition(":")[0].lower()
+    if scheme in ("http", "https"):
+        pattern = _HTTP_ID
+    elif scheme == "tag":
+        pattern = _TAG_URI
+    elif scheme == "urn":
+        pattern = _UUID_URN if value[:9].lower() == "urn:uuid:" else _URN
+    else:
+        return None
+    return value if pattern.fullmatch(value) else None
+
+
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC, reading a naive datetime as UTC."""
     if value.tzinfo is None:

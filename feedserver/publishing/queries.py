@@ -16,7 +16,9 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from feeds import model as fm
+from feeds.render.values import feed_identifier
 from feedserver import urls
+from feedserver.content.validation import plain_name
 from feedserver.errors import NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
 from feedserver.models.scopes import GLOBAL, SITE, ScopeVersion, scope_key
@@ -186,11 +188,14 @@ def source_host(article: Article) -> str | None:
 def attribution(source: Source, base: str) -> fm.Attribution:
     """The Atom <source>/RSS <source> of articles attributed to this source."""
     own_rss = base + urls.scope_feed("source", source.slug, "rss")
+    # The upstream's own title and id are its to write: markup in the title
+    # and an id that is no identifier ("urn:uuid:feed-1") would make our feeds
+    # invalid, so they are made plain, or replaced by the feed's URL.
     return fm.Attribution(
-        title=source.upstream_title or source.name,
+        title=plain_name(source.upstream_title or "") or plain_name(source.name) or source.name,
         link=source.home_url or base + urls.source(source.slug),
         feed_url=source.feed_url or own_rss,
-        feed_id=source.upstream_id or source.feed_url or own_rss,
+        feed_id=feed_identifier(source.upstream_id) or source.feed_url or own_rss,
         updated=source.updated_at,
     )
 

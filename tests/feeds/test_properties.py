@@ -227,3 +227,13 @@ def test_the_current_tag_anywhere_in_a_long_if_none_match_list_is_a_304(before: 
     stamp = datetime(2026, 1, 1, tzinfo=UTC)
     assert not_modified('"v42"', stamp, header, None)
     assert not not_modified('"v43"', stamp, header, None)
+
+
+@given(st.text(max_size=80) | st.from_regex(r"(urn|tag|https?):[ -~]{0,40}", fullmatch=True))
+def test_a_feed_identifier_is_kept_whole_or_not_at_all(value: str) -> None:
+    from feeds.render.values import feed_identifier
+
+    kept = feed_identifier(value)
+    assert kept is None or kept == value
+    if kept is not None:  # an identifier is URI characters only, with its scheme
+        assert kept.isascii() and " " not in kept and ":" in kept

@@ -114,3 +114,69 @@ def test_build_feed_describes_one_page(db, world):
     assert entry.source is not None and entry.source.feed_url == "https://wire.example.org/feed.xml"
     assert entry.comments_feed_url == f"{BASE}/articles/two/comments.rss"
     assert [m for m, _ in feed.alternates] == ["application/atom+xml", "application/feed+json"]
+
+
+def test_an_upstreams_own_title_and_id_are_made_fit_for_our_feeds(db, client):
+    # What the upstream wrote as its feed's title and id goes into our Atom
+    # <source> and RSS <source>: markup in the title is taken out, and an id
+    # that is no identifier ("urn:uuid:" without a UUID) gives way to its URL.
+    from lxml import etree
+
+    from tests.factories import make_article, make_source
+
+    with db.session() as s:
+        source = make_source(
+            s,
+            name="Wire",
+            feed_url="https://wire.example/feed.atom",
+            upstream_id="urn:uuid:atom-feed-1",
+            upstream_title="Wire <script>alert(1)</script> news",
+        )
+        make_article(s, source=source, upstream_key="w-1")
+        good = make_source(
+            s,
+            name="Desk",
+            feed_url="https://desk.example/feed.atom",
+            upstream_id="tag:desk.example,2026:feed",
+        )
+        make_article(s, source=good, upstream_key="d-1")
+    atom = etree.fromstring(client.get("/feed.atom").data)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    boxes = {
+        box.findtext("a:id", namespaces=ns): box.findtext("a:title", namespaces=ns)
+        for box in atom.iterfind("a:entry/a:source", ns)
+    }
+    assert boxes == {
+        "https://wire.example/feed.atom": "Wire alert(1) news",
+        "tag:desk.example,2026:feed": "Desk",
+    }
+    rss = etree.fromstring(client.get("/feed.rss").data)
+    assert sorted(el.text for el in rss.iterfind("channel/item/source")) == [
+        "Desk",
+        "Wire alert(1) news",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("https://up.example/feed", True),
+        ("urn:uuid:60a76c80-d399-11d9-b93c-0003939e0af6", True),
+        ("urn:isbn:0451450523", True),
+        ("tag:up.example,2026-03:feed", True),
+        ("urn:uuid:atom-feed-1", False),
+        ("urn:xss-atom", False),
+        ("urn:x:y", False),  # a namespace id of one character
+        ("tag:up.example:feed", False),  # no date
+        ("https://up.example/a b", False),
+        ("http:///nohost", False),
+        ("javascript:alert(1)", False),
+        ("feed-1", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_feed_identifiers(value, kept):
+    from feeds.render.values import feed_identifier
+
+    assert feed_identifier(value) == (value if kept else None)
