@@ -148,7 +148,41 @@ def parse_feedparser(
     version = result.get("version") or ""
     if not version and not result.entries:
         raise ParseError(url, _not_a_feed(body, result))
-    return _with_tombstones(cap_feed(_from_feedparser(result, url, version or "unknown")), body)
+    parsed = _from_feedparser(result, url, version or "unknown")
+    if any(item.get("guidislink") for item in result.entries):
+        parsed = _without_guessed_links(parsed, result.entries, body)
+    return _with_tombstones(cap_feed(parsed), body)
+
+
+_RAW_GUID = re.compile(
+    rb"<guid\b[^>]{0,200}>\s*(?:<!\[CDATA\[)?([^<]{1,2000}?)\s*(?:\]\]>)?</guid>", re.I
+)
+
+
+def _without_guessed_links(parsed: UpstreamFeed, items: Any, body: bytes) -> UpstreamFeed:
+    """Drop the links feedparser made of RSS guids that are no addresses.
+
+    A ``<guid>`` without ``isPermaLink="false"`` claims to be the item's
+    permalink; feedparser takes it for the link when there is no ``<link>``
+    and resolves it against the feed's URL, so ``<guid>12345</guid>`` became
+    ``https://host/12345``, an "Original Source" link to a page that never
+    was. A guid counts as an address if it is an absolute http(s) URL or a
+    path from the root (``/posts/12``).
+    """
+    guessed = {
+        raw.decode("latin-1").strip()
+        for raw in _RAW_GUID.findall(body)
+        if not re.match(rb"\s*(https?://|/)", raw, re.I)
+    }
+    if not guessed:
+        return parsed
+    entries = []
+    for entry, item in zip(parsed.entries, items, strict=False):
+        link = entry.link
+        if item.get("guidislink") and link and any(link.endswith(g) for g in guessed if g):
+            entry = replace(entry, link=None)
+        entries.append(entry)
+    return replace(parsed, entries=tuple(entries))
 
 
 # The root element of an RSS, Atom or RSS 1.0 document, after the prolog

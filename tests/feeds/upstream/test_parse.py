@@ -167,3 +167,25 @@ def test_entry_key_prefers_id_then_link_then_content() -> None:
     first = entry_key(feed.entries[0])
     again = parse_feed((CORPUS / "rss20-missing-id-and-title.xml").read_bytes(), FEED_URL)
     assert entry_key(again.entries[0]) == first  # stable across parses
+
+
+def test_a_guid_that_is_no_address_is_no_link() -> None:
+    # isPermaLink defaults to true, so feedparser makes a guid the link and
+    # resolves it: "12345" became https://host/12345, an original URL that
+    # never was. An absolute URL or a path from the root is still a link.
+    body = (
+        b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel>'
+        b"<title>t</title><link>https://x.example/</link><description>d</description>"
+        b"<item><title>a</title><guid>12345</guid></item>"
+        b"<item><title>b</title><guid>https://x.example/posts/b</guid></item>"
+        b"<item><title>c</title><guid>/posts/c</guid></item>"
+        b"<item><title>d</title><guid>n-2</guid><link>https://x.example/d</link></item>"
+        b"</channel></rss>"
+    )
+    links = {e.title: e.link for e in parse_feed(body, "https://up.example/feed.xml").entries}
+    assert links == {
+        "a": None,
+        "b": "https://x.example/posts/b",
+        "c": "https://up.example/posts/c",
+        "d": "https://x.example/d",
+    }
