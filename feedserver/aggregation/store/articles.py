@@ -15,16 +15,25 @@ run in the same transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from feeds.errors import FeedError
-from feedserver.aggregation.entries import Parsed, Prepared, instant, new_dates, prepare
+from feedserver.aggregation.entries import (
+    Incoming,
+    Parsed,
+    Prepared,
+    instant,
+    new_dates,
+    prepare,
+    stored_url,
+)
 from feedserver.aggregation.naming import ArticleSlugs, free_slugs
 from feedserver.aggregation.tombstones import honour_tombstones
 from feedserver.db import describe
@@ -122,6 +131,7 @@ def _write_entries(
     for start in range(0, len(keys), CHUNK):
         rows = conn.execute(_KNOWN, {"source_id": source.id, "keys": keys[start : start + CHUNK]})
         known.update({key: (ident, digest) for key, ident, digest in rows})
+    known.update(_rekeyed(conn, source.id, parsed.entries, known))
     todo = [
         (position, item)
         for position, item in enumerate(parsed.entries)
@@ -149,6 +159,61 @@ def _write_entries(
         ids.update(_insert(session, source, fresh, authors, now, careful))
     order = tuple(ids[r.key] for r in sorted(rows_, key=lambda r: r.position))
     return Stored(len(fresh), len(edited), order)
+
+
+_BY_LINK = select(
+    _ARTICLES.c.original_url, _ARTICLES.c.id, _ARTICLES.c.upstream_key, _ARTICLES.c.content_hash
+).where(
+    _ARTICLES.c.source_id == bindparam("source_id"),
+    _ARTICLES.c.original_url.in_(bindparam("links", expanding=True)),
+)
+_REKEY = (
+    update(_ARTICLES)
+    .where(_ARTICLES.c.id == bindparam("ident"))
+    .values(upstream_key=bindparam("new_key"))
+)
+
+
+def _rekeyed(
+    conn: Any, source_id: int, entries: Sequence[Incoming], known: Mapping[str, Any]
+) -> dict[str, tuple[int, Any]]:
+    """Entries whose id changed upstream but not their link: {new key: (article id, hash)}.
+
+    Feeds rewrite their guids (http → https, a new CMS), and each entry then
+    came back as a second article. An unknown entry is taken for the article
+    of this source with the same link when that link is the entry's alone in
+    the document, no other article of the source has it, and that article's
+    own key has left the document; the article takes the new key (it is then
+    updated in place, its content hash having changed with the id). Feeds
+    whose items all link one page match nothing here.
+    """
+    links: dict[str, str] = {}
+    seen: Counter[str] = Counter()
+    for item in entries:
+        link = stored_url(item.entry.link)
+        if link is not None:
+            seen[link] += 1
+            if item.key not in known:
+                links[link] = item.key
+    wanted = [link for link in links if seen[link] == 1]
+    if not wanted:
+        return {}
+    keys = {item.key for item in entries}
+    found: dict[str, list[tuple[int, str, Any]]] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = conn.execute(
+            _BY_LINK, {"source_id": source_id, "links": wanted[start : start + CHUNK]}
+        )
+        for link, ident, key, digest in rows:
+            found.setdefault(link, []).append((ident, key, digest))
+    moved: dict[str, tuple[int, Any]] = {}
+    for link, matches in found.items():
+        if len(matches) == 1 and matches[0][1] not in keys:
+            ident, _old, digest = matches[0]
+            moved[links[link]] = (ident, digest)
+    if moved:
+        conn.execute(_REKEY, [{"ident": i, "new_key": k} for k, (i, _) in moved.items()])
+    return moved
 
 
 def _insert(

@@ -126,6 +126,52 @@ def test_edited_entry_updates_its_article_in_place(db, upstream, client):
     assert etag_after != etag_before
 
 
+def _poll_again(db, upstream, sid, items):
+    upstream.clear()
+    upstream.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    with db.session() as s:
+        s.get(Source, sid).next_fetch_at = None
+    return poll(db, upstream)
+
+
+def test_an_entry_whose_guid_changed_but_not_its_link_stays_one_article(db, upstream):
+    # A feed moved its guids (http → https, a new CMS): each entry, known by
+    # its link, is the same article under its new key, not a second one.
+    items = numbered(3)
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    _poll_again(db, upstream, sid, items)
+    before = {a.original_url: (a.id, a.uid, a.slug) for a in articles_of(db, sid)}
+    for item in items:
+        item.guid = "https://upstream.example/guid/" + item.guid
+    stats = _poll_again(db, upstream, sid, items)
+    assert (stats.added, stats.updated) == (0, 3)
+    after = articles_of(db, sid)
+    assert {a.original_url: (a.id, a.uid, a.slug) for a in after} == before
+    assert sorted(a.upstream_key for a in after) == sorted(i.guid for i in items)
+    # and the next poll of the same document changes nothing
+    assert (lambda st: (st.added, st.updated))(_poll_again(db, upstream, sid, items)) == (0, 0)
+
+
+def test_entries_sharing_one_link_are_never_merged_by_it(db, upstream):
+    # Every item links the home page: a new guid is a new article, and one
+    # whose old guid is still listed is never taken for it either.
+    items = [
+        Item(guid=f"g-{i}", title=f"Item {i}", link="https://upstream.example/") for i in range(2)
+    ]
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    _poll_again(db, upstream, sid, items)
+    items.append(Item(guid="g-2", title="Item 2", link="https://upstream.example/"))
+    assert _poll_again(db, upstream, sid, items).added == 1
+    solo = numbered(1, "solo")
+    _poll_again(db, upstream, sid, items + solo)
+    twin = Item(guid="solo-new", title="Twin", link=solo[0].link)
+    stats = _poll_again(db, upstream, sid, items + solo + [twin])  # old guid still listed
+    assert stats.added == 1
+    assert len(articles_of(db, sid)) == 5
+
+
 def test_duplicates_and_id_less_entries(db, upstream):
     items = [
         Item(guid="same", title="First copy"),
