@@ -142,8 +142,15 @@ _STRING_FIELDS: dict[str, Any] = {
         "description": "Sanitized on save with the site's HTML allowlist.",
     },
 }
+# In a request, null is taken for "left out" in these (a generated slug, "").
+_NULLABLE_INPUT = {
+    name: {**spec, "type": ["string", "null"]}
+    for name, spec in _STRING_FIELDS.items()
+    if name in ("slug", "summary", "body_html")
+}
 _INPUT_PROPERTIES: dict[str, Any] = {
     **_STRING_FIELDS,
+    **_NULLABLE_INPUT,
     "section": {"oneOf": [*REF_INPUT["oneOf"], {"type": "null"}], "description": "Id or slug."},
     "authors": {
         "type": "array",
@@ -171,6 +178,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "Ref": REF_SCHEMA,
     "Article": {
         "type": "object",
+        "required": ["id", "uid", "feed_id", "slug", "url", "title", "authors", "published_at"],
         "properties": {
             "id": {"type": "integer"},
             "uid": {"type": "string", "format": "uuid"},

@@ -273,17 +273,19 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "SourceInput": {
         "type": "object",
         "required": ["url"],
+        "additionalProperties": False,
         "properties": {
             "url": {"type": "string", "format": "uri", "description": "A feed's URL, or an HTML page's whose autodiscovery links name one."},
-            "section": REF_INPUT,
+            "section": {"oneOf": [*REF_INPUT["oneOf"], {"type": "null"}, {"const": ""}], "description": "An id or a slug; null or \"\": none."},
             "name": {"type": "string", "maxLength": 200, "description": "Default: the feed's title."},
         },
     },
     "SourcePatch": {
         "type": "object",
+        "additionalProperties": False,
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "section": {"oneOf": [REF_INPUT, {"type": "null"}]},
+            "section": {"oneOf": [*REF_INPUT["oneOf"], {"type": "null"}, {"const": ""}]},
             "enabled": {"type": "boolean"},
             "poll_interval": {"type": ["integer", "null"], "minimum": 60, "maximum": 604800},
             "feed_url": {"type": "string", "format": "uri"},

@@ -126,6 +126,7 @@ _IDS = {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems":
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "Story": {
         "type": "object",
+        "required": ["id", "url", "lead", "articles"],
         "properties": {
             "id": {"type": "integer"},
             "url": {"type": ["string", "null"], "format": "uri", "description": "The lead's page."},

@@ -124,15 +124,17 @@ _SLUG = {
     "maxLength": 120,
     "description": "Generated from the name when left out; unique.",
 }
+# In a request, null is taken for "left out" (a generated slug, no text).
+_NULL_SLUG = {**_SLUG, "type": ["string", "null"]}
 _SECTION_INPUT = {
     "name": {"type": "string", "minLength": 1, "maxLength": editing.NAME_MAX},
-    "slug": _SLUG,
-    "description": {"type": "string", "maxLength": editing.DESCRIPTION_MAX},
+    "slug": _NULL_SLUG,
+    "description": {"type": ["string", "null"], "maxLength": editing.DESCRIPTION_MAX},
 }
 _AUTHOR_INPUT = {
     "name": {"type": "string", "minLength": 1, "maxLength": editing.NAME_MAX},
-    "slug": _SLUG,
-    "bio": {"type": "string", "maxLength": editing.BIO_MAX},
+    "slug": _NULL_SLUG,
+    "bio": {"type": ["string", "null"], "maxLength": editing.BIO_MAX},
     "homepage": {
         "type": ["string", "null"],
         "format": "uri",
@@ -149,7 +151,11 @@ _COMMON_OUTPUT = {
 }
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
-    "Section": {"type": "object", "properties": {**_SECTION_INPUT, **_COMMON_OUTPUT}},
+    "Section": {
+        "type": "object",
+        "required": ["id", "slug", "url", "name"],
+        "properties": {**_SECTION_INPUT, "slug": _SLUG, **_COMMON_OUTPUT},
+    },
     "SectionCreate": {
         "type": "object",
         "required": ["name"],
@@ -164,8 +170,10 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "SectionList": list_schema("Section"),
     "Author": {
         "type": "object",
+        "required": ["id", "slug", "url", "name"],
         "properties": {
             **_AUTHOR_INPUT,
+            "slug": _SLUG,
             **_COMMON_OUTPUT,
             "source": {
                 "description": "The upstream source of an aggregated author, else null.",

@@ -517,3 +517,36 @@ def test_openapi_document_is_valid_and_describes_every_content_route(client, app
                     path,
                     method,
                 )
+
+
+def test_answers_match_their_openapi_schemas(api, client, newsroom):
+    # What the server sends is what the document says: every field it marks
+    # required is there, with the type it gives; and the inputs it accepts
+    # (null for "left out") are inputs the document allows.
+    import jsonschema
+
+    document = client.get("/api/openapi.json").json
+    schemas = document["components"]["schemas"]
+
+    def check(name, value):
+        schema = {**schemas[name], "components": document["components"]}  # for its $refs
+        jsonschema.validate(value, schema, cls=jsonschema.Draft202012Validator)
+
+    section = api.post("/api/sections", json={"name": "Schema desk", "slug": None}).json
+    check("Section", section)
+    author = api.post("/api/authors", json={"name": "Sam Schema", "bio": None}).json
+    check("Author", author)
+    payload = {"title": "Checked", "authors": [author["id"]], "summary": None, "slug": None}
+    check("ArticleCreate", payload)
+    article = api.post("/api/articles", json=payload).json
+    check("Article", article)
+    check("Article", api.get(f"/api/articles/{article['id']}").json)
+    check("ArticleList", api.get("/api/articles").json)
+    check("SectionList", api.get("/api/sections").json)
+    check("AuthorList", api.get("/api/authors").json)
+    for required_object in ("Article", "Section", "Author", "Story"):
+        assert {"id", "url"} <= set(schemas[required_object]["required"])
+    with pytest.raises(jsonschema.ValidationError):
+        check("SourceInput", {"url": "https://x.example/feed", "enabled": True})
+    check("SourceInput", {"url": "https://x.example/feed", "section": None})
+    check("SourceInput", {"url": "https://x.example/feed", "section": ""})
