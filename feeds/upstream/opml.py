@@ -153,6 +153,8 @@ def _category(value: str | None) -> str | None:
     if not value:
         return None
     first = value.split(",")[0]
+    if "<" in first:  # "<b>News</b>" is markup, not the path ["<b>News<", "b>"]: kept whole
+        return first.strip() or None
     segments = [s.strip() for s in first.split("/") if s.strip()]
     return segments[-1] if segments else None
 

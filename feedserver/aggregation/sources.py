@@ -324,14 +324,20 @@ def category_section(
     """
     if not category or not category.strip():
         return None
+    name = category.strip()
+    problem = text_problem(name, multiline=False) or markup_problem(name)
+    if problem is None and len(name) > MAX_NAME:
+        problem = f"is longer than the {MAX_NAME} characters a section's name may have"
+    if problem is not None:  # it could name no section, and none can be made of it
+        raise Unprocessable(f"category {problem}.", fields={"category": "invalid"})
     try:
-        return find_section(session, category.strip(), "category")
+        return find_section(session, name, "category")
     except Unprocessable as exc:
         if exc.details.get("fields", {}).get("category") != "unknown":
             raise
     from feedserver.content import editing
 
-    section = editing.create_section(session, {"name": category.strip()[:200]})
+    section = editing.create_section(session, {"name": name})
     summary.created_sections.append(section)
     log.info("opml import created section_id=%s slug=%s", section.id, section.slug)
     return section

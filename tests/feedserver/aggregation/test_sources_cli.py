@@ -317,3 +317,27 @@ def test_a_source_whose_slug_was_taken_meanwhile_is_a_conflict_not_a_known_url(d
     assert "same moment" in str(lost.value) and "b.example" not in str(lost.value)
     with db.session() as s:
         assert list(s.scalars(select(Source.feed_url))) == ["https://a.example/feed"]
+
+
+def test_unusable_categories_are_refused_saying_why(runner, db, tmp_path):
+    # Categories name sections by their names: one no section could have is
+    # refused with its reason, and "<b>News</b>" is markup, not a path.
+    long = "C" * 201
+    opml = tmp_path / "odd.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        f'<outline type="rss" text="L" xmlUrl="https://l.example/feed" category="{long}"/>'
+        '<outline type="rss" text="T" xmlUrl="https://t.example/feed" category="Cat&#x9;Tab"/>'
+        '<outline type="rss" text="M" xmlUrl="https://m.example/feed"'
+        ' category="&lt;b&gt;News&lt;/b&gt;"/>'
+        '<outline type="rss" text="P" xmlUrl="https://p.example/feed" category="/Deep/Science"/>'
+        "</body></opml>"
+    )
+    result = runner.invoke(args=["sources", "import", str(opml)])
+    assert result.exit_code == 0, result.output
+    assert "1 added, 0 skipped, 3 refused; 1 section created." in result.output
+    assert "longer than the 200 characters a section's name may have" in result.output
+    assert "category contains a control character (U+0009)" in result.output
+    assert "must be plain text, not HTML" in result.output
+    with db.session() as s:
+        assert sorted(s.scalars(select(Section.name))) == ["Science"]
