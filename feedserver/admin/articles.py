@@ -25,7 +25,7 @@ from feedserver.content import editing
 from feedserver.content.deletion import delete_article
 from feedserver.db import db_session
 from feedserver.errors import Conflict, Unprocessable
-from feedserver.models import Article, ArticleAuthor, Author, Section, Source
+from feedserver.models import Article, ArticleAuthor, Author, Comment, Section, Source
 from feedserver.publishing import tombstones
 from feedserver.web import base_url, page_arg, paginate
 
@@ -218,6 +218,18 @@ def article_edit(ident: int) -> View:
         days = current_app.config["TOMBSTONE_DAYS"]
         return _edit(tombstones.article_or_gone(db_session(), ident, days, for_write=True))
     return _edit(_article(ident))
+
+
+@bp.get("/articles/<int:ident>/delete")
+def article_delete_confirm(ident: int) -> str:
+    """Ask before deleting: the article, and its comments with it, cannot come back."""
+    article = _article(ident)
+    comments = db_session().scalar(
+        select(func.count(Comment.id)).where(Comment.article_id == article.id)
+    )
+    return render_template(
+        "admin/article_delete.html", article=article, comments=comments or 0, form=ConfirmForm()
+    )
 
 
 @bp.post("/articles/<int:ident>/delete")

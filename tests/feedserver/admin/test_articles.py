@@ -205,6 +205,28 @@ def test_delete(admin, db):
     assert admin.get("/admin/articles/999999/edit").status_code == 404
 
 
+def test_delete_asks_first_and_says_what_goes(admin, db):
+    from tests.factories import make_comment
+
+    with db.session() as s:
+        article = make_article(s, title="Doomed <b>twice</b>")
+        make_comment(s, article)
+        make_comment(s, article, status="pending")
+        ident = article.id
+    edit = admin.get(f"/admin/articles/{ident}/edit").text
+    assert f'href="/admin/articles/{ident}/delete"' in edit
+    assert f'action="/admin/articles/{ident}/delete"' not in edit  # no one-click deletion
+    page = admin.get(f"/admin/articles/{ident}/delete")
+    assert page.status_code == 200
+    assert "Delete the article “Doomed &lt;b&gt;twice&lt;/b&gt;”?" in page.text
+    assert "<strong>2</strong> comments are deleted with it" in page.text
+    assert f'action="/admin/articles/{ident}/delete"' in page.text
+    assert 'name="csrf_token"' in page.text
+    with db.session() as s:
+        assert s.get(Article, ident) is not None  # asking deletes nothing
+    assert admin.get("/admin/articles/999999/delete").status_code == 404
+
+
 def _edit_and_delete_at_once(editor, deleter, ident: int, data: dict) -> dict[str, int]:
     from tests.races import at_once
 
