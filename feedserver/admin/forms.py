@@ -26,12 +26,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
-    URL,
     DataRequired,
     InputRequired,
     Length,
     NumberRange,
     Optional,
+    StopValidation,
     ValidationError,
 )
 
@@ -46,7 +46,7 @@ from feedserver.content.editing import (
 )
 from feedserver.content.slugs import is_valid_slug
 from feedserver.models.content import SLUG_LENGTH
-from feedserver.urls import http_url_problem
+from feedserver.urls import UrlProblem, http_url_problem
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import (  # type: ignore[attr-defined]  # stubs predate 3.3
@@ -86,9 +86,23 @@ def _slug(_form: Any, field: Any) -> None:
         )
 
 
+_URL_MESSAGES = {
+    UrlProblem.TOO_LONG: f"A web address here has at most {URL_MAX:,} characters.",
+    UrlProblem.SPACES: "A web address has no spaces or control characters (write a space as %20).",
+    UrlProblem.MALFORMED: (
+        'This is not a web address a browser reads one way: write < > " \\ ` and'
+        " spaces percent-encoded (%3C for <), and a port as digits."
+    ),
+    UrlProblem.NOT_HTTP: "Give a full http:// or https:// address, with its host.",
+    UrlProblem.CREDENTIALS: "Leave the user name and password out of the address.",
+}
+
+
 def _web_url(_form: Any, field: Any) -> None:
-    if field.data and http_url_problem(field.data) is not None:
-        raise ValidationError("Give an http:// or https:// address.")
+    """One message, the one that says what is wrong with the address."""
+    problem = http_url_problem(field.data, URL_MAX) if field.data else None
+    if problem is not None:
+        raise StopValidation(_URL_MESSAGES[problem])
 
 
 def text(label: str, max_length: int, *, required: bool = False, **kw: Any) -> StringField:
@@ -107,11 +121,7 @@ def area(label: str, max_length: int, **kw: Any) -> TextAreaField:
 def url_field(label: str, *, required: bool = False) -> StringField:
     """An http(s) URL field."""
     checks: list[Any] = [DataRequired()] if required else [Optional()]
-    checks += [
-        Length(max=URL_MAX),
-        URL(require_tld=False, message="Give a full web address."),
-        _web_url,
-    ]
+    checks += [_web_url]
     return StringField(
         label, checks, filters=STRIP, render_kw={"maxlength": URL_MAX, "type": "url"}
     )

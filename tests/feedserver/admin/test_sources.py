@@ -74,8 +74,11 @@ def test_add_by_html_page(admin, db, upstream):
 @pytest.mark.parametrize(
     "url, message",
     [
-        ("not a url", "full web address"),
-        ("ftp://example.org/feed", "http:// or https://"),
+        ("not a url", "no spaces or control characters"),
+        ("ftp://example.org/feed", "Give a full http:// or https:// address"),
+        ("https://", "Give a full http:// or https:// address"),
+        ("http://127.0.0.1:46501/<script>alert(1)</script>", "%3C for &lt;"),
+        ("https://me:secret@example.org/feed", "Leave the user name and password out"),
         ("http://10.0.0.1/feed.xml", ""),
     ],
 )
@@ -83,6 +86,8 @@ def test_add_refused_with_the_input_shown(admin, db, url, message):
     response = _add(admin, url)
     assert response.status_code == 422
     assert message in response.text
+    if message:  # one message, the one that says what is wrong
+        assert response.text.count('class="error-text"') == 1, response.text
     assert "form-errors" in response.text
     with db.session() as s:
         assert s.scalar(select(func.count(Source.id))) == 0
