@@ -76,6 +76,11 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "feedserver.aggregation.poller"
 PARSE_IN_PROCESS_BYTES = 4096  # smaller bodies parse faster than they travel to a process
+# Seconds a parse process may spend on one document. A parser's worst case
+# may be far from its usual one (feedparser's author search was quadratic:
+# minutes for 120 kB); past this the processes are stopped and replaced, and
+# the refresh ends in a recorded error, as any other unreadable document.
+PARSE_TIME_LIMIT = 30.0
 UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany)
 GC_YOUNG = 20_000  # allocations between young collections during a pass (CPython: 700)
 GROUP_EVERY = 1.0  # seconds a stored article waits for story grouping, at most (§10: 5)
@@ -234,7 +239,13 @@ class Poller:
             for attempt in (1, 2):
                 parsers = self.parsers
                 try:
-                    return parsers.submit(work, *args).result()
+                    return parsers.submit(work, *args).result(timeout=PARSE_TIME_LIMIT)
+                except TimeoutError:  # concurrent.futures' is this one since 3.11
+                    self._replace_parsers(parsers, stop=True)
+                    raise ParseError(
+                        str(args[1]) if len(args) > 1 else "document",
+                        f"reading this document took more than {PARSE_TIME_LIMIT:g} s (stopped)",
+                    ) from None
                 except BrokenProcessPool:
                     # A parse process died (killed, out of memory, a crash in a
                     # parser). The pool is unusable from now on: replace it and
@@ -251,11 +262,22 @@ class Poller:
             with self._inflight_lock:
                 self._inflight -= 1
 
-    def _replace_parsers(self, broken: ProcessPoolExecutor) -> None:
+    def _replace_parsers(self, broken: ProcessPoolExecutor, *, stop: bool = False) -> None:
+        """Start a new pool instead of ``broken``; ``stop``: end its processes first.
+
+        A parse past its time cannot be cancelled, only its process ended;
+        the other parses that pool held then fail as from a dead process, and
+        are tried again in the new pool.
+        """
         with self._inflight_lock:
             if self.parsers is not broken:  # another thread replaced it already
                 return
-            log.error("a parse process died; starting a new pool of %d", self._processes)
+            if stop:
+                log.error("a parse ran past %g s; stopping the parse processes", PARSE_TIME_LIMIT)
+                for process in list((getattr(broken, "_processes", None) or {}).values()):
+                    process.terminate()
+            else:
+                log.error("a parse process died; starting a new pool of %d", self._processes)
             self.parsers = self._new_parsers(self._processes)
         broken.shutdown(wait=False, cancel_futures=True)
 

@@ -414,6 +414,32 @@ def test_a_dead_parse_process_is_replaced(db):
         assert poller._offload(os.getpid) != os.getpid()  # a new pool takes the next ones
 
 
+def test_a_parse_past_its_time_is_stopped_and_the_pool_replaced(db, monkeypatch):
+    """A document a parser cannot finish (a quadratic worst case) costs its feed a
+    recorded error after PARSE_TIME_LIMIT, not the pass: the process is stopped."""
+    import os
+    import time
+
+    from feeds.errors import ParseError
+    from feedserver.aggregation import poller as poller_module
+    from feedserver.aggregation.poller import Poller
+
+    monkeypatch.setattr(poller_module, "PARSE_TIME_LIMIT", 1.0)
+    with Poller(db, settings_for(1), parse_processes=1) as poller:
+        first = poller.parsers
+        stuck = poller._offload(os.getpid)
+        started = time.monotonic()
+        with pytest.raises(ParseError, match="took more than 1 s"):
+            poller._offload(time.sleep, 120)  # runs in the parse process only
+        assert time.monotonic() - started < 30
+        assert poller.parsers is not None and poller.parsers is not first
+        deadline = time.monotonic() + 10
+        while _alive(stuck) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(stuck)  # the stuck process was ended, not left to run
+        assert poller._offload(os.getpid) not in (os.getpid(), stuck)  # a new pool works
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie that init has not reaped yet is not running)."""
     import os
