@@ -131,7 +131,8 @@ def _write_entries(
     for start in range(0, len(keys), CHUNK):
         rows = conn.execute(_KNOWN, {"source_id": source.id, "keys": keys[start : start + CHUNK]})
         known.update({key: (ident, digest) for key, ident, digest in rows})
-    known.update(_rekeyed(conn, source.id, parsed.entries, known))
+    if known or parsed.prepared is None:  # a first poll (prepared) has no article to match
+        known.update(_rekeyed(conn, source.id, parsed.entries, known))
     todo = [
         (position, item)
         for position, item in enumerate(parsed.entries)
@@ -166,6 +167,7 @@ _BY_LINK = select(
 ).where(
     _ARTICLES.c.source_id == bindparam("source_id"),
     _ARTICLES.c.original_url.in_(bindparam("links", expanding=True)),
+    _ARTICLES.c.upstream_key.is_not(None),  # the newsroom's own articles citing it: never
 )
 _REKEY = (
     update(_ARTICLES)

@@ -154,6 +154,25 @@ def test_an_entry_whose_guid_changed_but_not_its_link_stays_one_article(db, upst
     assert (lambda st: (st.added, st.updated))(_poll_again(db, upstream, sid, items)) == (0, 0)
 
 
+def test_a_newsroom_article_citing_an_entrys_link_is_never_taken_for_it(db, upstream):
+    # The newsroom's own article attributed to the source, linking the same
+    # original, is the newsroom's: an upstream entry is never matched to it.
+    from tests.factories import make_article
+
+    items = numbered(1)
+    sid = add_source(db, upstream.url_for("/feed.xml"))
+    _poll_again(db, upstream, sid, [])
+    with db.session() as s:
+        own = make_article(
+            s, title="Our take", source_id=sid, original_url=items[0].link, upstream_key=None
+        ).id
+    stats = _poll_again(db, upstream, sid, items)
+    assert (stats.added, stats.updated) == (1, 0)
+    with db.session() as s:
+        mine = s.get(Article, own)
+        assert (mine.title, mine.upstream_key) == ("Our take", None)
+
+
 def test_entries_sharing_one_link_are_never_merged_by_it(db, upstream):
     # Every item links the home page: a new guid is a new article, and one
     # whose old guid is still listed is never taken for it either.
