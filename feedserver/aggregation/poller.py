@@ -45,6 +45,7 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -181,6 +182,18 @@ class Unchanged:
     result: FetchResult
 
 
+def _within_time(future: Future[T]) -> T:
+    """The result of a parse process's work, allowed PARSE_TIME_LIMIT once it is under way.
+
+    Time spent queued behind other parses does not count: the future turns
+    "running" when it is handed to the processes (with at most one other call
+    buffered ahead of it). Raises TimeoutError past the limit.
+    """
+    while not future.running() and not future.done():
+        futures_wait([future], timeout=0.05)
+    return future.result(timeout=PARSE_TIME_LIMIT)
+
+
 class Poller:
     """One process's poller: a shared fetcher, a thread pool, maybe parse processes."""
 
@@ -239,7 +252,7 @@ class Poller:
             for attempt in (1, 2):
                 parsers = self.parsers
                 try:
-                    return parsers.submit(work, *args).result(timeout=PARSE_TIME_LIMIT)
+                    return _within_time(parsers.submit(work, *args))
                 except TimeoutError:  # concurrent.futures' is this one since 3.11
                     self._replace_parsers(parsers, stop=True)
                     raise ParseError(
