@@ -172,20 +172,28 @@ def test_files_that_cannot_be_read_or_written_are_one_line_errors(runner, db, tm
     assert runner.invoke(args=["sources", "import", str(tmp_path / "nope.opml")]).exit_code == 2
 
 
-def test_import_creates_the_sections_its_categories_name(runner, db, tmp_path):
-    with db.session() as s:
-        make_section(s, slug="world", name="World")
-    opml = tmp_path / "reader.opml"
+def _import(runner, tmp_path, outlines: str):
+    """Write an OPML document of these outlines and import it: (its path, the result)."""
+    opml = tmp_path / "subscriptions.opml"
     opml.write_text(
-        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
-        '<outline text="Tech"><outline type="rss" text="A" xmlUrl="https://a.example/feed"/>'
-        '<outline type="rss" text="B" xmlUrl="https://b.example/feed"/></outline>'
-        '<outline text="world"><outline type="rss" text="C" xmlUrl="https://c.example/feed"/></outline>'
-        '<outline type="rss" text="D" xmlUrl="https://d.example/feed" category="/Deep/Science"/>'
-        "</body></opml>"
+        f'<?xml version="1.0"?><opml version="2.0"><head/><body>{outlines}</body></opml>'
     )
     result = runner.invoke(args=["sources", "import", str(opml)])
     assert result.exit_code == 0, result.output
+    return opml, result
+
+
+def test_import_creates_the_sections_its_categories_name(runner, db, tmp_path):
+    with db.session() as s:
+        make_section(s, slug="world", name="World")
+    opml, result = _import(
+        runner,
+        tmp_path,
+        '<outline text="Tech"><outline type="rss" text="A" xmlUrl="https://a.example/feed"/>'
+        '<outline type="rss" text="B" xmlUrl="https://b.example/feed"/></outline>'
+        '<outline text="world"><outline type="rss" text="C" xmlUrl="https://c.example/feed"/></outline>'
+        '<outline type="rss" text="D" xmlUrl="https://d.example/feed" category="/Deep/Science"/>',
+    )
     created = [
         line.split("\t")[2:]
         for line in result.output.splitlines()
@@ -323,18 +331,15 @@ def test_unusable_categories_are_refused_saying_why(runner, db, tmp_path):
     # Categories name sections by their names: one no section could have is
     # refused with its reason, and "<b>News</b>" is markup, not a path.
     long = "C" * 201
-    opml = tmp_path / "odd.opml"
-    opml.write_text(
-        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+    _, result = _import(
+        runner,
+        tmp_path,
         f'<outline type="rss" text="L" xmlUrl="https://l.example/feed" category="{long}"/>'
         '<outline type="rss" text="T" xmlUrl="https://t.example/feed" category="Cat&#x9;Tab"/>'
         '<outline type="rss" text="M" xmlUrl="https://m.example/feed"'
         ' category="&lt;b&gt;News&lt;/b&gt;"/>'
-        '<outline type="rss" text="P" xmlUrl="https://p.example/feed" category="/Deep/Science"/>'
-        "</body></opml>"
+        '<outline type="rss" text="P" xmlUrl="https://p.example/feed" category="/Deep/Science"/>',
     )
-    result = runner.invoke(args=["sources", "import", str(opml)])
-    assert result.exit_code == 0, result.output
     assert "1 added, 0 skipped, 3 refused; 1 section created." in result.output
     assert "longer than the 200 characters a section's name may have" in result.output
     assert "category contains a control character (U+0009)" in result.output
