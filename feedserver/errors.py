@@ -196,6 +196,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 
 CALLBACK_ENDPOINT = "websub_callback.receive"
+HUB_ENDPOINT = "websub.hub"  # answers its own 413/415, in plain text (README, WebSub hub)
 
 
 def refuse_oversized_stream(limit: int | None) -> None:
@@ -242,9 +243,9 @@ def init_app(app: Flask) -> None:
         # a 413, with a Content-Length or sent chunked (README). Werkzeug
         # refuses it only when something reads it, and a chunked one not even
         # then (its reader stops at the limit silently: a form cut at 1 MB
-        # was read and stored). Pushes to the WebSub callback have their own
-        # limit and coding rules, checked there.
-        if request.endpoint == CALLBACK_ENDPOINT:
+        # was read and stored). The WebSub callback (pushes) and hub have
+        # their own limits and coding rules, checked there.
+        if request.endpoint in (CALLBACK_ENDPOINT, HUB_ENDPOINT):
             return
         coding = request.headers.get("Content-Encoding", "").strip().lower()
         if coding not in ("", "identity") and _has_body():

@@ -194,6 +194,9 @@ def hub() -> Response:
         return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")
     if request.mimetype != FORM_TYPE:
         return _plain(415, f"send the parameters as {FORM_TYPE}")
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        return _plain(415, f"send the parameters without a content coding, not {coding[:40]!r}")
     raw = request.stream.read(MAX_FORM_BYTES + 1)
     if len(raw) > MAX_FORM_BYTES:
         return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")

@@ -141,7 +141,18 @@ def test_body_type_and_size(client, db, newsroom):
     assert r.status_code == 415 and b"x-www-form-urlencoded" in r.data
     huge = "hub.mode=subscribe&hub.secret=" + "x" * 20_000
     r = client.post("/websub", data=huge, content_type="application/x-www-form-urlencoded")
-    assert r.status_code == 413
+    assert r.status_code == 413 and r.mimetype == "text/plain"
+    # over the site's own limit too: still the hub's plain-text answer (README)
+    bigger = "hub.mode=subscribe&hub.secret=" + "x" * (2 * 1024 * 1024)
+    r = client.post("/websub", data=bigger, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 413 and r.mimetype == "text/plain" and b"request body over" in r.data
+    r = client.post(
+        "/websub",
+        data="hub.mode=subscribe",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert r.status_code == 415 and r.mimetype == "text/plain" and b"content coding" in r.data
     r = client.post(
         "/websub",
         data=b"hub.mode=%ff%fe&\xff\xfe",
