@@ -92,20 +92,60 @@ _TAG_URI = re.compile(
 )
 
 
+_ESCAPE = re.compile(r"%(..)?")
+_HOST_PORT = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?::[0-9]{1,5})?"
+)
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _canonical_http(value: str) -> bool:
+    """Whether an http(s) URL is in the form ids are compared in (RFC 3986 §6.2.2).
+
+    Lower-case scheme and host, no default port, a path (at least "/") without
+    dot segments, and escapes in upper case for characters that need them:
+    an Atom id is compared character by character, so the validator warns
+    about any other spelling of the same URL.
+    """
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    if (
+        _HOST_PORT.fullmatch(parts.netloc) is None
+        or value.count("#") > 1
+        or port == {"http": 80, "https": 443}[parts.scheme]
+        or not parts.path.startswith("/")
+    ):
+        return False
+    segments = parts.path.split("/")
+    if "." in segments or ".." in segments:
+        return False
+    for escape in _ESCAPE.finditer(value):
+        code = escape.group(1)
+        if code is None or code != code.upper() or not all(c in "0123456789ABCDEF" for c in code):
+            return False
+        if chr(int(code, 16)) in _UNRESERVED:
+            return False
+    return True
+
+
 def feed_identifier(value: str | None) -> str | None:
     """``value`` if it is an identifier an Atom feed may carry (see above), else None."""
     if not value or len(value) > 2000:
         return None
-    scheme = value.partition(":")[0].lower()
+    scheme = value.partition(":")[0]
     if scheme in ("http", "https"):
-        pattern = _HTTP_ID
+        kept = _HTTP_ID.fullmatch(value) is not None and _canonical_http(value)
     elif scheme == "tag":
-        pattern = _TAG_URI
+        kept = _TAG_URI.fullmatch(value) is not None and "%" not in value
     elif scheme == "urn":
         pattern = _UUID_URN if value[:9].lower() == "urn:uuid:" else _URN
-    else:
+        kept = pattern.fullmatch(value) is not None and "%" not in value
+    else:  # other schemes, and these in capitals ("HTTP:"): not in the form ids compare in
         return None
-    return value if pattern.fullmatch(value) else None
+    return value if kept else None
 
 
 def as_utc(value: datetime) -> datetime:

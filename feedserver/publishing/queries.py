@@ -195,7 +195,7 @@ def attribution(source: Source, base: str) -> fm.Attribution:
         title=plain_name(source.upstream_title or "") or plain_name(source.name) or source.name,
         link=source.home_url or base + urls.source(source.slug),
         feed_url=source.feed_url or own_rss,
-        feed_id=feed_identifier(source.upstream_id) or source.feed_url or own_rss,
+        feed_id=feed_identifier(source.upstream_id) or feed_identifier(source.feed_url) or own_rss,
         updated=source.updated_at,
     )
 

@@ -169,6 +169,19 @@ def test_an_upstreams_own_title_and_id_are_made_fit_for_our_feeds(db, client):
         ("urn:x:y", False),  # a namespace id of one character
         ("tag:up.example:feed", False),  # no date
         ("https://up.example/a b", False),
+        # ids are compared character by character: only the canonical spelling
+        ("http://example.com", False),  # no path: canonically "http://example.com/"
+        ("http://example.com/", True),
+        ("HTTP://EXAMPLE.COM/feed", False),
+        ("http://Example.com/feed", False),
+        ("http://example.com:80/feed", False),
+        ("http://example.com:8080/feed", True),
+        ("http://example.com/%7Efoo", False),  # "~" needs no escape
+        ("http://example.com/%c3%a9", False),  # escapes in upper case
+        ("http://example.com/%C3%A9", True),
+        ("http://example.com/a/../b", False),
+        ("http://example.com/%zz", False),
+        ("http://user@example.com/feed", False),
         ("http:///nohost", False),
         ("javascript:alert(1)", False),
         ("feed-1", False),
