@@ -125,7 +125,11 @@ def verify(token: str) -> Response:
         # to fail (a time-out) went out lately. An active lease re-verified
         # out of the blue is not (WebSub §5.3): anyone who learnt the callback
         # could otherwise shorten it at will.
-        late = row.requested_at is not None and now - row.requested_at <= VERIFY_WAIT
+        late = (
+            row.requested_at is not None
+            and now - row.requested_at <= VERIFY_WAIT
+            and (row.verified_at is None or row.verified_at < row.requested_at)
+        )  # and not verified since: one request, one confirmation
         asked = row.pending_mode == "subscribe" or late
         if row.wanted != "subscribe" or not asked or row.source_id is None:
             return _text("Not a request this subscriber made.\n", 404)

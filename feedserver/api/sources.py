@@ -277,7 +277,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "properties": {
             "url": {"type": "string", "format": "uri", "description": "A feed's URL, or an HTML page's whose autodiscovery links name one."},
             "section": {"oneOf": [*REF_INPUT["oneOf"], {"type": "null"}, {"const": ""}], "description": "An id or a slug; null or \"\": none."},
-            "name": {"type": "string", "maxLength": 200, "description": "Default: the feed's title."},
+            "name": {"type": ["string", "null"], "maxLength": 200, "description": "Default (also for null): the feed's title."},
         },
     },
     "SourcePatch": {

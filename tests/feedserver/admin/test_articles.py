@@ -116,6 +116,12 @@ def test_an_upstream_article_without_a_byline_can_be_edited(admin, db):
     assert credited.status_code == 302
     with db.session() as s:
         assert [a.id for a in s.get(Article, ident).authors] == [ada]
+    # Without its source it would be the newsroom's own: that needs an author.
+    with db.session() as s:
+        make_article(s, section_id=section, source_id=source, authors=[], upstream_key="w-8")
+        orphan = s.scalar(select(Article.id).where(Article.upstream_key == "w-8"))
+    unsourced = admin.post(f"/admin/articles/{orphan}/edit", data=_form(section, [], source=""))
+    assert unsourced.status_code == 422 and "Choose at least one author." in unsourced.text
     # Once it has a byline, emptying it is refused as for any article.
     emptied = admin.post(
         f"/admin/articles/{ident}/edit", data=_form(section, [], source=str(source))

@@ -132,6 +132,16 @@ def test_a_late_verification_of_a_request_that_seemed_to_fail_is_confirmed(clien
     assert row(db, ident).lease_seconds == 7200
 
 
+def test_a_request_is_confirmed_once(client, db):
+    # Within the hour after our request, a second verification of it (the
+    # first one already answered) is not ours to confirm.
+    ident, _ = make_row(db, requested_at=utcnow() - timedelta(seconds=30))
+    assert verify(client, hub_lease_seconds="86400").status_code == 200
+    again = verify(client, hub_lease_seconds="300")
+    assert again.status_code == 404
+    assert row(db, ident).lease_seconds == 86400
+
+
 def test_unsubscribe_is_confirmed_only_for_a_retired_row(client, db):
     ident, _ = make_row(db, state="active", wanted="unsubscribe", pending_mode="unsubscribe")
     assert verify(client, hub_mode="subscribe").status_code == 404
