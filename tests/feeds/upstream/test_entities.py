@@ -74,8 +74,9 @@ def test_the_shortcut_never_changes_a_verdict(parts: list[bytes]) -> None:
 XXE_POST = (
     b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Sec</title>'
     b"<item><title>XXE explained</title><description><![CDATA[<pre>"
-    b'<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>&xxe;</pre>]]></description>'
-    b"</item></channel></rss>"
+    b'<!ENTITY xxe SYSTEM "file:///etc/passwd">&xxe;</pre>]]></description></item>'
+    b"<item><title>Escaped</title><description>&lt;!ENTITY x SYSTEM 'f'&gt;</description></item>"
+    b"</channel></rss>"
 )
 
 
@@ -126,3 +127,25 @@ def test_a_doctype_met_first_is_always_checked_strictly(parts: list[str]) -> Non
     text = "<!DOCTYPE r [" + "".join(parts) + "]><r/>"
     body = ('<?xml version="1.0"?>' + text).encode()
     assert verdict(body) is ("<!ENTITY x SYSTEM 'f'>" not in text)
+
+
+def test_a_stray_declaration_that_feedparser_would_strip_hides_nothing() -> None:
+    # feedparser deletes an ENTITY declaration that starts a line before expat
+    # reads the document: a "<!--" in one must not make the DOCTYPE after it
+    # look like a comment (found by a black-box audit; it was expanded).
+    body = (
+        b'<?xml version="1.0"?>\n<!ENTITY z <!-- >\n<?pi?><!DOCTYPE rss [ <!ENTITY l0 "lol">'
+        b' <!ENTITY l1 "&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;"> ]>\n<!-- -->\n'
+        b"<rss version='2.0'><channel><title>t</title><item><description>&l1;</description>"
+        b"</item></channel></rss>"
+    )
+    assert verdict(body) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*_PARTS, "<!DOCTYPE r [", "]>", "\n"]), max_size=25))
+def test_with_a_doctype_anywhere_every_unsafe_declaration_counts(parts: list[str]) -> None:
+    text = "".join(parts)
+    body = ('<?xml version="1.0"?>' + text + "<r/>").encode()
+    unsafe = "<!ENTITY x SYSTEM 'f'>" in text and "<!DOCTYPE" in text
+    assert verdict(body) is not unsafe
