@@ -196,7 +196,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 
 CALLBACK_ENDPOINT = "websub_callback.receive"
-HUB_ENDPOINT = "websub.hub"  # answers its own 413/415, in plain text (README, WebSub hub)
+HUB_ENDPOINT = "websub.hub"  # answers 413/415 in plain text (README, WebSub hub)
 
 
 def refuse_oversized_stream(limit: int | None) -> None:
@@ -222,6 +222,24 @@ def _has_body() -> bool:
     )
 
 
+def _check_body() -> None:
+    """Raise 415 for a body with a content coding, 413 for one over the limit."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity") and _has_body():
+        raise UnsupportedMediaType(
+            f"Request bodies are read as sent: send it without a content coding,"
+            f" not {coding[:40]!r}."
+        )
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    sent = request.content_length
+    if limit and sent is not None and sent > limit:
+        raise PayloadTooLarge(
+            f"The request body is larger than the {limit:,} bytes this server accepts."
+        )
+    if sent is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        refuse_oversized_stream(limit)
+
+
 def init_app(app: Flask) -> None:
     """Map every error to the one response shape."""
 
@@ -238,29 +256,22 @@ def init_app(app: Flask) -> None:
             raise BadRequest("Query parameters must not contain NUL characters.")
 
     @app.before_request
-    def _whole_body() -> None:
+    def _whole_body() -> Response | None:
         # Every route, whether or not it reads a body: one over the limit is
         # a 413, with a Content-Length or sent chunked (README). Werkzeug
         # refuses it only when something reads it, and a chunked one not even
         # then (its reader stops at the limit silently: a form cut at 1 MB
-        # was read and stored). The WebSub callback (pushes) and hub have
-        # their own limits and coding rules, checked there.
-        if request.endpoint in (CALLBACK_ENDPOINT, HUB_ENDPOINT):
-            return
-        coding = request.headers.get("Content-Encoding", "").strip().lower()
-        if coding not in ("", "identity") and _has_body():
-            raise UnsupportedMediaType(
-                f"Request bodies are read as sent: send it without a content coding,"
-                f" not {coding[:40]!r}."
-            )
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        sent = request.content_length
-        if limit and sent is not None and sent > limit:
-            raise PayloadTooLarge(
-                f"The request body is larger than the {limit:,} bytes this server accepts."
-            )
-        if sent is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-            refuse_oversized_stream(limit)
+        # was read and stored). The WebSub callback (pushes) has its own
+        # limit, checked there; the hub answers in plain text (README).
+        if request.endpoint == CALLBACK_ENDPOINT:
+            return None
+        try:
+            _check_body()
+        except AppError as exc:
+            if request.endpoint != HUB_ENDPOINT:
+                raise
+            return Response(exc.message + "\n", status=exc.status, mimetype="text/plain")
+        return None
 
     @app.before_request
     def _one_leading_slash() -> Response | None:
