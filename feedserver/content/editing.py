@@ -166,6 +166,15 @@ def update_article(
     if values.get("slug", article.slug) != article.slug:
         _check_slug_free(session, Article, values["slug"], article.id)
     authors = values.pop("authors", None)
+    sourced = values["source"] is not None if "source" in values else article.source_id is not None
+    if not (authors if authors is not None else article.bylines) and not sourced:
+        # An upstream entry that named no author keeps no byline only while it
+        # is the source's; the newsroom's own articles name their authors.
+        raise Unprocessable(
+            "authors: an article that is not a source's names at least one author"
+            " (give authors with the change).",
+            fields={"authors": "required"},
+        )
     if "body_html" in values and values["body_html"]:
         slug = values.get("slug", article.slug)
         values["body_html"] = sanitize_body(values["body_html"], site_url + urls.article(slug))

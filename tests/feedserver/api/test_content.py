@@ -550,3 +550,25 @@ def test_answers_match_their_openapi_schemas(api, client, newsroom):
         check("SourceInput", {"url": "https://x.example/feed", "enabled": True})
     check("SourceInput", {"url": "https://x.example/feed", "section": None})
     check("SourceInput", {"url": "https://x.example/feed", "section": ""})
+
+
+def test_an_upstream_article_without_authors_keeps_its_source_or_gains_authors(api, db):
+    # An upstream entry that named no author has no byline while it is the
+    # source's; taking the source away leaves it the newsroom's, which names
+    # its authors (INTERFACE §5: "authors — one or more").
+    from tests.factories import make_article, make_section, make_source
+
+    with db.session() as s:
+        source = make_source(s, name="Wire", feed_url="https://wire.example/feed")
+        ident = make_article(
+            s, section=make_section(s), source=source, authors=[], upstream_key="w-1"
+        ).id
+    assert api.patch(f"/api/articles/{ident}", json={"summary": "Fine."}).status_code == 200
+    refused = api.patch(f"/api/articles/{ident}", json={"source": None})
+    assert refused.status_code == 422
+    assert "names at least one author" in refused.json["error"]["message"]
+    kept = api.get(f"/api/articles/{ident}").json
+    assert kept["source"] is not None and kept["summary"] == "Fine."
+    author = api.post("/api/authors", json={"name": "Desk Writer"}).json
+    moved = api.patch(f"/api/articles/{ident}", json={"source": None, "authors": [author["id"]]})
+    assert moved.status_code == 200 and [a["id"] for a in moved.json["authors"]] == [author["id"]]
