@@ -59,8 +59,6 @@ def check_doctype(body: bytes, subject: str, content_type: str | None = None) ->
         if not _ENTITY.search(text) or not _DOCTYPE.search(text):
             continue
         declared = len(_ENTITY.findall(text))
-        if not declared:
-            continue
         safe = len(_SAFE_ENTITY.findall(text))
         if declared != safe or declared > MAX_ENTITIES:
             raise ParseError(

@@ -22,7 +22,6 @@ from feedserver.errors import (
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
-    refuse_oversized_stream,
 )
 from feedserver.models import ApiToken, User, utcnow
 from feedserver.web import (
@@ -109,7 +108,7 @@ def json_body() -> dict[str, Any]:
         raise UnsupportedMediaType(
             f"Send a JSON object with 'Content-Type: application/json', not {request.mimetype or 'nothing'!r}."
         )
-    refuse_oversized_stream(current_app.config.get("MAX_CONTENT_LENGTH"))
+    # Its size (and a chunked one's) was checked for every route before the view.
     try:
         # Strict RFC 8259: NaN and Infinity, which Python's decoder takes, are not JSON.
         data = json.loads(

@@ -98,10 +98,11 @@ class AudienceLayer:
         now = time.time()
         tally = self.tally
         user_agent = environ.get("HTTP_USER_AGENT") or ""
-        client = tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+        address = environ.get("REMOTE_ADDR") or "unknown"
+        visitor = tally.visitor(address, user_agent)
+        client = tally.client(address, user_agent, visitor)
         conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
         polite = self.polite
-        visitor = tally.visitor(environ.get("REMOTE_ADDR") or "unknown", user_agent)
         row = (visitor, path, environ.get("QUERY_STRING", ""))
         if polite is not None and conditional:
             polite.conditional(row)
@@ -155,10 +156,11 @@ class AudienceLayer:
         now = time.time()
         tally = self.tally
         user_agent = environ.get("HTTP_USER_AGENT") or ""
-        client = tally.client(environ.get("REMOTE_ADDR") or "unknown", user_agent)
+        address = environ.get("REMOTE_ADDR") or "unknown"
+        visitor = tally.visitor(address, user_agent)
+        client = tally.client(address, user_agent, visitor)
         polite = self.polite
         if polite is not None:
-            visitor = tally.visitor(environ.get("REMOTE_ADDR") or "unknown", user_agent)
             row = (visitor, path, environ.get("QUERY_STRING", ""))
             if conditional:
                 polite.conditional(row)

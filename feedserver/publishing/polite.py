@@ -50,16 +50,16 @@ class PolitePolicy:
 
     def __init__(self, max_rows: int = MAX_ROWS) -> None:
         self.max_rows = max_rows
-        self._rows: dict[tuple[str, str, str], _Row] = {}  # (client, path, query) → row
+        self._rows: dict[tuple[int, str, str], _Row] = {}  # (client's key, path, query) → row
         self._lock = threading.Lock()
         self.refused = 0
 
-    def conditional(self, key: tuple[str, str, str]) -> None:
+    def conditional(self, key: tuple[int, str, str]) -> None:
         """A conditional request ends the row of its client and URL."""
         if self._rows:
             self._rows.pop(key, None)
 
-    def unconditional(self, key: tuple[str, str, str], etag: str, max_age: int, now: float) -> int:
+    def unconditional(self, key: tuple[int, str, str], etag: str, max_age: int, now: float) -> int:
         """Count an unconditional GET that would be answered 200; return seconds to wait, or 0.
 
         The feed is the same whatever coding carried it (``"v-gzip"``, ``"v-br"``,
@@ -82,7 +82,7 @@ class PolitePolicy:
             if row.fetches == ANSWERED_IN_A_ROW + 1:  # once per row, not per refusal
                 log.info(
                     "polite polling: 429 path=%s query=%r client=%s retry_after=%d",
-                    key[1], key[2][:80], key[0][:12], wait,
+                    key[1], key[2][:80], key[0], wait,
                 )  # fmt: skip
             return wait
 

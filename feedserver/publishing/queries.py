@@ -6,6 +6,7 @@ only the rows it returns: a page of articles, then their bylines in one query.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -185,6 +186,12 @@ def source_host(article: Article) -> str | None:
     return host.removeprefix("www.") or None
 
 
+@functools.lru_cache(maxsize=1024)
+def _plain_title(text: str) -> str:
+    """:func:`plain_name` of a source's title, worked out once, not for each entry rendered."""
+    return plain_name(text)
+
+
 def attribution(source: Source, base: str) -> fm.Attribution:
     """The Atom <source>/RSS <source> of articles attributed to this source."""
     own_rss = base + urls.scope_feed("source", source.slug, "rss")
@@ -192,7 +199,7 @@ def attribution(source: Source, base: str) -> fm.Attribution:
     # and an id that is no identifier ("urn:uuid:feed-1") would make our feeds
     # invalid, so they are made plain, or replaced by the feed's URL.
     return fm.Attribution(
-        title=plain_name(source.upstream_title or "") or plain_name(source.name) or source.name,
+        title=_plain_title(source.upstream_title or "") or _plain_title(source.name) or source.name,
         link=source.home_url or base + urls.source(source.slug),
         feed_url=source.feed_url or own_rss,
         feed_id=feed_identifier(source.upstream_id) or feed_identifier(source.feed_url) or own_rss,

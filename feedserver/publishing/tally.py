@@ -72,15 +72,16 @@ class Tally:
 
     # ------------------------------------------------------------ request path
 
-    def client(self, address: str, user_agent: str) -> str:
+    def client(self, address: str, user_agent: str, seen: int | None = None) -> str:
         """Return the keyed hash that names a client (address + user agent) — never the address.
 
         One address counts as at most :data:`MAX_AGENTS_PER_ADDRESS` clients
         per :data:`PRUNE_EVERY`: the user agent is anyone's to choose, and a
         new one on every request would add a subscriber (and a row) each time.
         Past that, its new agents are one client more, "many agents".
+        ``seen``: :meth:`visitor` of the same pair, when the caller has it.
         """
-        memo = hash((address, user_agent))
+        memo = self.visitor(address, user_agent) if seen is None else seen
         name = self._named.get(memo)
         if name is not None:
             return name
@@ -99,15 +100,16 @@ class Tally:
         return name
 
     @staticmethod
-    def visitor(address: str, user_agent: str) -> str:
-        """Name a client (address + user agent) for this process's polite-polling rows.
+    def visitor(address: str, user_agent: str) -> int:
+        """This process's key of a client (address + user agent), exactly as sent.
 
-        Unlike :meth:`client`, never merges an address's many agents: readers
+        It keys the polite-polling rows and :meth:`client`'s memo. Unlike
+        :meth:`client`, it never merges an address's many agents: readers
         behind one NAT or proxy are each their own client there (INTERFACE §9),
         whatever their count in the statistics. Python's string hash is keyed
         per process, so no address is kept.
         """
-        return f"{hash((address, user_agent)) & 0xFFFFFFFFFFFFFFFF:x}"
+        return hash((address, user_agent))
 
     def _allowed(self, address: str, agent: str, kind: bytes, limit: int) -> str:
         """``agent``, or :data:`MANY_AGENTS` once its address has used up ``limit`` agents."""

@@ -117,12 +117,11 @@ def enqueue_content(session: Session, key: str) -> int:
     )
     # A lease that ended is over now, whether or not the sweep has marked it.
     live = or_(HubSubscription.expires_at.is_(None), HubSubscription.expires_at > now)
-    conditions = [HubSubscription.state == "active", live, ~waiting]
+    subscribed = [HubSubscription.state == "active", live]
     if key != GLOBAL:
-        conditions.append(HubSubscription.scope_key == key)
-    subscribers = select(HubSubscription.id).where(*conditions[:2])
-    if key != GLOBAL:
-        subscribers = subscribers.where(HubSubscription.scope_key == key)
+        subscribed.append(HubSubscription.scope_key == key)
+    subscribers = select(HubSubscription.id).where(*subscribed)
+    conditions = [*subscribed, ~waiting]
     session.execute(
         update(HubDelivery)
         .where(
