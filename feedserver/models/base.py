@@ -18,6 +18,21 @@ NAMING = {
 }
 
 
+def upsert_insert(dialect: str) -> Any:
+    """The INSERT construct with ON CONFLICT clauses for the named dialect.
+
+    Imported on demand: ``sqlalchemy.dialects.postgresql`` loads every
+    PostgreSQL driver's module (~25 ms), which a process on SQLite never needs.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 

@@ -35,10 +35,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from feedserver.models.base import Base, utcnow
+from feedserver.models.base import Base, upsert_insert, utcnow
 from feedserver.models.comments import Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
 
@@ -491,7 +490,7 @@ _BUMP_STATEMENTS: dict[str, tuple[Any, Any]] = {}
 def _bump_statements(dialect: str) -> tuple[Any, Any]:
     """The two executemany upserts of :func:`bump_scopes`, built once per dialect."""
     if dialect not in _BUMP_STATEMENTS:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert_insert(dialect)
         # On the table, not the mapped class: run on the session's connection,
         # an ORM insert goes through bulk persistence, which cost more than the
         # statement itself on every refresh (profile of a first poll: ~5 %).

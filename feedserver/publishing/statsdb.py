@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from feedserver.db import Database
+from feedserver.models.base import upsert_insert
 from feedserver.models.stats import FeedClient, FeedDay, FeedTrafficHour, ReaderReport
 from feedserver.publishing.readers import OTHER
 
@@ -68,11 +69,7 @@ def _epoch(seconds: float) -> datetime:
 
 def _insert(session: Session, model: type[Any]) -> Any:
     """INSERT with ON CONFLICT, in the dialect of the session's database."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    return upsert_insert(session.get_bind().dialect.name)(model)
 
 
 def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:

@@ -15,10 +15,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from feedserver.models import HubDelivery, HubMark, HubSubscription, ScopeVersion, utcnow
+from feedserver.models.base import upsert_insert
 from feedserver.models.scopes import GLOBAL
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def ensure_mark(session: Session, key: str) -> None:
         return
     version = session.scalar(select(ScopeVersion.version).where(ScopeVersion.key == key)) or 0
     dialect = session.get_bind().dialect.name
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ins = upsert_insert(dialect)
     session.execute(
         ins(HubMark).values(key=key, version=version).on_conflict_do_nothing(),
         execution_options={"synchronize_session": False},
@@ -81,7 +81,7 @@ def take_change(session: Session, key: str, version: int, marked: int | None) ->
     """Compare-and-set the mark; True if this process is the one to distribute it."""
     if marked is None:
         dialect = session.get_bind().dialect.name
-        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        ins = upsert_insert(dialect)
         stmt: Any = (
             ins(HubMark)
             .values(key=key, version=version)
