@@ -70,7 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from feedserver.publishing import audience, fastpath, websub
     from feedserver.publishing import views as publishing
     from feedserver.site import views as site
+    from feedserver.web import IdConverter
 
+    app.url_map.converters["int"] = IdConverter  # before any route: each <int:…> is an id
     ops.init_app(app)  # logging first, then /healthz, /readyz, /metrics
     db.init_app(app)
     errors.init_app(app)

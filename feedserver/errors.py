@@ -209,7 +209,16 @@ def refuse_oversized_stream(limit: int | None) -> None:
     """
     if not limit or request.content_length is not None:
         return
-    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+    try:
+        over = len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1)
+    except HTTPException:
+        raise
+    except Exception as exc:  # the server's own reader: a malformed chunk (gunicorn raises)
+        log.info("unreadable chunked request body: %s", type(exc).__name__)
+        raise BadRequest(
+            "The request body is not well-formed chunked data (RFC 9112 section 7.1)."
+        ) from None
+    if over:
         raise PayloadTooLarge(
             f"The request body is larger than the {limit:,} bytes this server accepts."
         )

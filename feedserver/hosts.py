@@ -120,6 +120,10 @@ KNOWN_METHODS = frozenset(
 )
 
 
+# What some route of this server answers (a route's own are in its Allow).
+SERVED_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS")
+
+
 class HostCheck:
     """WSGI layer: RFC 9112 §3.2's 400 for a missing or malformed Host, before anything else.
 
@@ -153,6 +157,8 @@ class HostCheck:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") not in KNOWN_METHODS:
             return self._refuse(environ, start_response, *self._UNKNOWN_METHOD)
+        if environ.get("PATH_INFO") == "*":
+            return self._asterisk(environ, start_response)
         host = environ.get("HTTP_HOST")
         scheme = environ.get("wsgi.url_scheme")
         if isinstance(scheme, str) and scheme != scheme.lower():
@@ -173,6 +179,26 @@ class HostCheck:
         elif environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
             return self.app(environ, start_response)
         return self._refuse(environ, start_response, "400 Bad Request", self._BODY, self._JSON)
+
+    def _asterisk(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """RFC 9110 §9.3.7: ``OPTIONS *`` asks about the server; ``*`` is no target otherwise."""
+        if environ.get("REQUEST_METHOD") != "OPTIONS":
+            return self._refuse(environ, start_response, *self._ASTERISK)
+        start_response(
+            "200 OK",
+            [("Allow", ", ".join(SERVED_METHODS)), ("Content-Length", "0"),
+             ("Cache-Control", "no-store")],
+        )  # fmt: skip
+        return [b""]
+
+    _ASTERISK = (
+        "400 Bad Request",
+        b"Bad Request: '*' is a request target for OPTIONS only (RFC 9112 section 3.2.4).\n",
+        json.dumps(
+            {"error": {"code": "bad_request", "message": "'*' is a target for OPTIONS only."}},
+            separators=(",", ":"),
+        ).encode(),
+    )
 
     _UNKNOWN_METHOD = (
         "501 Not Implemented",

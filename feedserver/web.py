@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from flask import current_app, request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
 from feedserver.content.slugs import SLUG_PATTERN
 from feedserver.errors import BadRequest, NotFound
@@ -37,7 +38,9 @@ def base_url() -> str:
     configured: str = current_app.config["BASE_URL"]
     if configured:
         return configured
-    if not sane_host(request.host):
+    # No Host at all (HTTP/1.0): Werkzeug would fall back on the address the
+    # server listens on (gunicorn passes it), which names no site.
+    if not request.environ.get("HTTP_HOST") or not sane_host(request.host):
         raise BadRequest(
             "The Host header is not a valid host name to build links with.", code="bad_host"
         )
@@ -123,6 +126,17 @@ def paginate(session: Session, query: Select[Any], number: int, per_page: int) -
 
 
 # ---------------------------------------------------------------- lookups
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in a route: an id written as ids are, in ASCII digits without a leading zero.
+
+    Werkzeug's own matches ``\\d``, which in Python takes every script's
+    digits: ``/api/articles/١`` (Arabic-Indic) and ``/api/sections/0001``
+    were other addresses of article and section 1.
+    """
+
+    regex = r"[1-9][0-9]*"
 
 
 def valid_id(ident: int) -> bool:

@@ -6,9 +6,18 @@ Each resource module registers its routes on :data:`bp` and describes them in
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.after_request
+def _no_type_without_content(response: Response) -> Response:
+    # A 204 has no content, so no media type (Flask's default named text/html).
+    if response.status_code == 204:
+        del response.headers["Content-Type"]
+    return response
+
 
 # Resource modules, in the order their paths appear in the OpenAPI document.
 RESOURCES = (

@@ -156,9 +156,9 @@ class FastFeeds:
         if self._any_host:
             host = ""
         else:
-            host = environ.get("HTTP_HOST") or (
-                f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-            )
+            host = environ.get("HTTP_HOST") or ""
+            if not host:  # no link can be built without one (HTTP/1.0): Flask's 400
+                return None
             if self.pin is not None:
                 keyed = self._hosts.get(host)
                 if keyed is None:
@@ -190,6 +190,12 @@ class FastFeeds:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         if method != "GET" and method != "HEAD":
+            return self.app(environ, start_response)
+        if (
+            environ.get("CONTENT_LENGTH", "0") not in ("0", "")
+            or "HTTP_TRANSFER_ENCODING" in environ
+        ):
+            # A request with a body: the site's checks (413, 415) are Flask's.
             return self.app(environ, start_response)
         accept = environ.get("HTTP_ACCEPT_ENCODING")
         encoding = self._encodings.get(accept)

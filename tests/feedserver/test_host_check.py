@@ -92,13 +92,33 @@ def test_without_base_url_a_host_no_link_can_be_built_from_is_a_400_everywhere(
         assert json.loads(body)["error"]["code"] == "bad_host"
 
 
-def test_http10_without_host_and_base_url_is_a_400_not_broken_links(app, world):
-    # granian leaves SERVER_NAME empty, so Werkzeug's host was "": links read "http:/".
+@pytest.mark.parametrize("path", ["/", "/feed.rss", "/api/sections"])
+@pytest.mark.parametrize(
+    ("server_name", "host"),
+    # granian leaves SERVER_NAME empty, so Werkzeug's host was "": links read
+    # "http:/". gunicorn passes the address it listens on, and links named it.
+    [("", None), ("", ""), ("127.0.0.1", None)],
+)
+def test_http10_without_host_and_base_url_is_a_400_not_broken_links(
+    app, world, auth, server_name, host, path
+):
+    warm = call(app, HTTP_HOST="127.0.0.1:80", PATH_INFO=path, **auth_env(auth))
+    assert warm[0] == "200 OK"  # and a feed's answer is kept in memory now
     status, _, body = call(
-        app, HTTP_HOST=None, SERVER_NAME="", SERVER_PROTOCOL="HTTP/1.0", PATH_INFO="/"
+        app,
+        HTTP_HOST=host,
+        SERVER_NAME=server_name,
+        SERVER_PORT="80",
+        SERVER_PROTOCOL="HTTP/1.0",
+        PATH_INFO=path,
+        **auth_env(auth),
     )
     assert status.upper() == "400 BAD REQUEST" and b"http:/" not in body
-    assert b"not a valid host name" in body
+    assert b"127.0.0.1" not in body and b"not a valid host name" in body
+
+
+def auth_env(auth):
+    return {"HTTP_AUTHORIZATION": auth["Authorization"]}
 
 
 def test_an_api_request_with_a_malformed_host_gets_the_api_error_shape(app, world):
@@ -193,3 +213,14 @@ def test_an_error_page_that_cannot_render_is_still_a_clean_answer(app, monkeypat
         response = errors.error_response(400, "bad_request", "Bad <Host>")
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert b"Error 400" in response.data and b"Bad &lt;Host&gt;" in response.data
+
+
+def test_the_asterisk_target_is_for_options_only(app, world):
+    """RFC 9110 §9.3.7 and RFC 9112 §3.2.4: ``OPTIONS *`` asks about the server as a whole."""
+    status, headers, body = call(
+        app, HTTP_HOST="localhost", REQUEST_METHOD="OPTIONS", PATH_INFO="*"
+    )
+    assert status == "200 OK" and body == b""
+    assert set(headers["Allow"].split(", ")) >= {"GET", "HEAD", "POST", "OPTIONS"}
+    status, _, body = call(app, HTTP_HOST="localhost", REQUEST_METHOD="GET", PATH_INFO="*")
+    assert status == "400 Bad Request" and b"OPTIONS only" in body

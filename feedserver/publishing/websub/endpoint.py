@@ -197,7 +197,9 @@ def hub() -> Response:
     coding = request.headers.get("Content-Encoding", "").strip().lower()
     if coding not in ("", "identity"):
         return _plain(415, f"send the parameters without a content coding, not {coding[:40]!r}")
-    raw = request.stream.read(MAX_FORM_BYTES + 1)
+    # Read through the request's cache: a chunked body was read already, by
+    # the site's body check (feedserver.errors), and the stream is spent.
+    raw = request.get_data(cache=True)
     if len(raw) > MAX_FORM_BYTES:
         return _plain(413, f"request body over {MAX_FORM_BYTES} bytes")
     try:

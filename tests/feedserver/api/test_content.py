@@ -186,6 +186,7 @@ def test_delete_article_removes_it_from_every_feed(api, newsroom):
         assert "Doomed story" in api.client.get(path).get_data(as_text=True)
     response = api.delete(f"/api/articles/{article['id']}")
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers  # no content, no media type
     # Deleted, with its tombstone kept: 410 Gone, not 404 (see api/articles._load).
     gone = api.get(f"/api/articles/{article['id']}")
     assert gone.status_code == 410 and gone.json["error"]["code"] == "gone"

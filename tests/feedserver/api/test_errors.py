@@ -9,6 +9,7 @@ import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -79,6 +80,36 @@ def test_an_oversized_chunked_body_is_413_not_400(api, newsroom, app, db):
     )
     assert response.status_code == 201, response.data[:300]
     assert response.json["title"] == "Chunked and fine"
+
+
+class _BrokenChunks:
+    """gunicorn's chunked reader on a malformed chunk: it raises its own error."""
+
+    def read(self, *size):
+        from gunicorn.http.errors import ChunkMissingTerminator
+
+        raise ChunkMissingTerminator(b"def")
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/healthz"), ("get", "/"), ("get", "/api/sections"), ("post", "/api/sections"),
+     ("post", "/websub")],
+)  # fmt: skip
+def test_a_malformed_chunked_body_is_a_400_not_a_500(api, newsroom, db, method, path):
+    # Under gunicorn every route Flask answered gave a 500: the site's body
+    # check reads a chunked body, and gunicorn's reader raises on a bad chunk.
+    before = counts(db)
+    response = getattr(api, method)(
+        path,
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True, "wsgi.input": _BrokenChunks()},
+    )
+    assert response.status_code == 400, response.data[:300]
+    assert b"not well-formed chunked data" in response.data
+    assert counts(db) == before
 
 
 def test_malformed_json_is_400(api, newsroom, db):
@@ -185,6 +216,19 @@ def test_unknown_ids_are_404(api, newsroom):
             for method in ("get", "patch", "delete"):
                 response = getattr(api, method)(f"/api/{kind}/{ident}", json={})
                 assert error(response, 404)["code"] == "not_found", (method, kind, ident)
+
+
+def test_an_id_is_written_in_ascii_digits_without_leading_zeros(api, newsroom, client, db):
+    # Werkzeug's int converter matches every script's digits: section 1 also
+    # answered at /api/sections/١ (Arabic-Indic) and ０ (full-width), and at 0001.
+    ident = newsroom["world"]
+    assert api.get(f"/api/sections/{ident}").status_code == 200
+    for spelt in ("\u0661", "\uff11", "\u0967", f"0{ident}", f"000{ident}"):
+        if spelt.isascii() or ident == 1:
+            for method in ("get", "patch", "delete"):
+                response = getattr(api, method)(f"/api/sections/{quote(spelt)}", json={})
+                assert error(response, 404)["code"] == "not_found", (method, spelt)
+    assert api.get(f"/api/sections/{ident}").json["name"] == "World"  # nothing deleted
 
 
 def test_a_wrong_method_is_405_json(api):

@@ -374,3 +374,17 @@ def test_changes_reach_every_process(servers, db, world):
         s.rollback()
     for port in servers:
         assert b"Never" not in _get(port, "/authors/bo/feed.json")[2]
+
+
+def test_a_request_with_a_body_gets_the_sites_checks_even_when_the_feed_is_kept(app, client, world):
+    # A kept feed was answered 200 to a GET with a gzip-coded or oversized
+    # body, where a cold one got the 415 or 413 every route gives (README).
+    assert client.get("/feed.atom").status_code == 200
+    hits = fast(app).hits
+    coded = client.get("/feed.atom", data=b"x", headers={"Content-Encoding": "gzip"})
+    assert coded.status_code == 415 and b"content coding" in coded.data
+    big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    over = client.get("/feed.atom", data=big)
+    assert over.status_code == 413 and b"larger than" in over.data
+    assert fast(app).hits == hits
+    assert client.get("/feed.atom").status_code == 200 and fast(app).hits == hits + 1
