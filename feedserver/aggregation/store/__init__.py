@@ -74,7 +74,8 @@ class StoreError(FeedError):
 _SOURCES: Table = Source.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
 _UNCHANGED = (
     update(_SOURCES)
-    .where(_SOURCES.c.id == bindparam("source_id"))
+    # Not a source removed meanwhile, nor one given another URL (fetched_from).
+    .where(_SOURCES.c.id == bindparam("source_id"), _SOURCES.c.feed_url == bindparam("fetched_url"))
     .values(
         last_fetch_at=bindparam("fetched_at"),
         last_success_at=bindparam("fetched_at"),
@@ -98,6 +99,22 @@ _UNCHANGED = (
 REDOABLE = text("SET LOCAL synchronous_commit TO OFF")
 
 
+def fetched_from(source: Source | None, job: SourceJob) -> bool:
+    """Whether ``source`` still is what ``job`` fetched: not removed, not given another URL.
+
+    An admin who edits a source's feed URL while its old one is being fetched
+    gets what they asked for: the old URL's answer (a redirect, validators,
+    entries, an error) is dropped, and the new URL is due at once (the edit
+    says so).
+    """
+    if source is None:
+        return False
+    if source.feed_url != job.feed_url:
+        log.info("source_id=%s got another feed URL while it was fetched; answer dropped", job.id)
+        return False
+    return True
+
+
 def write_fetched(
     db: Database, job: SourceJob, result: FetchResult, parsed: Parsed | None, settings: PollSettings
 ) -> Outcome:
@@ -108,8 +125,9 @@ def write_fetched(
             if not db.is_sqlite:
                 session.execute(REDOABLE)
             source = session.get(Source, job.id)
-            if source is None:  # removed while we were fetching
+            if not fetched_from(source, job):  # removed or moved while we were fetching
                 return Outcome(job.id, result.status)
+            assert source is not None
             return store_fetched(session, source, result, parsed, settings, careful=careful)
 
     return again_on_conflict(write, f"source_id={job.id}")
@@ -226,8 +244,9 @@ def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSe
     try:
         with db.write_lock(), db.session() as session:
             source = session.get(Source, job.id)
-            if source is None:
+            if not fetched_from(source, job):
                 return Outcome(job.id, error=str(exc))
+            assert source is not None
             record_failure(source, exc, settings)
             return Outcome(job.id, source.last_status, error=source.last_error)
     except Exception:  # the database itself: the source stays leased, retried after the lease
@@ -301,6 +320,7 @@ def _unchanged_row(job: SourceJob, result: FetchResult, settings: PollSettings) 
     interval = timedelta(seconds=job.poll_interval or settings.poll_interval)
     return {
         "source_id": job.id,
+        "fetched_url": job.feed_url,
         "fetched_at": now,
         "status": result.status,
         "new_etag": safe_validator(result.validators.etag),

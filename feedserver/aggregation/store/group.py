@@ -34,7 +34,7 @@ from sqlalchemy import select
 from feeds.upstream.fetch import FetchResult
 from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.jobs import Outcome, PollSettings, SourceJob
-from feedserver.aggregation.store import StoreError, store_fetched, write_fetched
+from feedserver.aggregation.store import StoreError, fetched_from, store_fetched, write_fetched
 from feedserver.db import Database
 from feedserver.models import Source
 from feedserver.stories import grouping
@@ -149,7 +149,7 @@ class GroupCommit:
             outcomes = []
             for item in batch:
                 source = sources.get(item.job.id)
-                if source is None:  # removed while we were fetching
+                if source is None or not fetched_from(source, item.job):  # removed or moved
                     outcomes.append(Outcome(item.job.id, item.result.status))
                     continue
                 outcomes.append(

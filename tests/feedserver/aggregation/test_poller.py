@@ -512,3 +512,52 @@ def test_an_unreachable_database_is_one_line_a_pass_not_a_traceback(db, monkeypa
     assert all(r.exc_info is None for r in failed)
     assert "database unavailable" in failed[0].getMessage()
     assert "connection refused" in failed[0].getMessage() and "DETAIL" not in failed[0].getMessage()
+
+
+@pytest.mark.parametrize("answer", ["moved", "entries", "not_modified", "error"])
+def test_a_feed_url_edited_while_its_old_one_is_fetched_wins(db, httpserver, answer):
+    """The old URL's answer is dropped: the edit's URL stays, with no validators, and is due.
+
+    It was stored: a 301 put the old feed's target back over the admin's
+    edit, and an answer's validators were then sent to the new URL, whose
+    304s kept its entries out for good (found by a black-box audit).
+    """
+    from feedserver.aggregation.sources import update_source
+    from feedserver.models import utcnow
+
+    asked, release = threading.Event(), threading.Event()
+
+    def slow(request):
+        asked.set()
+        release.wait(10)
+        if answer == "moved":
+            return Response("", status=301, headers={"Location": httpserver.url_for("/moved")})
+        if answer == "not_modified":
+            return Response("", status=304, headers={"ETag": '"old-2"'})
+        if answer == "error":
+            return Response("boom", status=500)
+        return Response(
+            rss(numbered(2, prefix="old")), content_type=RSS, headers={"ETag": '"old-2"'}
+        )
+
+    httpserver.expect_request("/old").respond_with_handler(slow)
+    sid = add(db, httpserver.url_for("/old"))
+    with db.session() as s:
+        s.get(Source, sid).etag = '"old-1"'
+    done = []
+    polling = threading.Thread(target=lambda: done.append(poll(db, httpserver)))
+    polling.start()
+    try:
+        assert asked.wait(10)
+        with db.session() as s:  # the admin's edit, as the API and the admin make it
+            fetcher = settings_for(httpserver.port).fetcher()
+            update_source(s, s.get(Source, sid), {"feed_url": httpserver.url_for("/new")}, fetcher)
+    finally:
+        release.set()
+        polling.join(20)
+    assert done and done[0].sources == 1
+    source = source_row(db, sid)
+    assert source.feed_url == httpserver.url_for("/new")
+    assert source.etag is None and source.last_modified is None
+    assert source.error_count == 0 and source.next_fetch_at <= utcnow()
+    assert articles_of(db, sid) == []
