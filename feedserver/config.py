@@ -216,12 +216,27 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
         app.config["SECRET_KEY"] = _instance_secret(instance)
     app.config["BASE_URL"] = _base_url(app.config["BASE_URL"])
     app.config["WEBSUB_HUB"] = _absolute_url(app.config["WEBSUB_HUB"], "WEBSUB_HUB", "hub")
+    _check_allowlist(app.config["UPSTREAM_ALLOWLIST"])
     if app.config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ValueError(
             f"config {ENV_PREFIX}_LOG_FORMAT: {app.config['LOG_FORMAT']!r} is not one of "
             + ", ".join(LOG_FORMATS)
         )
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+
+
+def _check_allowlist(value: str) -> None:
+    """Refuse an allowlist with an entry that names nothing at start-up, not at the first fetch."""
+    from feeds.upstream.guard import Allowlist
+
+    try:
+        Allowlist.parse(value)
+    except ValueError as exc:
+        problem = str(exc).removeprefix("upstream allowlist: ")
+        raise ValueError(
+            f"config {ENV_PREFIX}_UPSTREAM_ALLOWLIST: {problem[:120]}; give comma-separated"
+            " host, host:port or CIDR entries, such as 127.0.0.1:8080,10.0.0.0/8"
+        ) from None
 
 
 def _absolute_url(value: str, name: str, what: str, *, whole: bool = False) -> str:

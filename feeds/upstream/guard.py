@@ -27,6 +27,7 @@ Two checks, both needed:
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -235,7 +236,7 @@ class Allowlist:
             try:
                 networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                if not host or "/" in host or ":" in host:
+                if not _HOST_NAME.fullmatch(host):  # "http://…", "a b", "a/b", "[v6"
                     raise ValueError(f"upstream allowlist: bad entry {entry!r}") from None
                 hosts.add((host.lower().rstrip("."), port))
         return cls(frozenset(hosts), tuple(networks))
@@ -259,10 +260,17 @@ class Allowlist:
         return bool(self.hosts or self.networks)
 
 
+# A host name an allowlist entry may give: dot-separated labels of letters,
+# digits, "-" and "_" (a compose service name), with an optional final dot.
+_HOST_NAME = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+
+
 def _split_entry(entry: str) -> tuple[str, int | None]:
     if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
+        host, bracket, rest = entry[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"upstream allowlist: bad entry {entry!r}")
+        port = rest[1:] if rest else None
     elif entry.count(":") == 1:
         host, port = entry.split(":")
     else:

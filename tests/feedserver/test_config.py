@@ -89,6 +89,19 @@ def test_a_base_url_that_is_no_absolute_http_url_is_refused_at_start_up(make_app
         make_app(BASE_URL=value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["http://127.0.0.1:9101", "127.0.0.1:99999", "foo bar", "localhost,a/b", "[::1", "x:y:z"],
+)
+def test_an_allowlist_entry_that_names_nothing_is_refused_at_start_up(make_app, value):
+    """It was read at the first fetch: adding a source was a 500, the worker died."""
+    with pytest.raises(ValueError, match="FEEDSERVER_UPSTREAM_ALLOWLIST: .*host:port") as refused:
+        make_app(UPSTREAM_ALLOWLIST=value)
+    assert "\n" not in str(refused.value)
+    kept = "127.0.0.1:9101, feed_web:8000, intranet., 10.0.0.0/8, [::1]:80, ::1"
+    assert make_app(UPSTREAM_ALLOWLIST=kept).config["UPSTREAM_ALLOWLIST"] == kept
+
+
 @pytest.mark.parametrize("value", ["notaurl", "ftp://hub.example", "https://hub .example/"])
 def test_an_external_hub_that_is_no_absolute_http_url_is_refused_at_start_up(make_app, value):
     """Every feed would advertise it as where to subscribe."""

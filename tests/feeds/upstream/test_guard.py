@@ -176,7 +176,10 @@ def test_allowlist_parsing_and_matching() -> None:
         check_url("http://127.0.0.1:8081/x", allow)
 
 
-@pytest.mark.parametrize("entry", ["127.0.0.1:http", "host:0", "a/b/c", "[::1]:99999"])
+@pytest.mark.parametrize(
+    "entry",
+    ["127.0.0.1:http", "host:0", "a/b/c", "[::1]:99999", "foo bar", "a..b", "<x>", "caf\u00e9"],
+)
 def test_bad_allowlist_entries_are_config_errors(entry: str) -> None:
     with pytest.raises(ValueError, match="allowlist"):
         Allowlist.parse(entry)
