@@ -17,8 +17,21 @@ to HTTP answers and source health in one place.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+
+# C0 and C1 controls and DEL: an upstream's reason phrase or a parser's quote
+# may carry terminal escapes ("\x1b]0;title\x07") into logs and a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_PROBLEM = 1000  # characters of a problem kept in a message (logs, last_error)
+
+
+def printable(text: str, limit: int = MAX_PROBLEM) -> str:
+    """``text`` with its control characters escaped (``\\x1b``) and cut at ``limit``."""
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class FeedError(Exception):
@@ -27,8 +40,9 @@ class FeedError(Exception):
     stage = "feed"
 
     def __init__(self, subject: str, problem: str) -> None:
-        self.subject = subject
-        self.problem = problem
+        # Both may quote what an upstream sent; every message reaches logs.
+        self.subject = subject = printable(subject, 2 * MAX_PROBLEM)
+        self.problem = problem = printable(problem)
         super().__init__(f"{self.stage} {subject}: {problem}")
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -58,8 +58,10 @@ class _ZlibDecoder:
         self._coding = coding
         # "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send raw.
         wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+        self._wbits = wbits
         self._zlib = zlib.decompressobj(wbits)
         self._started = False
+        self._ended = False  # past the last gzip member: what follows is ignored
 
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         try:
@@ -67,6 +69,8 @@ class _ZlibDecoder:
                 yield self._zlib.flush()
                 if not self._zlib.eof:  # no end of stream (gzip: nor its CRC and length)
                     raise FetchError(self._url, f"truncated {self._coding} body")
+                return
+            if self._ended:
                 return
             if not self._started and self._coding == "deflate":
                 self._started = True
@@ -79,8 +83,27 @@ class _ZlibDecoder:
                 yield self._zlib.decompress(chunk, STEP)
             while self._zlib.unconsumed_tail:
                 yield self._zlib.decompress(self._zlib.unconsumed_tail, STEP)
+            if self._coding != "deflate":
+                yield from self._later_members()
         except zlib.error as exc:
             raise FetchError(self._url, f"corrupt {self._coding} body ({exc})") from None
+
+    def _later_members(self) -> Iterator[bytes]:
+        """RFC 1952 §2.2: a gzip body may be several members, decoded one after another.
+
+        After a member's end, zlib keeps what follows in ``unused_data``:
+        another member (its magic number) is decoded in turn; anything else
+        is trailing garbage, ignored as ``gzip -d`` does. One byte may be the
+        start of either, so it waits for the next chunk.
+        """
+        while self._zlib.eof and len(rest := self._zlib.unused_data) >= 2:
+            if rest[:2] != b"\x1f\x8b":
+                self._ended = True
+                return
+            self._zlib = zlib.decompressobj(self._wbits)
+            yield self._zlib.decompress(rest, STEP)
+            while self._zlib.unconsumed_tail:
+                yield self._zlib.decompress(self._zlib.unconsumed_tail, STEP)
 
 
 class _BrotliDecoder:

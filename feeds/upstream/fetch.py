@@ -280,7 +280,8 @@ class Fetcher:
             cache_control=headers.get("cache-control"),
             expires=headers.get("expires"),
             age=headers.get("age"),
-            retry_after=headers.get("retry-after"),
+            # RFC 9110 §10.2.3: a wait asked for with a 429 or 503 (a 200's means nothing).
+            retry_after=headers.get("retry-after") if status in (429, 503) else None,
             date=headers.get("date"),
             now=now,
         )
@@ -398,6 +399,13 @@ def _redirect_target(url: str, current: httpx.URL, response: Exchange) -> httpx.
     location = response.headers.get("location")
     if not location:
         raise HTTPStatusError(url, response.status, f"HTTP {response.status} without Location")
+    # Header values arrive decoded as Latin-1, so a Location sent as raw UTF-8
+    # ("/café") would be encoded twice ("/caf%C3%83%C2%A9"). Its octets above
+    # ASCII are escaped as they were sent, as browsers and curl do.
+    if not location.isascii():
+        location = "".join(
+            ch if ord(ch) < 0x80 else f"%{ord(ch):02X}" for ch in location if ord(ch) < 0x100
+        )
     try:
         return current.join(location).copy_with(fragment=None)
     except httpx.InvalidURL as exc:

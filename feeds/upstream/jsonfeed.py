@@ -38,11 +38,16 @@ VERSIONS = {
 
 
 def looks_like_json(body: bytes, content_type: str | None) -> bool:
-    """Whether to read ``body`` as JSON: said so, or it starts like an object."""
+    """Whether to read ``body`` as JSON: it starts like an object, or is said to be JSON.
+
+    What the body starts with wins over the label both ways: servers label
+    feeds wrongly, and an XML document (``<``) is never JSON.
+    """
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first in (b"{", b"<"):
+        return first == b"{"
     media = (content_type or "").split(";")[0].strip().lower()
-    if media.endswith(("/json", "+json")):
-        return True
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return media.endswith(("/json", "+json"))
 
 
 def parse_json_feed(body: bytes, url: str) -> UpstreamFeed:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from feeds.httpdate import parse_http_date
@@ -106,8 +107,7 @@ def cache_hints(
         age_s = parse_count(age, _MAX_SECONDS) or 0
         max_age = timedelta(seconds=max(0, min(max_age_s - age_s, _MAX_SECONDS)))
     elif expires is not None:
-        # An invalid Expires ("0", "-1") means already expired (RFC 9111 §5.3).
-        expires_at = parse_http_date(expires) or now
+        expires_at = _expires(expires, now)
         served = parse_http_date(date)
         if served is not None:  # judge freshness by the server's clock, not ours
             lifetime = expires_at - served
@@ -118,6 +118,23 @@ def cache_hints(
         expires=expires_at,
         retry_after=parse_retry_after(retry_after, now),
     )
+
+
+def _expires(value: str, now: datetime) -> datetime:
+    """When an Expires value says the response goes stale.
+
+    An invalid one ("0", "-1") means already expired (RFC 9111 §5.3). A date
+    in year 9999, the usual "never expires", is valid but past what
+    :func:`~feeds.httpdate.parse_http_date` keeps: it is as far as any (capped).
+    """
+    parsed = parse_http_date(value)
+    if parsed is not None:
+        return parsed
+    try:
+        raw = parsedate_to_datetime(value.strip()[:64])
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    return now + timedelta(seconds=_MAX_SECONDS) if raw.year >= 9999 else now
 
 
 def next_fetch(

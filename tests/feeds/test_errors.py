@@ -18,6 +18,7 @@ from feeds.errors import (
     ParseError,
     RenderError,
     TooManyRedirects,
+    printable,
 )
 from feeds.websub import WebSubError
 from feedserver.aggregation.store import StoreError
@@ -34,7 +35,8 @@ def test_every_error_survives_pickling(cls, subject, problem):
     error = cls(subject, problem)
     back = pickle.loads(pickle.dumps(error))
     assert type(back) is cls
-    assert (back.subject, back.problem, str(back)) == (subject, problem, str(error))
+    assert (back.subject, back.problem, str(back)) == (error.subject, error.problem, str(error))
+    assert error.problem == printable(problem)  # escaped controls, bounded: fit for a log
     assert back.stage == error.stage
 
 

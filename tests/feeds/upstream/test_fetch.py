@@ -7,6 +7,7 @@ socket the code opens and the guard tests assert it stayed empty.
 from __future__ import annotations
 
 import gzip
+import itertools
 import socket
 import subprocess
 import threading
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer as MockServer
 from werkzeug import Request, Response
 
@@ -32,6 +35,7 @@ from feeds.errors import (
     HTTPStatusError,
     ParseError,
     TooManyRedirects,
+    printable,
 )
 from feeds.model import Validators
 from feeds.upstream import decompress
@@ -157,6 +161,41 @@ def test_gzip_and_deflate_bodies_are_decoded(server: MockServer, fetcher: Fetche
         assert fetcher.fetch(url(server, path)).body == RSS
 
 
+def test_a_gzip_body_of_several_members_is_decoded_whole(
+    server: MockServer, fetcher: Fetcher
+) -> None:
+    """RFC 1952 §2.2: decoding stopped after the first member, and the feed read as cut."""
+    half = len(RSS) // 2
+    members = gzip.compress(RSS[:half]) + gzip.compress(RSS[half:])
+    server.expect_request("/two").respond_with_data(members, headers={"Content-Encoding": "gzip"})
+    assert fetcher.fetch(url(server, "/two")).body == RSS
+
+
+def _decode(sent: bytes, cuts: list[int], coding: str = "gzip") -> bytes:
+    feed = decompress.decoder_for("http://x.example/", coding)
+    edges = [0, *sorted(c % (len(sent) + 1) for c in cuts), len(sent)]
+    out = b"".join(b"".join(feed(sent[a:b])) for a, b in itertools.pairwise(edges) if b > a)
+    return out + b"".join(feed(b""))
+
+
+@given(
+    parts=st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
+    garbage=st.sampled_from([b"", b"\x00", b"junk after the end", b"\x1f"]),
+)
+def test_gzip_members_decode_to_their_joined_data_wherever_the_chunks_break(
+    parts: list[bytes], cuts: list[int], garbage: bytes
+) -> None:
+    sent = b"".join(gzip.compress(p) for p in parts) + garbage
+    assert _decode(sent, cuts) == b"".join(parts)
+
+
+def test_a_cut_second_gzip_member_is_a_truncated_body() -> None:
+    sent = gzip.compress(b"first") + gzip.compress(b"second")[:-6]
+    with pytest.raises(FetchError, match="truncated gzip body"):
+        _decode(sent, [])
+
+
 @pytest.mark.skipif(decompress._brotli is None, reason="Brotli without bounded output")
 def test_brotli_body_is_decoded(server: MockServer, fetcher: Fetcher) -> None:
     server.expect_request("/br").respond_with_data(
@@ -224,6 +263,12 @@ def test_503_carries_retry_after_date(server: MockServer, fetcher: Fetcher) -> N
     assert caught.value.retry_after == datetime(2037, 10, 21, 7, 28, tzinfo=UTC)
 
 
+def test_a_retry_after_on_a_200_asks_for_no_wait(server: MockServer, fetcher: Fetcher) -> None:
+    """RFC 9110 §10.2.3 gives it a meaning on 429 and 503: a 200's delayed the next poll a day."""
+    server.expect_request("/feed").respond_with_data(RSS, headers={"Retry-After": "86400"})
+    assert fetcher.fetch(url(server, "/feed")).cache.retry_after is None
+
+
 # --- redirects -------------------------------------------------------------------
 
 
@@ -255,6 +300,58 @@ def test_redirect_chains(
     assert result.body == RSS
     assert result.final_url == url(server, paths[len(chain)])
     assert result.permanent_redirect_url == (url(server, permanent) if permanent else None)
+
+
+@pytest.mark.parametrize(
+    ("sent", "asked"),
+    [
+        (b"/tgt-caf\xc3\xa9 x?q=\xe2\x98\x83", b"/tgt-caf%C3%A9%20x?q=%E2%98%83"),  # UTF-8
+        (b"/caf\xe9", b"/caf%E9"),  # not UTF-8: the octet escaped as sent
+    ],
+)
+def test_a_location_with_raw_octets_is_followed_as_sent(sent: bytes, asked: bytes) -> None:
+    """It was read as Latin-1 and each octet encoded again: "/caf%C3%83%C2%A9" was stored."""
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        if request.startswith(b"GET /old "):
+            sock.sendall(
+                b"HTTP/1.1 301 Moved\r\nLocation: " + sent + b"\r\nContent-Length: 0\r\n\r\n"
+            )
+        else:
+            sock.sendall(head("200 OK", {"Content-Length": str(len(RSS))}) + RSS)
+
+    with RawServer(handler) as raw, Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher:
+        result = fetcher.fetch(raw.url("/old"))
+    assert raw.requests[-1].startswith(b"GET " + asked + b" HTTP/1.1")
+    assert result.permanent_redirect_url == raw.url(asked.decode())
+    assert result.body == RSS
+
+
+def test_an_upstreams_reason_phrase_reaches_no_log_as_terminal_escapes() -> None:
+    """A reason phrase set the operator's terminal title through the poller's log line."""
+    phrase = b"\x1b]0;owned-title\x07\x1b[2K\x1b[1Grewritten\x08\x08" + b"y" * 5000
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(b"HTTP/1.1 503 " + phrase + b"\r\nContent-Length: 0\r\n\r\n")
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}") as fetcher,
+        pytest.raises(HTTPStatusError) as caught,
+    ):
+        fetcher.fetch(raw.url("/feed"))
+    message = str(caught.value)
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in message)
+    assert "HTTP 503 \\x1b]0;owned-title\\x07" in message and len(message) < 1200
+
+
+@given(st.text(), st.integers(min_value=1, max_value=3000))
+def test_printable_escapes_every_control_and_keeps_to_its_limit(text: str, limit: int) -> None:
+    shown = printable(text, limit)
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in shown)
+    assert len(shown) <= limit
+    if len(text) <= limit and text.isprintable():
+        assert shown == text
 
 
 def test_too_many_redirects(server: MockServer, fetcher: Fetcher) -> None:

@@ -149,7 +149,14 @@ def test_content_type_json_is_read_as_json_feed() -> None:
     assert parse_feed(body, FEED_URL, "application/feed+json; charset=utf-8").format == "json11"
     assert parse_feed(body, FEED_URL, None).format == "json11"
     with pytest.raises(ParseError, match="invalid JSON"):
-        parse_feed(b"<rss/>", FEED_URL, "application/json")
+        parse_feed(b'{"version": ', FEED_URL, "application/json")
+
+
+@pytest.mark.parametrize("label", ["application/json", "application/feed+json; charset=utf-8"])
+def test_an_xml_feed_labelled_json_is_read_as_xml(label) -> None:
+    """Every other wrong label was looked past; this one gave "invalid JSON"."""
+    body = (CORPUS / "rss20-basic.xml").read_bytes()
+    assert parse_feed(b"\xef\xbb\xbf\n" + body, FEED_URL, label).title == "Harbour Wire"
 
 
 def test_deeply_nested_json_is_a_parse_error() -> None:

@@ -163,3 +163,14 @@ def test_cache_hints_subtract_age_and_read_expires_by_the_server_clock() -> None
     assert hints.retry_after == NOW + timedelta(seconds=30)
     hints = cache_hints(cache_control=None, expires="0", age=None, retry_after=None, now=NOW)
     assert hints.expires == NOW  # invalid Expires: already stale
+
+
+@pytest.mark.parametrize("date", [None, "Tue, 14 May 2024 11:00:00 GMT"])
+def test_an_expires_in_year_9999_is_never_stale_not_already_stale(date) -> None:
+    """The usual "never expires" is a valid HTTP-date; it was read as junk, so as expired."""
+    hints = cache_hints(
+        cache_control=None, expires="Fri, 31 Dec 9999 23:59:59 GMT", age=None,
+        retry_after=None, now=NOW, date=date,
+    )  # fmt: skip
+    assert hints.expires is not None and hints.expires - NOW > timedelta(days=365)
+    assert next_fetch(NOW, interval=timedelta(minutes=15), hints=hints) - NOW >= timedelta(hours=10)
