@@ -93,6 +93,12 @@ def new_article_ids(connection: Connection, count: int) -> list[int] | None:
     """SQLite: ``count`` fresh article ids, none a deleted article's; None: let the database pick."""
     if connection.dialect.name != "sqlite" or count <= 0:
         return None
+    # Hold SQLite's write lock before reading the largest id: pysqlite begins
+    # a transaction only at the first write, so two writers (the poller and
+    # an editor, two web workers) read the same largest id, and the second's
+    # INSERT failed (a 409 for an article that shares nothing with the
+    # other). A write that changes no row takes the lock and keeps it.
+    connection.exec_driver_sql("UPDATE articles SET id = id WHERE 0")
     first = int(connection.execute(_NEXT_ARTICLE_ID).scalar_one())
     return list(range(first, first + count))
 

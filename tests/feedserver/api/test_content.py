@@ -573,3 +573,31 @@ def test_an_upstream_article_without_authors_keeps_its_source_or_gains_authors(a
     author = api.post("/api/authors", json={"name": "Desk Writer"}).json
     moved = api.patch(f"/api/articles/{ident}", json={"source": None, "authors": [author["id"]]})
     assert moved.status_code == 200 and [a["id"] for a in moved.json["authors"]] == [author["id"]]
+
+
+def test_articles_created_at_once_by_two_writers_both_get_ids(api, newsroom, db):
+    """SQLite: both writers read the same largest id, and the second INSERT was a 409.
+
+    One session flushes its new article and keeps its transaction open (as a
+    poller storing a feed does); another writer's article must wait for it,
+    then take the next id, not fail.
+    """
+    import threading
+
+    from tests.factories import make_article
+
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL's sequences give every writer its own id")
+    holder = db.sessions()
+    holder.begin()
+    held = make_article(holder, title="Stored by the poller")
+    answers = []
+    other = threading.Thread(target=lambda: answers.append(make(api, title="Written meanwhile")))
+    other.start()
+    other.join(1.0)
+    assert other.is_alive()  # waiting for the write lock, as it must
+    holder.commit()
+    holder.close()
+    other.join(30)
+    assert answers and answers[0]["id"] == held.id + 1
+    assert api.get(f"/api/articles/{held.id}").json["title"] == "Stored by the poller"
