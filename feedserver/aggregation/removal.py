@@ -19,10 +19,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from feedserver.content.deletion import delete_article
+from feedserver.errors import NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Source
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,15 @@ def remove_source(session: Session, source: Source) -> int:
     Staff articles that cite the source stay, detached from it (see the module doc).
     Everything goes through the ORM, in batches, so the feed versions follow.
     """
+    # Take the source's row first: two removals at once each deleted the
+    # articles (the second's deletes matched nothing) and wrote a second set of
+    # tombstones, doubling every at:deleted-entry. A write that changes nothing
+    # waits for the other removal's commit (a row lock; SQLite's write lock)
+    # and then finds the row gone.
+    sources: Table = Source.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
+    claim = update(sources).where(sources.c.id == source.id).values(id=sources.c.id)
+    if not session.execute(claim).rowcount:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
+        raise NotFound(f"No source with id {source.id}: it was removed meanwhile.")
     # The one deletion service: feed versions follow, and each feed the article
     # was in carries its tombstone (RFC 6721).
     removed = _in_batches(

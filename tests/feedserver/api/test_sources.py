@@ -112,6 +112,42 @@ def test_a_removed_source_added_again_stores_its_entries_again(client, db, upstr
     assert "Story 0" in feed and "deleted-entry" not in feed  # none of another's tombstones
 
 
+def test_a_source_removed_twice_at_once_is_removed_once(client, db, upstream, auth, world):
+    """Both removals answered 204 and each wrote a tombstone per article: every
+    at:deleted-entry came twice, and the doubles took the feeds' 100 places."""
+    import threading
+
+    from feedserver.aggregation.removal import remove_source
+    from feedserver.models import ArticleTombstone
+
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(3)), content_type=RSS)
+    added = client.post(
+        "/api/sources", json={"url": upstream.url_for("/feed.xml"), "section": "world"},
+        headers=auth,
+    )  # fmt: skip
+    sid = added.json["id"]
+    first = db.sessions()
+    first.begin()
+    assert remove_source(first, first.get(Source, sid)) == 3  # not yet committed
+    answers = []
+    second = threading.Thread(
+        target=lambda: answers.append(client.delete(f"/api/sources/{sid}", headers=auth))
+    )
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()  # waits for the first removal
+    first.commit()
+    first.close()
+    second.join(30)
+    assert answers and answers[0].status_code == 404, answers[0].json
+    assert "removed meanwhile" in answers[0].json["error"]["message"]
+    with db.session() as s:
+        stones = s.scalars(select(ArticleTombstone.article_id)).all()
+    assert len(stones) == 3 and len(set(stones)) == 3
+    atom = client.get("/feed.atom").get_data(as_text=True)
+    assert atom.count("<at:deleted-entry") == 3
+
+
 def test_add_by_html_page_follows_autodiscovery(client, db, upstream, auth):
     page = (
         "<!doctype html><html><head><title>Blog</title>"
