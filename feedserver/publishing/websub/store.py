@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from feedserver.models import HubDelivery, HubSubscription, utcnow
 from feedserver.models.scopes import GLOBAL
@@ -121,11 +121,26 @@ class Claimed:
 def claim(session: Session, limit: int, lease: float, *, postgres: bool) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries for ``lease`` seconds (commit right after)."""
     now = utcnow()
+    # A pair's verifications go one at a time, in the order they were asked
+    # for: an unsubscribe and the subscribe right after it were verified at
+    # once, and whichever answer came last decided (§5.3: the latest request
+    # is the subscriber's wish).
+    earlier = aliased(HubDelivery)
+    asked_before = (
+        select(earlier.id)
+        .where(
+            earlier.kind == "verify",
+            earlier.subscription_id == HubDelivery.subscription_id,
+            earlier.id < HubDelivery.id,
+        )
+        .exists()
+    )
     due = (
         select(HubDelivery.id)
         .where(
             HubDelivery.due_at <= now,
             or_(HubDelivery.claimed_until.is_(None), HubDelivery.claimed_until < now),
+            or_(HubDelivery.kind != "verify", ~asked_before),
         )
         .order_by(HubDelivery.due_at, HubDelivery.id)
         .limit(limit)

@@ -181,6 +181,35 @@ def test_a_subscriber_that_confirms_only_its_latest_intent_gets_that_one(
     assert len(callback_server.posts("/cb")) == 1
 
 
+@pytest.mark.parametrize("last", ["subscribe", "unsubscribe"])
+def test_a_pairs_verifications_go_in_the_order_they_were_asked(
+    app, client, db, api, newsroom, callback_server, last
+):
+    """An unsubscribe then a subscribe at once: both were verified together, and
+    whichever answer came back last decided; the subscriber, subscribed by its
+    latest request, got no more deliveries (found by a black-box audit)."""
+    from feedserver.publishing.websub import store
+
+    hub = make_deliverer(app)
+    cb = callback_server.base + "/cb"
+    subscribe(client, TOPIC, cb)
+    hub.run_once()
+    first = "unsubscribe" if last == "subscribe" else "subscribe"
+    for mode in (first, last):
+        r = client.post("/websub", data={"hub.mode": mode, "hub.topic": TOPIC, "hub.callback": cb})
+        assert r.status_code == 202
+    with db.session() as s:
+        claimed = store.claim(s, 10, 30, postgres=not db.is_sqlite)
+    assert [c.mode for c in claimed] == [first]  # the later one waits for it
+    with db.session() as s:  # as if that deliverer had crashed: its claim lapses
+        s.execute(update(HubDelivery).values(claimed_until=None))
+    for _ in range(3):
+        hub.run_once()
+    assert [g.query["hub.mode"][0] for g in callback_server.gets()[-2:]] == [first, last]
+    (sub,) = _subs(db)
+    assert sub.state == ("active" if last == "subscribe" else "ended")
+
+
 def test_failed_unsubscribe_verification_keeps_the_subscription(
     app, client, db, callback_server, newsroom
 ):
