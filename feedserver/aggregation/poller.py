@@ -217,6 +217,9 @@ class Poller:
         self._inflight_limit = max(processes * 2, settings.concurrency)
         self._inflight_lock = threading.Lock()
         self._queued_since: float | None = None  # when the first ungrouped article was stored
+        # Sources claimed and not yet finished, with when: what release() hands back.
+        self._leased: dict[int, datetime] = {}
+        self._leased_lock = threading.Lock()
         # SQLite's one writer: the threads' stores share transactions (group commit).
         self.writer = GroupCommit(db, settings) if db.is_sqlite else None
 
@@ -404,6 +407,37 @@ class Poller:
             log.exception("grouping queued articles failed; they stay queued")
             return total
 
+    def release(self) -> int:
+        """Make the sources whose refresh is still under way due again; how many were.
+
+        For a stop that cannot wait for them (a slow upstream, a second
+        Ctrl-C): they were claimed for the lease (FEEDSERVER_POLL_LEASE) and
+        would wait it out; the next start fetches them at once instead. A
+        source fetched since its claim keeps its own schedule. Never waits
+        for a lock: a stop must not hang on one.
+        """
+        with self._leased_lock:
+            leased, self._leased = self._leased, {}
+        if not leased:
+            return 0
+        since = min(leased.values())
+        statement = (
+            update(Source)
+            .where(
+                Source.id.in_(sorted(leased)),
+                or_(Source.last_fetch_at.is_(None), Source.last_fetch_at < since),
+            )
+            .values(next_fetch_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            self.db.write_now(statement)
+        except Exception as exc:  # the lease still ends, as before
+            log.warning("releasing %d sources cut at the stop failed: %s", len(leased), exc)
+            return 0
+        log.info("released %d sources cut at the stop; they are due again", len(leased))
+        return len(leased)
+
     def _stories_queued(self) -> bool:
         try:
             with self.db.session() as session:
@@ -453,6 +487,8 @@ class Poller:
             self.group_stories()
 
         def record(outcome: Outcome) -> None:
+            with self._leased_lock:
+                self._leased.pop(outcome.source_id, None)
             if outcome.added and self._queued_since is None:
                 self._queued_since = time.monotonic()
             stats.add(outcome)
@@ -463,8 +499,11 @@ class Poller:
         while True:
             if not exhausted and running < refill and not (stop and stop.is_set()):
                 want = window - running
+                claimed_at = utcnow()
                 jobs = claim(self.db, want, self.settings.lease, cutoff)
                 exhausted = len(jobs) < want
+                with self._leased_lock:
+                    self._leased.update((job.id, claimed_at) for job in jobs)
                 for job in jobs:
                     future = self.threads.submit(self._guarded, job)
                     future.add_done_callback(finished.put)

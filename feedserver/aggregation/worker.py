@@ -70,6 +70,7 @@ class Worker:
         self.purged_at = 0.0  # time.monotonic() of the last tombstone purge
         self.stop_event = threading.Event()
         self.passes = 0
+        self.poller: Poller | None = None  # while run() polls
 
     def install_signal_handlers(self) -> None:
         """Stop gracefully on the first SIGTERM/SIGINT, at once on the second."""
@@ -79,9 +80,10 @@ class Worker:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_event.is_set():
             # A second Ctrl-C: now, not after the slowest fetch (up to
-            # FEEDSERVER_FETCH_TIMEOUT). What was under way stays leased and
-            # is fetched again when the lease ends; nothing is half-written.
+            # FEEDSERVER_FETCH_TIMEOUT). What was under way is due again for
+            # the next start (release); nothing is half-written.
             log.warning("signal %s again: stopping now", signum)
+            self.release()
             logging.shutdown()
             os._exit(128 + signum)
         log.info("signal %s: finishing the refreshes under way, then stopping", signum)
@@ -90,12 +92,18 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def release(self) -> int:
+        """Hand back the sources of refreshes still under way (see Poller.release)."""
+        poller = self.poller
+        return poller.release() if poller is not None else 0
+
     def run(self) -> None:
         """Poll until stopped."""
         if self.stop_event.wait(self.startup_delay):
             return
         log.info("poller started pid=%s concurrency=%s", os.getpid(), self.settings.concurrency)
         with Poller(self.db, self.settings, parse_processes=self.parse_processes) as poller:
+            self.poller = poller
             while not self.stop_event.is_set():
                 try:
                     stats = poller.poll_due(stop=self.stop_event)

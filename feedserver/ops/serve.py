@@ -99,6 +99,7 @@ class PollerThread:
         thread.join(POLLER_STOP_WAIT)
         if thread.is_alive():
             log.warning("the poller did not stop in %.0f s; leaving it", POLLER_STOP_WAIT)
+            worker.release()  # what it was still fetching is due again at the next start
             self.abandoned = True
 
 

@@ -244,6 +244,43 @@ def test_worker_stops_gracefully(db, httpserver):
     assert not thread.is_alive() and len(articles_of(db, sid)) == 1
 
 
+def test_a_refresh_cut_at_the_stop_is_due_again_not_after_its_lease(db):
+    """A stop that cannot wait (serve gives the poller 5 s; a second Ctrl-C) left the
+    slow source leased: the next start skipped it until FEEDSERVER_POLL_LEASE ended."""
+    from feedserver.models import utcnow
+    from tests.feeds.upstream_servers import RawServer, head
+
+    asked, release = threading.Event(), threading.Event()
+    body = rss(numbered(1))
+
+    def answer(sock, request):  # a threaded server: the quick one is not held up
+        if request.startswith(b"GET /slow "):
+            asked.set()
+            release.wait(10)
+        sock.sendall(head("200 OK", {"Content-Length": str(len(body))}) + body)
+
+    with RawServer(answer) as upstream:
+        quick, slow = add(db, upstream.url("/quick")), add(db, upstream.url("/slow"))
+        worker = Worker(db, settings_for(upstream.port, lease=300))
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            assert asked.wait(10)
+            deadline = time.monotonic() + 10
+            while not articles_of(db, quick) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert source_row(db, slow).next_fetch_at > utcnow() + timedelta(seconds=200)
+            worker.stop()
+            assert worker.release() == 1  # the stop gives up on it
+            assert source_row(db, slow).next_fetch_at <= utcnow()
+            kept = source_row(db, quick)  # done before the stop: its own schedule stays
+            assert kept.last_status == 200 and kept.next_fetch_at > utcnow() + timedelta(minutes=5)
+        finally:
+            release.set()
+            thread.join(15)
+    assert not thread.is_alive()
+
+
 def test_in_process_poller_starts_once(app, monkeypatch):
     monkeypatch.setattr(Worker, "run", lambda self: self.stop_event.wait(5))
     first = start_in_process(app)
