@@ -124,6 +124,18 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
+def log_failure(logger: logging.Logger, what: str, error: BaseException) -> None:
+    """Log a step that failed: one line while the database is unreachable, else the traceback.
+
+    An outage fails every pass of every background loop and many requests;
+    a traceback each time buried the one line that says what is wrong.
+    """
+    if isinstance(error, exc.OperationalError | exc.InterfaceError):
+        logger.warning("%s: database unavailable: %s", what, describe(error))
+    else:
+        logger.error("%s", what, exc_info=error)
+
+
 def write_first(session: Session, table: Table, key: str) -> None:
     """Make the rest of this transaction run after every other writer's with ``key``.
 

@@ -62,7 +62,7 @@ from feedserver.aggregation import store, websub
 from feedserver.aggregation.entries import Parsed
 from feedserver.aggregation.refresh import Outcome, PollSettings, SourceJob
 from feedserver.aggregation.store.group import GroupCommit
-from feedserver.db import Database
+from feedserver.db import Database, log_failure
 from feedserver.models import Source, utcnow
 from feedserver.ops.metrics import record_refresh
 from feedserver.stories import grouping
@@ -403,8 +403,8 @@ class Poller:
                 total += count
                 if count < grouping.QUEUE_BATCH:
                     return total
-        except Exception:
-            log.exception("grouping queued articles failed; they stay queued")
+        except Exception as exc:
+            log_failure(log, "grouping queued articles failed; they stay queued", exc)
             return total
 
     def release(self) -> int:
@@ -442,8 +442,8 @@ class Poller:
         try:
             with self.db.session() as session:
                 return grouping.queued(session)
-        except Exception:
-            log.exception("reading the story queue failed")
+        except Exception as exc:
+            log_failure(log, "reading the story queue failed", exc)
             return False
 
     def _grouping_wait(self) -> float | None:

@@ -26,7 +26,7 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from feedserver.db import Database
+from feedserver.db import Database, log_failure
 from feedserver.publishing import statsdb
 from feedserver.publishing.readers import MAX_UA, Report, parse_user_agent
 
@@ -212,11 +212,9 @@ class Tally:
             now = datetime.now(UTC)
             try:
                 statsdb.write_batch(self.db, batch, now)
-            except Exception:
-                log.exception(
-                    "feed stats: flush failed, keeping %d feed-hours for the next one",
-                    len(batch.traffic),
-                )
+            except Exception as exc:
+                kept = len(batch.traffic)
+                log_failure(log, f"feed stats: flush failed, keeping {kept} feed-hours", exc)
                 with self._lock:
                     if len(self._batch.clients) + len(batch.clients) <= MAX_PENDING_CLIENTS:
                         batch.merge(self._batch)

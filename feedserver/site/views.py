@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from feeds.sanitize import safe_url
 from feedserver import urls
-from feedserver.db import db_session
+from feedserver.db import db_session, log_failure
 from feedserver.errors import BadRequest, NotFound
 from feedserver.models import Article, Author, Section, Source
 from feedserver.publishing import queries as publishing
@@ -122,11 +122,11 @@ def nav_sections() -> list[Section]:
                 session.rollback()
         try:
             g.nav_sections = list(session.scalars(select(Section).order_by(Section.id)))
-        except Exception:
+        except Exception as exc:
             # Error pages show the navigation too, and must render even when
             # the database is the thing that failed. Roll back, so the rest of
             # the request meets the outage itself, not a half-failed session.
-            log.warning("navigation: could not read the sections", exc_info=True)
+            log_failure(log, "navigation: could not read the sections", exc)
             with suppress(Exception):
                 session.rollback()
             g.nav_sections = []

@@ -232,3 +232,33 @@ def test_postgresql_connections_give_up_on_a_silent_server(postgres_url: str):
         assert params["tcp_user_timeout"] == str(PG_CONNECT_ARGS["tcp_user_timeout"])
         assert params["keepalives_idle"] == "10"
     db.engine.dispose()
+
+
+def test_background_loops_log_an_outage_in_one_line_and_a_bug_with_its_traceback(tmp_path, caplog):
+    """README: during an outage the poller logs one line a pass. Its story-queue read
+    (and grouping, the stats flush, the navigation) logged an ~80-line traceback each."""
+    import logging
+
+    from feedserver.aggregation.poller import Poller
+    from feedserver.aggregation.refresh import PollSettings
+    from feedserver.db import log_failure
+
+    gone = Database.from_url(f"sqlite:///{tmp_path}/no/such/dir/feedserver.db")
+    poller = Poller(gone, PollSettings(), parse_processes=0)
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert poller._stories_queued() is False
+            assert poller.group_stories() == 0
+    finally:
+        poller.close()
+    lines = [r for r in caplog.records if r.name == "feedserver.aggregation.poller"]
+    assert len(lines) == 2 and all(r.exc_info is None for r in lines)
+    assert all("database unavailable: OperationalError" in r.getMessage() for r in lines)
+    caplog.clear()
+    log = logging.getLogger("tests.outage")
+    try:
+        raise KeyError("a bug, not an outage")
+    except KeyError as bug:
+        log_failure(log, "a step failed", bug)
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR and record.exc_info is not None
