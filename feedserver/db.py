@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, create_engine, event, exc, false, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, false, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:  # the poller and CLI use Database without importing Flask
@@ -150,8 +150,19 @@ def write_first(session: Session, table: Table, key: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
     else:
-        first = table.primary_key.columns.values()[0]
-        session.execute(update(table).where(false()).values({first.name: first}))
+        take_sqlite_write_lock(session, table)
+
+
+def take_sqlite_write_lock(runner: Session | Connection, table: Table) -> None:
+    """SQLite: hold the database's write lock from now until the transaction ends.
+
+    pysqlite begins a transaction only at a write, so reads before it each
+    see their own moment; a write to ``table`` that changes nothing takes the
+    lock (waiting for another writer's commit), and what is read next is the
+    latest committed state.
+    """
+    first = table.primary_key.columns.values()[0]
+    runner.execute(update(table).where(false()).values({first.name: first}))
 
 
 def is_transient(exc: BaseException) -> bool:

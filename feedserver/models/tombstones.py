@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from feedserver.db import take_sqlite_write_lock
 from feedserver.models.base import Base
 from feedserver.models.content import SLUG_LENGTH, Article
 
@@ -93,12 +94,10 @@ def new_article_ids(connection: Connection, count: int) -> list[int] | None:
     """SQLite: ``count`` fresh article ids, none a deleted article's; None: let the database pick."""
     if connection.dialect.name != "sqlite" or count <= 0:
         return None
-    # Hold SQLite's write lock before reading the largest id: pysqlite begins
-    # a transaction only at the first write, so two writers (the poller and
-    # an editor, two web workers) read the same largest id, and the second's
-    # INSERT failed (a 409 for an article that shares nothing with the
-    # other). A write that changes no row takes the lock and keeps it.
-    connection.exec_driver_sql("UPDATE articles SET id = id WHERE 0")
+    # Under SQLite's write lock: two writers (the poller and an editor, two
+    # web workers) read the same largest id, and the second's INSERT failed
+    # (a 409 for an article that shares nothing with the other).
+    take_sqlite_write_lock(connection, Article.__table__)  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
     first = int(connection.execute(_NEXT_ARTICLE_ID).scalar_one())
     return list(range(first, first + count))
 
