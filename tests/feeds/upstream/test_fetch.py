@@ -178,6 +178,7 @@ def _decode(sent: bytes, cuts: list[int], coding: str = "gzip") -> bytes:
     return out + b"".join(feed(b""))
 
 
+@pytest.mark.fuzz
 @given(
     parts=st.lists(st.binary(max_size=300), min_size=1, max_size=5),
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
@@ -345,6 +346,7 @@ def test_an_upstreams_reason_phrase_reaches_no_log_as_terminal_escapes() -> None
     assert "HTTP 503 \\x1b]0;owned-title\\x07" in message and len(message) < 1200
 
 
+@pytest.mark.fuzz
 @given(st.text(), st.integers(min_value=1, max_value=3000))
 def test_printable_escapes_every_control_and_keeps_to_its_limit(text: str, limit: int) -> None:
     shown = printable(text, limit)
