@@ -81,8 +81,7 @@ class _ZlibDecoder:
                     yield self._zlib.decompress(chunk, STEP)
             else:
                 yield self._zlib.decompress(chunk, STEP)
-            while self._zlib.unconsumed_tail:
-                yield self._zlib.decompress(self._zlib.unconsumed_tail, STEP)
+            yield from self._rest_of_member()
             if self._coding != "deflate":
                 yield from self._later_members()
         except zlib.error as exc:
@@ -102,8 +101,17 @@ class _ZlibDecoder:
                 return
             self._zlib = zlib.decompressobj(self._wbits)
             yield self._zlib.decompress(rest, STEP)
-            while self._zlib.unconsumed_tail:
-                yield self._zlib.decompress(self._zlib.unconsumed_tail, STEP)
+            yield from self._rest_of_member()
+
+    def _rest_of_member(self) -> Iterator[bytes]:
+        """Decode what one call left for its output limit, up to the stream's end.
+
+        At the end zlib moves what follows into ``unused_data`` but leaves
+        ``unconsumed_tail`` as it was: looping on that tail after the end
+        never finished (a member ending inside a full step, then anything).
+        """
+        while self._zlib.unconsumed_tail and not self._zlib.eof:
+            yield self._zlib.decompress(self._zlib.unconsumed_tail, STEP)
 
 
 class _BrotliDecoder:

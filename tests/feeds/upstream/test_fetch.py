@@ -191,6 +191,65 @@ def test_gzip_members_decode_to_their_joined_data_wherever_the_chunks_break(
     assert _decode(sent, cuts) == b"".join(parts)
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        gzip.compress(b"<a>") + gzip.compress(b" " * 70_000) + gzip.compress(b"</a>"),
+        gzip.compress(b" " * 100_000) + b"\r\n",  # a member ending inside a full step
+        gzip.compress(b" " * 200_000) + gzip.compress(b" " * 200_000) + b"junk",
+    ],
+)
+def test_a_member_that_ends_inside_a_full_step_is_followed_by_the_rest(sent: bytes) -> None:
+    """zlib leaves its old unconsumed_tail at a stream's end: the decoder looped on it
+    for ever, at full CPU, past the fetch's time-out (found by a regression audit)."""
+    expected = b"".join(_members(sent))
+    done = threading.Event()
+    out: list[bytes] = []
+    worker = threading.Thread(target=lambda: (out.append(_decode(sent, [])), done.set()))
+    worker.daemon = True
+    worker.start()
+    assert done.wait(10), "the decoder never finished"
+    assert out == [expected]
+
+
+def _members(sent: bytes) -> Iterator[bytes]:
+    """What gzip -d writes: every member's data, trailing garbage ignored."""
+    while sent[:2] == b"\x1f\x8b":
+        member = zlib.decompressobj(31)
+        yield member.decompress(sent)
+        sent = member.unused_data
+
+
+@pytest.mark.fuzz
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=300_000), min_size=1, max_size=4),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=4),
+    garbage=st.sampled_from([b"", b"\r\n", b"\x1f"]),
+)
+def test_large_gzip_members_decode_in_bounded_steps(sizes, cuts, garbage) -> None:
+    sent = b"".join(gzip.compress(bytes([65 + i % 26]) * n) for i, n in enumerate(sizes))
+    assert _decode(sent + garbage, cuts) == b"".join(
+        bytes([65 + i % 26]) * n for i, n in enumerate(sizes)
+    )
+
+
+def test_a_bomb_split_into_members_is_still_cut_at_the_cap() -> None:
+    bomb = b"".join(gzip.compress(b" " * (1 << 20), 9) for _ in range(12))
+    assert len(bomb) < 20_000
+
+    def handler(sock: socket.socket, request: bytes) -> None:
+        sock.sendall(
+            head("200 OK", {"Content-Encoding": "gzip", "Content-Length": str(len(bomb))}) + bomb
+        )
+
+    with (
+        RawServer(handler) as raw,
+        Fetcher(allowlist=f"127.0.0.1:{raw.port}", max_bytes=5 * 1024 * 1024) as fetcher,
+        pytest.raises(BodyTooLarge),
+    ):
+        fetcher.fetch(raw.url("/feed"))
+
+
 def test_a_cut_second_gzip_member_is_a_truncated_body() -> None:
     sent = gzip.compress(b"first") + gzip.compress(b"second")[:-6]
     with pytest.raises(FetchError, match="truncated gzip body"):
