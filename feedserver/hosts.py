@@ -157,8 +157,6 @@ class HostCheck:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") not in KNOWN_METHODS:
             return self._refuse(environ, start_response, *self._UNKNOWN_METHOD)
-        if environ.get("PATH_INFO") == "*":
-            return self._asterisk(environ, start_response)
         host = environ.get("HTTP_HOST")
         scheme = environ.get("wsgi.url_scheme")
         if isinstance(scheme, str) and scheme != scheme.lower():
@@ -169,16 +167,22 @@ class HostCheck:
             pass
         elif host:
             if host in self._good:
-                return self.app(environ, start_response)
+                return self._checked(environ, start_response)
             if valid_host_field(host):
                 if len(self._good) < self.REMEMBERED:
                     self._good.add(host)
-                return self.app(environ, start_response)
+                return self._checked(environ, start_response)
         # Missing (granian passes an empty value then): HTTP/1.0 may omit it
         # (granian calls it "HTTP/1"), and HTTP/2 and 3 carry :authority instead.
         elif environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
-            return self.app(environ, start_response)
+            return self._checked(environ, start_response)
         return self._refuse(environ, start_response, "400 Bad Request", self._BODY, self._JSON)
+
+    def _checked(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """A request whose Host passed: the application's, or the server's for ``*``."""
+        if environ.get("PATH_INFO") == "*":
+            return self._asterisk(environ, start_response)
+        return self.app(environ, start_response)
 
     def _asterisk(self, environ: dict[str, Any], start_response: Any) -> Any:
         """RFC 9110 §9.3.7: ``OPTIONS *`` asks about the server; ``*`` is no target otherwise."""

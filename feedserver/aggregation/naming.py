@@ -9,15 +9,23 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from feedserver.content.slugs import slugify
-from feedserver.models import Article
+from feedserver.models import Article, ArticleTombstone
 
 _ARTICLES: Table = Article.__table__  # type: ignore[assignment]  # declarative __table__ is typed as a FromClause
-_SLUGS_TAKEN = select(_ARTICLES.c.slug).where(
-    _ARTICLES.c.slug.in_(bindparam("slugs", expanding=True))
+_TOMBSTONES: Table = ArticleTombstone.__table__  # type: ignore[assignment]  # likewise
+# A deleted article's address answers 410 while its tombstone is kept (README,
+# Deletions): its slug is as taken as a live one's.
+_SLUGS_TAKEN = union(
+    select(_ARTICLES.c.slug).where(_ARTICLES.c.slug.in_(bindparam("slugs", expanding=True))),
+    select(_TOMBSTONES.c.slug).where(_TOMBSTONES.c.slug.in_(bindparam("slugs", expanding=True))),
+)
+_SLUG_TAKEN = union(
+    select(_ARTICLES.c.id).where(_ARTICLES.c.slug == bindparam("slug")),
+    select(_TOMBSTONES.c.id).where(_TOMBSTONES.c.slug == bindparam("slug")),
 )
 
 
@@ -48,7 +56,7 @@ class ArticleSlugs:
         return slug
 
     def _taken(self, slug: str) -> bool:
-        return self.session.scalar(select(Article.id).where(Article.slug == slug)) is not None
+        return self.session.connection().execute(_SLUG_TAKEN, {"slug": slug}).first() is not None
 
 
 def free_slugs(session: Session, model: Any, texts: list[str], fallback: str) -> list[str]:

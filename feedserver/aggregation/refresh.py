@@ -45,7 +45,7 @@ from feedserver.aggregation.store import (
     store_unchanged,
     write_fetched,
 )
-from feedserver.db import Database
+from feedserver.db import Database, log_failure
 from feedserver.db import describe as describe
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def complete(
         log.exception("prepare failed source_id=%s", job.id)
         return store_failure(db, job, exc, settings)
     except Exception as exc:  # a bug or a database problem: still record it
-        log.exception("store failed source_id=%s", job.id)
+        log_failure(log, f"store failed source_id={job.id}", exc)
         return store_failure(db, job, StoreError(job.feed_url, describe(exc)), settings)
 
 

@@ -224,3 +224,8 @@ def test_the_asterisk_target_is_for_options_only(app, world):
     assert set(headers["Allow"].split(", ")) >= {"GET", "HEAD", "POST", "OPTIONS"}
     status, _, body = call(app, HTTP_HOST="localhost", REQUEST_METHOD="GET", PATH_INFO="*")
     assert status == "400 Bad Request" and b"OPTIONS only" in body
+    for host in (None, "a b", "a.example, b.example"):  # RFC 9112 §3.2 first, * or not
+        status, _, body = call(
+            app, HTTP_HOST=host, SERVER_PROTOCOL="HTTP/1.1", REQUEST_METHOD="OPTIONS", PATH_INFO="*"
+        )
+        assert status == "400 Bad Request" and b"Host header" in body, host

@@ -254,6 +254,16 @@ def test_background_loops_log_an_outage_in_one_line_and_a_bug_with_its_traceback
     lines = [r for r in caplog.records if r.name == "feedserver.aggregation.poller"]
     assert len(lines) == 2 and all(r.exc_info is None for r in lines)
     assert all("database unavailable: OperationalError" in r.getMessage() for r in lines)
+    caplog.clear()  # a refresh whose store meets the outage, and its failure's record
+    from feeds.errors import FetchError
+    from feedserver.aggregation import store
+    from feedserver.aggregation.refresh import SourceJob
+
+    with caplog.at_level(logging.WARNING):
+        outcome = store.store_failure(gone, SourceJob(1, "http://x.example/"),
+                                      FetchError("http://x.example/", "HTTP 500"), PollSettings())  # fmt: skip
+    assert "not recorded: database error" in outcome.error
+    assert caplog.records and all(r.exc_info is None for r in caplog.records)
     caplog.clear()
     log = logging.getLogger("tests.outage")
     try:

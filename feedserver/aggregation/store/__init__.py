@@ -47,7 +47,7 @@ from feedserver.aggregation.store.articles import (
     add_post_store_hook,
     store_entries,
 )
-from feedserver.db import Database, describe, is_transient
+from feedserver.db import Database, describe, is_transient, log_failure
 from feedserver.models import Source
 
 __all__ = [
@@ -249,8 +249,8 @@ def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSe
             assert source is not None
             record_failure(source, exc, settings)
             return Outcome(job.id, source.last_status, error=source.last_error)
-    except Exception:  # the database itself: the source stays leased, retried after the lease
-        log.exception("recording a failure failed source_id=%s", job.id)
+    except Exception as error:  # the database itself: the source stays leased, retried later
+        log_failure(log, f"recording a failure failed source_id={job.id}", error)
         return Outcome(job.id, error=f"{exc} (not recorded: database error)"[:2000])
 
 

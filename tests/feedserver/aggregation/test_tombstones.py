@@ -144,6 +144,29 @@ def test_a_deleted_entry_is_not_stored_again_while_its_tombstone_is_kept(db, ups
     assert keys(db, sid) == [f"{UP}/e/2", f"{UP}/e/3"]
 
 
+def test_a_polled_article_never_takes_a_kept_tombstones_address(db, client, upstream):
+    """A second source carrying the same story took the deleted article's slug, so its
+    address answered 200 with another article, and the feeds' at:deleted-entry linked
+    there (README, Deletions: 410 while the tombstone is kept; found by an audit)."""
+    serve(upstream, atom(["1"]))
+    add_source(db, upstream.url_for("/feed"))
+    poll(db, upstream)
+    with db.session() as s:
+        article = s.scalar(select(Article).where(Article.upstream_key == f"{UP}/e/1"))
+        slug = article.slug
+        delete_article(s, article)
+    assert client.get(f"/articles/{slug}").status_code == 410
+    with db.session() as s:  # another source, the same entry: the same title
+        make_source(s, slug="again", feed_url=upstream.url_for("/feed") + "?v=b",
+                    section=s.scalar(select(Source)).section)  # fmt: skip
+    poll(db, upstream)
+    with db.session() as s:
+        again = s.scalar(select(Article).where(Article.upstream_key == f"{UP}/e/1"))
+    assert again is not None and again.slug != slug and again.slug.startswith(slug)
+    assert client.get(f"/articles/{slug}").status_code == 410
+    assert client.get(f"/articles/{again.slug}").status_code == 200
+
+
 def test_a_tombstone_names_an_entry_whose_id_is_not_a_uri(db, upstream):
     # feedparser reads <id>item-42</id> resolved against the feed's address;
     # the publisher's tombstone says ref="item-42": it names that entry all the same.
