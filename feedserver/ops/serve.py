@@ -185,16 +185,24 @@ def serve(host: str, port: int, workers: int | None, threads: int, poller: bool 
     from feedserver.commands import create_app_for_command
     from feedserver.config import truthy
 
-    # What would fail in every worker, after "serving …", with a traceback
-    # each: a bad setting (the whole app is built once, so every check runs),
-    # an address this machine cannot listen on.
-    create_app_for_command()
-    host = _listen_address(host, port)
     if poller is None:
         poller = truthy(os.environ.get("FEEDSERVER_RUN_POLLER", ""))
-    # Workers never poll: the supervisor does, once.
+    # Workers never poll: the supervisor does, once. Set before any app is
+    # built here: the check below started a second poller (and WebSub sender)
+    # in this process, and imported prometheus_client before it knew of the
+    # shared folder, so this process's poll counts never reached /metrics.
     os.environ["FEEDSERVER_RUN_POLLER"] = "0"
     metrics_dir = _metrics_dir()
+    try:
+        # What would fail in every worker, after "serving …", with a traceback
+        # each: a bad setting (the whole app is built once, so every check
+        # runs), an address this machine cannot listen on.
+        create_app_for_command()
+        host = _listen_address(host, port)
+    except BaseException:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise
     multiprocessing.set_start_method("spawn", force=True)
     server = build_server(host, port, workers or default_workers(), threads)
     background = PollerThread()

@@ -122,6 +122,25 @@ def test_ctrl_c_stops_workers_and_poller(site):
     assert not _alive_children(child.pid)
 
 
+def test_the_poller_asked_for_by_the_environment_runs_once_and_is_counted(site):
+    """FEEDSERVER_RUN_POLLER=true (as make run sets it): the start-up check's app
+    started a second poller and WebSub sender, and this process's poll counts
+    never reached /metrics (found by a README audit)."""
+    child, base = start({**site, "FEEDSERVER_RUN_POLLER": "true"})
+    wait_for_article(base)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{base}/metrics", timeout=5).text
+        if re.search(r'feedserver_entries_stored_total\{kind="added"\} [1-9]', text):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the poller's counts are not in /metrics")
+    _, output = stop(child, lambda: os.killpg(child.pid, signal.SIGTERM))
+    assert output.count("poller started") == 1, output
+    assert output.count("websub deliverer started") <= 1, output
+
+
 def test_ctrl_c_does_not_wait_out_a_hanging_upstream(site, tmp_path):
     """A refresh under way gets a few seconds (POLLER_STOP_WAIT), not the fetch time-out."""
     from feedserver.ops.serve import POLLER_STOP_WAIT
