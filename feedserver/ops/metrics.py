@@ -261,6 +261,12 @@ def record_refresh(status: int | None, added: int, updated: int, error: str | No
         ENTRIES_STORED.labels("updated").inc(updated)
 
 
+def record_deliveries(results: Iterable[tuple[bool, bool]]) -> None:
+    """Count WebSub content deliveries sent by the hub: (ok, topic_gone) each."""
+    for ok, gone in results:
+        WEBSUB_DELIVERIES.labels("ok" if ok else "gone" if gone else "failed").inc()
+
+
 # ------------------------------------------------------------------ scrape side
 
 

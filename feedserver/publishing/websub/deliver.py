@@ -41,6 +41,7 @@ from feeds.upstream import transport
 from feeds.upstream.guard import Allowlist
 from feeds.websub import format_link, new_challenge, sign, verification_url
 from feedserver.db import Database, describe
+from feedserver.ops.metrics import record_deliveries
 from feedserver.publishing.websub import changes as changed
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.store import Claimed, Result
@@ -244,6 +245,9 @@ class Deliverer:
         if results:
             with self._write(), self.db.session() as session:
                 store.record_results(session, results)
+            record_deliveries(
+                (r.ok, r.topic_gone or r.status == 410) for r in results if r.job.kind == "content"
+            )
         return len(results)
 
     def distribute(self) -> int:

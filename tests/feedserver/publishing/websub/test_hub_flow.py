@@ -86,10 +86,15 @@ def test_subscribe_verify_deliver_signed(app, client, db, api, newsroom, callbac
     (sub,) = _subs(db)
     assert sub.state == "active" and sub.secret == "s3cret" and sub.lease_seconds == 3600
 
+    from feedserver.ops.metrics import WEBSUB_DELIVERIES
+
+    sent = WEBSUB_DELIVERIES.labels("ok")._value.get()
     _publish(api)
     hub.run_once()
     (post,) = callback_server.posts()
     assert b"Breaking" in post.body
+    # README (metrics): counted, by result; it was declared and never counted.
+    assert WEBSUB_DELIVERIES.labels("ok")._value.get() == sent + 1
     assert post.headers["content-type"] == "application/atom+xml; charset=utf-8"
     assert '<http://localhost/websub>; rel="hub"' in post.links
     assert f'<{TOPIC}?page=1>; rel="self"' in post.links
