@@ -151,18 +151,28 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
 def truthy(value: str) -> bool:
     """Read an on/off setting the way every boolean setting is read."""
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value.strip().lower() in _TRUE
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
     if value is None:
         return None
     if kind is bool:
-        if isinstance(value, str):
-            return truthy(value)
-        return bool(value)
+        # A typo ("ture") silently meant off: FEEDSERVER_SESSION_COOKIE_SECURE=ture
+        # left the admin's cookie without Secure.
+        text = str(value).strip().lower() if not isinstance(value, bool) else ""
+        if isinstance(value, bool) or text in _TRUE or text in _FALSE:
+            return value if isinstance(value, bool) else text in _TRUE
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: {str(value)[:40]!r} is neither on"
+            f" ({', '.join(sorted(_TRUE))}) nor off ({', '.join(sorted(t for t in _FALSE if t))})"
+        )
     if kind is list:
         if isinstance(value, str):
             try:
@@ -171,6 +181,9 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
                 value = None
         if not isinstance(value, list):
             raise ValueError(f"config {ENV_PREFIX}_{name}: not a JSON list: {value!r}")
+        check = LIST_SHAPES.get(name)
+        if check is not None:
+            check(name, value)
         return value
     if kind is int:
         try:
@@ -188,6 +201,24 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             )
         return number
     return str(value)
+
+
+def _pairs_of_counts(name: str, value: list[Any]) -> None:
+    """[[N, S], …]: at most N in S seconds, both whole numbers from 1."""
+    for pair in value:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= YEAR for x in pair)
+        ):
+            raise ValueError(
+                f"config {ENV_PREFIX}_{name}: {json.dumps(pair)[:40]} is not a pair of whole"
+                f" numbers from 1 to {YEAR:,} (at most N per S seconds), as in [[5, 60], [20, 3600]]"
+            )
+
+
+# Lists whose items have a shape of their own, checked at start-up.
+LIST_SHAPES: dict[str, Any] = {"COMMENT_RATE_LIMITS": _pairs_of_counts}
 
 
 def instance_path_from_env() -> Path:

@@ -102,6 +102,33 @@ def test_an_allowlist_entry_that_names_nothing_is_refused_at_start_up(make_app, 
     assert make_app(UPSTREAM_ALLOWLIST=kept).config["UPSTREAM_ALLOWLIST"] == kept
 
 
+@pytest.mark.parametrize("value", ["ture", "maybe", "2", "enabled", "null-ish"])
+def test_an_on_off_setting_that_is_neither_is_refused_at_start_up(make_app, value):
+    """A typo meant off: SESSION_COOKIE_SECURE=ture left the admin's cookie without Secure."""
+    with pytest.raises(ValueError, match="FEEDSERVER_SESSION_COOKIE_SECURE: .* neither on"):
+        make_app(SESSION_COOKIE_SECURE=value)
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("1", True), ("true", True), ("Yes", True), (" on ", True), (True, True), (1, True),
+     ("0", False), ("false", False), ("No", False), ("off", False), ("", False), (0, False)],
+)  # fmt: skip
+def test_on_off_settings_read_every_documented_spelling(make_app, value, on):
+    assert make_app(SESSION_COOKIE_SECURE=value).config["SESSION_COOKIE_SECURE"] is on
+
+
+@pytest.mark.parametrize(
+    "value", ["[[5]]", '["x"]', "[[0, 0]]", "[[5, -1]]", "[[5, 60, 1]]", "[[true, 60]]"]
+)
+def test_comment_rate_limits_of_the_wrong_shape_are_refused_at_start_up(make_app, value):
+    """Accepted, then every comment posted was a 500 (found by a README audit)."""
+    with pytest.raises(ValueError, match="FEEDSERVER_COMMENT_RATE_LIMITS: .* pair of whole"):
+        make_app(COMMENT_RATE_LIMITS=value)
+    assert make_app(COMMENT_RATE_LIMITS="[[3, 10]]").config["COMMENT_RATE_LIMITS"] == [[3, 10]]
+    assert make_app(COMMENT_RATE_LIMITS="[]").config["COMMENT_RATE_LIMITS"] == []
+
+
 @pytest.mark.parametrize("value", ["notaurl", "ftp://hub.example", "https://hub .example/"])
 def test_an_external_hub_that_is_no_absolute_http_url_is_refused_at_start_up(make_app, value):
     """Every feed would advertise it as where to subscribe."""
