@@ -32,9 +32,9 @@ def _config(tmp: Path, listen: int, app_port: int) -> Path:
     site = (
         site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
         .replace("listen 80 default_server;", f"listen 127.0.0.1:{listen} default_server;")
-        .replace("server_name news.example.org;", "server_name 127.0.0.1;")
+        .replace("server_name news.example;", "server_name 127.0.0.1;")
         .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
-        .replace("/var/cache/nginx/feedserver", str(tmp / "cache"))
+        .replace("/var/lib/nginx/feedserver", str(tmp / "cache"))
     )
     conf = tmp / "nginx.conf"
     # As root, nginx's workers would drop to "nobody" and not reach pytest's 0700 tmp dirs.
