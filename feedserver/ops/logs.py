@@ -2,8 +2,8 @@
 
 ``FEEDSERVER_LOG_FORMAT=json`` writes one JSON object per line with the time,
 level, logger, message, the request id of the request being served (also sent
-back as ``X-Request-Id``) and the subject ids a module passes as ``extra``
-(``source_id=…``, ``article_id=…``). Messages never carry secrets: modules log
+back as ``X-Request-Id``) and the subject ids a module passes as ``extra`` or
+names in its message (``source_id=12``, ``article_id=7``). Messages never carry secrets: modules log
 ids, not tokens, passwords or webhook secrets.
 """
 
@@ -27,6 +27,8 @@ _GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Attributes every LogRecord has; anything else came in through ``extra``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A subject a message names: "source_id=12", "article_id=7".
+_SUBJECT = re.compile(r"\b([a-z]{1,30}_id)=([0-9]{1,18})\b")
 
 
 def clean_request_id(value: str | None) -> str | None:
@@ -60,6 +62,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value if isinstance(value, int | float | bool | None) else str(value)
+        # The ids a message names as "source_id=12" are fields as well, for a
+        # log search by subject (every module writes its subjects that way).
+        for key, number in _SUBJECT.findall(out["message"]):
+            out.setdefault(key, int(number))
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

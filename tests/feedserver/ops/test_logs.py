@@ -34,6 +34,19 @@ def test_json_line_carries_request_id_and_subject():
     assert out["time"].endswith("+00:00")
 
 
+def test_the_subjects_a_message_names_are_fields_too():
+    """README: the subject's id is a field; the modules write it into the message."""
+    record = logging.getLogger("feedserver.test").makeRecord(
+        "feedserver.test", logging.INFO, __file__, 1,
+        "refreshed source_id=%s status=%s added=%d article_id=12", (4, 200, 3), None,
+    )  # fmt: skip
+    out = json.loads(JsonFormatter().format(record))
+    assert out["source_id"] == 4 and out["article_id"] == 12
+    assert "status" not in out and "added" not in out  # only ids
+    named = json.loads(JsonFormatter().format(_record("moved source_id=9", source_id=3)))
+    assert named["source_id"] == 3  # one passed as extra wins
+
+
 def test_json_line_outside_a_request_has_no_request_id():
     out = json.loads(JsonFormatter().format(_record("poll pass")))
     assert "request_id" not in out
