@@ -84,13 +84,27 @@ def create_lean_app_for_command() -> Flask:
     return _configured(create_cli_app)
 
 
+class StartError(NoAppException):
+    """A setting or the instance folder stops the command: one line, no usage.
+
+    Flask's NoAppException is a usage error, so click printed the command's
+    usage and "Try --help" above it, as for a mistyped option (README: one
+    line naming the variable).
+    """
+
+    exit_code = 1  # a failure, as every command's (not 2, a mistyped command line)
+
+    def show(self, file: Any = None) -> None:
+        click.ClickException.show(self, file)
+
+
 def _configured(factory: Callable[[], Flask]) -> Flask:
     try:
         return factory()
     except (ValueError, sa_exc.ArgumentError, ImportError) as exc:
-        raise NoAppException(f"Cannot start feedserver: {exc}") from None
+        raise StartError(f"Cannot start feedserver: {exc}") from None
     except OSError as exc:  # the instance folder: a file in the way, no permission, /proc
         where = f" {exc.filename}:" if exc.filename else ""
-        raise NoAppException(
+        raise StartError(
             f"Cannot start feedserver:{where} {exc.strerror or exc} (FEEDSERVER_INSTANCE_PATH)"
         ) from None

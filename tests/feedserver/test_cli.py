@@ -254,8 +254,10 @@ def test_a_real_run_against_no_database_fails_cleanly(tmp_path):
         done.stderr.startswith("Error: Cannot use the database") and "Traceback" not in done.stderr
     )
     bad_config = run(tmp_path, "users", "list", url="nonsense://")
-    assert bad_config.returncode != 0 and "Traceback" not in bad_config.stderr
-    assert "Cannot start feedserver" in bad_config.stderr
+    assert bad_config.returncode == 1 and "Traceback" not in bad_config.stderr
+    # One line (README): not the command's usage and "Try --help", as for a typo.
+    assert bad_config.stderr.startswith("Error: Cannot start feedserver")
+    assert bad_config.stderr.count("\n") == 1, bad_config.stderr
 
 
 @pytest.mark.parametrize(
