@@ -25,6 +25,11 @@ ERROR_SCHEMA = {
                     "description": "with 422: what is wrong with each named field",
                     "additionalProperties": {"type": "string"},
                 },
+                "deleted_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "with 410 (code gone): when the article was deleted",
+                },
             },
         }
     },
@@ -37,6 +42,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
         400: "Malformed request", 401: "Missing or invalid token", 403: "Forbidden",
         404: "Not found", 409: "Conflict", 410: "Deleted (its tombstone is kept)", 413: "Body too large", 415: "Not JSON",
         422: "Invalid field values", 429: "Too many requests",
+        503: "The database is unavailable (code database_unavailable; see Retry-After)",
     }  # fmt: skip
     return {
         str(s): {
@@ -79,7 +85,8 @@ def _common_answers(paths: dict[str, Any]) -> None:
 
     A paged list answers 404 past ``FEEDSERVER_MAX_PAGE_DEPTH`` (code
     ``page_too_deep``); any request with a body 413 past
-    ``FEEDSERVER_MAX_REQUEST_BYTES``.
+    ``FEEDSERVER_MAX_REQUEST_BYTES``; any request 503 while the database is
+    unreachable.
     """
     for operations in paths.values():
         for method, operation in operations.items():
@@ -91,6 +98,7 @@ def _common_answers(paths: dict[str, Any]) -> None:
                 answers.setdefault("404", error_responses(404)["404"])
             if method in ("post", "put", "patch"):
                 answers.setdefault("413", error_responses(413)["413"])
+            answers.setdefault("503", error_responses(503)["503"])  # an outage, on any route
 
 
 _document: dict[str, Any] | None = None

@@ -551,6 +551,16 @@ def test_answers_match_their_openapi_schemas(api, client, newsroom):
         check("SourceInput", {"url": "https://x.example/feed", "enabled": True})
     check("SourceInput", {"url": "https://x.example/feed", "section": None})
     check("SourceInput", {"url": "https://x.example/feed", "section": ""})
+    # Errors: a deleted article's 410 names when; every operation may meet an outage.
+    assert api.delete(f"/api/articles/{article['id']}").status_code == 204
+    gone = api.get(f"/api/articles/{article['id']}")
+    assert gone.status_code == 410 and "deleted_at" in gone.json["error"]
+    check("Error", gone.json)
+    assert "deleted_at" in schemas["Error"]["properties"]["error"]["properties"]
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if method in ("get", "post", "patch", "delete"):
+                assert "503" in operation["responses"], (method, operation.get("summary"))
 
 
 def test_an_upstream_article_without_authors_keeps_its_source_or_gains_authors(api, db):
