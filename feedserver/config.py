@@ -160,6 +160,12 @@ def truthy(value: str) -> bool:
     return value.strip().lower() in _TRUE
 
 
+def on_off(name: str, value: str) -> bool:
+    """An on/off setting read strictly: ValueError naming it when it is neither."""
+    result = _coerce(name, value, bool)
+    return bool(result)
+
+
 def _coerce(name: str, value: Any, kind: type) -> Any:
     if value is None:
         return None

@@ -124,16 +124,17 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-def log_failure(logger: logging.Logger, what: str, error: BaseException) -> None:
+def log_failure(logger: logging.Logger, what: str, error: BaseException, *args: object) -> None:
     """Log a step that failed: one line while the database is unreachable, else the traceback.
 
-    An outage fails every pass of every background loop and many requests;
-    a traceback each time buried the one line that says what is wrong.
+    ``what`` is a template for ``args`` ("store failed source_id=%s"). An
+    outage fails every pass of every background loop and many requests; a
+    traceback each time buried the one line that says what is wrong.
     """
     if isinstance(error, exc.OperationalError | exc.InterfaceError):
-        logger.warning("%s: database unavailable: %s", what, describe(error))
+        logger.warning(what + ": database unavailable: %s", *args, describe(error))
     else:
-        logger.error("%s", what, exc_info=error)
+        logger.error(what, *args, exc_info=error)
 
 
 def write_first(session: Session, table: Table, key: str) -> None:

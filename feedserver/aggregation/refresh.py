@@ -118,7 +118,7 @@ def complete(
         log.exception("prepare failed source_id=%s", job.id)
         return store_failure(db, job, exc, settings)
     except Exception as exc:  # a bug or a database problem: still record it
-        log_failure(log, f"store failed source_id={job.id}", exc)
+        log_failure(log, "store failed source_id=%s", exc, job.id)
         return store_failure(db, job, StoreError(job.feed_url, describe(exc)), settings)
 
 

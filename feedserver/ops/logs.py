@@ -3,7 +3,7 @@
 ``FEEDSERVER_LOG_FORMAT=json`` writes one JSON object per line with the time,
 level, logger, message, the request id of the request being served (also sent
 back as ``X-Request-Id``) and the subject ids a module passes as ``extra`` or
-names in its message (``source_id=12``, ``article_id=7``). Messages never carry secrets: modules log
+names in its message's template (``"refreshed source_id=%s"``). Messages never carry secrets: modules log
 ids, not tokens, passwords or webhook secrets.
 """
 
@@ -27,8 +27,28 @@ _GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Attributes every LogRecord has; anything else came in through ``extra``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# A subject a message names: "source_id=12", "article_id=7".
-_SUBJECT = re.compile(r"\b([a-z]{1,30}_id)=([0-9]{1,18})\b")
+# In a message template: a subject's slot ("source_id=%s"), or any other
+# conversion (counted, to find the slot's argument), or a literal "%%".
+_SLOT = re.compile(r"\b([a-z]{1,30}_id)=%[sd]|%%|%[-#0 +]*[0-9]*(?:\.[0-9]+)?[a-zA-Z]")
+
+
+def _subjects(record: logging.LogRecord) -> list[tuple[str, int]]:
+    """The (name, id) pairs a record's template names with a slot ("source_id=%s")."""
+    template, args = record.msg, record.args
+    if not isinstance(template, str) or not isinstance(args, tuple) or "_id=%" not in template:
+        return []
+    found, index = [], 0
+    for match in _SLOT.finditer(template):
+        if match.group(0) == "%%":
+            continue
+        if match.group(1) and index < len(args):
+            value = args[index]
+            if isinstance(value, int) and not isinstance(value, bool):
+                found.append((match.group(1), value))
+            elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+                found.append((match.group(1), int(value)))
+        index += 1
+    return found
 
 
 def clean_request_id(value: str | None) -> str | None:
@@ -62,10 +82,12 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value if isinstance(value, int | float | bool | None) else str(value)
-        # The ids a message names as "source_id=12" are fields as well, for a
-        # log search by subject (every module writes its subjects that way).
-        for key, number in _SUBJECT.findall(out["message"]):
-            out.setdefault(key, int(number))
+        # The ids a message's template names as "source_id=%s" are fields as
+        # well, for a log search by subject (every module writes its subjects
+        # that way). Only the template's own: the text it quotes (an
+        # upstream's URL, an error) names whatever it likes.
+        for key, value in _subjects(record):
+            out.setdefault(key, value)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -182,11 +182,14 @@ def build_server(host: str, port: int, workers: int, threads: int) -> Any:
 )
 def serve(host: str, port: int, workers: int | None, threads: int, poller: bool | None) -> None:
     """Serve the site with granian workers (and the poller, if on) until stopped."""
-    from feedserver.commands import create_app_for_command
-    from feedserver.config import truthy
+    from feedserver.commands import StartError, create_app_for_command
+    from feedserver.config import on_off
 
     if poller is None:
-        poller = truthy(os.environ.get("FEEDSERVER_RUN_POLLER", ""))
+        try:  # read before it is turned off below, so as strictly as the app reads it
+            poller = on_off("RUN_POLLER", os.environ.get("FEEDSERVER_RUN_POLLER", ""))
+        except ValueError as exc:
+            raise StartError(f"Cannot start feedserver: {exc}") from None
     # Workers never poll: the supervisor does, once. Set before any app is
     # built here: the check below started a second poller (and WebSub sender)
     # in this process, and imported prometheus_client before it knew of the

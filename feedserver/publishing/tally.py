@@ -214,7 +214,7 @@ class Tally:
                 statsdb.write_batch(self.db, batch, now)
             except Exception as exc:
                 kept = len(batch.traffic)
-                log_failure(log, f"feed stats: flush failed, keeping {kept} feed-hours", exc)
+                log_failure(log, "feed stats: flush failed, keeping %d feed-hours", exc, kept)
                 with self._lock:
                     if len(self._batch.clients) + len(batch.clients) <= MAX_PENDING_CLIENTS:
                         batch.merge(self._batch)

@@ -304,6 +304,11 @@ def test_serve_refuses_what_every_worker_would_fail_on_before_it_starts(tmp_path
     bad = run(tmp_path, "serve", url="nonsense://")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "Cannot start feedserver" in bad.stderr and "serving" not in bad.stderr
+    # serve reads FEEDSERVER_RUN_POLLER itself, then turns it off for its app:
+    # a typo served without a poller (found by a regression audit).
+    typo = run(tmp_path, "serve", url=url, env={"FEEDSERVER_RUN_POLLER": "ture"})
+    assert typo.returncode == 1 and "serving" not in typo.stderr, typo.stderr
+    assert typo.stderr.startswith("Error: Cannot start feedserver: config FEEDSERVER_RUN_POLLER")
     # A setting only the whole app checks (the metrics allow list), once, not per worker.
     env_bad = run(tmp_path, "serve", url=url, env={"FEEDSERVER_METRICS_ALLOW": "bogus"})
     assert env_bad.returncode != 0 and "Traceback" not in env_bad.stderr

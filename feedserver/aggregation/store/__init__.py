@@ -250,7 +250,7 @@ def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSe
             record_failure(source, exc, settings)
             return Outcome(job.id, source.last_status, error=source.last_error)
     except Exception as error:  # the database itself: the source stays leased, retried later
-        log_failure(log, f"recording a failure failed source_id={job.id}", error)
+        log_failure(log, "recording a failure failed source_id=%s", error, job.id)
         return Outcome(job.id, error=f"{exc} (not recorded: database error)"[:2000])
 
 

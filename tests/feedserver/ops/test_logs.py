@@ -38,13 +38,24 @@ def test_the_subjects_a_message_names_are_fields_too():
     """README: the subject's id is a field; the modules write it into the message."""
     record = logging.getLogger("feedserver.test").makeRecord(
         "feedserver.test", logging.INFO, __file__, 1,
-        "refreshed source_id=%s status=%s added=%d article_id=12", (4, 200, 3), None,
+        "refreshed source_id=%s status=%s added=%d article_id=%s", (4, 200, 3, "12"), None,
     )  # fmt: skip
     out = json.loads(JsonFormatter().format(record))
     assert out["source_id"] == 4 and out["article_id"] == 12
     assert "status" not in out and "added" not in out  # only ids
-    named = json.loads(JsonFormatter().format(_record("moved source_id=9", source_id=3)))
+    named = json.loads(JsonFormatter().format(_record("moved source_id=%s", source_id=3)))
     assert named["source_id"] == 3  # one passed as extra wins
+    # What the template quotes is not the module's to name: an upstream's URL.
+    quoted = logging.getLogger("feedserver.test").makeRecord(
+        "feedserver.test", logging.WARNING, __file__, 1, "refresh failed source_id=%s: %s",
+        (14, "fetch http://x.example/f?article_id=77&request_id=5: HTTP 404"), None,
+    )  # fmt: skip
+    fields = json.loads(JsonFormatter().format(quoted))
+    assert fields["source_id"] == 14 and "article_id" not in fields and "request_id" not in fields
+    literal = logging.getLogger("feedserver.test").makeRecord(
+        "feedserver.test", logging.INFO, __file__, 1, "100%% done article_id=7 source_id=%d", (5,), None
+    )  # fmt: skip
+    assert json.loads(JsonFormatter().format(literal))["source_id"] == 5
 
 
 def test_json_line_outside_a_request_has_no_request_id():
