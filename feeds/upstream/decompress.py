@@ -61,10 +61,28 @@ class _ZlibDecoder:
         self._wbits = wbits
         self._zlib = zlib.decompressobj(wbits)
         self._started = False
+        self._head = b""  # deflate: the first bytes, until the two that tell zlib from raw
         self._ended = False  # past the last gzip member: what follows is ignored
 
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         try:
+            if not self._started and self._coding == "deflate":
+                # A zlib header is two bytes; one alone tells nothing (a raw
+                # deflate body sent a byte at a time was called corrupt).
+                self._head += chunk
+                if chunk and len(self._head) < 2:
+                    return
+                head, self._head = self._head, b""
+                self._started = True
+                if head:
+                    try:
+                        yield self._zlib.decompress(head, STEP)
+                    except zlib.error:
+                        self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                        yield self._zlib.decompress(head, STEP)
+                    yield from self._rest_of_member()
+                if chunk:
+                    return  # taken as the head; a flush (b"") goes on below
             if not chunk:
                 yield self._zlib.flush()
                 if not self._zlib.eof:  # no end of stream (gzip: nor its CRC and length)
@@ -72,15 +90,7 @@ class _ZlibDecoder:
                 return
             if self._ended:
                 return
-            if not self._started and self._coding == "deflate":
-                self._started = True
-                try:
-                    yield self._zlib.decompress(chunk, STEP)
-                except zlib.error:
-                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                    yield self._zlib.decompress(chunk, STEP)
-            else:
-                yield self._zlib.decompress(chunk, STEP)
+            yield self._zlib.decompress(chunk, STEP)
             yield from self._rest_of_member()
             if self._coding != "deflate":
                 yield from self._later_members()

@@ -250,6 +250,18 @@ def test_a_bomb_split_into_members_is_still_cut_at_the_cap() -> None:
         fetcher.fetch(raw.url("/feed"))
 
 
+@pytest.mark.parametrize("wrapped", [True, False])
+@pytest.mark.parametrize("cuts", [[1], [1, 2, 3], list(range(1, 40)), []])
+def test_deflate_is_told_from_raw_deflate_whatever_its_first_chunk(wrapped, cuts) -> None:
+    """Raw deflate sent a byte at a time was "corrupt": one byte tells no zlib header."""
+    if wrapped:
+        sent = zlib.compress(RSS)
+    else:
+        raw = zlib.compressobj(wbits=-15)
+        sent = raw.compress(RSS) + raw.flush()
+    assert _decode(sent, cuts, "deflate") == RSS
+
+
 def test_a_cut_second_gzip_member_is_a_truncated_body() -> None:
     sent = gzip.compress(b"first") + gzip.compress(b"second")[:-6]
     with pytest.raises(FetchError, match="truncated gzip body"):
