@@ -485,10 +485,13 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, also between open and read
         return False
     except OSError:
-        os.kill(pid, 0)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
         return True
 
 
