@@ -162,19 +162,20 @@ def truthy(value: str) -> bool:
 
 def on_off(name: str, value: str) -> bool:
     """An on/off setting read strictly: ValueError naming it when it is neither."""
-    result = _coerce(name, value, bool)
-    return bool(result)
+    return bool(_coerce(name, value, bool))
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
     if value is None:
         return None
     if kind is bool:
+        if isinstance(value, bool):
+            return value
         # A typo ("ture") silently meant off: FEEDSERVER_SESSION_COOKIE_SECURE=ture
         # left the admin's cookie without Secure.
-        text = str(value).strip().lower() if not isinstance(value, bool) else ""
-        if isinstance(value, bool) or text in _TRUE or text in _FALSE:
-            return value if isinstance(value, bool) else text in _TRUE
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
         raise ValueError(
             f"config {ENV_PREFIX}_{name}: {str(value)[:40]!r} is neither on"
             f" ({', '.join(sorted(_TRUE))}) nor off ({', '.join(sorted(t for t in _FALSE if t))})"

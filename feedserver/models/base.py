@@ -19,11 +19,7 @@ NAMING = {
 
 
 def upsert_insert(dialect: str) -> Any:
-    """The INSERT construct with ON CONFLICT clauses for the named dialect.
-
-    Imported on demand: ``sqlalchemy.dialects.postgresql`` loads every
-    PostgreSQL driver's module (~25 ms), which a process on SQLite never needs.
-    """
+    """The INSERT construct with ON CONFLICT clauses for the named dialect (one place)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 

@@ -3,8 +3,8 @@
 ``FEEDSERVER_LOG_FORMAT=json`` writes one JSON object per line with the time,
 level, logger, message, the request id of the request being served (also sent
 back as ``X-Request-Id``) and the subject ids a module passes as ``extra`` or
-names in its message's template (``"refreshed source_id=%s"``). Messages never carry secrets: modules log
-ids, not tokens, passwords or webhook secrets.
+names in its message's template (``"refreshed source_id=%s"``). Messages
+never carry secrets: modules log ids, not tokens, passwords or webhook secrets.
 """
 
 from __future__ import annotations

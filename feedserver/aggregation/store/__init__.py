@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -99,7 +99,7 @@ _UNCHANGED = (
 REDOABLE = text("SET LOCAL synchronous_commit TO OFF")
 
 
-def fetched_from(source: Source | None, job: SourceJob) -> bool:
+def fetched_from(source: Source | None, job: SourceJob) -> TypeGuard[Source]:
     """Whether ``source`` still is what ``job`` fetched: not removed, not given another URL.
 
     An admin who edits a source's feed URL while its old one is being fetched
@@ -127,7 +127,6 @@ def write_fetched(
             source = session.get(Source, job.id)
             if not fetched_from(source, job):  # removed or moved while we were fetching
                 return Outcome(job.id, result.status)
-            assert source is not None
             return store_fetched(session, source, result, parsed, settings, careful=careful)
 
     return again_on_conflict(write, f"source_id={job.id}")
@@ -246,7 +245,6 @@ def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSe
             source = session.get(Source, job.id)
             if not fetched_from(source, job):
                 return Outcome(job.id, error=str(exc))
-            assert source is not None
             record_failure(source, exc, settings)
             return Outcome(job.id, source.last_status, error=source.last_error)
     except Exception as error:  # the database itself: the source stays leased, retried later

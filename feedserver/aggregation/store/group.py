@@ -149,7 +149,7 @@ class GroupCommit:
             outcomes = []
             for item in batch:
                 source = sources.get(item.job.id)
-                if source is None or not fetched_from(source, item.job):  # removed or moved
+                if not fetched_from(source, item.job):  # removed or moved while fetched
                     outcomes.append(Outcome(item.job.id, item.result.status))
                     continue
                 outcomes.append(
