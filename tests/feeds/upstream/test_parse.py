@@ -16,11 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from feeds.errors import ParseError
 from feeds.model import Author
 from feeds.sanitize import clean_html
+from feeds.upstream.jsonfeed import looks_like_json
 from feeds.upstream.parse import entry_key, parse_feed
 
 CORPUS = Path(__file__).parents[2] / "data" / "upstream"
@@ -196,3 +199,22 @@ def test_a_guid_that_is_no_address_is_no_link() -> None:
         "c": "https://up.example/posts/c",
         "d": "https://x.example/d",
     }
+
+
+@pytest.mark.fuzz
+@given(
+    body=st.binary(max_size=40),
+    label=st.none()
+    | st.sampled_from(
+        ["application/json", "application/feed+json", "text/html", "application/xml", ""]
+    ),
+)
+def test_what_a_body_starts_with_decides_over_its_label(body, label):
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    verdict = looks_like_json(body, label)
+    if first == b"<":
+        assert verdict is False
+    elif first == b"{":
+        assert verdict is True
+    else:
+        assert verdict == (label or "").endswith("json")

@@ -6,6 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds.upstream.schedule import (
     CacheHints,
@@ -174,3 +176,14 @@ def test_an_expires_in_year_9999_is_never_stale_not_already_stale(date) -> None:
     )  # fmt: skip
     assert hints.expires is not None and hints.expires - NOW > timedelta(days=365)
     assert next_fetch(NOW, interval=timedelta(minutes=15), hints=hints) - NOW >= timedelta(hours=10)
+
+
+@pytest.mark.fuzz
+@given(expires=st.text(max_size=80), date=st.none() | st.text(max_size=40))
+def test_any_expires_value_gives_a_bounded_freshness(expires, date):
+    """Expires is upstream text: never an error, always a time a capped span from now."""
+    hints = cache_hints(
+        cache_control=None, expires=expires, age=None, retry_after=None, now=NOW, date=date
+    )
+    assert hints.expires is not None
+    assert abs(hints.expires - NOW) <= timedelta(seconds=10**8)

@@ -6,9 +6,11 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedserver import create_app
-from feedserver.ops.logs import REQUEST_ID, JsonFormatter, RequestIdFilter
+from feedserver.ops.logs import REQUEST_ID, JsonFormatter, RequestIdFilter, _subjects
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
@@ -130,3 +132,20 @@ def test_request_urls_of_http_libraries_stay_out_of_the_log():
     assert logging.getLogger("httpx").level == logging.WARNING
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+
+
+@pytest.mark.fuzz
+@given(
+    template=st.text(alphabet=st.sampled_from(list("ab_id=%sdx %.05")), max_size=40),
+    args=st.lists(
+        st.one_of(st.integers(), st.text(max_size=8), st.none(), st.booleans()), max_size=6
+    ),
+)
+def test_subject_fields_come_only_from_the_templates_own_slots(template, args):
+    """A hostile template or argument never breaks a log line; a field is an int the
+    template names as "…_id=%s" or "…_id=%d", never something an argument says."""
+    record = logging.getLogger("feedserver.test").makeRecord(
+        "feedserver.test", logging.INFO, __file__, 1, template, tuple(args), None
+    )
+    for key, value in _subjects(record):
+        assert f"{key}=%" in template and isinstance(value, int) and not isinstance(value, bool)
