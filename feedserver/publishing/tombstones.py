@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from feeds import model as fm
 from feedserver import urls
 from feedserver.content.deletion import purge_tombstones
-from feedserver.db import write_first
 from feedserver.errors import Gone, NotFound
 from feedserver.models import Article, ArticleTombstone, TombstoneScope, utcnow
 from feedserver.stories import leads
@@ -134,19 +133,16 @@ def article_or_gone(session: Session, ident: int, days: int, *, for_write: bool 
     the admin's edit and delete, the CLI (INTERFACE §8). ``for_write``: it is
     about to be changed or deleted, so this waits for any other such change
     of it under way and reads what that left: of two deletions at once the
-    second is a 410 (not a second tombstone), and an edit and a deletion take
-    turns instead of deadlocking.
+    second is a 410 (not a second tombstone), and edits and deletions take
+    turns instead of deadlocking: each may move articles between stories and
+    rewrite their lead flags (:func:`feedserver.stories.leads.one_writer`).
     """
     if for_write and valid_id(ident):
-        write_first(session, Article.__table__, f"article:{ident}")  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
+        leads.one_writer(session)
     try:
         article = get_or_404(session, Article, ident)
     except NotFound:
         if valid_id(ident):
             check_gone(session, days, article_id=ident)
         raise
-    if for_write and article.story_id is not None:
-        # Edits of two members of one story take turns: each rewrites the
-        # other's lead flags, and in opposite orders they deadlocked.
-        leads.lock(session, article.story_id)
     return article

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from feedserver.db import write_first
 from feedserver.errors import Conflict, NotFound, Unprocessable
 from feedserver.models import Article, Source, Story
 from feedserver.stories import leads
@@ -146,7 +145,7 @@ def _one_at_a_time(session: Session) -> None:
     could each pass it and together break it (two merges bringing in one
     source's articles).
     """
-    write_first(session, Story.__table__, "stories-curation")  # type: ignore[arg-type]  # declarative __table__ is typed as a FromClause
+    leads.one_writer(session)
 
 
 def find_story(session: Session, story_id: int) -> Story | None:

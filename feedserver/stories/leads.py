@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from feedserver.db import write_first
 from feedserver.models.base import utcnow
 from feedserver.models.content import Article
 from feedserver.models.scopes import SITE, bump_scopes, section_key
@@ -69,6 +70,22 @@ _NEXT_STORY_ID = text(
     " ON CONFLICT (id) DO UPDATE SET last = max(story_id_floor.last + 1, excluded.last)"
     " RETURNING last"
 )
+
+
+ONE_WRITER = "stories-curation"  # the advisory key of write_first below
+
+
+def one_writer(session: Session) -> None:
+    """Make this transaction the only one changing story membership by hand, until it ends.
+
+    Taken first (before any row is written) by each admin's split or merge
+    and by each edit or deletion of an article: an edit re-files its article,
+    which may leave one story and join another, each under its row lock, and
+    rewrites both stories' lead flags. Two such edits at once took those locks
+    in opposite orders and deadlocked (on PostgreSQL; SQLite has one writer
+    anyway), and a loaded machine could lose every retry to it (409).
+    """
+    write_first(session, _STORIES, ONE_WRITER)
 
 
 def lock(session: Session, story_id: int) -> None:
