@@ -68,6 +68,13 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
     problem = http_url_problem(url, URL_LENGTH)
     if problem is UrlProblem.TOO_LONG:
         raise BadRequest(f"{field_name} is longer than {URL_LENGTH} characters.")
+    if problem is UrlProblem.CREDENTIALS:
+        raise BadRequest(
+            f"{field_name} must not hold a user name or password: the source's URL is shown"
+            " in the admin, the API and its feed.",
+            code="malformed_url",
+            fields={field_name: "invalid"},
+        )
     if problem is not None:
         raise BadRequest(
             f"{field_name} must be an absolute http(s) URL, not {url[:100]!r}.",

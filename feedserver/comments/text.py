@@ -70,7 +70,7 @@ def check_website(value: str) -> str | None:
     problem = http_url_problem(value, WEBSITE_MAX)
     if problem is UrlProblem.TOO_LONG:
         return f"Website must be at most {WEBSITE_MAX} characters (it has {len(value)})."
-    return _WEBSITE_PROBLEMS.get(problem) if problem else None
+    return _WEBSITE_PROBLEMS[problem] if problem else None
 
 
 # The reader-facing wording of each reason (feedserver.urls owns the rule).
@@ -78,6 +78,7 @@ _WEBSITE_PROBLEMS = {
     UrlProblem.SPACES: "Website must be a single web address without spaces.",
     UrlProblem.MALFORMED: "Website is not a valid web address.",
     UrlProblem.NOT_HTTP: "Website must be a web address starting with http:// or https://.",
+    UrlProblem.CREDENTIALS: "Website must not hold a user name or password: it is shown to everyone.",
 }
 
 

@@ -308,6 +308,7 @@ def url_problem(value: str, max_length: int = 2000) -> str | None:
         UrlProblem.SPACES: "must not contain spaces or control characters",
         UrlProblem.MALFORMED: f"is not a valid URL: {_short(value)}",
         UrlProblem.NOT_HTTP: f"must be an absolute http:// or https:// URL, not {_short(value)}",
+        UrlProblem.CREDENTIALS: "must not hold a user name or password (it would be shown)",
     }[problem]
 
 

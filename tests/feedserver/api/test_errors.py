@@ -305,6 +305,8 @@ ARTICLE_422 = {
     "url space": ({"original_url": "https://exa mple.org/"}, "original_url"),
     "url long": ({"original_url": "https://example.org/" + "a" * 2000}, "original_url"),
     "url number": ({"original_url": 7}, "original_url"),
+    "url credentials": ({"original_url": "https://user:pw@ok.example/"}, "original_url"),
+    "url user": ({"original_url": "https://user@ok.example/"}, "original_url"),
     "time garbage": ({"published_at": "yesterday"}, "published_at"),
     "time naive": ({"published_at": "2026-03-01T10:00:00"}, "published_at"),
     "time date only": ({"published_at": "2026-03-01"}, "published_at"),
@@ -393,6 +395,7 @@ TAXONOMY_422 = [
     ({"description": 5}, "description"), ({"description": "x" * 5001}, "description"),
     ({"bio": {"x": 1}}, "bio"), ({"bio": "x" * 10_001}, "bio"),
     ({"homepage": "javascript:x"}, "homepage"), ({"homepage": 5}, "homepage"),
+    ({"homepage": "https://user:pw@ok.example/"}, "homepage"),
     ({"url": "https://example.org/"}, "url"),
 ]  # fmt: skip
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from feedserver.comments.text import check_website
 from feedserver.content import editing
 from feedserver.content.deletion import delete_article
 from feedserver.content.slugs import is_valid_slug, slugify, unique_slug
 from feedserver.content.validation import Fields, parse_time, text_problem, url_problem
 from feedserver.errors import Conflict, Unprocessable
 from feedserver.models import Article, ArticleAuthor, Section
+from feedserver.urls import UrlProblem, http_url_problem
 from tests.factories import make_article, make_author, make_section, make_source
 
 SITE = "https://news.example"
@@ -268,3 +270,19 @@ def test_a_section_name_a_concurrent_request_took_is_a_409(db, monkeypatch):
         assert s.scalars(select(Section.name).where(Section.slug.like("weather%"))).all() == [
             "Weather"
         ]
+
+
+@pytest.mark.parametrize("problem", list(UrlProblem))
+def test_every_url_problem_has_its_words_wherever_urls_are_given(problem):
+    # A reason added to feedserver.urls without its words here was a KeyError:
+    # an API article or author with "https://user:pw@host/" was a 500.
+    url = {
+        UrlProblem.TOO_LONG: "https://example.org/" + "a" * 3000,
+        UrlProblem.SPACES: "https://exa mple.org/",
+        UrlProblem.MALFORMED: "https://example.org:99999/",
+        UrlProblem.NOT_HTTP: "ftp://example.org/",
+        UrlProblem.CREDENTIALS: "https://user:pw@example.org/",
+    }[problem]
+    assert http_url_problem(url, 2000) is problem
+    assert url_problem(url).startswith(("must", "is not"))
+    assert check_website(url).startswith("Website")
