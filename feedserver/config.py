@@ -167,7 +167,14 @@ def on_off(name: str, value: str) -> bool:
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
     if value is None:
-        return None
+        if SETTINGS.get(name, (None,))[0] is None:
+            return None  # not set: worked out at start-up (DATABASE_URL, SECRET_KEY)
+        # FEEDSERVER_FEED_ITEMS=null (read as JSON) or FEED_ITEMS = None in
+        # feedserver.cfg started, and then every feed was a 500.
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: null is no value for this setting;"
+            f" leave it out for the default, {json.dumps(SETTINGS[name][0])[:60]}"
+        )
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -240,7 +247,15 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
         # A copy, so no app changes a mutable default (a list) for the next one.
         app.config.setdefault(name, json.loads(json.dumps(default)))
     app.config.from_prefixed_env(ENV_PREFIX)
-    app.config.from_pyfile("feedserver.cfg", silent=True)
+    try:
+        app.config.from_pyfile("feedserver.cfg", silent=True)
+    except Exception as exc:  # noqa: BLE001 - whatever the file raises is a configuration error
+        # Flask runs the file as Python: a typo was a traceback, not one line.
+        where = Path(app.config.root_path) / "feedserver.cfg"
+        raise ValueError(
+            f"config file {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            " (it is Python: NAME = value, one per line)"
+        ) from None
     if overrides:
         app.config.update(overrides)
     for name, (_, kind, _) in SETTINGS.items():

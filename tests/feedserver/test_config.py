@@ -102,6 +102,41 @@ def test_an_allowlist_entry_that_names_nothing_is_refused_at_start_up(make_app, 
     assert make_app(UPSTREAM_ALLOWLIST=kept).config["UPSTREAM_ALLOWLIST"] == kept
 
 
+@pytest.mark.parametrize(
+    "name", ["FEED_ITEMS", "SITE_TITLE", "MAX_PAGE_DEPTH", "TOMBSTONE_DAYS", "RUN_POLLER",
+             "COMMENT_RATE_LIMITS", "BASE_URL"],
+)  # fmt: skip
+def test_a_null_setting_is_refused_at_start_up(make_app, tmp_path, name):
+    # The environment is read as JSON: "null" passed start-up as None, and then
+    # every feed (FEED_ITEMS, SITE_TITLE) or page was a 500. So did None in feedserver.cfg.
+    with pytest.raises(ValueError, match=f"FEEDSERVER_{name}: null is no value"):
+        make_app(**{name: "null"})
+    (tmp_path / "instance").mkdir(exist_ok=True)
+    (tmp_path / "instance" / "feedserver.cfg").write_text(f"{name} = None\n")
+    with pytest.raises(ValueError, match=f"FEEDSERVER_{name}: null is no value"):
+        make_app()
+
+
+def test_settings_not_set_by_default_may_be_null(make_app, tmp_path):
+    app = make_app(DATABASE_URL="null", SECRET_KEY="null")
+    assert (
+        app.config["DATABASE_URL"].startswith("sqlite:///") and len(app.config["SECRET_KEY"]) == 64
+    )
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [("this is not python\n", "NameError"), ("FEED_ITEMS = \n", "SyntaxError"),
+     ("X = 1/0\n", "ZeroDivisionError")],
+)  # fmt: skip
+def test_a_config_file_that_does_not_run_is_one_line_at_start_up(make_app, tmp_path, text, error):
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "feedserver.cfg").write_text(text)
+    with pytest.raises(ValueError, match=f"feedserver.cfg: {error}") as refused:
+        make_app()
+    assert "\n" not in str(refused.value)
+
+
 @pytest.mark.parametrize("value", ["ture", "maybe", "2", "enabled", "null-ish"])
 def test_an_on_off_setting_that_is_neither_is_refused_at_start_up(make_app, value):
     """A typo meant off: SESSION_COOKIE_SECURE=ture left the admin's cookie without Secure."""
