@@ -108,6 +108,15 @@ def _scope_of(endpoint: str, args: Mapping[str, Any], session: Session) -> Topic
     if endpoint == "syndication.site_feed":
         return Topic(urls.scope_feed("site", None, fmt), SITE, fmt)
     slug = str(args["slug"])
+    if not slug.isprintable() or len(slug) > 300:
+        # No slug holds these; and PostgreSQL refuses a NUL in a query (a 500).
+        # The site's paths never get here with one (feedserver.web), a form's topic does.
+        what = (
+            "article"
+            if endpoint == "comments.comment_feed"
+            else str(args["kind"]).removesuffix("s")
+        )
+        raise WebSubError("hub.topic", f"no {what} called {slug[:80]!r}")
     if endpoint == "comments.comment_feed":
         article = session.execute(select(Article.id, Article.slug).where(Article.slug == slug))
         row = article.first()

@@ -63,6 +63,12 @@ def test_every_scope_and_format_is_accepted(client, db, newsroom, topic):
         ("http://localhost/feed.atom#top", "fragment"),
         ("http://localhost/sections/nowhere/feed.atom", "no section called 'nowhere'"),
         ("http://localhost/articles/nothing/comments.rss", "no article called"),
+        # A form decodes %00: PostgreSQL refuses a NUL in a query, these were 500s there.
+        ("http://localhost/sections/\x00/feed.atom", "no section called '\\x00'"),
+        ("http://localhost/authors/a\x00b/feed.json", "no author called"),
+        ("http://localhost/sources/x\x00/feed.rss", "no source called"),
+        ("http://localhost/articles/a\x00b/comments.rss", "no article called"),
+        ("http://localhost/sections/a\x01b/feed.atom", "no section called"),
         ("http://elsewhere.example/feed.atom", "only the feeds of http://localhost"),
         ("http://localhost:8080/feed.atom", "only the feeds of"),
         ("http://localhost/", "not a feed URL"),
