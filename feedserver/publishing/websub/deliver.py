@@ -38,7 +38,7 @@ from sqlalchemy.exc import OperationalError
 
 from feeds.errors import FeedError
 from feeds.upstream import transport
-from feeds.upstream.guard import Allowlist
+from feeds.upstream.guard import Allowlist, numeric_host, system_resolver
 from feeds.websub import format_link, new_challenge, sign, verification_url
 from feedserver.db import Database, describe
 from feedserver.ops.metrics import record_deliveries
@@ -136,7 +136,7 @@ class Sender:
         self.client.close()
 
     def _slot(self, url: str) -> threading.BoundedSemaphore:
-        host = urlsplit(url).netloc.lower()
+        host = _host_key(url)
         with self._lock:
             slot = self._hosts.get(host)
             if slot is None:
@@ -166,6 +166,31 @@ class Sender:
                     return response.status_code, data[: MAX_RESPONSE_READ + 1]
             finally:
                 transport.deadline.reset(token)
+
+
+def _host_key(url: str) -> str:
+    """The address a callback's requests go to: what the per-host limit counts.
+
+    Not the URL's spelling: 127.0.0.1, 127.1, 0x7f.1, 2130706433, any port and
+    any name of one address (a wildcard DNS zone) would each have had their
+    own slots, and a subscriber with slow callbacks under many spellings held
+    every sender, so deliveries to everyone else came late (found by an audit).
+    A host that does not resolve counts as itself (its request fails anyway).
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return url
+    address = numeric_host(host)
+    if address is not None:
+        return str(address)
+    try:
+        found = system_resolver(host, port)
+    except FeedError:
+        return host
+    return found[0] if found else host
 
 
 def _failure(exc: Exception) -> str:
