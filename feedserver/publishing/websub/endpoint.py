@@ -126,7 +126,14 @@ def check_callback(callback: str, allowlist: Allowlist) -> str:
             raise Refused(403, f"hub.callback refused: {exc.problem}") from None
         except FetchError as exc:
             raise Refused(400, f"hub.callback: {exc.problem}") from None
-    return str(url) if str(url) == callback else callback
+    if str(url) == callback:
+        return callback
+    # Kept as given (its path's escapes are the subscriber's), but for the
+    # scheme and host, which are case-insensitive (RFC 3986 §6.2.2.1):
+    # HTTP://Host/cb and http://host/cb were two subscriptions, each delivered.
+    scheme, _, rest = callback.partition(":")
+    authority = rest[2:].split("/", 1)[0].split("?", 1)[0]
+    return f"{scheme.lower()}://{authority.lower()}{rest[2 + len(authority) :]}"
 
 
 def _plain(status: int, text: str) -> Response:

@@ -141,6 +141,12 @@ def test_resubscription_replaces_and_unsubscribe_ends(
     hub.run_once()
     (sub,) = _subs(db)
     assert sub.secret == "two" and sub.lease_seconds == 300  # clamped to 5 minutes
+    # Scheme and host are case-insensitive: the same callback (it was a second
+    # subscription, and every change was delivered twice). The path is its own.
+    subscribe(client, TOPIC, cb.replace("http://", "HTTP://"), **{"hub.secret": "three"})
+    hub.run_once()
+    (sub,) = _subs(db)
+    assert sub.callback == cb and sub.secret == "three"
     r = client.post(
         "/websub", data={"hub.mode": "unsubscribe", "hub.topic": TOPIC, "hub.callback": cb}
     )
