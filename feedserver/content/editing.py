@@ -86,6 +86,22 @@ def sanitize_body(html: str, base_url: str) -> str:
     return clean_html(html, base_url)
 
 
+def _stored_body(html: str, base_url: str) -> str:
+    """The body as stored: cleaned, and still within BODY_MAX (422 otherwise).
+
+    Cleaning escapes what it keeps as text ("&" becomes "&amp;"), so a body
+    within the limit as sent could be stored, and answered, five times longer.
+    """
+    cleaned = sanitize_body(html, base_url)
+    if len(cleaned) > BODY_MAX:
+        raise Unprocessable(
+            f"body_html: {len(cleaned):,} characters once cleaned (markup escaped as text),"
+            f" more than the {BODY_MAX:,} an article holds.",
+            fields={"body_html": f"at most {BODY_MAX:,} characters once cleaned"},
+        )
+    return cleaned
+
+
 def _check_slug_free(session: Session, model: Any, slug: str, own_id: int | None) -> None:
     query = select(model.id).where(model.slug == slug)
     if own_id is not None:
@@ -145,7 +161,7 @@ def create_article(session: Session, data: Mapping[str, Any], *, site_url: str) 
         # A new article was last changed when it was published (it may be back-dated).
         updated_at=published,
         created_at=now,
-        body_html=sanitize_body(body, site_url + urls.article(slug)) if body else "",
+        body_html=_stored_body(body, site_url + urls.article(slug)) if body else "",
         **values,
     )
     article.set_authors(authors)
@@ -177,7 +193,7 @@ def update_article(
         )
     if "body_html" in values and values["body_html"]:
         slug = values.get("slug", article.slug)
-        values["body_html"] = sanitize_body(values["body_html"], site_url + urls.article(slug))
+        values["body_html"] = _stored_body(values["body_html"], site_url + urls.article(slug))
     # published_at first: set_authors copies it into the bylines.
     for name in sorted(values, key=lambda n: n != "published_at"):
         setattr(article, name, values[name])

@@ -274,6 +274,8 @@ ARTICLE_422 = {
     "long summary": ({"summary": "x" * 5001}, "summary"),
     "summary NUL": ({"summary": "\x00"}, "summary"),
     "long body": ({"body_html": "x" * 1_000_001}, "body_html"),
+    # Within the limit as sent, past it once cleaned ("&" is stored as "&amp;").
+    "body long once cleaned": ({"body_html": "&" * 300_000}, "body_html"),
     "body number": ({"body_html": 1.5}, "body_html"),
     "authors missing": ({"authors": ...}, "authors"),
     "authors empty": ({"authors": []}, "authors"),
