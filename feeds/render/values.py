@@ -21,24 +21,7 @@ from itertools import repeat
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feeds.model import Author
-
-# XML 1.0 §2.2 (https://www.w3.org/TR/xml/#charsets) excludes C0 controls
-# other than TAB/LF/CR, the surrogate block and U+FFFE/U+FFFF. In a Python str
-# every surrogate is a lone one (a valid pair decodes to one astral code
-# point), and lone surrogates cannot be encoded as UTF-8 either, so the same
-# set is dropped for JSON: a title then reads the same in all three formats.
-# The C1 controls U+007F-U+009F, which §2.2 discourages, go too: in real text
-# they are mis-decoded Windows-1252, and the W3C validator flags them as such.
-# So is U+FFFD, the mark a decoder leaves where bytes (or an upstream's "&#0;")
-# could not be read: it carries nothing, so it goes as well. And the other
-# Unicode noncharacters (U+FDD0-U+FDEF, the last two of every plane), which
-# §2.2 discourages and the validator's HTML check calls invalid code points.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
-)
-_NOT_XML_CHAR = re.compile(
-    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd{_NONCHARACTERS}]"
-)
+from feeds.sanitize import NOT_XML_CHAR as _NOT_XML_CHAR
 
 # RFC 3986's characters (the W3C validator's set); anything else in an href —
 # a space, "<", a non-ASCII letter — is percent-encoded on the way out.

@@ -216,7 +216,16 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
             return f"contains a control character (U+{ord(char):04X})"
+        if _NONCHARACTER.match(char):  # no character at all: XML and HTML refuse them
+            return f"contains a Unicode noncharacter (U+{ord(char):04X})"
     return bidi_problem(value)
+
+
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef"
+    + "".join(chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(17))
+    + "]"
+)
 
 
 def bidi_problem(value: str) -> str | None:

@@ -248,3 +248,14 @@ def test_links_from_the_root_resolve_as_urljoin_resolves_them(
         return
     expected = joined if parts.scheme in ("http", "https") and parts.netloc else None
     assert safe_url(value, base, mailto=mailto) == expected
+
+
+@pytest.mark.parametrize(
+    "reference", ["&#1;", "&#x7f;", "&#xfffe;", "&#xffff;", "&#xfdd0;", "&#x10ffff;", "&#xd800;",
+                  "&#0;", "&#x1b;", "&#x81;"],  # (HTML reads &#x80;-&#x9f; as Windows-1252 but these)
+)  # fmt: skip
+def test_character_references_never_bring_in_what_raw_text_may_not_hold(reference: str) -> None:
+    # "&#1;" came out as a raw U+0001, which the raw text's checks refuse: the
+    # article page then held an HTML parse error (found by the audit).
+    cleaned = clean_html(f"<p>a{reference}b &amp; &#233; &#x1F600;</p>", "https://x.example/")
+    assert cleaned == "<p>ab &amp; é 😀</p>"

@@ -273,6 +273,8 @@ ARTICLE_422 = {
     "title surrogate": ({"title": "\ud800"}, "title"),
     "long summary": ({"summary": "x" * 5001}, "summary"),
     "summary NUL": ({"summary": "\x00"}, "summary"),
+    "summary noncharacter": ({"summary": "a\ufffeb"}, "summary"),
+    "title noncharacter": ({"title": "a\U0010ffff"}, "title"),
     "long body": ({"body_html": "x" * 1_000_001}, "body_html"),
     # Within the limit as sent, past it once cleaned ("&" is stored as "&amp;").
     "body long once cleaned": ({"body_html": "&" * 300_000}, "body_html"),
