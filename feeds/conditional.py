@@ -97,7 +97,7 @@ def choose_encoding(accept_encoding: str | None) -> str:
     """Pick br, gzip or identity from an Accept-Encoding header (RFC 9110 §12.5.3).
 
     The acceptable coding with the highest quality wins; between equals, br
-    (the smaller). A coding the header does not name takes ``*``'s quality;
+    (the smaller), and a coding over identity. A coding the header does not name takes ``*``'s quality;
     ``x-gzip`` counts as gzip (§8.4.1.3). Qualities outside 0–1 are clamped, and
     unreadable ones count as 0 (not acceptable). Nothing acceptable: identity.
     """
@@ -114,6 +114,8 @@ def choose_encoding(accept_encoding: str | None) -> str:
         q = qualities.get(encoding, star)
         if q > best:
             best, chosen = q, encoding
+    if qualities.get("identity", 0.0) > best:
+        return "identity"  # rated above every coding ("identity;q=1, gzip;q=0.5")
     return chosen
 
 

@@ -31,6 +31,12 @@ from feeds.conditional import choose_encoding
         ("br;q=7, gzip;q=1", "br"),  # out of range: clamped to 1, then the tie rule
         ("gzip;level=9;q=0.2, br;q=0.1", "gzip"),  # q after another parameter
         ("compress, deflate", "identity"),
+        # identity rated above every coding is chosen; an equal rating compresses.
+        ("identity;q=1, gzip;q=0.5", "identity"),
+        ("gzip;q=0.5, br;q=0.4, identity", "identity"),
+        ("identity;q=0.5, gzip", "gzip"),
+        ("identity, gzip", "gzip"),
+        ("*;q=0.3, identity;q=0.2", "br"),
     ],
 )
 def test_the_highest_acceptable_quality_wins(header, chosen):
