@@ -34,7 +34,7 @@ from feedserver.api.shapes import (
     request_fields,
 )
 from feedserver.db import db_session, get_db
-from feedserver.errors import BadRequest, UnsupportedMediaType
+from feedserver.errors import BadRequest, Unprocessable, UnsupportedMediaType
 from feedserver.models import Source
 from feedserver.web import base_url, paginate
 
@@ -111,7 +111,10 @@ def add_source() -> ResponseReturnValue:
     data = request_fields()
     unknown = set(data) - {"url", "section", "name"}
     if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(sorted(unknown))[:200]}.")
+        raise Unprocessable(
+            f"Unknown field(s): {', '.join(sorted(unknown))[:200]}.",
+            fields={str(k)[:100]: "is not a field of this request" for k in sorted(unknown)[:20]},
+        )
     if "url" not in data:
         raise BadRequest("Give the feed's or a page's address as 'url'.", fields={"url": "missing"})
     source = sources.add_source(

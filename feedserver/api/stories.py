@@ -21,7 +21,7 @@ from feedserver.api.shapes import (
 )
 from feedserver.content import editing
 from feedserver.db import db_session
-from feedserver.errors import NotFound
+from feedserver.errors import NotFound, Unprocessable
 from feedserver.models import Story
 from feedserver.stories import curation
 from feedserver.stories.members import members_of
@@ -101,7 +101,7 @@ def get_story(ident: int) -> ResponseReturnValue:
 @token_required
 def split_story(ident: int) -> ResponseReturnValue:
     """Move the named articles out of the story into one of their own."""
-    data = request_fields()
+    data = _only(request_fields(), {"articles"})
     session = db_session()
     with editing.saving(session):
         left, new = curation.split(session, ident, data.get("articles"))
@@ -112,11 +112,22 @@ def split_story(ident: int) -> ResponseReturnValue:
 @token_required
 def merge_stories() -> ResponseReturnValue:
     """Make one story of the named stories and articles."""
-    data = request_fields()
+    data = _only(request_fields(), {"stories", "articles"})
     session = db_session()
     with editing.saving(session):
         target = curation.merge(session, data.get("stories"), data.get("articles"))
     return jsonify(_found(target))
+
+
+def _only(data: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """The body, when it names no other field (422, as every object's fields are)."""
+    unknown = sorted(str(name)[:100] for name in data if name not in fields)[:20]
+    if unknown:
+        raise Unprocessable(
+            f"Unknown field(s): {', '.join(unknown)[:200]}; give {' and '.join(sorted(fields))}.",
+            fields=dict.fromkeys(unknown, "is not a field of this request"),
+        )
+    return data
 
 
 # --- OpenAPI ----------------------------------------------------------------------
@@ -155,6 +166,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "StorySplit": {
         "type": "object",
         "required": ["articles"],
+        "additionalProperties": False,
         "properties": {"articles": {**_IDS, "minItems": 1}},
     },
     "StorySplitResult": {
@@ -167,6 +179,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     },
     "StoryMerge": {
         "type": "object",
+        "additionalProperties": False,
         "properties": {"stories": _IDS, "articles": _IDS},
         "description": "At least two stories or articles in all; named articles bring their stories.",
     },

@@ -220,9 +220,11 @@ def test_api_errors(client, db, upstream, auth):
     r = client.post("/api/sources", data="{", headers=auth, content_type="application/json")
     assert r.status_code == 400
     assert client.post("/api/sources", json={}, headers=auth).status_code == 400
-    assert (
-        client.post("/api/sources", json={"url": "x", "bogus": 1}, headers=auth).status_code == 400
-    )
+    # An unknown field is a 422 naming it, as for every other object.
+    r = client.post("/api/sources", json={"url": "x", "bogus": 1}, headers=auth)
+    assert r.status_code == 422 and r.json["error"]["fields"] == {
+        "bogus": "is not a field of this request"
+    }
     for missing in (
         client.get("/api/sources/999", headers=auth),
         client.get("/api/sources/99999999999999", headers=auth),

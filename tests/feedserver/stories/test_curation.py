@@ -125,6 +125,11 @@ def test_split_refuses_strangers_and_everyone(api, db):
     other = write(db, ids, "peru", PERU, "a", hours=40)
     assert api.post(f"/api/stories/{story}/split", json={"articles": [other]}).status_code == 422
     assert api.post(f"/api/stories/{story}/split", json={}).status_code == 422
+    # An unknown field is refused, as every other JSON endpoint refuses one.
+    wrong = api.post(f"/api/stories/{story}/split", json={"articles": [a], "article": [b]})
+    assert wrong.status_code == 422 and set(wrong.json["error"]["fields"]) == {"article"}
+    wrong = api.post("/api/stories/merge", json={"stories": [story], "artcles": [other]})
+    assert wrong.status_code == 422 and set(wrong.json["error"]["fields"]) == {"artcles"}
     assert api.get(f"/api/stories/{story}").get_json()["lead"] == a
 
 
