@@ -131,10 +131,18 @@ def render_opml(
         if outline.html_url:
             attrs["htmlUrl"] = outline.html_url
         if outline.category:
-            # A tag without slashes (OPML 2.0 §category); commas would split it.
-            attrs["category"] = outline.category.replace(",", " ").replace("/", " ").strip()
+            attrs["category"] = category_tag(outline.category)
         etree.SubElement(body, "outline", {k: _xml_safe(v) for k, v in attrs.items()})
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def category_tag(name: str) -> str:
+    """A name as one OPML category: without slashes (OPML 2.0 §category) or commas, which split it.
+
+    An import finds the section again by this form of its name ("News, Views"
+    is exported as "News Views").
+    """
+    return " ".join(name.replace(",", " ").replace("/", " ").split())
 
 
 def _local(element: etree._Element) -> str:

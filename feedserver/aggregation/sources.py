@@ -342,6 +342,14 @@ def category_section(
     except Unprocessable as exc:
         if exc.details.get("fields", {}).get("category") != "unknown":
             raise
+    from feeds.upstream.opml import category_tag
+
+    # Our own export writes "News, Views" as "News Views" (a comma splits a
+    # category): that is the section it came from, not a new one.
+    tag = category_tag(name).casefold()
+    for section in session.scalars(select(Section).order_by(Section.id)):
+        if category_tag(section.name).casefold() == tag:
+            return section
     from feedserver.content import editing
 
     section = editing.create_section(session, {"name": name})

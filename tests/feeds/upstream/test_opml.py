@@ -52,7 +52,7 @@ def test_round_trip() -> None:
     assert back == [
         outlines[0],
         Outline("https://b.example/rss?x=1&y=2", "https://b.example/rss?x=1&y=2", None, None),
-        Outline("https://c.example/feed", "C control", None, "News Local  x"),
+        Outline("https://c.example/feed", "C control", None, "News Local x"),
     ]
 
 

@@ -337,6 +337,30 @@ def test_opml_import_export_round_trip(client, db, auth, world, upstream):
     assert dup.json["added"] == [] and len(dup.json["skipped"]) == 3
 
 
+def test_an_export_finds_its_sections_again_whatever_their_names(client, db, auth, upstream):
+    # A comma or slash splits an OPML category, so "News, Views" is exported
+    # as "News Views"; the import made a second section (news-views-2) of it.
+    with db.session() as s:
+        make_section(s, slug="news-views", name="News, Views")
+        make_section(s, slug="left-right", name="Left/Right")
+    opml = b"""<?xml version="1.0"?><opml version="2.0"><head/><body>
+<outline text="A" type="rss" xmlUrl="https://one.example/feed" category="News  Views"/>
+<outline text="B" type="rss" xmlUrl="https://two.example/rss" category="left right"/>
+</body></opml>"""
+    r = client.post("/api/sources/import", data=opml, headers=auth, content_type="text/x-opml")
+    assert [s["section"]["slug"] for s in r.json["added"]] == ["news-views", "left-right"]
+    assert r.json["created_sections"] == []
+    exported = client.get("/api/sources/export", headers=auth).data
+    assert b'category="News Views"' in exported and b'category="Left Right"' in exported
+    for added in r.json["added"]:
+        client.delete(f"/api/sources/{added['id']}", headers=auth)
+    again = client.post(
+        "/api/sources/import", data=exported, headers=auth, content_type="application/xml"
+    )
+    assert [s["section"]["slug"] for s in again.json["added"]] == ["news-views", "left-right"]
+    assert again.json["created_sections"] == []
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
