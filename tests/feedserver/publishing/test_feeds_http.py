@@ -270,3 +270,38 @@ def test_a_new_empty_scopes_feed_dates_from_its_creation(api, client):
         assert when is not None and when.tm_year == stamp.year, path
     quiet = json.loads(client.get(f"/sections/{empty['slug']}/feed.json").data)
     assert quiet["items"] == []
+
+
+def test_a_write_committed_while_a_feed_is_read_never_pairs_the_old_etag_with_the_new_body(
+    client, db, world, monkeypatch
+):
+    # The versions and the articles are separate reads: a commit in between
+    # gave the newer body under the older strong ETag, and kept it under the
+    # older version's key (found by an audit, on PostgreSQL).
+    from feedserver.models import Article
+    from feedserver.publishing import queries
+
+    read_page = queries.articles_page
+    writes = []
+
+    def page_after_a_write(*args, **kwargs):
+        if not writes:
+            with db.session() as s:
+                s.get(Article, world.articles["one"]).title = "Harbour reopens at dawn"
+            writes.append(1)
+        return read_page(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "articles_page", page_after_a_write)
+    raced = client.get("/sections/world/feed.atom")
+    assert raced.status_code == 200 and b"Harbour reopens at dawn" in raced.data
+    assert "ETag" not in raced.headers and "Last-Modified" not in raced.headers
+    assert raced.headers["Cache-Control"] == "no-cache"
+    settled = client.get("/sections/world/feed.atom")
+    assert b"Harbour reopens at dawn" in settled.data and settled.headers["ETag"].startswith('"')
+    assert settled.headers["Cache-Control"].startswith("public, max-age=")
+    assert (
+        client.get(
+            "/sections/world/feed.atom", headers={"If-None-Match": settled.headers["ETag"]}
+        ).status_code
+        == 304
+    )
