@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from typing import Any
 
@@ -126,8 +128,38 @@ def _prepare(form: ArticleForm, article: Article | None) -> None:
         entry.choices = options([NONE_CHOICE, *choices["author"]])
 
 
+def fingerprint(article: Article) -> str:
+    """A digest of what the edit form shows of an article: it changes when they do."""
+    shown = (
+        article.title, article.slug, article.summary, article.body_html, article.section_id,
+        article.source_id, article.original_url, article.published_at.isoformat(),
+        article.comments_open, [byline.author_id for byline in article.bylines],
+    )  # fmt: skip
+    return hashlib.blake2b(json.dumps(shown).encode(), digest_size=12).hexdigest()
+
+
+def _changed_meanwhile(form: ArticleForm, article: Article) -> bool:
+    """Whether someone else saved the article since this form was filled from it.
+
+    The form sends every field: saved over their change, it undid it without
+    a word (two tabs, two editors). The form then carries the current state,
+    so saving again is a deliberate choice.
+    """
+    now = fingerprint(article)
+    if not form.edited_from.data or form.edited_from.data == now:
+        return False
+    form.edited_from.data = now
+    form.form_errors.append(
+        "Someone else changed this article since you opened it, and nothing was saved."
+        " Open it again in another tab to see their version; saving this form again"
+        " replaces it with yours."
+    )
+    return True
+
+
 def _load(form: ArticleForm, article: Article) -> None:
     """Put an article's values into a fresh form (a GET of the edit page)."""
+    form.edited_from.data = fingerprint(article)
     form.title.data = article.title
     form.slug.data = article.slug
     form.summary.data = article.summary
@@ -179,6 +211,9 @@ def _edit(article: Article | None) -> View:
             preview = editing.sanitize_body(
                 form.body_html.data or "", base_url() + urls.article(slug)
             )
+        elif article is not None and _changed_meanwhile(form, article):
+            page, _ = render_form("admin/article_form.html", form, article=article)
+            return page, 409  # lost to a concurrent change, as the API's 409s
         else:
             try:
                 with editing.saving(session):

@@ -17,6 +17,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     FieldList,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -190,6 +191,9 @@ class ArticleForm(FlaskForm):
         render_kw={"step": "1"},
     )
     comments_open = BooleanField("Comments open", default=True)
+    # What the editor started from (admin.articles.fingerprint): a save over
+    # someone else's change since is refused, not silently undone.
+    edited_from = HiddenField()
     preview = SubmitField("Preview")
     submit = SubmitField("Save article")
 

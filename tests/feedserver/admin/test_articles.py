@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -259,3 +260,43 @@ def test_an_edit_racing_a_deletion_is_never_a_500(admin, app, db):
         assert statuses["delete"] == 302 and statuses["edit"] in (302, 410), statuses
         with db.session() as s:
             assert s.get(Article, ident) is None
+
+
+def _edited_from(page: str) -> str:
+    match = re.search(r'name="edited_from" type="hidden" value="([0-9a-f]+)"', page) or re.search(
+        r'id="edited_from" name="edited_from" type="hidden" value="([0-9a-f]+)"', page
+    )
+    assert match, "the edit form carries what it was filled from"
+    return match.group(1)
+
+
+def test_a_save_over_someone_elses_change_is_refused_not_silently_undone(admin, db):
+    # Two tabs (or two editors): the form sends every field, so the second save
+    # put the old title back over the first one's, and both said "saved".
+    section, ada, _, _ = _arrange(db)
+    with db.session() as s:
+        ident = make_article(s, title="Double submit test", section_id=section, authors=[]).id
+    edit = f"/admin/articles/{ident}/edit"
+    tab_a = _edited_from(admin.get(edit).text)
+    tab_b = _edited_from(admin.get(edit).text)
+    assert tab_a == tab_b
+    saved = admin.post(edit, data=_form(section, [ada], title="Edited in tab A", edited_from=tab_a))
+    assert saved.status_code == 302
+    refused = admin.post(
+        edit,
+        data=_form(section, [ada], title="Double submit test", summary="B's", edited_from=tab_b),
+    )
+    assert refused.status_code == 409 and "Someone else changed this article" in refused.text
+    with db.session() as s:
+        article = s.get(Article, ident)
+        assert article.title == "Edited in tab A" and article.summary == "A short summary."
+    # The form now carries the current version: saving again is deliberate.
+    again = _edited_from(refused.text)
+    assert again != tab_b
+    kept = admin.post(
+        edit,
+        data=_form(section, [ada], title="Double submit test", summary="B's", edited_from=again),
+    )
+    assert kept.status_code == 302
+    with db.session() as s:
+        assert s.get(Article, ident).summary == "B's"
