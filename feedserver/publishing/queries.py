@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -183,7 +184,29 @@ def source_host(article: Article) -> str | None:
     if not url:
         return None
     host = urlsplit(url).hostname or ""
-    return host.removeprefix("www.") or None
+    return ".".join(map(_shown_label, host.removeprefix("www.").split("."))) or None
+
+
+def _shown_label(label: str) -> str:
+    """A host label as readers see it: Unicode only when it is Latin script throughout.
+
+    "аpple" with a Cyrillic "а" reads as apple.com; browsers then show the
+    ASCII form (xn--pple-43d), and so does the source line. "münchen" stays.
+    """
+    text = label
+    if label.startswith("xn--"):
+        try:
+            text = label.encode("ascii").decode("idna")
+        except UnicodeError:
+            return label
+    if text.isascii():
+        return text
+    if all(ch.isascii() or unicodedata.name(ch, "").startswith("LATIN") for ch in text):
+        return text
+    try:
+        return text.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "xn--" + text.encode("punycode").decode("ascii")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -290,3 +290,25 @@ def test_article_without_section_or_authors_still_renders(client, db):
     assert "http://localhost/articles/bare/comments.atom" in feed_links(doc)
     teaser = one(get_page(client, "/"), '//article[.//a[@href="/articles/bare"]]')
     assert "By" not in text(teaser)
+
+
+@pytest.mark.parametrize(
+    ("original", "shown"),
+    [
+        ("https://\u0430pple.com/x", "xn--pple-43d.com"),  # a Cyrillic "а": reads as apple.com
+        ("https://xn--pple-43d.com/x", "xn--pple-43d.com"),
+        ("https://m\u00fcnchen.example/x", "m\u00fcnchen.example"),  # Latin throughout: as written
+        ("https://xn--mnchen-3ya.example/x", "m\u00fcnchen.example"),
+        ("https://www.\u043f\u0440\u0438\u043c\u0435\u0440.example/", "xn--e1afmkfd.example"),
+    ],
+)
+def test_the_source_line_never_shows_a_host_that_reads_as_another(client, db, original, shown):
+    # Browsers show a host that mixes scripts as its ASCII form; the source
+    # line showed "аpple.com", the same as apple.com (found by a browser audit).
+    with db.session() as s:
+        make_article(
+            s, slug="lookalike", section_id=make_section(s).id, authors=[make_author(s)],
+            original_url=original,
+        )  # fmt: skip
+    credit = one(get_page(client, "/articles/lookalike"), '//*[@class="original-source"]')
+    assert text(credit) == f"Original Source: {shown}"
