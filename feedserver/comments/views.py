@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, redirect, request
+from flask_wtf.csrf import validate_csrf
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers.response import Response as BaseResponse
+from wtforms.validators import ValidationError
 
 from feeds import model as fm
 from feedserver import urls
@@ -34,6 +36,7 @@ from feedserver.models.scopes import comments_key
 from feedserver.publishing import tombstones
 from feedserver.publishing.queries import paging_links, scope_state
 from feedserver.publishing.views import respond_feed
+from feedserver.security import csrf
 from feedserver.web import base_url, page_arg
 
 bp = Blueprint("comments", __name__)
@@ -153,6 +156,12 @@ def _article_or_404(session: Session, slug: str) -> Article:
     return article
 
 
+CSRF_REFUSED = (
+    "Your comment was not sent: the form had expired, or your browser did not send back"
+    " this site's cookie. Your text is below; send it again (cookies must be on for this site)."
+)
+
+
 @bp.post("/articles/<slug>/comments")
 def post_comment(slug: str) -> BaseResponse:
     """Take a reader's comment on an article and hold it for moderation."""
@@ -161,6 +170,17 @@ def post_comment(slug: str) -> BaseResponse:
     if not article.comments_open:
         raise Forbidden("Comments are closed on this article; no new comments are accepted.")
     form = request.form
+    try:
+        # Here, not app-wide: a refused token re-shows the form with the
+        # reader's text (a session that ended while they wrote, a browser
+        # that keeps no cookie) instead of a bare 400 that lost it.
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            validate_csrf(form.get("csrf_token"))
+    except ValidationError:
+        typed = check_submission(form.to_dict())
+        values = {"name": typed.name, "email": typed.email, "website": typed.website,
+                  "comment": typed.comment}  # fmt: skip
+        return _form_page(FormState(values, {"csrf_token": CSRF_REFUSED}), 400)
     if form.get(HONEYPOT, "").strip():
         raise BadRequest(
             "The comment was refused as automated: a field people never see was filled in. "
@@ -363,6 +383,7 @@ def comment_feed(slug: str, fmt: str) -> BaseResponse:
 
 def init_app(app: Flask) -> None:
     """Register the comment routes and the ``comment_section`` template global."""
+    csrf.exempt(post_comment)  # it checks its token itself (see there)
     app.add_template_global(comment_section)
     app.add_template_global(body_html, "comment_html")
     app.register_blueprint(bp)

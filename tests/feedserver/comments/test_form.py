@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from feedserver.comments.views import CSRF_REFUSED
 from tests.factories import make_article, make_comment
 from tests.feedserver.comments_support import (
     FORM,
@@ -221,7 +222,7 @@ def test_csrf_is_enforced_when_enabled(app, db, story):
     client = app.test_client()
     response = post_comment(client)
     assert response.status_code == 400
-    assert "CSRF" in response.get_data(as_text=True)
+    assert CSRF_REFUSED.split(",")[0] in response.get_data(as_text=True)
     response = post_comment(client, csrf_token="forged-token")
     assert response.status_code == 400
     assert comments(db) == []
@@ -459,3 +460,23 @@ def test_a_form_of_too_many_parts_is_refused_for_that_not_its_size(client, db, s
     text = response.get_data(as_text=True)
     assert "more fields or parts" in text and "larger than" not in text
     assert comments(db) == []
+
+
+def test_a_refused_token_shows_the_form_again_with_the_readers_text(app, db, story):
+    # A session that ended while the reader wrote (or a browser that keeps no
+    # cookie) got a bare 400 page, and the comment they typed was lost.
+    app.config["WTF_CSRF_ENABLED"] = True
+    token = csrf_token(page(app.test_client()))
+    cookieless = app.test_client(use_cookies=False)
+    words = "A long comment about the harbour <b>that took a while</b> to write."
+    refused = post_comment(cookieless, csrf_token=token, comment=words, name="Rae")
+    assert refused.status_code == 400 and refused.headers["Cache-Control"] == "no-store"
+    html = refused.get_data(as_text=True)
+    assert CSRF_REFUSED.split(",")[0] in html
+    assert "A long comment about the harbour &lt;b&gt;that took a while&lt;/b&gt; to write." in html
+    assert 'value="Rae"' in html
+    assert comments(db) == []
+    # Sent again from a browser that keeps the cookie, with the page's new token, it goes in.
+    client = app.test_client()
+    again = post_comment(client, csrf_token=csrf_token(page(client)), comment=words)
+    assert again.status_code == 303 and len(comments(db)) == 1
