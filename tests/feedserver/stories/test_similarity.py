@@ -94,6 +94,31 @@ def test_paraphrases_are_one_story(a, b):
             ("Live: election results, 9pm", "Counting goes on."),
             ("Live: election results, 10pm", "Counting goes on."),
         ),
+        # Stock headlines over other texts, and short entries with a word or two
+        # in common: no name, no figure, few words shared (found by an audit).
+        (
+            ("Letters to the editor", "Readers write about the bus lanes and the library hours."),
+            (
+                "Letters to the editor",
+                "Our readers on school lunches, a lost cat and rising rents.",
+            ),
+        ),
+        (
+            ("Weather forecast for the weekend", "Sunny skies in the north; light winds."),
+            ("Weather forecast for the weekend", "Heavy rain expected across the valley."),
+        ),
+        (
+            ("Podcast: this week in politics", "We discuss the budget and the parking vote."),
+            ("Podcast: this week in politics", "The senate race, a new poll and taxes."),
+        ),
+        (
+            ("Item with no title and no guid and no date", "Item with no title, no date"),
+            ("Bad date item", "bad"),
+        ),
+        (
+            ("Mislabeled ’quote’ café", "Mislabeled ’quote’ café body"),
+            ("Smart “quotes” — café", "Smart “quotes” — café body"),
+        ),
     ],
 )
 def test_hard_negatives_are_two_stories(a, b):
