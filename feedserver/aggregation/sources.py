@@ -84,7 +84,10 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
     try:
         # The fragment never reaches the server: "feed.xml" and "feed.xml#top"
         # are one feed, and must be one source (redirect targets drop it too).
-        return str(check_url(url, fetcher.allowlist).copy_with(fragment=None))
+        # Nor does an empty query mean another resource to an http server:
+        # "feed.xml?" was a second source storing every entry twice.
+        checked = str(check_url(url, fetcher.allowlist).copy_with(fragment=None))
+        return checked.removesuffix("?")
     except BlockedAddress as exc:
         raise Unprocessable(
             str(exc), code="address_refused", fields={field_name: "refused"}
