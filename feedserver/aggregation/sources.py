@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -298,6 +299,8 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
                 "poll_interval must be seconds from 60 to 604800, or null.",
                 fields={"poll_interval": "invalid"},
             )
+        if value is not None and value != source.poll_interval:
+            _reschedule(source, value)
         source.poll_interval = value
     if "feed_url" in data:
         url = check_feed_url(data["feed_url"], fetcher, "feed_url")
@@ -309,6 +312,20 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
     if "home_url" in data:
         home = data["home_url"]
         source.home_url = None if home in (None, "") else check_feed_url(home, fetcher, "home_url")
+
+
+def _reschedule(source: Source, interval: int) -> None:
+    """A shorter interval brings the next fetch forward, as if it had been the interval all along.
+
+    The next fetch stayed on the old schedule (up to a week away). Not while
+    the source is backing off after errors: that wait is the upstream's.
+    """
+    last, due = source.last_fetch_at, source.next_fetch_at
+    if source.error_count or last is None or due is None:
+        return
+    sooner = max(utcnow(), last + timedelta(seconds=interval))
+    if sooner < due:
+        source.next_fetch_at = sooner
 
 
 EDITABLE = frozenset({"name", "section", "enabled", "poll_interval", "feed_url", "home_url"})

@@ -462,3 +462,24 @@ def test_a_skipped_outline_creates_no_section(client, db, auth, world):
     assert r.json["created_sections"] == []  # the outline was skipped: no section for it
     with db.session() as s:
         assert s.scalar(select(func.count(Section.id)).where(Section.name == "Gardening")) == 0
+
+
+def test_a_shorter_poll_interval_brings_the_next_fetch_forward(client, db, upstream, auth):
+    # The next fetch stayed on the old schedule (found by an audit).
+    from datetime import datetime, timedelta
+
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(1)), content_type=RSS)
+    source = client.post("/api/sources", json={"url": upstream.url_for("/feed.xml")}, headers=auth)
+    sid = source.json["id"]
+    fetched = datetime.fromisoformat(source.json["last_fetch_at"])
+
+    def next_fetch(**change):
+        r = client.patch(f"/api/sources/{sid}", json=change, headers=auth)
+        assert r.status_code == 200, r.json
+        return datetime.fromisoformat(r.json["next_fetch_at"])
+
+    far = next_fetch(poll_interval=7 * 86400)  # longer: the next fetch stays where it was
+    assert far - fetched < timedelta(days=1)
+    soon = next_fetch(poll_interval=300)
+    assert soon < far and soon - fetched == timedelta(seconds=300)
+    assert next_fetch(poll_interval=60) - fetched == timedelta(seconds=60)
