@@ -27,8 +27,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_PROBLEM = 1000  # characters of a problem kept in a message (logs, last_error)
 
 
+# The user information of a URL an upstream named (a redirect to
+# "http://bob:secret@host/"): refused, but quoted in the error it was kept.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
 def printable(text: str, limit: int = MAX_PROBLEM) -> str:
-    """``text`` with its control characters escaped (``\\x1b``) and cut at ``limit``."""
+    """``text`` with URLs' user info hidden, control characters escaped (``\\x1b``), cut at ``limit``."""
+    if "@" in text:
+        text = _USERINFO.sub(r"\1***@", text)
     if _CONTROL.search(text):
         text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

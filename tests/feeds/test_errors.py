@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,3 +59,21 @@ def test_a_status_error_with_a_date_reads_back_equal():
     when = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
     back = pickle.loads(pickle.dumps(HTTPStatusError("u", 503, retry_after=when)))
     assert back.retry_after == when and "HTTP 503" in str(back)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("redirect to http://bob:hunter2pw@10.0.0.1/feed refused",
+         "redirect to http://***@10.0.0.1/feed refused"),
+        ("HTTPS://token@feeds.example/x and ftp://a:b@c/", "HTTPS://***@feeds.example/x and ftp://***@c/"),
+        ("write to news@example.org, or see https://example.org/@user",
+         "write to news@example.org, or see https://example.org/@user"),
+    ],
+)  # fmt: skip
+def test_a_urls_user_name_and_password_never_reach_a_message(text, shown):
+    # An upstream's redirect to a URL with credentials was refused, and the
+    # password kept in last_error and the log line (found by an audit).
+    assert printable(text) == shown
+    error = FetchError("http://u:p@upstream.example/feed", text)
+    assert "u:p@" not in str(error) and "hunter2pw" not in str(error) and "token@" not in str(error)
