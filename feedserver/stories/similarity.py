@@ -272,10 +272,11 @@ P_NUMBERS = 0.25  # both give figures, none in common
 THRESHOLD = 0.33
 
 
-# Without a name or a figure in common, this many shared words at least: a
-# stock headline ("Letters to the editor", "Weather forecast for the weekend")
-# over different texts shares two or three, and scored as one story.
-MIN_SHARED_TERMS = 4
+# Evidence beyond a headline both share: a name or a figure in common, or this
+# many shared words, outside the words of both titles. A stock headline ("Letters
+# to the editor", "Top 10 things to do this weekend", "Brackwater weather
+# forecast") over different texts has none, and scored as one story.
+MIN_SHARED_TERMS = 2
 
 
 def similarity(a: Document, b: Document) -> float:
@@ -283,12 +284,15 @@ def similarity(a: Document, b: Document) -> float:
     # Fuzzy matching on titles (short, where rewrites change words), exact on all text.
     score = W_TERMS * overlap(a.terms, b.terms)
     score += W_TITLE * soft_overlap(a.title_terms, b.title_terms)
-    corroborated = len(a.terms & b.terms) >= MIN_SHARED_TERMS
+    in_both_titles = a.title_terms & b.title_terms
+    corroborated = len(a.terms & b.terms - in_both_titles) >= MIN_SHARED_TERMS
     if a.names and b.names:
         shared = soft_overlap(a.names, b.names)
         if shared:
             score += W_NAMES * shared
-            corroborated = True
+            corroborated = corroborated or bool(
+                soft_overlap(a.names - in_both_titles, b.names - in_both_titles)
+            )
         elif min(len(a.names), len(b.names)) >= 2:
             score -= P_NAMES
     if a.numbers and b.numbers:
@@ -299,13 +303,14 @@ def similarity(a: Document, b: Document) -> float:
             return 0.0
         if numbers_agree(a.numbers, b.numbers):
             score += W_NUMBERS
-            corroborated = True
+            own_a, own_b = a.numbers - in_both_titles, b.numbers - in_both_titles
+            corroborated = corroborated or bool(own_a and own_b and numbers_agree(own_a, own_b))
         else:
             score -= P_NUMBERS
     if not corroborated:
-        # Only a few words in common: however alike, not enough to call it one
-        # story (found by an audit: short and stock headlines were grouped, and
-        # all but one of them left the site's feeds).
+        # Nothing in common beyond a shared headline: however alike, not enough
+        # to call it one story (found by audits: short and stock headlines were
+        # grouped, and all but one of them left the site's feeds).
         score = min(score, THRESHOLD - 0.01)
     return max(0.0, min(1.0, score))
 

@@ -119,6 +119,19 @@ def test_paraphrases_are_one_story(a, b):
             ("Mislabeled ’quote’ café", "Mislabeled ’quote’ café body"),
             ("Smart “quotes” — café", "Smart “quotes” — café body"),
         ),
+        # A figure or a name that is only in the shared headline is no evidence.
+        (
+            ("Top 10 things to do this weekend", "Visit the market and try the bakery."),
+            ("Top 10 things to do this weekend", "Hiking trails and a jazz festival downtown."),
+        ),
+        (
+            ("Brackwater weather forecast for the weekend", "Sunny skies, light winds."),
+            ("Brackwater weather forecast for the weekend", "Heavy rain across the valley."),
+        ),
+        (
+            ("Traffic update: A7 closed", "The road is shut after a lorry overturned."),
+            ("Traffic update: A7 closed", "Roadworks close the motorway overnight."),
+        ),
     ],
 )
 def test_hard_negatives_are_two_stories(a, b):
