@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from html import unescape
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -89,9 +89,9 @@ def _origin(base: str) -> str | None:
         parts = urlsplit(base)
     except ValueError:
         return None
-    if parts.scheme in ("http", "https") and parts.netloc:
+    if parts.scheme in ("http", "https") and parts.netloc and "@" not in parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
-    return None
+    return None  # (a base with a user name takes the long way, which drops it)
 
 
 def safe_url(value: str, base: str | None = None, *, mailto: bool = False) -> str | None:
@@ -113,6 +113,12 @@ def safe_url(value: str, base: str | None = None, *, mailto: bool = False) -> st
         return None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
+        if "@" in parts.netloc:
+            # A user name or password is dropped: shown, it would give a
+            # password away, and "https://trusted.example@evil.example/" reads
+            # as the wrong host. The API refuses such URLs; an upstream's go too.
+            host = parts.netloc.rpartition("@")[2]
+            return urlunsplit(parts._replace(netloc=host)) if host else None
         return joined if parts.netloc else None
     if scheme == "mailto" and mailto:
         return joined
@@ -165,11 +171,11 @@ _CLEAN_HTML = _cleaner(
 # could not be read: it carries nothing, so it goes as well. And the other
 # Unicode noncharacters (U+FDD0-U+FDEF, the last two of every plane), which
 # §2.2 discourages and the validator's HTML check calls invalid code points.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
     chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
 )
 NOT_XML_CHAR = re.compile(
-    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd{_NONCHARACTERS}]"
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd{NONCHARACTERS}]"
 )
 
 
@@ -267,7 +273,9 @@ def to_text(html: str | None, max_length: int | None = 1000) -> str:
 
 
 # C0 controls that str.split() does not treat as space, DEL, and C1 controls.
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")  # NEL (x85) is a line break
+# And the lone surrogates and noncharacters, which are no text either (the
+# renderers drop them; a page showed them).
+_CONTROLS = re.compile(f"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff{NONCHARACTERS}]")
 
 
 def clip_text(text: str | None, max_length: int | None) -> str:

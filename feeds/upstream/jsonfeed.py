@@ -24,7 +24,7 @@ from typing import Any
 from feeds.errors import ParseError
 from feeds.lenient import parse_rfc3339
 from feeds.model import Author, UpstreamEntry, UpstreamFeed
-from feeds.sanitize import safe_url, to_text
+from feeds.sanitize import NONCHARACTERS, safe_url, to_text
 
 MAX_ID = 2000  # characters of an item id kept
 MAX_TAGS = 100  # tags or authors read per item
@@ -160,7 +160,7 @@ def _authors(holder: dict[str, Any], base: str) -> tuple[Author, ...]:
 # non-characters U+FFFE/U+FFFF. They are dropped from every string of the
 # document at once, so no title, name, id or URL carries them into the
 # database (PostgreSQL refuses NUL outright) or into our feeds.
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff{NONCHARACTERS}]")
 
 
 def _scrub(value: Any) -> Any:

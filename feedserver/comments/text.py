@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from feeds.sanitize import NONCHARACTERS
 from feedserver.content.validation import INVISIBLE, bidi_problem, markup_problem
 from feedserver.urls import UrlProblem, http_url_problem
 
@@ -55,9 +56,18 @@ class Submission:
 
 
 def _has_control(value: str, allow_newlines: bool = False) -> bool:
-    """Tell whether ``value`` holds control characters (Unicode category Cc)."""
+    """Tell whether ``value`` holds control characters (Unicode category Cc) or no character at all.
+
+    A lone surrogate or a noncharacter (U+FFFE, U+FDD0…) is no text: the
+    feeds drop it, and a page showed it.
+    """
     allowed = "\n\t" if allow_newlines else ""
+    if _NOT_TEXT.search(value):
+        return True
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
+
+
+_NOT_TEXT = re.compile(f"[\ud800-\udfff{NONCHARACTERS}]")
 
 
 def normalise_body(raw: str) -> str:

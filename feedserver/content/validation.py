@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from feeds.sanitize import NONCHARACTERS
 from feedserver.content.slugs import MAX_SLUG, is_valid_slug
 from feedserver.errors import Unprocessable
 from feedserver.urls import UrlProblem, http_url_problem
@@ -221,11 +222,7 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     return bidi_problem(value)
 
 
-_NONCHARACTER = re.compile(
-    "[\ufdd0-\ufdef"
-    + "".join(chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(17))
-    + "]"
-)
+_NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
 
 
 def bidi_problem(value: str) -> str | None:

@@ -247,6 +247,9 @@ def test_links_from_the_root_resolve_as_urljoin_resolves_them(
         assert safe_url(value, base, mailto=mailto) is None
         return
     expected = joined if parts.scheme in ("http", "https") and parts.netloc else None
+    if expected is not None and "@" in parts.netloc:  # a user name or password is dropped
+        host = parts.netloc.rpartition("@")[2]
+        expected = parts._replace(netloc=host).geturl() if host else None
     assert safe_url(value, base, mailto=mailto) == expected
 
 
@@ -275,3 +278,27 @@ def test_elements_nested_past_the_depth_bound_lose_their_tags_not_their_text() -
         flatten_deep("<p>a<br>b<img src=x /><hr></p>" * 100, 1)
         == "<p>a<br>b<img src=x /><hr></p>" * 100
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("http://bob:pwentry@news.example.com/x", "http://news.example.com/x"),
+        ("https://trusted.example@evil.example/p?q=1#f", "https://evil.example/p?q=1#f"),
+        ("https://u:p@host.example:8443/", "https://host.example:8443/"),
+        ("http://user@/x", None),
+        ("https://news.example/@user/post", "https://news.example/@user/post"),
+    ],
+)
+def test_an_upstream_urls_user_name_and_password_are_dropped(url, kept) -> None:
+    # The API refuses them; an upstream's entry link, home page or author URL
+    # kept them, and the page linked (and showed) the password (found by an audit).
+    assert safe_url(url) == kept
+    assert "pwentry" not in clean_html(f'<a href="{url}">x</a>')
+
+
+def test_titles_and_names_from_upstream_lose_noncharacters() -> None:
+    from feeds.sanitize import clip_text
+
+    assert clip_text("A\ufffe title \ufdd0 with\U0010ffff none", 100) == "A title with none"
+    assert to_text("Title with &#xFFFE; x &#xfdd0;") == "Title with x"

@@ -78,3 +78,12 @@ def test_article_page_and_comment_feeds_survive(client, db, text: str) -> None:
         assert response.status_code == 200, response.data[:300]
         parsed = feedparser.parse(response.data)
         assert len(parsed.entries) == 2
+
+
+@pytest.mark.parametrize("field", ["name", "comment"])
+@pytest.mark.parametrize("char", ["\ufffe", "\ufdd0", "\U0001ffff"])
+def test_a_noncharacter_is_refused_like_a_control(field: str, char: str) -> None:
+    from feedserver.comments.text import check_submission
+
+    form = {"name": "Ada", "email": "ada@example.net", "comment": "Fine words.", field: f"a{char}b"}
+    assert field in check_submission(form).errors
