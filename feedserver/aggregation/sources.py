@@ -31,6 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from feeds.errors import BlockedAddress, FeedError, ParseError
 from feeds.upstream.fetch import Fetcher, FetchResult
 from feeds.upstream.guard import check_url
+from feeds.upstream.schedule import DEFAULT_POLICY
 from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store
 from feedserver.aggregation.refresh import Outcome, Parsed, PollSettings, SourceJob
@@ -299,8 +300,8 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
                 "poll_interval must be seconds from 60 to 604800, or null.",
                 fields={"poll_interval": "invalid"},
             )
-        if value is not None and value != source.poll_interval:
-            _reschedule(source, value)
+        default = int(current_app.config.get("POLL_INTERVAL", 900))
+        _reschedule(source, source.poll_interval or default, value or default)
         source.poll_interval = value
     if "feed_url" in data:
         url = check_feed_url(data["feed_url"], fetcher, "feed_url")
@@ -314,16 +315,21 @@ def update_source(session: Session, source: Source, data: dict[str, Any], fetche
         source.home_url = None if home in (None, "") else check_feed_url(home, fetcher, "home_url")
 
 
-def _reschedule(source: Source, interval: int) -> None:
+def _reschedule(source: Source, old: int, new: int) -> None:
     """A shorter interval brings the next fetch forward, as if it had been the interval all along.
 
-    The next fetch stayed on the old schedule (up to a week away). Not while
-    the source is backing off after errors: that wait is the upstream's.
+    The next fetch stayed on the old schedule (up to a week away). Only when
+    that schedule is the interval's own: not while the source backs off after
+    errors, nor when the upstream's freshness lifetime (max-age, Expires,
+    ttl) or its Retry-After set it later, which the poller never fetches before.
     """
     last, due = source.last_fetch_at, source.next_fetch_at
-    if source.error_count or last is None or due is None:
+    if new >= old or source.error_count or last is None or due is None:
         return
-    sooner = max(utcnow(), last + timedelta(seconds=interval))
+    own = timedelta(seconds=old * (1 + DEFAULT_POLICY.jitter) + 1)
+    if due - last > own:
+        return  # set by the upstream, not by the interval
+    sooner = max(utcnow(), last + timedelta(seconds=new))
     if sooner < due:
         source.next_fetch_at = sooner
 

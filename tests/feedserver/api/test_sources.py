@@ -483,3 +483,38 @@ def test_a_shorter_poll_interval_brings_the_next_fetch_forward(client, db, upstr
     soon = next_fetch(poll_interval=300)
     assert soon < far and soon - fetched == timedelta(seconds=300)
     assert next_fetch(poll_interval=60) - fetched == timedelta(seconds=60)
+
+
+def test_a_shorter_interval_never_fetches_before_the_upstreams_freshness_runs_out(
+    client, db, upstream, auth
+):
+    from datetime import datetime, timedelta
+
+    upstream.expect_request("/fresh.xml").respond_with_data(
+        rss(numbered(1)), content_type=RSS, headers={"Cache-Control": "max-age=7200"}
+    )
+    source = client.post("/api/sources", json={"url": upstream.url_for("/fresh.xml")}, headers=auth)
+    sid = source.json["id"]
+    due = datetime.fromisoformat(source.json["next_fetch_at"])
+    fetched = datetime.fromisoformat(source.json["last_fetch_at"])
+    assert due - fetched >= timedelta(seconds=7200)
+    moved = client.patch(f"/api/sources/{sid}", json={"poll_interval": 120}, headers=auth)
+    assert (
+        datetime.fromisoformat(moved.json["next_fetch_at"]) == due
+    )  # the upstream's lifetime holds
+
+
+def test_back_to_the_default_interval_brings_the_next_fetch_forward(client, db, upstream, auth):
+    from datetime import datetime, timedelta
+
+    upstream.expect_request("/feed.xml").respond_with_data(rss(numbered(1)), content_type=RSS)
+    sid = client.post(
+        "/api/sources", json={"url": upstream.url_for("/feed.xml")}, headers=auth
+    ).json["id"]
+    assert client.patch(f"/api/sources/{sid}", json={"poll_interval": 86400}, headers=auth).json
+    client.post(f"/api/sources/{sid}/refresh", headers=auth)  # scheduled a day on
+    refreshed = client.get(f"/api/sources/{sid}", headers=auth).json
+    fetched = datetime.fromisoformat(refreshed["last_fetch_at"])
+    assert datetime.fromisoformat(refreshed["next_fetch_at"]) - fetched > timedelta(hours=20)
+    default = client.patch(f"/api/sources/{sid}", json={"poll_interval": None}, headers=auth).json
+    assert datetime.fromisoformat(default["next_fetch_at"]) - fetched == timedelta(seconds=900)
