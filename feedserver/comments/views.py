@@ -180,6 +180,8 @@ def post_comment(slug: str) -> BaseResponse:
         typed = check_submission(form.to_dict())
         values = {"name": typed.name, "email": typed.email, "website": typed.website,
                   "comment": typed.comment}  # fmt: skip
+        if form.get("parent_id", "").strip():  # still a reply when sent again
+            values["parent_id"] = form["parent_id"].strip()[:20]
         return _form_page(FormState(values, {"csrf_token": CSRF_REFUSED}), 400)
     if form.get(HONEYPOT, "").strip():
         raise BadRequest(

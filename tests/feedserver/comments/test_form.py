@@ -480,3 +480,14 @@ def test_a_refused_token_shows_the_form_again_with_the_readers_text(app, db, sto
     client = app.test_client()
     again = post_comment(client, csrf_token=csrf_token(page(client)), comment=words)
     assert again.status_code == 303 and len(comments(db)) == 1
+
+
+def test_a_reply_refused_for_its_token_is_still_a_reply_when_sent_again(app, db, thread):
+    app.config["WTF_CSRF_ENABLED"] = True
+    refused = post_comment(
+        app.test_client(use_cookies=False), csrf_token="stale", parent_id=str(thread["top"])
+    )
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert f'<input type="hidden" name="parent_id" value="{thread["top"]}">' in html
+    assert "Reply to Top Poster" in html
