@@ -176,3 +176,19 @@ def test_the_lean_app_has_the_same_settings_and_database_but_no_web(
     finally:
         get_db(lean).engine.dispose()
         get_db(full).engine.dispose()
+
+
+def test_gunicorns_entry_point_refuses_a_bad_setting_in_one_line(tmp_path):
+    # A traceback per worker, and gunicorn started another worker after each;
+    # status 3 is gunicorn's "worker failed to boot", which stops it.
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "FEEDSERVER_INSTANCE_PATH": str(tmp_path), "FEEDSERVER_FEED_ITEMS": "null"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=root, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        "Cannot start feedserver: config FEEDSERVER_FEED_ITEMS: null is no value for this"
+        " setting; leave it out for the default, 20"
+    ]
