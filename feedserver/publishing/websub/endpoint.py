@@ -20,6 +20,7 @@ import concurrent.futures
 import ipaddress
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -126,14 +127,33 @@ def check_callback(callback: str, allowlist: Allowlist) -> str:
             raise Refused(403, f"hub.callback refused: {exc.problem}") from None
         except FetchError as exc:
             raise Refused(400, f"hub.callback: {exc.problem}") from None
-    if str(url) == callback:
-        return callback
-    # Kept as given (its path's escapes are the subscriber's), but for the
-    # scheme and host, which are case-insensitive (RFC 3986 §6.2.2.1):
-    # HTTP://Host/cb and http://host/cb were two subscriptions, each delivered.
+    return same_callback(callback)
+
+
+def same_callback(callback: str) -> str:
+    """The one spelling of a callback that others which mean the same URL share.
+
+    Kept as given but for what RFC 3986 §6.2.2 says is equivalent: the case
+    of the scheme and host, escapes of unreserved characters ("%63b" is
+    "cb"), the case of other escapes, and an empty query ("/cb?"). Each
+    spelling was a subscription of its own, and every change was delivered
+    once per spelling.
+    """
     scheme, _, rest = callback.partition(":")
     authority = rest[2:].split("/", 1)[0].split("?", 1)[0]
-    return f"{scheme.lower()}://{authority.lower()}{rest[2 + len(authority) :]}"
+    tail = _ESCAPE.sub(_normal_escape, rest[2 + len(authority) :])
+    if tail.endswith("?") and tail.index("?") == len(tail) - 1:
+        tail = tail[:-1]
+    return f"{scheme.lower()}://{authority.lower()}{tail}"
+
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
 def _plain(status: int, text: str) -> Response:

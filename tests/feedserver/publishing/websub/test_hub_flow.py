@@ -147,6 +147,12 @@ def test_resubscription_replaces_and_unsubscribe_ends(
     hub.run_once()
     (sub,) = _subs(db)
     assert sub.callback == cb and sub.secret == "three"
+    # So are an empty query and escaped unreserved characters (RFC 3986 §6.2.2.2).
+    for spelling in (cb + "?", cb.replace("/cb", "/%63b")):
+        subscribe(client, TOPIC, spelling, **{"hub.secret": "four"})
+        hub.run_once()
+        (sub,) = _subs(db)
+        assert sub.callback == cb and sub.secret == "four"
     r = client.post(
         "/websub", data={"hub.mode": "unsubscribe", "hub.topic": TOPIC, "hub.callback": cb}
     )
