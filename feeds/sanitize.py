@@ -188,6 +188,9 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
      "source", "track", "wbr"}
 )  # fmt: skip
+# Not counted either: the next one ends them when their end tag is left out
+# (HTML's optional end tags), so "para<p>para<p>…" nests nothing.
+_SELF_ENDING = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option", "rt", "rp"})
 
 
 def flatten_deep(html: str, max_depth: int = MAX_DEPTH) -> str:
@@ -203,7 +206,7 @@ def flatten_deep(html: str, max_depth: int = MAX_DEPTH) -> str:
     def keep(match: re.Match[str]) -> str:
         nonlocal depth
         closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
-        if name in _VOID or self_closing:
+        if name in _VOID or name in _SELF_ENDING or self_closing:
             return match.group(0)
         if closing:
             depth = max(depth - 1, 0)

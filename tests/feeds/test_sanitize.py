@@ -273,7 +273,11 @@ def test_elements_nested_past_the_depth_bound_lose_their_tags_not_their_text() -
     assert cleaned.count("<div>") == cleaned.count("</div>") == MAX_DEPTH
     shallow = "<blockquote><p>" + "<b><i>x</i></b> " * 300 + "</p></blockquote>"
     assert flatten_deep(shallow) == shallow  # many tags, little depth: untouched
-    assert flatten_deep("<p><b><i><u>t</u></i></b></p>", 2) == "<p><b>t</b></p>"
+    assert flatten_deep("<div><b><i><u>t</u></i></b></div>", 2) == "<div><b>t</b></div>"
+    # Paragraphs and list items whose end tags are left out nest nothing.
+    unclosed = "<div>" + "para<p>" * 500 + "<ul>" + "<li>item" * 500 + "</ul></div>"
+    assert flatten_deep(unclosed) == unclosed
+    assert clean_html(unclosed).count("<p>") == 500
     assert (
         flatten_deep("<p>a<br>b<img src=x /><hr></p>" * 100, 1)
         == "<p>a<br>b<img src=x /><hr></p>" * 100
