@@ -177,6 +177,9 @@ NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
 NOT_XML_CHAR = re.compile(
     f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd{NONCHARACTERS}]"
 )
+# What is no character at all (lone surrogates, noncharacters): refused in
+# text people give us, as controls are (feedserver.content, comments).
+NOT_A_CHARACTER = re.compile(f"[\ud800-\udfff{NONCHARACTERS}]")
 
 
 # Elements nested deeper than this are taken out (their text stays): the

@@ -13,6 +13,7 @@ characters, a valid port, not too long. Each caller words the answer its way.
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from urllib.parse import quote, urlsplit
 
@@ -72,6 +73,19 @@ def comments_feed(article_slug: str, fmt: str) -> str:
 def with_page(url: str, page: int) -> str:
     """Add ?page=N for pages after the first."""
     return url if page <= 1 else f"{url}?page={page}"
+
+
+def without_empty_query(url: str) -> str:
+    """``url`` without a query of question marks only ("feed.xml?", "cb??"): no query to an http server.
+
+    A query that holds anything ("?a=1?") is kept whole. RFC 3986 §6.2.3
+    leaves this to the scheme; for http the two spellings name one resource,
+    and each was a source, or a subscription, of its own.
+    """
+    return _EMPTY_QUERY.sub(r"\1", url)
+
+
+_EMPTY_QUERY = re.compile(r"^([^?#]*)\?+$")
 
 
 class UrlProblem(enum.Enum):

@@ -17,7 +17,6 @@ would time out a request); the poller fetches them on its next pass.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -41,7 +40,7 @@ from feedserver.content.validation import markup_problem, plain_name, text_probl
 from feedserver.db import Database
 from feedserver.errors import BadRequest, Conflict, Unprocessable
 from feedserver.models import Section, Source, utcnow
-from feedserver.urls import MAX_URL, UrlProblem, http_url_problem
+from feedserver.urls import MAX_URL, UrlProblem, http_url_problem, without_empty_query
 from feedserver.web import find_by_ref
 
 log = logging.getLogger(__name__)
@@ -90,17 +89,13 @@ def check_feed_url(url: Any, fetcher: Fetcher, field_name: str = "url") -> str:
         # Nor does an empty query mean another resource to an http server:
         # "feed.xml?" was a second source storing every entry twice.
         checked = str(check_url(url, fetcher.allowlist).copy_with(fragment=None))
-        return _EMPTY_QUERY.sub(r"\1", checked)
+        return without_empty_query(checked)
     except BlockedAddress as exc:
         raise Unprocessable(
             str(exc), code="address_refused", fields={field_name: "refused"}
         ) from None
     except FeedError as exc:
         raise BadRequest(str(exc), code="malformed_url", fields={field_name: "invalid"}) from None
-
-
-# "feed.xml?" and "feed.xml??": no query to speak of ("?a=1?" is one).
-_EMPTY_QUERY = re.compile(r"^([^?]*)\?+$")
 
 
 def source_name(name: Any, *, required: bool) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-from feeds.sanitize import NONCHARACTERS
+from feeds.sanitize import NOT_A_CHARACTER
 from feedserver.content.validation import INVISIBLE, bidi_problem, markup_problem
 from feedserver.urls import UrlProblem, http_url_problem
 
@@ -62,12 +62,9 @@ def _has_control(value: str, allow_newlines: bool = False) -> bool:
     feeds drop it, and a page showed it.
     """
     allowed = "\n\t" if allow_newlines else ""
-    if _NOT_TEXT.search(value):
+    if NOT_A_CHARACTER.search(value):
         return True
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
-
-
-_NOT_TEXT = re.compile(f"[\ud800-\udfff{NONCHARACTERS}]")
 
 
 def normalise_body(raw: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from feeds.sanitize import NONCHARACTERS
+from feeds.sanitize import NOT_A_CHARACTER
 from feedserver.content.slugs import MAX_SLUG, is_valid_slug
 from feedserver.errors import Unprocessable
 from feedserver.urls import UrlProblem, http_url_problem
@@ -217,12 +217,9 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
     for char in value:
         if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_OK):
             return f"contains a control character (U+{ord(char):04X})"
-        if _NONCHARACTER.match(char):  # no character at all: XML and HTML refuse them
-            return f"contains a Unicode noncharacter (U+{ord(char):04X})"
+    if found := NOT_A_CHARACTER.search(value):  # no character at all: XML and HTML refuse them
+        return f"contains a Unicode noncharacter (U+{ord(found.group()):04X})"
     return bidi_problem(value)
-
-
-_NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
 
 
 def bidi_problem(value: str) -> str | None:
