@@ -35,7 +35,7 @@ from feeds.websub import WebSubError, check_secret, clamp_lease, parse_lease_sec
 from feedserver.db import db_session
 from feedserver.publishing.websub import store
 from feedserver.publishing.websub.topics import MAX_URL, resolve_topic
-from feedserver.urls import UrlProblem, http_url_problem
+from feedserver.urls import UrlProblem, http_url_problem, without_empty_query
 from feedserver.web import base_url
 
 log = logging.getLogger(__name__)
@@ -135,19 +135,21 @@ def same_callback(callback: str) -> str:
 
     Kept as given but for what RFC 3986 §6.2.2 says is equivalent: the case
     of the scheme and host, escapes of unreserved characters ("%63b" is
-    "cb"), the case of other escapes, and an empty query ("/cb?"). Each
+    "cb"), the case of other escapes, a "%" that starts none ("%25"), and an
+    empty query ("/cb?"). Each
     spelling was a subscription of its own, and every change was delivered
     once per spelling.
     """
     scheme, _, rest = callback.partition(":")
     authority = rest[2:].split("/", 1)[0].split("?", 1)[0]
-    tail = _ESCAPE.sub(_normal_escape, rest[2 + len(authority) :])
-    if tail.endswith("?") and tail.index("?") == len(tail) - 1:
-        tail = tail[:-1]
-    return f"{scheme.lower()}://{authority.lower()}{tail}"
+    # A "%" that starts no escape is a literal one first ("%a%63" would
+    # otherwise become "%ac", another escape, and not settle).
+    tail = _ESCAPE.sub(_normal_escape, _STRAY_PERCENT.sub("%25", rest[2 + len(authority) :]))
+    return without_empty_query(f"{scheme.lower()}://{authority.lower()}{tail}")
 
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
