@@ -130,13 +130,22 @@ class Sender:
             timeout=httpx.Timeout(settings.timeout),
         )
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._addresses: dict[str, tuple[float, str]] = {}  # origin → (until, address)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self.client.close()
 
     def _slot(self, url: str) -> threading.BoundedSemaphore:
-        host = _host_key(url)
+        origin = url.split("/", 3)[2] if url.count("/") >= 2 else url
+        now = time.monotonic()
+        known = self._addresses.get(origin)
+        if known is None or known[0] < now:
+            # Looked up once a minute per host, not at every delivery.
+            if len(self._addresses) > 4096:
+                self._addresses.clear()
+            known = self._addresses[origin] = (now + ADDRESS_TTL, _host_key(url))
+        host = known[1]
         with self._lock:
             slot = self._hosts.get(host)
             if slot is None:
@@ -166,6 +175,9 @@ class Sender:
                     return response.status_code, data[: MAX_RESPONSE_READ + 1]
             finally:
                 transport.deadline.reset(token)
+
+
+ADDRESS_TTL = 60.0  # seconds a callback host's address is reused for its limit
 
 
 def _host_key(url: str) -> str:
