@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from feedserver import urls
-from feedserver.admin import bp
+from feedserver.admin import bp, once
 from feedserver.admin.forms import (
     NONE_CHOICE,
     ArticleForm,
@@ -214,12 +214,18 @@ def _edit(article: Article | None) -> View:
         elif article is not None and _changed_meanwhile(form, article):
             page, _ = render_form("admin/article_form.html", form, article=article)
             return page, 409  # lost to a concurrent change, as the API's 409s
+        elif article is None and (done := once.sent_before(session, form)) is not None:
+            return done
         else:
+            creating = article is None
             try:
                 with editing.saving(session):
                     if article is None:
                         article = editing.create_article(
                             session, _data(form, None), site_url=base_url()
+                        )
+                        once.remember(
+                            session, form, url_for("admin.article_edit", ident=article.id)
                         )
                         verb = "published"
                     else:
@@ -228,6 +234,10 @@ def _edit(article: Article | None) -> View:
                         )
                         verb = "saved"
             except (Unprocessable, Conflict) as exc:
+                if creating:
+                    article = None
+                    if (done := once.sent_before(session, form)) is not None:
+                        return done  # the same form, sent twice at once: the other made it
                 attach_errors(form, exc.message, exc.details.get("fields"))
             else:
                 flash(f"The article “{article.title}” was {verb}.", "success")

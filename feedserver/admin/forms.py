@@ -36,6 +36,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from feedserver.admin.once import OnceForm
 from feedserver.content.editing import (
     BIO_MAX,
     BODY_MAX,
@@ -153,14 +154,14 @@ class ConfirmForm(FlaskForm):
     """A bare form for actions that are one button: delete, refresh, revoke, sign out."""
 
 
-class SectionForm(FlaskForm):
+class SectionForm(OnceForm):
     name = text("Name", NAME_MAX, required=True)
     slug = slug_field()
     description = area("Description", DESCRIPTION_MAX)
     submit = SubmitField("Save section")
 
 
-class AuthorForm(FlaskForm):
+class AuthorForm(OnceForm):
     name = text("Name", NAME_MAX, required=True)
     slug = slug_field()
     url = url_field("Web page")
@@ -168,7 +169,7 @@ class AuthorForm(FlaskForm):
     submit = SubmitField("Save author")
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(OnceForm):
     title = text("Title", TITLE_MAX, required=True)
     slug = slug_field()
     summary = area("Summary", SUMMARY_MAX, description="Plain text, a sentence or two.")
@@ -253,7 +254,7 @@ class OpmlImportForm(FlaskForm):
     submit = SubmitField("Import")
 
 
-class TokenForm(FlaskForm):
+class TokenForm(OnceForm):
     label = text("Label", 150, required=True, description="What the token is for, e.g. 'CMS sync'.")
     submit = SubmitField("Create token")
 

@@ -63,6 +63,9 @@ def _list_page(**context: Any) -> str:
     import_form = context.pop("import_form", None) or OpmlImportForm(formdata=None)
     add_form.section.choices = section_choices()
     import_form.section.choices = section_choices("— by each outline's category —")
+    for f in import_form:  # its fields' names are the add form's too: ids must differ
+        f.id = f"opml-{f.name}"
+        f.label.field_id = f.id
     return render_template(
         "admin/sources.html",
         counts=managing.article_counts(session, [s.id for s in listing.items]),

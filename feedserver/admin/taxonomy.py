@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from feedserver import urls
-from feedserver.admin import bp
+from feedserver.admin import bp, once
 from feedserver.admin.forms import AuthorForm, ConfirmForm, SectionForm, attach_errors, render_form
 from feedserver.content import editing
 from feedserver.db import db_session
@@ -94,15 +94,23 @@ def _edit(kind: Kind, ident: int | None) -> View:
     row = get_or_404(db_session(), kind.model, ident) if ident is not None else None
     form = kind.form(obj=row)
     if form.validate_on_submit():
+        if row is None and (done := once.sent_before(session, form)) is not None:
+            return done
+        creating = row is None
         try:
             with editing.saving(session):
                 if row is None:
                     row = kind.create(session, _form_data(kind, form))
+                    once.remember(session, form, url_for(f"admin.{kind.plural}"))
                     verb = "created"
                 else:
                     kind.update(session, row, _form_data(kind, form))
                     verb = "saved"
         except (Unprocessable, Conflict) as exc:
+            if creating:
+                row = None
+                if (done := once.sent_before(session, form)) is not None:
+                    return done  # the same form, sent twice at once: the other made it
             attach_errors(form, exc.message, exc.details.get("fields"))
         else:
             flash(f"The {kind.name} “{row.name}” was {verb}.", "success")

@@ -7,11 +7,17 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from feedserver import accounts
-from feedserver.admin import bp
+from feedserver.admin import bp, once
 from feedserver.admin.forms import ConfirmForm, TokenForm, attach_errors
+from feedserver.content import editing
 from feedserver.db import db_session
-from feedserver.errors import NotFound, Unprocessable
+from feedserver.errors import Conflict, NotFound, Unprocessable
 from feedserver.models import User
+
+SENT_AGAIN = (
+    "This form had already been sent, and its token was made then: a token's secret is"
+    " shown only once. If you did not copy it, revoke that token and create another."
+)
 
 
 def _user() -> User:
@@ -22,18 +28,23 @@ def _user() -> User:
 
 
 @bp.route("/tokens/", methods=["GET", "POST"])
-def tokens() -> str | tuple[str, int]:
+def tokens() -> str | tuple[str, int] | Response:
     """List the user's API tokens and create a new one."""
     session = db_session()
     user = _user()
     form = TokenForm()
     new_token = None
     if form.validate_on_submit():
+        if (done := once.sent_before(session, form, message=SENT_AGAIN)) is not None:
+            return done
         try:
-            new_token = accounts.create_token(session, user, form.label.data or "")
-            session.commit()
-        except Unprocessable as exc:
-            session.rollback()
+            with editing.saving(session):
+                new_token = accounts.create_token(session, user, form.label.data or "")
+                once.remember(session, form, url_for("admin.tokens"))
+        except (Unprocessable, Conflict) as exc:
+            new_token = None
+            if (done := once.sent_before(session, form, message=SENT_AGAIN)) is not None:
+                return done
             attach_errors(form, exc.message, exc.details.get("fields"))
         else:
             flash(

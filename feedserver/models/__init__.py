@@ -1,6 +1,6 @@
 """The database models (SQLAlchemy 2.0, typed)."""
 
-from feedserver.models.accounts import ApiToken, SignInFailure, User
+from feedserver.models.accounts import ApiToken, FormSubmission, SignInFailure, User
 from feedserver.models.base import Base, UTCDateTime, utcnow
 from feedserver.models.comments import COMMENT_STATUSES, Comment
 from feedserver.models.content import Article, ArticleAuthor, Author, Section, Source
@@ -33,6 +33,7 @@ __all__ = [
     "HubMark",
     "HubSubscription",
     "FeedClient",
+    "FormSubmission",
     "FeedDay",
     "FeedTrafficHour",
     "ReaderReport",

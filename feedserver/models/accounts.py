@@ -65,3 +65,22 @@ class SignInFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class FormSubmission(Base):
+    """An admin form that made something, by the one-time key it carried.
+
+    A form that creates (an article, an author, a section, a token) carries a
+    random key; the row is written in the transaction that makes the thing, so
+    the same form sent again (a double click, a reload of the answer, a second
+    tab) finds it and is shown what the first made instead of making another
+    (feedserver.admin.once). Rows older than two days are deleted as new ones
+    are written.
+    """
+
+    __tablename__ = "form_submissions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

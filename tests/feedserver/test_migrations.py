@@ -138,7 +138,7 @@ def test_sqlite_ids_are_never_handed_out_twice_and_the_rebuild_keeps_every_row(t
         gone = max(s.scalars(select(Source.id)))
         remove_source(s, s.get(Source, gone))
     before = _counts(db.engine)
-    upgrade(db.engine)
+    upgrade(db.engine, "0017")
     assert _counts(db.engine) == before  # every byline, comment and tombstone is still there
     with db.session() as s:
         after = make_source(s, slug="after", feed_url="https://after.example/feed")
