@@ -274,8 +274,16 @@ def _decode_form(raw: bytes) -> dict[str, str]:
     try:
         # Unknown parameters are ignored (§5.1), but not without bound.
         pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+            text,
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="strict",  # a %ff is no UTF-8: refused, not read as U+FFFD
         )
+    except UnicodeDecodeError:
+        raise Refused(
+            400, "a percent-escape in the form does not decode as UTF-8 (such as %ff)"
+        ) from None
     except ValueError:
         raise Refused(400, f"the form has more than {MAX_FORM_FIELDS} parameters") from None
     form: dict[str, str] = {}

@@ -161,6 +161,20 @@ def test_body_type_and_size(client, db, newsroom):
     assert r.status_code == 415 and r.mimetype == "text/plain" and b"content coding" in r.data
 
 
+@pytest.mark.parametrize("escape", ["%ff", "%C3%28", "%ED%A0%80"])
+def test_a_percent_escape_that_is_no_utf8_is_refused_not_replaced(client, db, newsroom, escape):
+    # Decoded with replacement, http://127.0.0.1:9/cb%ff became .../cb\ufffd: the
+    # hub would verify, and deliver to, an address nobody asked for.
+    body = (
+        "hub.mode=subscribe&hub.topic=http%3A%2F%2Flocalhost%2Ffeed.rss"
+        f"&hub.callback=http%3A%2F%2F127.0.0.1%3A9%2Fcb{escape}"
+    )
+    r = client.post("/websub", data=body, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400 and r.mimetype == "text/plain"
+    assert b"does not decode as UTF-8" in r.data
+    assert _counts(db) == (0, 0)
+
+
 def _chunked(client, form: str):
     import io
 
