@@ -30,12 +30,18 @@ MAX_PROBLEM = 1000  # characters of a problem kept in a message (logs, last_erro
 # The user information of a URL an upstream named (a redirect to
 # "http://bob:secret@host/"): refused, but quoted in the error it was kept.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+# A password someone left "/", "?" or "#" in unescaped ("http://bob:pa/ss@host/"):
+# no userinfo to a URL parser (host "bob", port "pa"), a password all the same.
+# What follows the colon is taken for one unless it reads as a port and a path.
+_LOOSE_PASSWORD = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s:]*:(?!\d*(?:[/?#\s]|$))[^@\s]*@"
+)
 
 
 def printable(text: str, limit: int = MAX_PROBLEM) -> str:
     """``text`` with URLs' user info hidden, control characters escaped (``\\x1b``), cut at ``limit``."""
     if "@" in text:
-        text = _USERINFO.sub(r"\1***@", text)
+        text = _LOOSE_PASSWORD.sub(r"\1***@", _USERINFO.sub(r"\1***@", text))
     if _CONTROL.search(text):
         text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

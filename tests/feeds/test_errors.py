@@ -69,6 +69,9 @@ def test_a_status_error_with_a_date_reads_back_equal():
         ("HTTPS://token@feeds.example/x and ftp://a:b@c/", "HTTPS://***@feeds.example/x and ftp://***@c/"),
         ("write to news@example.org, or see https://example.org/@user",
          "write to news@example.org, or see https://example.org/@user"),
+        ("bad port in http://bob:pa/ss@host/feed", "bad port in http://***@host/feed"),
+        ("http://bob:p?a#ss@host/ and https://x:y/z@h", "http://***@host/ and https://***@h"),
+        ("see https://example.org:8443/@user and http://h:80", "see https://example.org:8443/@user and http://h:80"),
     ],
 )  # fmt: skip
 def test_a_urls_user_name_and_password_never_reach_a_message(text, shown):
