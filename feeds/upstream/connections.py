@@ -19,9 +19,11 @@ over httpcore, so a steady-state poll is as cheap as the HTTP it does.
 - **Keep-alive**: a response read to its end goes back to a per-host idle
   list (LIFO, at most ``max_idle_per_host`` per host and ``max_idle`` in all,
   the oldest closed first, none older than ``keepalive_expiry`` seconds, and
-  none that has bytes or an EOF waiting); one that was not, or that said ``Connection: close``, is closed. A
-  request on a reused connection the server had meanwhile closed is retried
-  once on a new connection (GET is idempotent). ``max_connections`` bounds
+  none that has bytes or an EOF waiting, when it is given back or taken); one
+  that was not, or that said ``Connection: close``, is closed. A request on a
+  reused connection that the server had meanwhile closed, or whose answer
+  does not start with a status line (bytes of an earlier answer sent late),
+  is retried once on a new connection (GET is idempotent). ``max_connections`` bounds
   the connections in use at once.
 - No proxies, no cookies, no redirects (the fetcher follows them itself,
   checking each target), HTTP/1.1 only; ``http.client`` refuses more than 100
@@ -56,6 +58,7 @@ deadline: ContextVar[float | None] = ContextVar("feeds_fetch_deadline", default=
 
 _LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="feeds-dns")
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_RETRIED = (*_STALE, http.client.BadStatusLine)
 
 
 class TransportError(Exception):
@@ -225,6 +228,12 @@ class Response:
         if connection is None:
             return
         reusable = self._raw.isclosed() and not self._raw.will_close
+        sock = connection.sock
+        if reusable and isinstance(sock, _Socket) and not sock.idle_and_open():
+            # Bytes after the body (a Content-Length too short, a second answer
+            # nobody asked for) must never be read as the next request's answer
+            # (RFC 9112 §6.3): the connection is closed, not kept.
+            reusable = False
         if not reusable:
             self._raw.close()
         self._pool.release(connection, reusable=reusable)
@@ -278,8 +287,11 @@ class Connections:
                     raw = connection.getresponse()
                 except Exception as exc:
                     connection.close()
-                    if attempt == 1 and connection.reused and isinstance(exc, _STALE):
-                        continue  # the server closed the kept connection meanwhile
+                    if attempt == 1 and connection.reused and isinstance(exc, _RETRIED):
+                        # The server closed the kept connection meanwhile, or what
+                        # came is no answer's start: the rest of an earlier body
+                        # sent late. Either way a new connection gets this answer.
+                        continue
                     raise _translate(exc) from None
                 return Response(self, connection, raw)
             raise AssertionError("unreachable")  # pragma: no cover

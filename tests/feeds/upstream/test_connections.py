@@ -120,6 +120,61 @@ def test_a_304_with_a_stray_body_does_not_poison_the_next_fetch() -> None:
     assert len(seen) == 3  # a connection with unread bytes waiting is never reused
 
 
+def _feed(title: bytes) -> bytes:
+    return b"<rss version='2.0'><channel><title>" + title + b"</title></channel></rss>"
+
+
+def test_the_rest_of_a_body_sent_late_is_never_the_next_fetchs_answer() -> None:
+    """A Content-Length too short, the rest sent a moment later (RFC 9112 §6.3).
+
+    The next fetch on that connection read the leftover as its status line and
+    failed, charged to a source that did nothing wrong. It now gets its own answer.
+    """
+    seen: list[int] = []
+    body = _feed(b"first")
+
+    def handler(sock: socket.socket, _first: bytes) -> None:
+        seen.append(1)
+        if len(seen) == 1:
+            sock.sendall(head("200 OK", {"Content-Length": str(len(body) - 12)}) + body[:-12])
+            request = sock.recv(4096)  # the next fetch's request is already in
+            assert request.startswith(b"GET /b ")
+            sock.sendall(body[-12:])  # ...and then the rest of the first body
+            time.sleep(0.5)
+            return
+        sock.sendall(ok(_feed(b"second")))
+        sock.recv(4096)
+
+    with RawServer(handler) as raw, fetcher(raw) as f:
+        f.fetch(raw.url("/a"))
+        assert f.fetch(raw.url("/b")).body == _feed(b"second")
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02])
+def test_an_answer_nobody_asked_for_is_never_the_next_fetchs(delay: float) -> None:
+    """A second, unasked answer after a complete one, in the same packet or a moment later."""
+    seen: list[int] = []
+
+    def handler(sock: socket.socket, _first: bytes) -> None:
+        seen.append(1)
+        if delay:
+            sock.sendall(ok(_feed(b"asked")))
+            time.sleep(delay)
+            sock.sendall(ok(_feed(b"INJECTED")))
+        else:
+            sock.sendall(ok(_feed(b"asked")) + ok(_feed(b"INJECTED")))
+        while chunk := sock.recv(4096):
+            if b"\r\n\r\n" in chunk:
+                sock.sendall(ok(_feed(b"asked")))
+
+    with RawServer(handler) as raw, fetcher(raw) as f:
+        first = f.fetch(raw.url("/a"))
+        time.sleep(0.1)
+        second = f.fetch(raw.url("/b"))
+    assert first.body == second.body == _feed(b"asked")
+
+
 def test_failed_fetches_give_their_connections_back() -> None:
     """Errors of every kind release the slot: two slots outlive ten failures."""
     big = head("200 OK", {"Content-Length": "5000"}) + b"x" * 5000
