@@ -106,7 +106,7 @@ class Worker:
             self.poller = poller
             while not self.stop_event.is_set():
                 try:
-                    stats = poller.poll_due(stop=self.stop_event)
+                    stats = poller.poll_due(stop=self.stop_event, follow=True)
                     websub.maintain(self.db, self.settings)  # WebSub subscriber requests
                     self.passes += 1
                     if stats.sources:

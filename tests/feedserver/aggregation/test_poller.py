@@ -601,3 +601,91 @@ def test_a_feed_url_edited_while_its_old_one_is_fetched_wins(db, httpserver, ans
     assert source.etag is None and source.last_modified is None
     assert source.error_count == 0 and source.next_fetch_at <= utcnow()
     assert articles_of(db, sid) == []
+
+
+def test_a_host_that_never_answers_does_not_hold_back_other_hosts(db):
+    """Jobs waiting for one host's turn held every thread: other hosts waited its time-outs.
+
+    One host gets at most twice POLL_PER_HOST threads (found by a black-box audit:
+    24 hanging sources delayed a healthy host's by 41 s).
+    """
+    from tests.feeds.upstream_servers import RawServer
+
+    asked: list[float] = []
+
+    def hang(sock, _head):
+        sock.recv(1)  # until the poller gives up and hangs up
+
+    def answer(sock, _head):
+        asked.append(time.monotonic())
+        body = rss(numbered(1))
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    with RawServer(hang) as stuck, RawServer(answer) as fine:
+        hanging = [add(db, f"http://127.0.0.1:{stuck.port}/h{k}") for k in range(5)]
+        healthy = [add(db, f"http://localhost:{fine.port}/f{k}") for k in range(2)]
+        settings = settings_for(
+            stuck.port,
+            allowlist="127.0.0.0/8,::1/128",
+            concurrency=4,
+            per_host=1,
+            fetch_timeout=1,
+        )
+        started = time.monotonic()
+        stats = poll_once(db, settings)
+    assert stats.sources == 7 and stats.errors == 5
+    assert len(asked) == 2 and max(asked) - started < 0.8, [t - started for t in asked]
+    assert all(len(articles_of(db, i)) == 1 for i in healthy)
+    assert all("no complete answer within 1 s" in source_row(db, i).last_error for i in hanging)
+
+
+def test_the_worker_takes_sources_that_come_due_while_its_pass_runs(db):
+    """A pass claimed what was due when it began; a source due a moment later
+    waited for the slowest refresh of the pass to end (found by a black-box audit)."""
+    from tests.feeds.upstream_servers import RawServer
+
+    asked: dict[str, float] = {}
+
+    def handler(sock, head):
+        path = head.split(b" ")[1].decode()
+        asked[path] = time.monotonic()
+        if path == "/slow":
+            sock.recv(1)
+            return
+        body = rss(numbered(1))
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    with RawServer(handler) as upstream:
+        add(db, upstream.url("/slow"))
+        later = add(db, upstream.url("/later"), next_fetch_at=utcnow_plus(3600))
+        worker = Worker(db, settings_for(upstream.port, fetch_timeout=4))
+        worker.startup_delay = 0
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 5
+            while "/slow" not in asked and time.monotonic() < deadline:
+                time.sleep(0.02)
+            due_again(db, later)
+            made_due = time.monotonic()
+            while "/later" not in asked and time.monotonic() < deadline + 5:
+                time.sleep(0.02)
+        finally:
+            worker.stop()
+            thread.join(10)
+    assert "/later" in asked and asked["/later"] - made_due < 2.5, asked
+    assert not thread.is_alive()
+
+
+def utcnow_plus(seconds: float):
+    from feedserver.models import utcnow
+
+    return utcnow() + timedelta(seconds=seconds)
