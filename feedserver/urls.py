@@ -122,3 +122,8 @@ def http_url_problem(value: str, max_length: int = MAX_URL) -> UrlProblem | None
 
 
 _NOT_IN_URLS = frozenset('"<>\\`')  # never in a URL unencoded; {, | and ^ are seen in the wild
+
+
+def deepest_page(per_page: int, limit: int) -> int:
+    """The last page ``feedserver.web.check_depth`` serves: paging links never name one past it."""
+    return max(1, -(-limit // per_page))

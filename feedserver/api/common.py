@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from feedserver import urls
 from feedserver.db import db_session, get_db, is_transient
 from feedserver.errors import (
     BadRequest,
@@ -171,7 +172,11 @@ def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> di
         "total": listing.total,
         "page": listing.number,
         "per_page": listing.per_page,
-        "pages": listing.pages,
+        # Not past the page that holds the MAX_PAGE_DEPTH-th item: those answer 404.
+        "pages": min(
+            listing.pages,
+            urls.deepest_page(listing.per_page, int(current_app.config["MAX_PAGE_DEPTH"])),
+        ),
     }
 
 

@@ -55,8 +55,10 @@ class ScopeState:
     def last_change(self) -> datetime:
         return max(self.changed_at, self.global_changed_at)
 
-    def pages(self, per_page: int) -> int:
-        return max(1, math.ceil(self.item_count / per_page))
+    def pages(self, per_page: int, depth: int | None = None) -> int:
+        """Pages of ``per_page`` items, up to the one that holds the ``depth``-th item."""
+        pages = max(1, math.ceil(self.item_count / per_page))
+        return pages if depth is None else min(pages, urls.deepest_page(per_page, depth))
 
 
 SCOPE_MODELS: dict[str, Any] = {"section": Section, "author": Author, "source": Source}
@@ -287,15 +289,19 @@ def build_feed(
     base: str,
     site_title: str,
     story_credits: Mapping[int, tuple[fm.StorySource, ...]] | None = None,
+    max_depth: int | None = None,
 ) -> fm.Feed:
     """Describe one page of a scope's feed in one format.
+
+    ``max_depth`` (FEEDSERVER_MAX_PAGE_DEPTH): the ``last`` and ``next`` links
+    name no page past the one that holds that item, which answers 404.
 
     ``story_credits``: for the site and section feeds, the sources of each
     story an article leads (feedserver.stories.members.credits).
     """
     credits = story_credits or {}
     feed_url = base + urls.scope_feed(scope.kind, scope.slug, fmt)
-    pages = state.pages(per_page)
+    pages = state.pages(per_page, max_depth)
     title = site_title if scope.kind == "site" else f"{scope.name} — {site_title}"
     return fm.Feed(
         id=base + urls.scope_feed(scope.kind, scope.slug, "atom"),

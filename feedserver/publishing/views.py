@@ -207,9 +207,10 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
     valid_until = tombstones.expire_due(session, scope.key, utcnow(), days)
     state = publishing.scope_state(session, scope.key, scope.created_at)
     per_page = config["FEED_ITEMS"]
-    check_depth(page, per_page, config["MAX_PAGE_DEPTH"], "This feed")
-    if page > state.pages(per_page):
-        raise NotFound(f"This feed has {state.pages(per_page)} page(s), not {page}.")
+    depth = config["MAX_PAGE_DEPTH"]
+    check_depth(page, per_page, depth, "This feed")
+    if page > state.pages(per_page, depth):
+        raise NotFound(f"This feed has {state.pages(per_page, depth)} page(s), not {page}.")
 
     def build() -> fm.Feed:
         articles = publishing.articles_page(session, scope, page, per_page)
@@ -228,6 +229,7 @@ def _scope_feed(scope: Scope, fmt: str) -> BaseResponse:
             base=base_url(),
             site_title=config["SITE_TITLE"],
             story_credits=credits,
+            max_depth=depth,
         )
         if page > 1:  # tombstones on page 1 only: see publishing.tombstones
             return feed

@@ -137,10 +137,11 @@ def _listing(scope: Scope, template: str, description: str, **context: Any) -> s
     """Render one page of a scope's articles, or raise for a bad or missing page."""
     page = page_arg()
     per_page: int = current_app.config["PAGE_ITEMS"]
-    check_depth(page, per_page, current_app.config["MAX_PAGE_DEPTH"])
+    depth = current_app.config["MAX_PAGE_DEPTH"]
+    check_depth(page, per_page, depth)
     session = db_session()
     state = publishing.scope_state(session, scope.key)
-    pages = state.pages(per_page)
+    pages = state.pages(per_page, depth)
     if page > pages:
         raise NotFound(f"This list has {pages} page(s); there is no page {page}.")
     articles = publishing.articles_page(session, scope, page, per_page)

@@ -124,6 +124,44 @@ def test_deep_api_pages_are_a_clear_404(client, world, api):
     assert api.get("/api/articles?page=100&per_page=100").status_code == 200
 
 
+@pytest.fixture
+def shallow(app, db):
+    """Seven articles, three to a feed page, served to a depth of seven items."""
+    app.config.update(FEED_ITEMS=3, PAGE_ITEMS=3, MAX_PAGE_DEPTH=7)
+    with db.session() as s:
+        section = make_section(s, slug="deep")
+        for n in range(25):
+            make_article(s, slug=f"deep-{n}", section=section)
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss", "json"])
+def test_paging_links_name_no_page_past_the_depth(client, shallow, fmt):
+    # Depth 7 at 3 a page: pages 1-3 are served, page 4 is a 404. The links
+    # said last=9 and next=4 from page 3, and readers that follow them met 404s.
+    import re
+
+    first = client.get(f"/feed.{fmt}").text
+    third = client.get(f"/feed.{fmt}?page=3").text
+    assert client.get(f"/feed.{fmt}?page=4").status_code == 404
+    if fmt == "json":
+        assert '"next_url"' in first and '"next_url"' not in third
+    else:
+        last = re.search(r'href="([^"]+)"[^>]*rel="last"|rel="last"[^>]*href="([^"]+)"', first)
+        assert last and (last.group(1) or last.group(2)).endswith("?page=3")
+        assert 'rel="next"' not in third and 'rel="previous"' in third
+    assert client.get(f"/feed.{fmt}?page=3").status_code == 200
+
+
+def test_listing_and_api_pages_stop_at_the_depth(client, shallow, api):
+    page = client.get("/sections/deep?page=3")
+    assert page.status_code == 200 and "?page=4" not in page.text
+    assert client.get("/sections/deep?page=4").status_code == 404
+    listing = api.get("/api/articles?per_page=3").json
+    assert listing["total"] == 25 and listing["pages"] == 3
+    assert api.get("/api/articles?per_page=3&page=3").status_code == 200
+    assert api.get("/api/articles?per_page=3&page=4").status_code == 404
+
+
 @pytest.mark.fuzz
 @settings(max_examples=200)
 @given(st.text(max_size=80))
