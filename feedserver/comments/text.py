@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 from markupsafe import Markup, escape
 
 from feeds.sanitize import NOT_A_CHARACTER
-from feedserver.content.validation import INVISIBLE, bidi_problem, markup_problem
+from feedserver.content.validation import (
+    INVISIBLE,
+    bidi_problem,
+    email_problem,
+    markup_problem,
+)
 from feedserver.urls import UrlProblem, http_url_problem
 
 NAME_MAX = 100
@@ -125,8 +130,9 @@ def check_submission(form: dict[str, str]) -> Submission:
         errors["name"] = "Name contains control characters."
     elif problem := bidi_problem(sub.name):
         errors["name"] = f"Name {problem}."
-    elif problem := markup_problem(sub.name):
-        # The name is the comment feeds' <author><name>, plain text by definition.
+    elif problem := markup_problem(sub.name) or email_problem(sub.name):
+        # The name is the comment feeds' <author><name>, plain text by definition,
+        # and published: an address belongs in the e-mail field, which is not.
         errors["name"] = f"Name {problem}."
 
     if not sub.email:

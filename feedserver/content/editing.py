@@ -319,12 +319,15 @@ def _named_values(
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if check.given("name"):
-        values["name"] = check.text("name", max_length=NAME_MAX, required=True, plain=True)
+        values["name"] = check.text(
+            "name", max_length=NAME_MAX, required=True, plain=True, person=model is Author
+        )
     if check.given("slug"):
         values["slug"] = check.slug()
     if model is Section and check.given("description"):
+        # The section feed's description (RSS) and subtitle (Atom): plain text there.
         values["description"] = check.text(
-            "description", max_length=DESCRIPTION_MAX, multiline=True, default=""
+            "description", max_length=DESCRIPTION_MAX, multiline=True, plain=True, default=""
         )
     if model is Author:
         if check.given("bio"):

@@ -71,12 +71,14 @@ class Fields:
         required: bool = False,
         multiline: bool = False,
         plain: bool = False,
+        person: bool = False,
         default: str | None = None,
     ) -> str | None:
         """Return a string field: stripped, printable, within its length.
 
-        ``plain`` (names): no HTML tags or character references either; see
-        ``markup_problem``.
+        ``plain`` (names, a section's description): no HTML tags or character
+        references either; see ``markup_problem``. ``person`` (an author's
+        name): no e-mail address; see ``email_problem``.
         """
         value = self.data.get(name, _MISSING)
         if value is _MISSING or value is None:
@@ -91,6 +93,8 @@ class Fields:
         problem = text_problem(value, multiline=multiline) or (
             markup_problem(value) if plain else None
         )
+        if not problem and person:
+            problem = email_problem(value)
         if problem:
             self.fail(name, problem)
             return None
@@ -261,6 +265,27 @@ INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
 # reference such as "&amp;" or "&#8217;" written out as text.
 _TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 _REFERENCE = re.compile(r"&(#\w+|[A-Za-z]\w*)")
+
+
+# An e-mail address, as the W3C validator finds one in a person's name
+# ("Pat Doe <pat@example.com>" draws its ContainsEmail warning).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def email_problem(value: str) -> str | None:
+    """Say why a person's name holding an e-mail address is refused, or None.
+
+    A name is published as it is, in pages and as feeds' ``<author><name>``;
+    an address there is the validator's ContainsEmail warning (INTERFACE §3),
+    and, for a reader's comment, an address published that the form promised
+    to keep (the e-mail field is never shown).
+    """
+    if found := _EMAIL.search(value):
+        return (
+            "must not contain an e-mail address, since it is published "
+            f"({_short(found.group(0), 30)})"
+        )
+    return None
 
 
 def markup_problem(value: str) -> str | None:

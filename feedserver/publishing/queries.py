@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from feeds import model as fm
 from feeds.render.values import feed_identifier
 from feedserver import urls
+from feedserver.content.editing import DESCRIPTION_MAX
 from feedserver.content.validation import plain_name
 from feedserver.errors import NotFound
 from feedserver.models import Article, ArticleAuthor, Author, Section, Source
@@ -80,7 +81,9 @@ def find_scope(session: Session, kind: str, slug: str, site_title: str) -> Scope
         raise NotFound(f"No {kind} called {slug!r}.")
     ident, slug, name, written, created_at = row
     description = (
-        " ".join((written or "").split())
+        # Plain text in the feed (RSS description, Atom subtitle): what an older
+        # version let through as markup is made plain, as upstream titles are.
+        plain_name(written or "", max_length=DESCRIPTION_MAX)
         or {
             "section": f"The latest {name} articles from {site_title}.",
             "author": f"Articles by {name} on {site_title}.",

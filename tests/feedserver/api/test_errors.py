@@ -443,6 +443,39 @@ def test_names_written_as_markup_are_refused_and_plain_ones_kept(api, newsroom, 
     assert api.get(f"/api/sections/{newsroom['world']}").json["name"] == "World"
 
 
+def test_an_author_name_holding_an_e_mail_address_is_refused(api, newsroom):
+    # "Pat Doe <pat@example.com>" is no tag, so it passed, and drew the W3C
+    # validator's ContainsEmail warning on every feed's <author><name> (found by an audit).
+    for name in ("Pat Doe <pat@example.com>", "pat.doe+news@mail.example.org"):
+        body = error(api.post("/api/authors", json={"name": name}), 422)
+        assert body["fields"]["name"].startswith("must not contain an e-mail address"), name
+    assert api.post("/api/authors", json={"name": "Pat @ Doe Co."}).status_code == 201
+    # A section may be named after an address (it is no person's <name>).
+    assert api.post("/api/sections", json={"name": "Tips via tips@news.example"}).status_code == 201
+
+
+def test_a_section_description_is_plain_text_in_and_out(api, db, client, newsroom):
+    # It is the section feed's RSS description and Atom subtitle, plain text by
+    # definition: markup there drew the validator's "should not contain HTML".
+    body = error(api.post("/api/sections", json={"name": "R", "description": "Odd <b>x</b>"}), 422)
+    assert body["fields"]["description"].startswith("must be plain text")
+    ok = api.post("/api/sections", json={"name": "Q", "description": "Tips & <3 to\n\nus"})
+    assert ok.status_code == 201 and ok.json["description"] == "Tips & <3 to\n\nus"
+    from feedserver.models import Section
+
+    with db.session() as s:  # what an older version stored as it came
+        s.get(Section, newsroom["world"]).description = "Odd <b>desc</b> &amp; stuff"
+        s.commit()
+    from tests.factories import make_article
+
+    with db.session() as s:
+        make_article(s, slug="in-world", section=s.get(Section, newsroom["world"]))
+    rss = client.get("/sections/world/feed.rss").text
+    atom = client.get("/sections/world/feed.atom").text
+    assert "<description>Odd desc &#x26; stuff</description>" in rss
+    assert ">Odd desc &amp; stuff</subtitle>" in atom and "&lt;b&gt;" not in atom
+
+
 # --- never a 500 ----------------------------------------------------------------------------
 
 

@@ -403,6 +403,16 @@ def test_a_name_written_as_markup_is_refused(client, db, story, name):
     assert comments(db) == []
 
 
+@pytest.mark.parametrize("name", ["Mallory <mal@example.com>", "mal@example.com"])
+def test_a_name_holding_an_e_mail_address_is_refused(client, db, story, name):
+    # The name is published; the address belongs in the e-mail field, which is
+    # not (and as a feed's <author><name> it drew the validator's ContainsEmail).
+    response = post_comment(client, name=name)
+    assert response.status_code == 422
+    assert "Name must not contain an e-mail address" in response.get_data(as_text=True)
+    assert comments(db) == []
+
+
 def test_error_page_escapes_the_input_it_keeps(client, db, story):
     response = post_comment(client, **dict(HOSTILE, email="bad"))
     assert response.status_code == 422
