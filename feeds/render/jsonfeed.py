@@ -35,8 +35,11 @@ def _item(feed: Feed, entry: Entry) -> dict[str, Any]:
     if entry.content_html:
         item["content_html"] = clean_text(entry.content_html)
     else:
-        # The spec wants content_html or content_text in every item.
-        item["content_text"] = clean_text(entry.summary or "")
+        # The spec wants content_html or content_text in every item, and an
+        # empty one carries nothing: the title stands in, as in Atom's summary.
+        item["content_text"] = (
+            clean_text(entry.summary or "").strip() or title or clean_text(entry.link).strip()
+        )
     item["date_published"] = rfc3339(entry.published)
     item["date_modified"] = rfc3339(entry.updated)
     authors = []

@@ -107,3 +107,14 @@ def test_non_ascii_is_written_as_utf8_not_escapes(feed: Feed) -> None:
 def test_blank_author_names_are_left_out(feed: Feed) -> None:
     entry = replace(feed.entries[0], authors=(Author(" "), Author("Bo Chen", "")))
     assert document(replace(feed, entries=(entry,)))["items"][0]["authors"] == [{"name": "Bo Chen"}]
+
+
+def test_an_item_with_no_text_still_says_something(feed: Feed) -> None:
+    # JSON Feed 1.1: content_html or content_text must be present; an empty
+    # string is present but says nothing (an enclosure-only upstream item).
+    bare = replace(feed.entries[0], content_html=None, summary=None)
+    item = document(replace(feed, entries=(bare,)))["items"][0]
+    assert item["content_text"] == bare.title.strip() and bare.title.strip()
+    untitled = replace(bare, title="")
+    item = document(replace(feed, entries=(untitled,)))["items"][0]
+    assert item["content_text"] == bare.link and "title" not in item
