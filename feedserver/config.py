@@ -9,12 +9,14 @@ mapping given to ``create_app`` (tests).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "FEEDSERVER"
+MIN_SECRET_LENGTH = 16  # a shorter FEEDSERVER_SECRET_KEY is warned about at start-up
 
 # name: (default, type, meaning). The README's configuration table mirrors this.
 # A test (tests/feedserver/test_config.py) checks the README lists exactly these names.
@@ -188,13 +190,17 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             f" ({', '.join(sorted(_TRUE))}) nor off ({', '.join(sorted(t for t in _FALSE if t))})"
         )
     if kind is list:
+        given = value
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
                 value = None
         if not isinstance(value, list):
-            raise ValueError(f"config {ENV_PREFIX}_{name}: not a JSON list: {value!r}")
+            raise ValueError(
+                f"config {ENV_PREFIX}_{name}: not a JSON list: {str(given)[:40]!r},"
+                f" give one such as {json.dumps(SETTINGS[name][0])[:60]}"
+            )
         check = LIST_SHAPES.get(name)
         if check is not None:
             check(name, value)
@@ -214,6 +220,12 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
                 f"config {ENV_PREFIX}_{name}: {str(number)[:40]} is not between {low:,} and {high:,}"
             )
         return number
+    if isinstance(value, dict | list):
+        # FEEDSERVER_SITE_TITLE='{"a": 1}' is read as JSON: it was shown as "{'a': 1}".
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: a JSON {'object' if isinstance(value, dict) else 'list'}"
+            f" ({json.dumps(value)[:40]}) is no text; give the text itself"
+        )
     return str(value)
 
 
@@ -267,6 +279,18 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'feedserver.db'}"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
+    if not app.config["SITE_TITLE"].strip():
+        raise ValueError(
+            f"config {ENV_PREFIX}_SITE_TITLE: empty; every page and feed is titled by it"
+            f" (leave it out for the default, {SETTINGS['SITE_TITLE'][0]!r})"
+        )
+    secret = app.config["SECRET_KEY"]
+    if isinstance(secret, str) and len(secret) < MIN_SECRET_LENGTH:
+        logging.getLogger(__name__).warning(
+            "%s_SECRET_KEY is %d characters: sessions and CSRF tokens rest on it; use %d or"
+            " more random characters, or leave it out to have one generated",
+            ENV_PREFIX, len(secret), 2 * MIN_SECRET_LENGTH,
+        )  # fmt: skip
     app.config["BASE_URL"] = _base_url(app.config["BASE_URL"])
     app.config["WEBSUB_HUB"] = _absolute_url(app.config["WEBSUB_HUB"], "WEBSUB_HUB", "hub")
     _check_allowlist(app.config["UPSTREAM_ALLOWLIST"])

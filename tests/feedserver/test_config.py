@@ -117,6 +117,41 @@ def test_a_null_setting_is_refused_at_start_up(make_app, tmp_path, name):
         make_app()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SITE_TITLE", '{"a": 1}', "a JSON object"),
+        ("SITE_TAGLINE", "[1, 2]", "a JSON list"),
+        ("SITE_TITLE", "   ", "empty"),
+        ("COMMENT_RATE_LIMITS", "garbage", "not a JSON list: 'garbage'"),
+    ],
+)
+def test_text_that_is_no_text_is_refused_at_start_up(make_app, tmp_path, name, value, says):
+    # Read as JSON, '{"a": 1}' was shown as the site's title "{'a': 1}"; an empty
+    # title left pages untitled; a list's error quoted None instead of the value.
+    with pytest.raises(ValueError, match=f"FEEDSERVER_{name}: ") as refused:
+        make_app(**{name: value})
+    assert says in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_title_of_digits_and_an_empty_tagline_are_kept(make_app):
+    app = make_app(SITE_TITLE="2026 News", SITE_TAGLINE="")
+    assert app.config["SITE_TITLE"] == "2026 News" and app.config["SITE_TAGLINE"] == ""
+
+
+def test_a_short_secret_key_is_warned_about(make_app, caplog):
+    with caplog.at_level("WARNING", logger="feedserver.config"):
+        make_app(SECRET_KEY="short")
+    assert (
+        "FEEDSERVER_SECRET_KEY is 5 characters" in caplog.text
+        and "short" not in caplog.text.replace("characters: sessions", "")
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="feedserver.config"):
+        make_app(SECRET_KEY="x" * 32)
+    assert "SECRET_KEY" not in caplog.text
+
+
 def test_settings_not_set_by_default_may_be_null(make_app, tmp_path):
     app = make_app(DATABASE_URL="null", SECRET_KEY="null")
     assert (
