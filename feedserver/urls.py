@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 MAX_URL = 2000
 
@@ -127,3 +127,34 @@ _NOT_IN_URLS = frozenset('"<>\\`')  # never in a URL unencoded; {, | and ^ are s
 def deepest_page(per_page: int, limit: int) -> int:
     """The last page ``feedserver.web.check_depth`` serves: paging links never name one past it."""
     return max(1, -(-limit // per_page))
+
+
+# Query parameters that carry a credential ("?token=…", "&api_key=…", "&sig=…"):
+# a private feed's address is the source's, to fetch with; not the public's.
+_SECRET_PARAMETER = re.compile(
+    r"token|secret|passw|pwd|auth|api[_-]?key|access[_-]?key|private[_-]?key|signature"
+    r"|session|credential|^(?:key|sig|sid|code|hash|pass)$",
+    re.IGNORECASE,
+)
+
+
+def public_url(url: str) -> str:
+    """``url`` without the query parameters that look like credentials, to be published.
+
+    A source added as ``https://news.example/feed?token=…`` (a subscriber-only
+    feed) is fetched with its token, but our feeds name it in every entry's
+    ``<source>``: there it loses the token. Other parameters stay as written.
+    """
+    if "?" not in url:
+        return url
+    head, _, rest = url.partition("?")
+    query, hash_, fragment = rest.partition("#")
+    kept = [
+        part
+        for part in query.split("&")
+        if not _SECRET_PARAMETER.search(unquote_plus(part.partition("=")[0]))
+    ]
+    if len(kept) == len(query.split("&")):
+        return url
+    tail = ("?" + "&".join(kept)) if any(kept) else ""
+    return head + tail + hash_ + fragment

@@ -229,8 +229,11 @@ def attribution(source: Source, base: str) -> fm.Attribution:
     return fm.Attribution(
         title=_plain_title(source.upstream_title or "") or _plain_title(source.name) or source.name,
         link=source.home_url or base + urls.source(source.slug),
-        feed_url=source.feed_url or own_rss,
-        feed_id=feed_identifier(source.upstream_id) or feed_identifier(source.feed_url) or own_rss,
+        # A private feed's token is ours to fetch with, not every reader's to see.
+        feed_url=urls.public_url(source.feed_url) if source.feed_url else own_rss,
+        feed_id=feed_identifier(urls.public_url(source.upstream_id or ""))
+        or feed_identifier(urls.public_url(source.feed_url or ""))
+        or own_rss,
         updated=source.updated_at,
     )
 
