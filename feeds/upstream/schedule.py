@@ -70,7 +70,20 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     seconds = parse_count(value, 365 * 86400)  # more than a year means "not soon"
     if seconds is not None:
         return now + timedelta(seconds=seconds)
-    return parse_http_date(value)
+    parsed = parse_http_date(value)
+    if parsed is None and _far_date(value):
+        # Year 9999, past what parse_http_date keeps, is as "not soon" as any
+        # date: capped like one (it was ignored, and the plain back-off used).
+        return now + timedelta(days=365)
+    return parsed
+
+
+def _far_date(value: str) -> bool:
+    """Whether ``value`` is a well-formed date in year 9999 or later."""
+    try:
+        return parsedate_to_datetime(value.strip()[:64]).year >= 9999
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
 
 
 def parse_max_age(cache_control: str | None) -> int | None:
@@ -130,11 +143,7 @@ def _expires(value: str, now: datetime) -> datetime:
     parsed = parse_http_date(value)
     if parsed is not None:
         return parsed
-    try:
-        raw = parsedate_to_datetime(value.strip()[:64])
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return now
-    return now + timedelta(seconds=_MAX_SECONDS) if raw.year >= 9999 else now
+    return now + timedelta(seconds=_MAX_SECONDS) if _far_date(value) else now
 
 
 def next_fetch(

@@ -137,6 +137,9 @@ def test_parse_max_age(value: str | None, expected: int | None) -> None:
         ("", None),
         (None, None),
         ("9" * 30, NOW + timedelta(days=365)),
+        # Past what an HTTP-date keeps: as far as any, not ignored (found by an audit).
+        ("Fri, 31 Dec 9999 23:59:59 GMT", NOW + timedelta(days=365)),
+        ("Fri, 31 Dec 9999 25:59:59 GMT", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
