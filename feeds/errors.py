@@ -51,6 +51,9 @@ class FeedError(Exception):
     """Base of every error raised by the ``feeds`` package."""
 
     stage = "feed"
+    # The HTTP status the upstream answered, when it answered before this went
+    # wrong (a body too large, a document that does not parse): its health.
+    status: int | None = None
 
     def __init__(self, subject: str, problem: str) -> None:
         # Both may quote what an upstream sent; every message reaches logs.

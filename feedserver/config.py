@@ -9,14 +9,12 @@ mapping given to ``create_app`` (tests).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "FEEDSERVER"
-MIN_SECRET_LENGTH = 16  # a shorter FEEDSERVER_SECRET_KEY is warned about at start-up
 
 # name: (default, type, meaning). The README's configuration table mirrors this.
 # A test (tests/feedserver/test_config.py) checks the README lists exactly these names.
@@ -284,13 +282,6 @@ def load_settings(app: Any, overrides: dict[str, Any] | None) -> None:
             f"config {ENV_PREFIX}_SITE_TITLE: empty; every page and feed is titled by it"
             f" (leave it out for the default, {SETTINGS['SITE_TITLE'][0]!r})"
         )
-    secret = app.config["SECRET_KEY"]
-    if isinstance(secret, str) and len(secret) < MIN_SECRET_LENGTH:
-        logging.getLogger(__name__).warning(
-            "%s_SECRET_KEY is %d characters: sessions and CSRF tokens rest on it; use %d or"
-            " more random characters, or leave it out to have one generated",
-            ENV_PREFIX, len(secret), 2 * MIN_SECRET_LENGTH,
-        )  # fmt: skip
     app.config["BASE_URL"] = _base_url(app.config["BASE_URL"])
     app.config["WEBSUB_HUB"] = _absolute_url(app.config["WEBSUB_HUB"], "WEBSUB_HUB", "hub")
     _check_allowlist(app.config["UPSTREAM_ALLOWLIST"])

@@ -315,7 +315,11 @@ class Fetcher:
             _drain(response)
             return FetchResult(body=None, validators=seen, gone=True, **common)
         if 200 <= status < 300:
-            body = self._read_body(url, response)
+            try:
+                body = self._read_body(url, response)
+            except FeedError as exc:  # after the headers: the upstream did answer
+                exc.status = status
+                raise
             return FetchResult(body=body, validators=seen, **common)
         where = "" if str(current) == url else f" from {current}"
         raise HTTPStatusError(

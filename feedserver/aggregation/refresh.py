@@ -106,20 +106,29 @@ def complete(
         if result.body is not None:
             parsed = parser(result.body, result.final_url, result.content_type)
     except FeedError as exc:
-        return store_failure(db, job, exc, settings)
+        return store_failure(db, job, answered(exc, result), settings)
     except Exception as exc:  # a parser bug met hostile bytes: this source's error only
         log.exception("parse failed source_id=%s", job.id)
-        return store_failure(db, job, ParseError(job.feed_url, describe(exc)), settings)
+        problem = ParseError(job.feed_url, describe(exc))
+        return store_failure(db, job, answered(problem, result), settings)
     try:
         if writer is not None:
             return writer(job, result, parsed)
         return write_fetched(db, job, result, parsed, settings)
     except FeedError as exc:  # PrepareError: hostile entries met a bug
         log.exception("prepare failed source_id=%s", job.id)
-        return store_failure(db, job, exc, settings)
+        return store_failure(db, job, answered(exc, result), settings)
     except Exception as exc:  # a bug or a database problem: still record it
         log_failure(log, "store failed source_id=%s", exc, job.id)
-        return store_failure(db, job, StoreError(job.feed_url, describe(exc)), settings)
+        failure = StoreError(job.feed_url, describe(exc))
+        return store_failure(db, job, answered(failure, result), settings)
+
+
+def answered(exc: FeedError, result: FetchResult) -> FeedError:
+    """``exc`` carrying the status the upstream answered before it went wrong (its health)."""
+    if exc.status is None:
+        exc.status = result.status
+    return exc
 
 
 def feed_title(feed: UpstreamFeed) -> str:

@@ -139,19 +139,6 @@ def test_a_title_of_digits_and_an_empty_tagline_are_kept(make_app):
     assert app.config["SITE_TITLE"] == "2026 News" and app.config["SITE_TAGLINE"] == ""
 
 
-def test_a_short_secret_key_is_warned_about(make_app, caplog):
-    with caplog.at_level("WARNING", logger="feedserver.config"):
-        make_app(SECRET_KEY="short")
-    assert (
-        "FEEDSERVER_SECRET_KEY is 5 characters" in caplog.text
-        and "short" not in caplog.text.replace("characters: sessions", "")
-    )
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="feedserver.config"):
-        make_app(SECRET_KEY="x" * 32)
-    assert "SECRET_KEY" not in caplog.text
-
-
 def test_settings_not_set_by_default_may_be_null(make_app, tmp_path):
     app = make_app(DATABASE_URL="null", SECRET_KEY="null")
     assert (

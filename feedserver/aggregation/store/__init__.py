@@ -255,10 +255,10 @@ def store_failure(db: Database, job: SourceJob, exc: FeedError, settings: PollSe
 def record_failure(source: Source, exc: FeedError, settings: PollSettings) -> None:
     """Note a failed refresh: status, message, error count, backed-off next fetch."""
     now = datetime.now(UTC)
-    status = exc.status if isinstance(exc, HTTPStatusError) else None
+    status = exc.status  # an HTTP error's, or the answer's before the body or parse failed
     retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
     source.last_fetch_at = now
-    # Past the fetch (parse, prepare, store), the upstream did answer 200.
+    # Past the fetch (parse, prepare, store), the upstream did answer (a 2xx).
     fetched = exc.stage in ("parse", "prepare", "store")
     source.last_status = status if status is not None else (200 if fetched else None)
     source.last_error = str(exc)[:2000]

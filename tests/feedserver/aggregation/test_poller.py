@@ -689,3 +689,17 @@ def utcnow_plus(seconds: float):
     from feedserver.models import utcnow
 
     return utcnow() + timedelta(seconds=seconds)
+
+
+def test_the_status_an_upstream_answered_is_its_health_even_when_the_body_fails(db, httpserver):
+    # A 204 was recorded as 200, and a 200 whose body was too big as no status
+    # at all (found by a black-box audit; INTERFACE §4 lists the last HTTP status).
+    httpserver.expect_request("/empty").respond_with_data("", status=204)
+    httpserver.expect_request("/big").respond_with_data(b"x" * 4096, content_type=RSS)
+    httpserver.expect_request("/junk").respond_with_data("not a feed", status=203)
+    ids = {p: add(db, httpserver.url_for(p)) for p in ("/empty", "/big", "/junk")}
+    stats = poll(db, httpserver, max_bytes=1024)
+    assert stats.errors == 3
+    rows = {p: source_row(db, i) for p, i in ids.items()}
+    assert {p: r.last_status for p, r in rows.items()} == {"/empty": 204, "/big": 200, "/junk": 203}
+    assert "body over 1024 bytes" in rows["/big"].last_error
