@@ -121,6 +121,15 @@ Send = Callable[[Origin, str, str, list[tuple[str, str]]], Exchange]
 # Seconds a fetch must have left to send a request (a redirect's): less
 # could not get an answer, only start work upstream for nothing.
 MIN_TIME_LEFT = 0.5
+TURN_CHECK = 0.25  # seconds between a waiting fetch's looks for a stop
+
+
+class FetchCancelled(Exception):
+    """The fetcher was told to stop (:meth:`Fetcher.cancel_waiting`) before this fetch began.
+
+    Not a :class:`~feeds.errors.FeedError`: nothing was asked of the upstream,
+    so nothing is its fault; the caller hands the work back.
+    """
 
 
 class Fetcher:
@@ -155,6 +164,7 @@ class Fetcher:
         self._max_per_host = max_per_host
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
+        self._cancelled = threading.Event()
         self._pool = Connections(
             self.allowlist,
             resolver=resolver,
@@ -230,9 +240,21 @@ class Fetcher:
         left = self.total_timeout if until is None else until - time.monotonic()
         if left < MIN_TIME_LEFT:  # no request sent only to be given up on at once
             raise FetchTimeout(url, f"no complete answer within {self.total_timeout:g} s")
-        slot.acquire()
+        while not slot.acquire(timeout=TURN_CHECK):
+            if self._cancelled.is_set():
+                raise FetchCancelled(url)
+        if self._cancelled.is_set() and until is None:  # not begun: no request goes now
+            slot.release()
+            raise FetchCancelled(url)
         connections.deadline.set(time.monotonic() + left)
         return slot
+
+    def cancel_waiting(self) -> None:
+        """A stop: fetches that have sent nothing yet end in :class:`FetchCancelled`.
+
+        Fetches under way go on to their end (a redirect's next hop included).
+        """
+        self._cancelled.set()
 
     def _fetch(self, url: str, current: httpx.URL, validators: Validators) -> FetchResult:
         permanent: str | None = None

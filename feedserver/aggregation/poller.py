@@ -58,6 +58,7 @@ from sqlalchemy import func, or_, select, update
 
 from feeds.errors import FeedError, ParseError
 from feeds.upstream.fastparse import plain_document
+from feeds.upstream.fetch import FetchCancelled
 from feedserver.aggregation import entries as upstream_entries
 from feedserver.aggregation import refresh as aggregation
 from feedserver.aggregation import store, websub
@@ -88,6 +89,7 @@ UNCHANGED_BATCH = 200  # 304s written together (one transaction, one executemany
 GC_YOUNG = 20_000  # allocations between young collections during a pass (CPython: 700)
 GROUP_EVERY = 1.0  # seconds a stored article waits for story grouping, at most (§10: 5)
 FOLLOW_EVERY = 1.0  # the worker's pass: seconds between looks for sources newly due
+STOP_CHECK = 0.5  # seconds between a pass's looks for a stop while refreshes run
 FOLLOW_FOR = 60.0  # ...for at most this long, so the pass ends and its chores run
 T = TypeVar("T")
 
@@ -235,6 +237,13 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
         rows = session.execute(stmt).all()
     jobs = [SourceJob(row[0], row[1] or "", *row[2:6], row[6] is None) for row in rows]
     return sorted(jobs, key=lambda job: job.id)
+
+
+@dataclass(frozen=True, slots=True)
+class NotStarted:
+    """A refresh a stop cancelled before it asked anything of its upstream."""
+
+    job: SourceJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +428,7 @@ class Poller:
             self.db, job, result, self.settings, parser=parser, writer=self.writer
         )
 
-    def _guarded(self, job: SourceJob) -> Outcome | Unchanged:
+    def _guarded(self, job: SourceJob) -> Outcome | Unchanged | NotStarted:
         """fetch_or_refresh, and should anything still escape it, that source's failure.
 
         New articles are queued for story grouping, which the pass does in batches.
@@ -427,6 +436,8 @@ class Poller:
         try:
             with grouping.deferred():
                 return self.fetch_or_refresh(job)
+        except FetchCancelled:  # a stop came while it waited for its host's turn
+            return NotStarted(job)
         except Exception as exc:
             log.exception("refresh escaped its boundary source_id=%s", job.id)
             problem = store.StoreError(job.feed_url, aggregation.describe(exc))
@@ -559,8 +570,9 @@ class Poller:
         hosts = HostShares(self.settings.per_host * 2)
         # Finished refreshes arrive on a queue (concurrent.futures.wait would
         # hook into every pending future on each call).
-        finished: queue.SimpleQueue[Future[Outcome | Unchanged]] = queue.SimpleQueue()
-        jobs_of: dict[Future[Outcome | Unchanged], SourceJob] = {}
+        finished: queue.SimpleQueue[Future[Outcome | Unchanged | NotStarted]] = queue.SimpleQueue()
+        jobs_of: dict[Future[Outcome | Unchanged | NotStarted], SourceJob] = {}
+        stopped = False
         running = 0  # refreshes handed to the threads and not finished
         quiet: list[Unchanged] = []
         exhausted = False
@@ -585,8 +597,13 @@ class Poller:
 
         while True:
             stopping = stop is not None and stop.is_set()
-            if stopping and hosts.held:
-                self._hand_back(hosts.drop_held())
+            if stopping and not stopped:
+                # Only the refreshes under way finish: what was held, queued for a
+                # thread or waiting for its host's turn is handed back, due at once.
+                stopped = True
+                self.fetcher.cancel_waiting()
+                waiting = [job for future, job in jobs_of.items() if future.cancel()]
+                self._hand_back(hosts.drop_held() + waiting)
             now = time.monotonic()
             following = follow and now >= look_again and now - started < FOLLOW_FOR
             if (
@@ -621,6 +638,8 @@ class Poller:
             if follow and exhausted and time.monotonic() - started < FOLLOW_FOR:
                 until_look = max(0.0, look_again - time.monotonic())
                 wait = until_look if wait is None else min(wait, until_look)
+            if stop is not None and not stopped:  # a stop is noticed within STOP_CHECK
+                wait = STOP_CHECK if wait is None else min(wait, STOP_CHECK)
             try:
                 done = [finished.get(timeout=wait)]
             except queue.Empty:
@@ -632,12 +651,20 @@ class Poller:
                     break
             running -= len(done)
             for future in done:
-                after = hosts.finished(jobs_of.pop(future))
+                job = jobs_of.pop(future)
+                if future.cancelled():  # handed back at the stop
+                    continue
+                after = hosts.finished(job)
                 if after is not None:
-                    start(after)
-                    running += 1
+                    if stopped:
+                        self._hand_back([after])
+                    else:
+                        start(after)
+                        running += 1
                 result = future.result()
-                if isinstance(result, Unchanged):
+                if isinstance(result, NotStarted):
+                    self._hand_back([result.job])
+                elif isinstance(result, Unchanged):
                     quiet.append(result)
                 else:
                     record(result)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from feeds.errors import FeedError, FetchError, ParseError
 from feeds.model import UpstreamFeed
-from feeds.upstream.fetch import Fetcher, FetchResult
+from feeds.upstream.fetch import FetchCancelled, Fetcher, FetchResult
 from feedserver.aggregation.entries import Parsed as Parsed
 from feedserver.aggregation.entries import clip
 from feedserver.aggregation.entries import parse as parse
@@ -60,7 +60,7 @@ def fetch(fetcher: Fetcher, job: SourceJob) -> FetchResult:
     """Fetch a source's feed conditionally; raises FetchError for any trouble."""
     try:
         return fetcher.fetch(job.feed_url, job.validators)
-    except FeedError:
+    except (FeedError, FetchCancelled):
         raise
     except Exception as exc:  # e.g. a stored validator httpx cannot send, a bug
         log.exception("fetch failed source_id=%s", job.id)

@@ -853,19 +853,19 @@ class _Busy:
 
 
 def test_waiting_for_the_hosts_turn_is_not_the_upstreams_time() -> None:
-    # Six feeds on one host, two at a time, each answered in 0.5 s: the last
-    # pair waits 1 s for its turn, longer than the whole time-out, and still
+    # Ten feeds on one host, two at a time, each answered in 0.3 s: the last
+    # pair waits 1.2 s for its turn, longer than the whole time-out, and still
     # gets its answer (the clock starts when the request may go).
-    busy = _Busy(0.5)
+    busy = _Busy(0.3)
     with (
         RawServer(busy) as raw,
         Fetcher(allowlist=f"127.0.0.1:{raw.port}", max_per_host=2, total_timeout=0.9) as fetcher,
-        ThreadPoolExecutor(6) as pool,
+        ThreadPoolExecutor(10) as pool,
     ):
-        results = list(pool.map(lambda n: fetcher.fetch(raw.url(f"/feed{n}")), range(6)))
-    assert [r.status for r in results] == [200] * 6
+        results = list(pool.map(lambda n: fetcher.fetch(raw.url(f"/feed{n}")), range(10)))
+    assert [r.status for r in results] == [200] * 10
     assert busy.most == 2
-    assert len(raw.requests) == 6  # each sent once, none given up on
+    assert len(raw.requests) == 10  # each sent once, none given up on
 
 
 def test_a_redirects_target_host_is_limited_too() -> None:

@@ -703,3 +703,41 @@ def test_the_status_an_upstream_answered_is_its_health_even_when_the_body_fails(
     rows = {p: source_row(db, i) for p, i in ids.items()}
     assert {p: r.last_status for p, r in rows.items()} == {"/empty": 204, "/big": 200, "/junk": 203}
     assert "body over 1024 bytes" in rows["/big"].last_error
+
+
+def test_a_stop_ends_the_refreshes_under_way_and_starts_no_other(db):
+    """At a stop, sources waiting for their host's turn (in a thread or held) were
+    fetched after the one under way, so a stop took twice the fetch time-out (found
+    by a black-box audit). They are handed back, due at once, and never asked for."""
+    from feedserver.models import utcnow
+    from tests.feeds.upstream_servers import RawServer
+
+    asked: list[str] = []
+
+    def hang(sock, head):
+        asked.append(head.split(b" ")[1].decode())
+        sock.recv(1)
+
+    with RawServer(hang) as upstream:
+        ids = [add(db, upstream.url(f"/slow{k}")) for k in range(6)]
+        worker = Worker(db, settings_for(upstream.port, per_host=1, fetch_timeout=3))
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not asked and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.3)
+            stopped_at = time.monotonic()
+            worker.stop()
+            thread.join(10)
+            took = time.monotonic() - stopped_at
+        finally:
+            worker.stop()
+    assert not thread.is_alive() and took < 3.5, took  # the one under way, then no other
+    assert len(asked) == 1, asked
+    now = utcnow()
+    rows = [source_row(db, i) for i in ids]
+    waiting = [r for r in rows if r.last_fetch_at is None]
+    assert len(waiting) == 5 and all(r.next_fetch_at <= now for r in waiting)
+    assert all(r.error_count == 0 for r in waiting)  # a source never asked is no failure
