@@ -30,18 +30,28 @@ MAX_PROBLEM = 1000  # characters of a problem kept in a message (logs, last_erro
 # The user information of a URL an upstream named (a redirect to
 # "http://bob:secret@host/"): refused, but quoted in the error it was kept.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
-# A password someone left "/", "?" or "#" in unescaped ("http://bob:pa/ss@host/"):
+# A password someone left "/", "?", "#" or "@" in unescaped ("http://bob:pa/ss@host/"):
 # no userinfo to a URL parser (host "bob", port "pa"), a password all the same.
-# What follows the colon is taken for one unless it reads as a port and a path.
-_LOOSE_PASSWORD = re.compile(
-    r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s:]*:(?!\d*(?:[/?#\s]|$))[^@\s]*@"
-)
+# Whatever runs from the scheme through a colon to the last "@" of the URL is
+# hidden: a port and a path with an "@" in it ("https://h:8443/@me") are hidden
+# too, which costs a message some detail but never leaks a password.
+_LOOSE_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s]*?:[^\s]*@")
+
+
+def parser_says(exc: Exception, url: str) -> str:
+    """Why a URL parser refused ``url``, unless its words may quote a password.
+
+    httpx says "Invalid port: 'hunter2'" of http://bob:hunter2?x@host/: the part
+    after a user name's colon, which the redaction of URLs cannot recognise in
+    the parser's own words. A URL with an "@" in it gets a plain reason.
+    """
+    return "not a valid URL" if "@" in url else str(exc)
 
 
 def printable(text: str, limit: int = MAX_PROBLEM) -> str:
     """``text`` with URLs' user info hidden, control characters escaped (``\\x1b``), cut at ``limit``."""
     if "@" in text:
-        text = _LOOSE_PASSWORD.sub(r"\1***@", _USERINFO.sub(r"\1***@", text))
+        text = _USERINFO.sub(r"\1***@", _LOOSE_PASSWORD.sub(r"\1***@", text))
     if _CONTROL.search(text):
         text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

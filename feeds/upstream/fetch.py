@@ -57,6 +57,7 @@ from feeds.errors import (
     FetchTimeout,
     HTTPStatusError,
     TooManyRedirects,
+    parser_says,
 )
 from feeds.httpdate import format_http_date, http_date_text, parse_http_date
 from feeds.lenient import parse_count, safe_etag
@@ -216,7 +217,7 @@ class Fetcher:
         except TransportError as exc:
             raise FetchError(url, f"{exc.kind}: {exc.detail}") from None
         except httpx.InvalidURL as exc:
-            raise FetchError(url, f"invalid URL ({exc})") from None
+            raise FetchError(url, f"invalid URL ({parser_says(exc, url)})") from None
         finally:
             connections.deadline.reset(token)
 
@@ -435,7 +436,9 @@ def _redirect_target(url: str, current: httpx.URL, response: Exchange) -> httpx.
     try:
         return current.join(location).copy_with(fragment=None)
     except httpx.InvalidURL as exc:
-        raise FetchError(url, f"bad redirect Location {location!r} ({exc})") from None
+        raise FetchError(
+            url, f"bad redirect Location {location!r} ({parser_says(exc, location)})"
+        ) from None
 
 
 def _size(n: int) -> str:

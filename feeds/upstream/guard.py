@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from feeds.errors import BlockedAddress, FetchError
+from feeds.errors import BlockedAddress, FetchError, parser_says
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -311,7 +311,7 @@ def check_url(url: str | httpx.URL, allowlist: Allowlist) -> httpx.URL:
         reason = blocked_reason(ip) if ip is not None else None
         if reason is not None:
             raise BlockedAddress(str(url), reason) from None
-        raise FetchError(str(url), f"invalid URL ({exc})") from None
+        raise FetchError(str(url), f"invalid URL ({parser_says(exc, str(url))})") from None
     subject = str(parsed)
     if parsed.scheme not in ("http", "https"):
         raise BlockedAddress(subject, f"scheme {parsed.scheme or '(none)'!r} is not allowed")

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import httpx
 
-from feeds.errors import BlockedAddress, FeedError, FetchError, FetchTimeout, TooManyRedirects
+from feeds.errors import (
+    BlockedAddress,
+    FeedError,
+    FetchError,
+    FetchTimeout,
+    TooManyRedirects,
+    parser_says,
+)
 from feeds.model import UpstreamFeed
 from feeds.sanitize import safe_url
 from feeds.upstream import transport
@@ -159,7 +166,9 @@ class HubClient:
                 try:
                     target = current.join(location).copy_with(fragment=None)
                 except httpx.InvalidURL as exc:
-                    raise FetchError(hub, f"bad redirect Location ({exc})") from None
+                    raise FetchError(
+                        hub, f"bad redirect Location ({parser_says(exc, location)})"
+                    ) from None
                 try:
                     current = check_url(target, self.allowlist)
                 except FeedError as exc:
