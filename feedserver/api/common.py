@@ -165,6 +165,13 @@ def page_args() -> tuple[int, int]:
     return page, per_page
 
 
+def served_pages(total: int, per_page: int) -> int:
+    """How many pages a list of ``total`` has, up to the one that holds the
+    MAX_PAGE_DEPTH-th item: the pages past it answer 404 (``page_too_deep``)."""
+    pages = max(1, -(-total // per_page))
+    return min(pages, urls.deepest_page(per_page, int(current_app.config["MAX_PAGE_DEPTH"])))
+
+
 def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """The JSON of one page of a list: its items and how many there are in all."""
     return {
@@ -172,11 +179,7 @@ def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> di
         "total": listing.total,
         "page": listing.number,
         "per_page": listing.per_page,
-        # Not past the page that holds the MAX_PAGE_DEPTH-th item: those answer 404.
-        "pages": min(
-            listing.pages,
-            urls.deepest_page(listing.per_page, int(current_app.config["MAX_PAGE_DEPTH"])),
-        ),
+        "pages": served_pages(listing.total, listing.per_page),
     }
 
 

@@ -15,7 +15,7 @@ from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from feedserver.api import bp
-from feedserver.api.common import page_args, token_required
+from feedserver.api.common import page_args, served_pages, token_required
 from feedserver.api.openapi import error_responses
 from feedserver.api.shapes import PAGE_PARAMETERS
 from feedserver.db import db_session
@@ -52,7 +52,7 @@ def stats_feeds() -> ResponseReturnValue:
         # Paged like every list (INTERFACE §5); without either, every feed (§9's shape).
         page, per_page = page_args()
         figures = figures[(page - 1) * per_page : page * per_page]
-        answer.update(page=page, per_page=per_page, pages=max(1, -(-total // per_page)))
+        answer.update(page=page, per_page=per_page, pages=served_pages(total, per_page))
     answer["feeds"] = [feed_object(f, base) for f in figures]
     return jsonify(answer)
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from feedserver import urls
 from feedserver.api import bp
-from feedserver.api.common import absolute, page_args, rfc3339, token_required
+from feedserver.api.common import absolute, page_args, rfc3339, served_pages, token_required
 from feedserver.api.openapi import error_responses
 from feedserver.api.shapes import (
     PAGE_PARAMETERS,
@@ -85,7 +85,7 @@ def list_stories() -> ResponseReturnValue:
             "total": total,
             "page": page,
             "per_page": per_page,
-            "pages": max(1, -(-total // per_page)),
+            "pages": served_pages(total, per_page),
         }
     )
 

@@ -152,7 +152,7 @@ def test_paging_links_name_no_page_past_the_depth(client, shallow, fmt):
     assert client.get(f"/feed.{fmt}?page=3").status_code == 200
 
 
-def test_listing_and_api_pages_stop_at_the_depth(client, shallow, api):
+def test_listing_and_api_pages_stop_at_the_depth(app, client, shallow, api):
     page = client.get("/sections/deep?page=3")
     assert page.status_code == 200 and "?page=4" not in page.text
     assert client.get("/sections/deep?page=4").status_code == 404
@@ -160,6 +160,20 @@ def test_listing_and_api_pages_stop_at_the_depth(client, shallow, api):
     assert listing["total"] == 25 and listing["pages"] == 3
     assert api.get("/api/articles?per_page=3&page=3").status_code == 200
     assert api.get("/api/articles?per_page=3&page=4").status_code == 404
+    # Every paged list of the API, the feed statistics and stories included.
+    for fmt in ("rss", "atom", "json"):  # six feeds read: the statistics list six
+        for path in ("/feed", "/sections/deep/feed"):
+            assert client.get(f"{path}.{fmt}").status_code == 200
+    assert api.get("/api/stats/feeds?per_page=100").json["total"] == 6
+    app.config["MAX_PAGE_DEPTH"] = 3
+    for path in (
+        "/api/stats/feeds?per_page=1",
+        "/api/stories?per_page=1",
+        "/api/sections?per_page=1",
+    ):
+        body = api.get(path).json
+        assert body["pages"] <= 3, (path, body["pages"])
+        assert api.get(f"{path}&page={body['pages']}").status_code == 200
 
 
 @pytest.mark.fuzz
