@@ -132,8 +132,8 @@ def deepest_page(per_page: int, limit: int) -> int:
 # Query parameters that carry a credential ("?token=…", "&api_key=…", "&sig=…"):
 # a private feed's address is the source's, to fetch with; not the public's.
 _SECRET_PARAMETER = re.compile(
-    r"token|secret|passw|pwd|auth|api[_-]?key|access[_-]?key|private[_-]?key|signature"
-    r"|session|credential|^(?:key|sig|sid|code|hash|pass)$",
+    r"token|secret|passw|passkey|passphrase|pwd|auth|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|signature|session|credential|jwt|bearer|^(?:key|sig|sid|code|hash|pass|otp)$",
     re.IGNORECASE,
 )
 
@@ -149,12 +149,11 @@ def public_url(url: str) -> str:
         return url
     head, _, rest = url.partition("?")
     query, hash_, fragment = rest.partition("#")
+    parts = re.split("[&;]", query)  # ";" separates parameters for some servers too
     kept = [
-        part
-        for part in query.split("&")
-        if not _SECRET_PARAMETER.search(unquote_plus(part.partition("=")[0]))
+        part for part in parts if not _SECRET_PARAMETER.search(unquote_plus(part.partition("=")[0]))
     ]
-    if len(kept) == len(query.split("&")):
+    if len(kept) == len(parts):
         return url
     tail = ("?" + "&".join(kept)) if any(kept) else ""
     return head + tail + hash_ + fragment

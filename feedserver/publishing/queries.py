@@ -228,7 +228,9 @@ def attribution(source: Source, base: str) -> fm.Attribution:
     # invalid, so they are made plain, or replaced by the feed's URL.
     return fm.Attribution(
         title=_plain_title(source.upstream_title or "") or _plain_title(source.name) or source.name,
-        link=source.home_url or base + urls.source(source.slug),
+        link=urls.public_url(source.home_url)
+        if source.home_url
+        else base + urls.source(source.slug),
         # A private feed's token is ours to fetch with, not every reader's to see.
         feed_url=urls.public_url(source.feed_url) if source.feed_url else own_rss,
         feed_id=feed_identifier(urls.public_url(source.upstream_id or ""))

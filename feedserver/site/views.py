@@ -229,7 +229,9 @@ def article(slug: str) -> str:
         )
         feed_links += scope_feed_links(section_scope)
     feed_links += comment_feed_links(item)
-    original = item.original_url or (item.source.home_url if item.source else None)
+    original = item.original_url or (
+        urls.public_url(item.source.home_url) if item.source and item.source.home_url else None
+    )
     updated = max(item.updated_at, item.published_at)
     return render_template(
         "site/article.html",
@@ -272,6 +274,12 @@ def web_url(value: str | None) -> str | None:
     return url if url and urlsplit(url).scheme in ("http", "https") else None
 
 
+def source_url(value: str | None) -> str | None:
+    """:func:`web_url` of a source's own link, without a credential it may carry (?token=)."""
+    url = web_url(value)
+    return urls.public_url(url) if url else None
+
+
 def url_host(value: str) -> str:
     """Return the host of a URL as readers know it ("www." dropped)."""
     return (urlsplit(value).hostname or "").removeprefix("www.")
@@ -284,6 +292,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(long_date, "long_date")
     app.add_template_filter(short_date, "short_date")
     app.add_template_filter(web_url, "web_url")
+    app.add_template_filter(source_url, "source_url")
     app.add_template_filter(url_host, "url_host")
     # Globals rather than a context processor: nothing is queried unless a
     # template asks, so an admin page that replaces the navigation pays nothing.

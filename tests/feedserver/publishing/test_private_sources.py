@@ -24,6 +24,9 @@ TOKEN = "PRIVATETOKEN42"
         (f"https://x.example/f?sig={TOKEN}&key={TOKEN}", "https://x.example/f"),
         ("https://x.example/?feed=rss2&paged=2", "https://x.example/?feed=rss2&paged=2"),
         ("https://x.example/feed", "https://x.example/feed"),
+        (f"https://t.example/rss.php?uid=1&passkey={TOKEN}", "https://t.example/rss.php?uid=1"),
+        (f"https://x.example/f?a=1;token={TOKEN}", "https://x.example/f?a=1"),
+        (f"https://x.example/f?passphrase={TOKEN}&jwt={TOKEN}", "https://x.example/f"),
         ("https://x.example/feed?", "https://x.example/feed?"),
     ],
 )
@@ -54,9 +57,16 @@ def test_a_token_in_a_sources_feed_url_is_in_no_feed(client, db):
     with db.session() as s:
         section = make_section(s, slug="world")
         source = make_source(
-            s, slug="priv", feed_url=f"https://priv.example/feed?format=rss&token={TOKEN}"
+            s,
+            slug="priv",
+            feed_url=f"https://priv.example/feed?format=rss&token={TOKEN}",
+            home_url=f"https://priv.example/home?token={TOKEN}",
         )
-        make_article(s, slug="from-priv", section=section, source=source)
+        make_article(s, slug="from-priv", section=section, source=source, original_url=None)
+    page = client.get("/sources/priv").text
+    assert "https://priv.example/home" in page and TOKEN not in page
+    article = client.get("/articles/from-priv").text
+    assert "https://priv.example/home" in article and TOKEN not in article
     for path in ("/feed", "/sections/world/feed", "/sources/priv/feed"):
         for fmt in ("rss", "atom", "json"):
             body = client.get(f"{path}.{fmt}").text
