@@ -220,11 +220,30 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return number
     if isinstance(value, dict | list):
         # FEEDSERVER_SITE_TITLE='{"a": 1}' is read as JSON: it was shown as "{'a': 1}".
+        shown = "" if name in SECRET_SETTINGS else f" ({json.dumps(value)[:40]})"
         raise ValueError(
             f"config {ENV_PREFIX}_{name}: a JSON {'object' if isinstance(value, dict) else 'list'}"
-            f" ({json.dumps(value)[:40]}) is no text; give the text itself"
+            f"{shown} is no text; give the text itself"
         )
-    return str(value)
+    text = str(value)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        # '"My \ud800 site"' read as JSON: every page and feed was a 500 (UTF-8 refuses it).
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: holds a lone surrogate (such as \\ud800),"
+            " which no page, feed or database can carry"
+        )
+    if name in SHOWN_TEXT and any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
+        raise ValueError(
+            f"config {ENV_PREFIX}_{name}: holds a control character; it is shown in every"
+            " page and feed, as plain text on one line"
+        )
+    return text
+
+
+# Settings whose value is never quoted back in an error (a key, a password in a URL).
+SECRET_SETTINGS = frozenset({"SECRET_KEY", "DATABASE_URL"})
+# Settings shown as text in every page and feed.
+SHOWN_TEXT = frozenset({"SITE_TITLE", "SITE_TAGLINE"})
 
 
 def _pairs_of_counts(name: str, value: list[Any]) -> None:

@@ -48,7 +48,7 @@ class OnceForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=64, message="This form is damaged; open it again."),
-            Regexp(r"^[A-Za-z0-9_-]+$", message="This form is damaged; open it again."),
+            Regexp(r"[A-Za-z0-9_-]+\Z", message="This form is damaged; open it again."),
         ],
     )
 

@@ -124,6 +124,10 @@ def test_a_null_setting_is_refused_at_start_up(make_app, tmp_path, name):
         ("SITE_TAGLINE", "[1, 2]", "a JSON list"),
         ("SITE_TITLE", "   ", "empty"),
         ("COMMENT_RATE_LIMITS", "garbage", "not a JSON list: 'garbage'"),
+        ("SITE_TITLE", '"My \\ud800 site"', "lone surrogate"),  # every page was a 500
+        ("SITE_TAGLINE", '"a\\u0000b"', "control character"),
+        ("SECRET_KEY", '["oldSecretKeyAAAA", "newSecretKeyBBBB"]', "a JSON list is no text"),
+        ("DATABASE_URL", '{"url": "postgresql://u:hunter2@db/x"}', "a JSON object is no text"),
     ],
 )
 def test_text_that_is_no_text_is_refused_at_start_up(make_app, tmp_path, name, value, says):
@@ -132,6 +136,7 @@ def test_text_that_is_no_text_is_refused_at_start_up(make_app, tmp_path, name, v
     with pytest.raises(ValueError, match=f"FEEDSERVER_{name}: ") as refused:
         make_app(**{name: value})
     assert says in str(refused.value) and "\n" not in str(refused.value)
+    assert "SecretKey" not in str(refused.value) and "hunter2" not in str(refused.value)
 
 
 def test_a_title_of_digits_and_an_empty_tagline_are_kept(make_app):

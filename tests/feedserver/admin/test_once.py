@@ -77,7 +77,7 @@ def test_a_form_sent_without_a_key_still_makes_what_it_says(admin, db):
     assert _count(db, Article) == 2
 
 
-@pytest.mark.parametrize("key", ["x" * 65, "<script>", "a b", "ключ"])
+@pytest.mark.parametrize("key", ["x" * 65, "<script>", "a b", "ключ", "abc\n"])
 def test_a_damaged_key_is_a_form_error_not_a_500(admin, db, key):
     data = _article_form(db, key, title=f"Damaged {len(key)}")
     response = admin.post("/admin/articles/new", data=data)
