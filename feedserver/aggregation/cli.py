@@ -10,8 +10,12 @@ uses is imported inside it, so loading the command line stays cheap.
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -202,7 +206,14 @@ def poll(once: bool, everything: bool) -> None:
                 failed.append(outcome)
             bar.update(1)
 
-        stats = runner.poll_due(cutoff, progress=progress)
+        with stopped_by_signals() as stop:
+            stats = runner.poll_due(cutoff, progress=progress, stop=stop)
+    if stop.is_set():
+        click.echo(
+            f"Stopped: {stats.sources} sources polled, the rest handed back, due at once.",
+            err=True,
+        )
+        raise SystemExit(130)
     websub.maintain(db, _settings())  # WebSub subscription requests due now
     for outcome in failed:
         click.echo(f"source {outcome.source_id}: {outcome.error}", err=True)
@@ -210,6 +221,36 @@ def poll(once: bool, everything: bool) -> None:
         f"{stats.sources} sources polled: {stats.added} new entries, {stats.updated} updated, "
         f"{stats.not_modified} not modified, {stats.errors} errors."
     )
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C or SIGTERM; a second one stops the usual way.
+
+    ``poll --once`` then ends as the worker does: the refreshes under way
+    finish, and the sources not begun are handed back, due at once.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # the second: as if no handler were set
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        stop.set()
+        click.echo("\nStopping: finishing the refreshes under way (again to stop now).", err=True)
+
+    kept: dict[int, Any] = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            kept[number] = signal.signal(number, on_signal)
+    except ValueError:  # not the main thread (a test's runner): no handlers, no stop
+        pass
+    try:
+        yield stop
+    finally:
+        for kept_number, handler in kept.items():
+            signal.signal(kept_number, handler)
 
 
 def _work(app: Flask) -> None:

@@ -349,3 +349,52 @@ def test_unusable_categories_are_refused_saying_why(runner, db, tmp_path):
     assert "must be plain text, not HTML" in result.output
     with db.session() as s:
         assert sorted(s.scalars(select(Section.name))) == ["Science"]
+
+
+def test_poll_once_stops_on_ctrl_c_after_the_refreshes_under_way(database_url, db, tmp_path):
+    """`poll --once` ran every source to its end whatever the signals (found by an audit)."""
+    import signal
+    import time
+
+    from tests.factories import make_source
+    from tests.feeds.upstream_servers import RawServer
+
+    asked: list[str] = []
+
+    def hang(sock, head):
+        asked.append(head.split(b" ")[1].decode())
+        sock.recv(1)
+
+    with RawServer(hang) as stuck:
+        with db.session() as s:
+            ids = [make_source(s, feed_url=stuck.url(f"/slow{k}")).id for k in range(6)]
+            s.commit()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "feedserver.cli", "poll", "--once"],
+            env={
+                **os.environ,
+                "FEEDSERVER_DATABASE_URL": database_url,
+                "FEEDSERVER_INSTANCE_PATH": str(tmp_path),
+                "FEEDSERVER_UPSTREAM_ALLOWLIST": f"127.0.0.1:{stuck.port}",
+                "FEEDSERVER_POLL_PER_HOST": "1",
+                "FEEDSERVER_FETCH_TIMEOUT": "3",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not asked and time.monotonic() < deadline:
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=15)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 130, err
+    assert "Stopping" in err and "handed back, due at once" in err
+    assert len(asked) == 1, asked
+    with db.session() as s:
+        fresh = [s.get(Source, i) for i in ids]
+        assert sum(1 for r in fresh if r.last_fetch_at is None) == 5
