@@ -97,12 +97,15 @@ class SourceJob:
     poll_interval: int | None = None
     home_url: str | None = None
     first: bool = False  # never fetched successfully: every entry it lists is new
+    cache_seconds: int | None = None  # the last 200's max-age or Expires, for a 304's schedule
+    ttl_minutes: int | None = None  # the last 200's RSS <ttl>, likewise
 
     @classmethod
     def of(cls, source: Source) -> SourceJob:
         return cls(
             source.id, source.feed_url or "", source.etag, source.last_modified,
             source.poll_interval, source.home_url, source.last_success_at is None,
+            source.cache_seconds, source.ttl_minutes,
         )  # fmt: skip
 
     @property

@@ -230,12 +230,24 @@ def claim(db: Database, limit: int, lease: int, cutoff: datetime | None = None) 
             Source.poll_interval,
             Source.home_url,
             Source.last_success_at,
+            Source.cache_seconds,
+            Source.ttl_minutes,
         )  # fmt: skip
         .execution_options(synchronize_session=False)
     )
     with db.write_lock(), db.session() as session:
         rows = session.execute(stmt).all()
-    jobs = [SourceJob(row[0], row[1] or "", *row[2:6], row[6] is None) for row in rows]
+    jobs = [
+        SourceJob(
+            row[0],
+            row[1] or "",
+            *row[2:6],
+            row[6] is None,
+            cache_seconds=row[7],
+            ttl_minutes=row[8],
+        )  # fmt: skip
+        for row in rows
+    ]
     return sorted(jobs, key=lambda job: job.id)
 
 

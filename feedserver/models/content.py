@@ -101,6 +101,12 @@ class Source(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     next_fetch_at: Mapped[datetime | None] = mapped_column(index=True)
+    # What the upstream's last 200 said of its freshness, kept for the 304s that
+    # follow: a 304 updates the stored answer's headers, and those it does not
+    # repeat still apply (RFC 9111 §4.3.4). Its max-age (or Expires) in seconds,
+    # and its RSS <ttl> in minutes.
+    cache_seconds: Mapped[int | None] = mapped_column(Integer)
+    ttl_minutes: Mapped[int | None] = mapped_column(Integer)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When what feeds show of the source last changed (not its polling state);

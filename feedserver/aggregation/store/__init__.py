@@ -21,6 +21,7 @@ runs it); this module is the *store* step and nothing else writes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -85,6 +86,7 @@ _UNCHANGED = (
         error_count=0,
         last_error=None,
         next_fetch_at=bindparam("next_at"),
+        cache_seconds=bindparam("cache_seconds"),
     )
 )
 
@@ -226,11 +228,15 @@ def store_fetched(
     source.last_success_at = now
     source.error_count = 0
     source.last_error = None
-    ttl = parsed.feed.ttl_minutes if parsed is not None else None
-    ttl_delay = (
-        timedelta(minutes=min(ttl, 7 * 24 * 60)) if isinstance(ttl, int) and ttl > 0 else None
-    )
-    source.next_fetch_at = schedule(now, _interval(source, settings), result.cache, ttl=ttl_delay)
+    if result.not_modified:  # a 304 that moved: the last 200's freshness still holds
+        hints = kept_hints(result.cache, source.cache_seconds)
+    else:
+        hints = result.cache
+        ttl = parsed.feed.ttl_minutes if parsed is not None else None
+        source.ttl_minutes = min(ttl, MAX_TTL_MINUTES) if isinstance(ttl, int) and ttl > 0 else None
+    source.cache_seconds = freshness_seconds(hints, now)
+    ttl_delay = timedelta(minutes=source.ttl_minutes) if source.ttl_minutes else None
+    source.next_fetch_at = schedule(now, _interval(source, settings), hints, ttl=ttl_delay)
     log.info(
         "refreshed source_id=%s status=%s added=%d updated=%d",
         source.id, result.status, stored.added, stored.updated,
@@ -313,9 +319,30 @@ def _last_modified(validators: Validators) -> str | None:
     return validators.last_modified_text or format_http_date(modified)
 
 
+MAX_TTL_MINUTES = 7 * 24 * 60  # an RSS <ttl> beyond a week is read as a week
+
+
+def freshness_seconds(hints: CacheHints, now: datetime) -> int | None:
+    """The freshness lifetime an answer gave (max-age, else Expires), to keep for its 304s."""
+    if hints.max_age is not None:
+        return int(hints.max_age.total_seconds())
+    if hints.expires is not None:
+        return max(0, int((hints.expires - now).total_seconds()))
+    return None
+
+
+def kept_hints(hints: CacheHints, stored: int | None) -> CacheHints:
+    """A 304's freshness: its own Cache-Control or Expires, else what the last 200 said."""
+    if hints.max_age is None and hints.expires is None and stored:
+        return dataclasses.replace(hints, max_age=timedelta(seconds=stored))
+    return hints
+
+
 def _unchanged_row(job: SourceJob, result: FetchResult, settings: PollSettings) -> dict[str, Any]:
     now = result.fetched_at
     interval = timedelta(seconds=job.poll_interval or settings.poll_interval)
+    hints = kept_hints(result.cache, job.cache_seconds)
+    ttl = timedelta(minutes=job.ttl_minutes) if job.ttl_minutes else None
     return {
         "source_id": job.id,
         "fetched_url": job.feed_url,
@@ -323,7 +350,8 @@ def _unchanged_row(job: SourceJob, result: FetchResult, settings: PollSettings) 
         "status": result.status,
         "new_etag": safe_validator(result.validators.etag),
         "new_last_modified": _last_modified(result.validators),
-        "next_at": schedule(now, interval, result.cache),
+        "next_at": schedule(now, interval, hints, ttl=ttl),
+        "cache_seconds": freshness_seconds(hints, now),
     }
 
 

@@ -99,6 +99,51 @@ def test_cache_control_max_age_is_a_floor(db, httpserver):
     assert source_row(db, sid).next_fetch_at >= datetime.now(UTC) + timedelta(seconds=7200 * 0.89)
 
 
+@pytest.mark.parametrize("kept", ["max-age", "ttl"])
+def test_a_304_that_does_not_repeat_the_freshness_keeps_the_last_200s(db, httpserver, kept):
+    # RFC 9111 §4.3.4: a 304 updates the stored answer's headers, and those it
+    # does not repeat still apply. After a bare 304 the schedule fell back to
+    # the default interval (found by a black-box audit); the RSS <ttl> too.
+    from werkzeug import Request
+
+    answers = {"n": 0}
+    body = rss(numbered(1))
+    if kept == "ttl":
+        body = body.replace(b"<channel>", b"<channel><ttl>120</ttl>", 1)
+
+    def handler(request: Request) -> Response:
+        answers["n"] += 1
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        headers = {"ETag": '"v1"'}
+        if kept == "max-age":
+            headers["Cache-Control"] = "max-age=7200"
+        return Response(body, content_type=RSS, headers=headers)
+
+    httpserver.expect_request("/fresh").respond_with_handler(handler)
+    sid = add(db, httpserver.url_for("/fresh"))
+    floor = 7200  # max-age=7200, or <ttl>120</ttl> (minutes); the default interval is 900 s
+    for _ in range(3):  # the 200, then two bare 304s
+        poll(db, httpserver)
+        row = source_row(db, sid)
+        assert row.next_fetch_at >= datetime.now(UTC) + timedelta(seconds=floor * 0.89), _
+        due_again(db, sid)
+    assert answers["n"] == 3 and row.last_status == 304
+    # A 304 that says otherwise is believed: its own max-age replaces the kept one.
+    httpserver.clear()
+    httpserver.expect_request("/fresh").respond_with_data(
+        "", status=304, headers={"ETag": '"v1"', "Cache-Control": "max-age=60"}
+    )
+    poll(db, httpserver)
+    row = source_row(db, sid)
+    if kept == "max-age":
+        assert row.cache_seconds == 60 and row.next_fetch_at < datetime.now(UTC) + timedelta(
+            hours=1
+        )
+    else:  # the <ttl> of the unchanged document still holds
+        assert row.next_fetch_at >= datetime.now(UTC) + timedelta(seconds=7200 * 0.89)
+
+
 @pytest.mark.parametrize(
     ("status", "moves"), [(301, True), (308, True), (302, False), (307, False)]
 )
