@@ -32,6 +32,7 @@ from feedserver.web import (
     find_by_ref,
     get_or_404,
     page_arg,
+    page_count,
     paginate,
 )
 
@@ -168,8 +169,10 @@ def page_args() -> tuple[int, int]:
 def served_pages(total: int, per_page: int) -> int:
     """How many pages a list of ``total`` has, up to the one that holds the
     MAX_PAGE_DEPTH-th item: the pages past it answer 404 (``page_too_deep``)."""
-    pages = max(1, -(-total // per_page))
-    return min(pages, urls.deepest_page(per_page, int(current_app.config["MAX_PAGE_DEPTH"])))
+    return min(
+        page_count(total, per_page),
+        urls.deepest_page(per_page, int(current_app.config["MAX_PAGE_DEPTH"])),
+    )
 
 
 def list_json(listing: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug import Response
 
 from feedserver.aggregation import entries as upstream_entries
@@ -786,3 +788,30 @@ def test_a_stop_ends_the_refreshes_under_way_and_starts_no_other(db):
     waiting = [r for r in rows if r.last_fetch_at is None]
     assert len(waiting) == 5 and all(r.next_fetch_at <= now for r in waiting)
     assert all(r.error_count == 0 for r in waiting)  # a source never asked is no failure
+
+
+@pytest.mark.fuzz
+@given(
+    st.integers(min_value=1, max_value=4),
+    st.lists(st.sampled_from(["a.example", "b.example", "c.example", ""]), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_host_shares_never_exceed_a_share_and_run_every_job_once(share, hosts, rng):
+    from feedserver.aggregation.poller import HostShares, job_host
+
+    shares = HostShares(share)
+    jobs = [
+        aggregation.SourceJob(n, f"https://{h}/feed{n}" if h else "") for n, h in enumerate(hosts)
+    ]
+    running: list[aggregation.SourceJob] = [job for job in jobs if shares.admit(job)]
+    started = [job.id for job in running]
+    while running:
+        for host in {job_host(job) for job in running}:
+            assert sum(1 for job in running if job_host(job) == host) <= share
+        done = running.pop(rng.randrange(len(running)))
+        after = shares.finished(done)
+        if after is not None:
+            assert job_host(after) == job_host(done)
+            running.append(after)
+            started.append(after.id)
+    assert sorted(started) == list(range(len(jobs))) and shares.held == 0

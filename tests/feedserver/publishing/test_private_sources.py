@@ -34,6 +34,7 @@ def test_credentials_leave_a_published_feed_url_and_nothing_else_does(url, publi
     assert public_url(url) == public
 
 
+@pytest.mark.fuzz
 @given(
     st.lists(
         st.tuples(
